@@ -1,0 +1,173 @@
+"""Pydantic models of the file contracts in design.md. All forbid unknown keys."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A quaternion further than this from unit length is an error; a closer one is normalised.
+QUAT_NORM_TOLERANCE = 0.05
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+
+
+Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+Quat = Annotated[list[float], Field(min_length=4, max_length=4)]
+Rgba = Annotated[list[float], Field(min_length=4, max_length=4)]
+
+
+def normalised_quaternion(q: list[float]) -> list[float]:
+    norm = math.sqrt(sum(c * c for c in q))
+    if abs(norm - 1.0) > QUAT_NORM_TOLERANCE:
+        raise ValueError(f"quaternion must have unit length (got norm {norm:.3g})")
+    return [c / norm for c in q]
+
+
+class PoseConfig(StrictModel):
+    position: Vec3
+    orientation: Quat = [0.0, 0.0, 0.0, 1.0]
+
+    _norm = field_validator("orientation")(lambda cls, q: normalised_quaternion(q))
+
+
+class LookAt(StrictModel):
+    eye: Vec3
+    target: Vec3
+    up: Vec3 = [0.0, 0.0, 1.0]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LookAt:
+        d = np.subtract(self.target, self.eye)
+        if np.linalg.norm(d) < 1e-6:
+            raise ValueError("eye and target must differ")
+        if np.linalg.norm(np.cross(d, self.up)) < 1e-9 * max(1.0, np.linalg.norm(d)):
+            raise ValueError("up must not be parallel to target - eye")
+        return self
+
+
+class CalibrationConfig(StrictModel):
+    """A calibrated pinhole RGB-D camera (calibration/*.yaml)."""
+
+    name: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fx: float = Field(gt=0)
+    fy: float = Field(gt=0)
+    cx: float
+    cy: float
+    near: float = Field(gt=0)
+    far: float = Field(gt=0)
+    camera2world: PoseConfig | None = None
+    look_at: LookAt | None = None
+    depth_noise: Literal["none", "nguyen2012"] = "none"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalibrationConfig:
+        if not 0 <= self.cx < self.width:
+            raise ValueError(f"cx: principal point must lie inside the image [0, {self.width}) (got {self.cx})")
+        if not 0 <= self.cy < self.height:
+            raise ValueError(f"cy: principal point must lie inside the image [0, {self.height}) (got {self.cy})")
+        if self.far <= self.near:
+            raise ValueError(f"far: must be > near ({self.near}) (got {self.far})")
+        if (self.camera2world is None) == (self.look_at is None):
+            raise ValueError("give exactly one of camera2world and look_at")
+        return self
+
+
+class RobotConfig(StrictModel):
+    urdf: str = "franka_panda/panda.urdf"
+    base_position: Vec3 = [0.0, 0.0, 0.0]
+
+
+class CameraRef(StrictModel):
+    calibration: str
+
+
+class ObjectConfig(StrictModel):
+    name: str = Field(min_length=1)
+    shape: Literal["box", "cylinder", "sphere"] | None = None
+    size: list[float] | None = None
+    urdf: str | None = None
+    scale: float = Field(default=1.0, gt=0)
+    mass: float | None = Field(default=None, gt=0)
+    friction: float | None = Field(default=None, ge=0)
+    color: Rgba | None = None
+    position: Vec3
+    orientation: Quat = [0.0, 0.0, 0.0, 1.0]
+
+    _norm = field_validator("orientation")(lambda cls, q: normalised_quaternion(q))
+
+    @field_validator("color")
+    @classmethod
+    def _rgba(cls, c: list[float] | None) -> list[float] | None:
+        if c is not None and any(not 0.0 <= v <= 1.0 for v in c):
+            raise ValueError(f"rgba values must lie in [0, 1] (got {c})")
+        return c
+
+    @model_validator(mode="after")
+    def _shape_or_urdf(self) -> ObjectConfig:
+        if (self.shape is None) == (self.urdf is None):
+            raise ValueError("give exactly one of shape and urdf")
+        if self.shape is not None:
+            expected = {"box": 3, "cylinder": 2, "sphere": 1}[self.shape]
+            if self.size is None:
+                raise ValueError(f"size: required for shape {self.shape}")
+            if len(self.size) != expected:
+                raise ValueError(f"size: {self.shape} takes {expected} values (got {len(self.size)})")
+            if any(not (s > 0 and math.isfinite(s)) for s in self.size):
+                raise ValueError(f"size: values must be > 0 (got {self.size})")
+            if self.mass is None:
+                raise ValueError("mass: required for primitive shapes")
+        elif self.size is not None:
+            raise ValueError("size: only for primitive shapes; use scale with urdf")
+        return self
+
+
+class PlaceRegion(StrictModel):
+    center: Vec3
+    size: Annotated[list[float], Field(min_length=2, max_length=2)]
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, s: list[float]) -> list[float]:
+        if any(v <= 0 for v in s):
+            raise ValueError(f"values must be > 0 (got {s})")
+        return s
+
+    def contains(self, xy: np.ndarray, margin: float = 0.0) -> bool:
+        half = np.asarray(self.size) / 2 + margin
+        return bool(np.all(np.abs(np.asarray(xy)[:2] - np.asarray(self.center[:2])) <= half))
+
+
+class TaskConfig(StrictModel):
+    place_region: PlaceRegion = PlaceRegion(center=[0.45, -0.35, 0.0], size=[0.2, 0.2])
+    objects: list[str] | None = None  # which objects to pick; default: all
+
+
+class SceneConfig(StrictModel):
+    """A world (sim_scenes/*.yaml)."""
+
+    name: str = Field(min_length=1)
+    seed: int = 0
+    robot: RobotConfig = RobotConfig()
+    cameras: list[CameraRef] = Field(min_length=1)
+    objects: list[ObjectConfig] = []
+    task: TaskConfig = TaskConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SceneConfig:
+        seen: set[str] = set()
+        for i, obj in enumerate(self.objects):
+            if obj.name in seen:
+                raise ValueError(f"objects[{i}].name: duplicate object name {obj.name!r}")
+            seen.add(obj.name)
+        if self.task.objects is not None:
+            for name in self.task.objects:
+                if name not in seen:
+                    raise ValueError(f"task.objects: unknown object {name!r}")
+        return self

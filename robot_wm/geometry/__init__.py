@@ -1,0 +1,25 @@
+"""Layer 1: poses, rigid transforms and pinhole camera math (NumPy/SciPy only)."""
+
+from robot_wm.geometry.camera import (
+    Intrinsics,
+    deproject_depth,
+    depth_buffer_to_metric,
+    look_at_camera2world,
+    opengl_projection_matrix,
+    opengl_view_matrix,
+    project_points,
+)
+from robot_wm.geometry.pose import Pose, quat_normalize, yaw_of
+
+__all__ = [
+    "Intrinsics",
+    "Pose",
+    "deproject_depth",
+    "depth_buffer_to_metric",
+    "look_at_camera2world",
+    "opengl_projection_matrix",
+    "opengl_view_matrix",
+    "project_points",
+    "quat_normalize",
+    "yaw_of",
+]

@@ -1,0 +1,86 @@
+"""Rigid poses. Quaternions are xyzw (PyBullet, ROS and SciPy order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    """Unit quaternion (xyzw) with a non-negative w, so equal rotations compare equal."""
+    q = np.asarray(q, dtype=float)
+    q = q / np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def yaw_of(quaternion: np.ndarray) -> float:
+    """Rotation about world z (rad) of an xyzw quaternion, in (-pi, pi]."""
+    return float(Rotation.from_quat(quaternion).as_euler("xyz")[2])
+
+
+@dataclass(frozen=True)
+class Pose:
+    """A rigid transform: position (3,) in metres and quaternion (4,) xyzw.
+
+    ``a2b @ p`` maps coordinates in frame a to frame b; ``a2b @ b2c`` is not the order:
+    compose as ``b2c @ a2b`` to get ``a2c`` (matrix convention).
+    """
+
+    position: np.ndarray
+    quaternion: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position", np.asarray(self.position, dtype=float).reshape(3))
+        object.__setattr__(self, "quaternion", quat_normalize(np.asarray(self.quaternion, dtype=float).reshape(4)))
+
+    @staticmethod
+    def identity() -> Pose:
+        return Pose(np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
+
+    @staticmethod
+    def from_matrix(matrix: np.ndarray) -> Pose:
+        """From a 4x4 homogeneous transform."""
+        m = np.asarray(matrix, dtype=float)
+        return Pose(m[:3, 3], Rotation.from_matrix(m[:3, :3]).as_quat())
+
+    @staticmethod
+    def from_xyz_rpy(xyz: np.ndarray, rpy: np.ndarray) -> Pose:
+        """From a position and extrinsic roll-pitch-yaw angles (rad, about fixed x, y, z)."""
+        return Pose(xyz, Rotation.from_euler("xyz", rpy).as_quat())
+
+    @property
+    def rotation(self) -> Rotation:
+        return Rotation.from_quat(self.quaternion)
+
+    def matrix(self) -> np.ndarray:
+        """4x4 homogeneous transform."""
+        m = np.eye(4)
+        m[:3, :3] = self.rotation.as_matrix()
+        m[:3, 3] = self.position
+        return m
+
+    def inverse(self) -> Pose:
+        inv = self.rotation.inv()
+        return Pose(-inv.apply(self.position), inv.as_quat())
+
+    def __matmul__(self, other: Pose) -> Pose:
+        """Composition: ``(b2c @ a2b) = a2c``."""
+        return Pose(self.position + self.rotation.apply(other.position), (self.rotation * other.rotation).as_quat())
+
+    def transform_points(self, points: np.ndarray) -> np.ndarray:
+        """Apply to points (..., 3); returns the same shape."""
+        pts = np.asarray(points, dtype=float)
+        flat = pts.reshape(-1, 3)
+        out = flat @ self.rotation.as_matrix().T + self.position
+        return out.reshape(pts.shape)
+
+    def distance(self, other: Pose) -> tuple[float, float]:
+        """(translation error in m, rotation error in rad) between two poses."""
+        dp = float(np.linalg.norm(self.position - other.position))
+        dr = float((self.rotation.inv() * other.rotation).magnitude())
+        return dp, dr
+
+    def as_list(self) -> list[list[float]]:
+        return [self.position.tolist(), self.quaternion.tolist()]

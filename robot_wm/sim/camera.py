@@ -1,0 +1,62 @@
+"""A calibrated RGB-D camera rendered with PyBullet's CPU renderer.
+
+PyBullet renders with OpenGL conventions and a non-linear depth buffer; both are converted here, once,
+to the optical frame (x right, y down, z forward) and metric z-depth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pybullet
+
+from robot_wm.config import CalibrationConfig
+from robot_wm.geometry import (
+    Intrinsics,
+    Pose,
+    depth_buffer_to_metric,
+    look_at_camera2world,
+    opengl_projection_matrix,
+    opengl_view_matrix,
+)
+from robot_wm.sim.depth_noise import nguyen2012
+from robot_wm.sim.observation import CameraFrame
+
+
+class Camera:
+    """Intrinsics and `camera2world` from a calibration file; renders frames from a physics client."""
+
+    def __init__(self, calibration: CalibrationConfig) -> None:
+        c = calibration
+        self.name = c.name
+        self.intrinsics = Intrinsics(c.width, c.height, c.fx, c.fy, c.cx, c.cy)
+        self.near, self.far = c.near, c.far
+        if c.camera2world is not None:
+            self.camera2world = Pose(c.camera2world.position, c.camera2world.orientation)
+        else:
+            la = c.look_at
+            self.camera2world = look_at_camera2world(la.eye, la.target, la.up)
+        self.depth_noise = c.depth_noise
+
+    def _matrices(self, k: Intrinsics) -> tuple[list[float], list[float]]:
+        view = opengl_view_matrix(self.camera2world).T.reshape(-1).tolist()  # column-major for OpenGL
+        proj = opengl_projection_matrix(k, self.near, self.far).T.reshape(-1).tolist()
+        return view, proj
+
+    def render(self, client, rng: np.random.Generator | None = None, scale: float = 1.0,
+               segmentation: bool = True) -> CameraFrame:
+        """Render one frame. `scale` < 1 renders a smaller image with matching intrinsics (for previews).
+
+        Depth noise (if calibrated) needs `rng`; without one the frame is noise-free.
+        """
+        k = self.intrinsics if scale == 1.0 else self.intrinsics.scaled(scale)
+        view, proj = self._matrices(k)
+        flags = 0 if segmentation else pybullet.ER_NO_SEGMENTATION_MASK
+        _, _, rgba, buf, seg = client.getCameraImage(
+            k.width, k.height, view, proj, renderer=pybullet.ER_TINY_RENDERER, flags=flags, shadow=0,
+        )
+        rgb = np.asarray(rgba, dtype=np.uint8).reshape(k.height, k.width, 4)[:, :, :3].copy()
+        depth = depth_buffer_to_metric(np.asarray(buf, dtype=np.float32).reshape(k.height, k.width), self.near, self.far)
+        if self.depth_noise == "nguyen2012" and rng is not None:
+            depth = nguyen2012(depth, k, rng)
+        seg_img = np.asarray(seg, dtype=np.int32).reshape(k.height, k.width) if segmentation else None
+        return CameraFrame(self.name, rgb, depth, k, self.camera2world, seg_img)
