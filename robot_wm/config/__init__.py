@@ -2,6 +2,9 @@
 
 from robot_wm.config.errors import ConfigError
 from robot_wm.config.loader import (
+    REPO_ROOT,
+    REPO_SCENES_DEFAULT,
+    REPO_SCENES_DIR,
     Scene,
     load_calibration,
     load_scene,
@@ -23,6 +26,9 @@ from robot_wm.config.models import (
 )
 
 __all__ = [
+    "REPO_ROOT",
+    "REPO_SCENES_DEFAULT",
+    "REPO_SCENES_DIR",
     "CalibrationConfig",
     "CameraRef",
     "ConfigError",

@@ -172,3 +172,7 @@ def load_scene(path: str | Path, require_objects: bool = False) -> Scene:
     path = Path(path)
     data = read_yaml(path)
     return scene_from_dict(data, str(path), path.parent, require_objects)
+
+
+REPO_SCENES_DIR = REPO_ROOT / "sim_scenes"
+REPO_SCENES_DEFAULT = REPO_SCENES_DIR / "two_blocks.yaml"

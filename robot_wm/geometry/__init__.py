@@ -1,5 +1,6 @@
 """Layer 1: poses, rigid transforms and pinhole camera math (NumPy/SciPy only)."""
 
+from robot_wm.geometry.boxes import min_area_rectangle, upright_box
 from robot_wm.geometry.camera import (
     Intrinsics,
     deproject_depth,
@@ -17,6 +18,8 @@ __all__ = [
     "deproject_depth",
     "depth_buffer_to_metric",
     "look_at_camera2world",
+    "min_area_rectangle",
+    "upright_box",
     "opengl_projection_matrix",
     "opengl_view_matrix",
     "project_points",

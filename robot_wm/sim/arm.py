@@ -65,22 +65,30 @@ class Arm:
             targetPositions=q.tolist(), forces=panda.EFFORT_LIMIT.tolist(), **kwargs,
         )
 
-    def follow(self, path: np.ndarray, durations: np.ndarray) -> None:
-        """Track a joint path (N+1, 7) starting at the current joints, segment i taking durations[i] s,
-        with minimum-jerk timing within each segment; then hold the last waypoint until settled."""
-        for i in range(len(path) - 1):
-            q0, q1 = path[i], path[i + 1]
-            n = max(1, int(np.ceil(durations[i] / TIME_STEP)))
-            s = min_jerk(np.arange(1, n + 1) / n)
-            ds = np.gradient(s) / TIME_STEP
-            for k in range(n):
-                self._command(q0 + (q1 - q0) * s[k], (q1 - q0) * ds[k])
-                self.world.step()
-        self._command(path[-1])
+    def track(self, setpoints: np.ndarray) -> None:
+        """Command one joint setpoint (7,) per simulation step from `setpoints` (T, 7), with feed-forward
+        velocities from their differences; then hold the last one until the joints settle (<= 0.5 s)."""
+        vel = np.gradient(setpoints, TIME_STEP, axis=0) if len(setpoints) > 1 else np.zeros_like(setpoints)
+        for q, dq in zip(setpoints, vel, strict=True):
+            self._command(q, dq)
+            self.world.step()
+        self._command(setpoints[-1])
         for _ in range(120):
             self.world.step()
-            if np.max(np.abs(self.q() - path[-1])) < SETTLE_TOL:
+            if np.max(np.abs(self.q() - setpoints[-1])) < SETTLE_TOL:
                 break
+
+    @staticmethod
+    def timed_path(path: np.ndarray, duration: float) -> np.ndarray:
+        """Setpoints (T, 7) along the waypoints `path` (N+1, 7) (equally spaced in progress) with a single
+        minimum-jerk profile over `duration` seconds."""
+        n_steps = max(2, int(np.ceil(duration / TIME_STEP)))
+        progress = min_jerk(np.arange(1, n_steps + 1) / n_steps) * (len(path) - 1)
+        idx = np.minimum(progress.astype(int), len(path) - 2) if len(path) > 1 else np.zeros(n_steps, int)
+        if len(path) == 1:
+            return np.repeat(path, n_steps, axis=0)
+        frac = (progress - idx)[:, None]
+        return path[idx] * (1 - frac) + path[idx + 1] * frac
 
     def segment_duration(self, q0: np.ndarray, q1: np.ndarray, speed: float | None = None) -> float:
         """Time (s) for a min-jerk move whose peak joint speed is `speed` x the velocity limit."""
@@ -94,7 +102,7 @@ class Arm:
             return MotionResult(False, "joint target outside limits")
         q0 = self.q()
         t0 = self.world.time
-        self.follow(np.stack([q0, q_target]), np.array([self.segment_duration(q0, q_target, speed)]))
+        self.track(self.timed_path(np.stack([q0, q_target]), self.segment_duration(q0, q_target, speed)))
         target = self.kin.fk(q_target)
         dp, dr = self.tcp_pose().distance(target)
         return MotionResult(True, "", dp, dr, self.world.time - t0)
@@ -133,11 +141,8 @@ class Arm:
             return MotionResult(False, "no straight-line IK path")
         t0 = self.world.time
         dist = np.linalg.norm(target.position - self.tcp_pose().position)
-        total = max(0.2, 1.875 * dist / speed)
-        # One min-jerk profile over the whole line: distribute it over the segments by arc length.
-        n = len(path) - 1
-        s = min_jerk(np.linspace(0, 1, n + 1))
-        self.follow(path, np.maximum(np.diff(s) * total, TIME_STEP))
+        joint_time = max(self.segment_duration(a, b) for a, b in zip(path[:-1], path[1:], strict=True)) * (len(path) - 1)
+        self.track(self.timed_path(path, max(0.2, 1.875 * dist / speed, joint_time)))
         dp, dr = self.tcp_pose().distance(target)
         return MotionResult(True, "", dp, dr, self.world.time - t0)
 

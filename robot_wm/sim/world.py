@@ -198,6 +198,23 @@ class World:
             lo, hi = np.minimum(lo, a), np.maximum(hi, b)
         return lo, hi
 
+    def object_vertices(self, name: str) -> np.ndarray | None:
+        """World-frame collision-mesh vertices (N, 3) of a mesh object (all links), or None for primitives."""
+        c, body = self.client, self.objects[name].body
+        chunks = []
+        for link in range(-1, c.getNumJoints(body)):
+            if not any(d[2] == pybullet.GEOM_MESH for d in c.getCollisionShapeData(body, link)):
+                continue
+            count, verts = c.getMeshData(body, link)
+            if count:
+                if link == -1:
+                    pos, orn = c.getBasePositionAndOrientation(body)
+                else:
+                    st = c.getLinkState(body, link)
+                    pos, orn = st[4], st[5]
+                chunks.append(Pose(pos, orn).transform_points(np.asarray(verts)))
+        return np.concatenate(chunks) if chunks else None
+
     def body_names(self) -> dict[int, str]:
         """Simulator body id -> name, for ground-truth segmentation ("table", "robot", objects)."""
         out = {self.table: "table", self.robot: "robot"}

@@ -1,0 +1,47 @@
+"""``robot-wm bench AREA``: speed and accuracy benchmarks, as a table or one JSON object."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from robot_wm.bench import AREAS
+from robot_wm.cli.common import SEED_HELP, to_jsonable
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bench(
+        area: str = typer.Argument(..., help=f"One of: {', '.join(AREAS)}."),
+        scenes: list[Path] = typer.Option(None, "--scenes", help="Contract scene files to run on instead of the defaults."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        quick: bool = typer.Option(False, "--quick", help="Fewer repetitions (smoke test, not for reporting)."),
+    ) -> None:
+        """Measure an area of the stack against its targets and baselines."""
+        from robot_wm.cli.main import BadInput
+
+        if area not in AREAS:
+            raise BadInput(f"bench: AREA must be one of {', '.join(AREAS)} (got {area!r})")
+        module_name = f"robot_wm.bench.{area.replace('-', '_')}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            raise BadInput(f"bench: area {area!r} has no benchmark yet") from None
+        result = to_jsonable(module.run(list(scenes) if scenes else None, seed, quick))
+        if json_out:
+            print(json.dumps(result))
+            return
+        table = Table(title=f"robot-wm bench {area}")
+        table.add_column("field")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        Console().print(table)

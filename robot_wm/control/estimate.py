@@ -1,0 +1,73 @@
+"""What the picker needs to know about an object, and where that knowledge comes from.
+
+An :class:`ObjectEstimator` turns an :class:`~robot_wm.sim.Observation` into object estimates.
+``OracleEstimator`` reads the simulator's true state (a baseline and upper bound, never the product);
+perception-based estimators implement the same protocol from RGB-D alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from robot_wm.geometry import Pose, upright_box
+from robot_wm.sim import Observation, World
+
+
+@dataclass
+class ObjectEstimate:
+    """An object as seen: an oriented box (centre/orientation `pose` in the world frame, full `extents` (3,) m
+    along the pose's axes), and optionally its world-frame points (N, 3) and mean RGB colour in [0, 1]."""
+
+    id: str
+    pose: Pose
+    extents: np.ndarray
+    points: np.ndarray | None = None
+    color: np.ndarray | None = None
+    fixed: bool = False  # containers and other things not to pick
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def top_z(self) -> float:
+        """Highest z (m) of the oriented box."""
+        corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * self.extents / 2
+        return float(np.max(self.pose.transform_points(corners)[:, 2]))
+
+
+class ObjectEstimator(Protocol):
+    name: str
+
+    def estimate(self, obs: Observation) -> list[ObjectEstimate]:
+        """Objects visible in (or remembered from) the observation."""
+        ...
+
+
+class OracleEstimator:
+    """Reads true poses and geometry from the simulator: the baseline perception is measured against."""
+
+    name = "oracle"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def estimate(self, obs: Observation) -> list[ObjectEstimate]:
+        out = []
+        for name, info in self.world.objects.items():
+            pose = self.world.object_pose(name)
+            if info.shape == "box":
+                extents = np.array(info.size)
+            elif info.shape == "cylinder":
+                extents = np.array([2 * info.size[0], 2 * info.size[0], info.size[1]])
+            elif info.shape == "sphere":
+                extents = np.full(3, 2 * info.size[0])
+            else:  # mesh: gravity-aligned box of the collision mesh (AABB if the mesh is not available)
+                verts = self.world.object_vertices(name)
+                if verts is not None:
+                    pose, extents = upright_box(verts)
+                else:
+                    lo, hi = self.world.object_aabb(name)
+                    pose, extents = Pose((lo + hi) / 2, [0, 0, 0, 1]), hi - lo
+            out.append(ObjectEstimate(name, pose, extents, color=np.array(info.color[:3]), fixed=info.fixed))
+        return out

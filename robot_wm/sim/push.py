@@ -1,0 +1,181 @@
+"""Executing single interaction primitives with the Panda for world-model data: pushes with the closed
+gripper's fingertips and top-down grasps labelled by a close / lift / hold test.
+
+The arm is teleported (joint reset, no physics step in between) to a collision-free pre-action pose, so
+that each action is one short physical interaction; a pose that would overlap the table or an object is
+rejected before anything moves. All positions are world frame, metres; yaw in radians about world z.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pybullet
+from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry import Pose
+from robot_wm.sim import panda
+from robot_wm.sim.arm import Arm
+from robot_wm.sim.world import World
+
+log = logging.getLogger(__name__)
+
+CLEARANCE = 0.004  # m: minimum gap between the teleported arm and anything else
+PUSH_SPEED = 0.12  # m/s along the push line
+LIFT_HEIGHT = 0.10  # m, grasp test lift
+HOLD_S = 0.4  # s held in the air after the lift
+SLIP_TOL = 0.01  # m, object displacement relative to the hand that counts as slipping
+
+
+def top_down(position: np.ndarray, yaw: float) -> Pose:
+    """TCP pose pointing straight down (TCP z = world -z) with the closing axis at `yaw` about world z."""
+    rot = Rotation.from_euler("z", yaw) * Rotation.from_euler("x", np.pi)
+    return Pose(np.asarray(position, float), rot.as_quat())
+
+
+def local_extents(world: World, name: str) -> np.ndarray:
+    """Extents (3,) in m of an object's bounding box in its own base frame (measured at identity
+    orientation; the body is put back without stepping, so the simulation is not disturbed)."""
+    c, body = world.client, world.objects[name].body
+    pos, orn = c.getBasePositionAndOrientation(body)
+    c.resetBasePositionAndOrientation(body, pos, (0, 0, 0, 1))
+    lo, hi = world.object_aabb(name)
+    c.resetBasePositionAndOrientation(body, pos, orn)
+    return np.asarray(hi - lo, float)
+
+
+def arm_is_clear(world: World, margin: float = CLEARANCE) -> bool:
+    """True when no arm link is within `margin` m of the table or any object."""
+    c = world.client
+    others = [world.table] + [o.body for o in world.objects.values()]
+    return all(not c.getClosestPoints(world.robot, b, margin) for b in others)
+
+
+def teleport_arm(world: World, arm: Arm, target: Pose, finger_opening: float) -> bool:
+    """Reset the arm to an IK solution for `target` (TCP) if it is collision free; else go home, False."""
+    q = arm.ik(target, panda.HOME)
+    if q is not None:
+        world.reset_arm(q, finger_opening)
+        if arm_is_clear(world):
+            return True
+    world.reset_arm(panda.HOME)
+    return False
+
+
+def go_home(world: World) -> None:
+    """Teleport the arm to its home posture (well above the table), open."""
+    world.reset_arm(panda.HOME)
+
+
+@dataclass
+class PushResult:
+    """Outcome of a push: ok=False (with a reason) when it could not be executed as commanded.
+    `touched` names the objects the arm touched during the push."""
+
+    ok: bool
+    reason: str = ""
+    touched: set[str] = field(default_factory=set)
+
+
+def execute_push(world: World, arm: Arm, start: np.ndarray, yaw: float, distance: float,
+                 speed: float = PUSH_SPEED, settle: bool = True) -> PushResult:
+    """Push with the closed fingertips: TCP from `start` (3,) along (cos yaw, sin yaw, 0) for `distance` m.
+
+    The gripper's closing axis is kept perpendicular to the push, so the two closed finger pads form a
+    ~2 cm wide flat pusher face. Afterwards the arm lifts straight up, goes home, and objects settle.
+    """
+    start = np.asarray(start, float)
+    direction = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    pose0 = top_down(start, yaw + np.pi / 2)
+    if not teleport_arm(world, arm, pose0, 0.0):
+        return PushResult(False, "start pose blocked or unreachable")
+    arm.set_gripper(0.0)
+    touched: set[str] = set()
+    names = {o.body: n for n, o in world.objects.items()}
+
+    def hook(w: World) -> None:
+        for cp in w.client.getContactPoints(bodyA=w.robot):
+            if cp[2] in names:
+                touched.add(names[cp[2]])
+
+    world.add_step_hook(hook)
+    try:
+        res = arm.move_linear(top_down(start + distance * direction, yaw + np.pi / 2), speed)
+        if res.ok:
+            end = arm.tcp_pose()
+            arm.move_linear(Pose(end.position + [0, 0, 0.06], end.quaternion), 0.3)
+    finally:
+        world.remove_step_hook(hook)
+    go_home(world)
+    if settle:
+        world.settle()
+    if not res.ok:
+        return PushResult(False, res.reason, touched)
+    return PushResult(True, "", touched)
+
+
+@dataclass
+class GraspResult:
+    """Outcome of a grasp test: label is 'stable', 'slipped', 'dropped' or 'missed' (never closed on it)."""
+
+    ok: bool
+    label: str = ""
+    reason: str = ""
+    slip: float = 0.0  # m, object displacement relative to the hand between lift and end of hold
+
+
+def execute_grasp(world: World, arm: Arm, name: str, position: np.ndarray, yaw: float,
+                  lift: float = LIFT_HEIGHT, hold_s: float = HOLD_S) -> GraspResult:
+    """Top-down grasp of `name` at TCP `position` (3,) with closing axis at `yaw`: descend open, close,
+    lift `lift` m, hold `hold_s` s with a small shake; label by is_holding and slip relative to the hand.
+
+    Leaves the arm holding (or not) in the air; call :func:`release` afterwards.
+    """
+    position = np.asarray(position, float)
+    grasp = top_down(position, yaw)
+    above = top_down(position + [0, 0, 0.12], yaw)
+    if not teleport_arm(world, arm, above, panda.MAX_FINGER_OPENING):
+        return GraspResult(False, reason="pre-grasp pose blocked or unreachable")
+    res = arm.move_linear(grasp, 0.2)
+    if not res.ok:
+        return GraspResult(False, reason=res.reason)
+    arm.close_gripper()
+    res = arm.move_linear(top_down(position + [0, 0, lift], yaw), 0.2)
+    if not res.ok:
+        return GraspResult(False, reason=res.reason)
+    if not arm.is_holding(name):
+        return GraspResult(True, "missed" if world.object_pose(name).position[2] < position[2] else "dropped")
+    rel0 = arm.tcp_pose().inverse() * world.object_pose(name)
+    # Shake: two quick yaw wiggles of the wrist, then hold.
+    q = arm.q()
+    for dq in (0.25, -0.25, 0.0):
+        q2 = q.copy()
+        q2[6] = np.clip(q[6] + dq, panda.LOWER[6], panda.UPPER[6])
+        arm.move_joints(q2, speed=0.8)
+    world.step(int(hold_s * 240))
+    if not arm.is_holding(name):
+        return GraspResult(True, "dropped")
+    rel1 = arm.tcp_pose().inverse() * world.object_pose(name)
+    slip = float(np.linalg.norm(rel1.position - rel0.position))
+    return GraspResult(True, "stable" if slip < SLIP_TOL else "slipped", slip=slip)
+
+
+def release(world: World, arm: Arm) -> None:
+    """Open the gripper where it is, go home and let objects settle."""
+    arm.open_gripper()
+    go_home(world)
+    world.settle()
+
+
+def set_object_pose(world: World, name: str, pose: Pose) -> None:
+    """Teleport an object (zero velocity). For building oracle worlds from recorded states."""
+    c, body = world.client, world.objects[name].body
+    c.resetBasePositionAndOrientation(body, pose.position.tolist(), pose.quaternion.tolist())
+    c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
+
+
+__all__ = ["GraspResult", "PushResult", "arm_is_clear", "execute_grasp", "execute_push", "local_extents",
+           "release", "set_object_pose", "teleport_arm", "top_down"]
+_ = pybullet  # the sim layer is the only place importing pybullet; kept explicit for readers
