@@ -44,6 +44,7 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
+        bound = format(bound, "g") if isinstance(bound, int | float) else bound
         return "", f"must be {op} {bound}{got}"
     if kind in ("finite_number",) or (isinstance(value, float) and not math.isfinite(value)):
         return "", f"must be a finite number{got}"

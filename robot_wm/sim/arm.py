@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet
 
 from robot_wm.geometry import Pose
 from robot_wm.sim import panda
-from robot_wm.sim.client import TIME_STEP
+from robot_wm.sim.client import TIME_STEP, pybullet
 from robot_wm.sim.kinematics import KinematicModel
 from robot_wm.sim.world import World
 

@@ -7,7 +7,6 @@ to the optical frame (x right, y down, z forward) and metric z-depth.
 from __future__ import annotations
 
 import numpy as np
-import pybullet
 
 from robot_wm.config import CalibrationConfig
 from robot_wm.geometry import (
@@ -18,6 +17,7 @@ from robot_wm.geometry import (
     opengl_projection_matrix,
     opengl_view_matrix,
 )
+from robot_wm.sim.client import pybullet
 from robot_wm.sim.depth_noise import nguyen2012
 from robot_wm.sim.observation import CameraFrame
 
@@ -39,7 +39,11 @@ class Camera:
 
     def _matrices(self, k: Intrinsics) -> tuple[list[float], list[float]]:
         view = opengl_view_matrix(self.camera2world).T.reshape(-1).tolist()  # column-major for OpenGL
-        proj = opengl_projection_matrix(k, self.near, self.far).T.reshape(-1).tolist()
+        # TinyRenderer samples pixel corners, not centres, and flips rows: its pixel (u, v) sees the ray of
+        # OpenCV pixel (u - 0.5, v + 0.5) under a standard projection. Shifting the principal point by half a
+        # pixel makes every rendered pixel show the ray through its own centre (tests/sim/test_sim_camera.py).
+        k_render = Intrinsics(k.width, k.height, k.fx, k.fy, k.cx - 0.5, k.cy + 0.5)
+        proj = opengl_projection_matrix(k_render, self.near, self.far).T.reshape(-1).tolist()
         return view, proj
 
     def render(self, client, rng: np.random.Generator | None = None, scale: float = 1.0,

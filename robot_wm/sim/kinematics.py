@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet
 
 from robot_wm.geometry import Pose
 from robot_wm.sim import panda
-from robot_wm.sim.client import make_client
+from robot_wm.sim.client import make_client, pybullet
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,17 @@ class KinematicModel:
         return Pose(st[4], st[5])
 
     def ik(self, target: Pose, q_seed: np.ndarray | None = None, pos_tol: float = 5e-4,
-           rot_tol: float = np.deg2rad(0.25), max_rounds: int = 20) -> np.ndarray | None:
+           rot_tol: float = np.deg2rad(0.25), max_rounds: int = 20, restarts: int = 12) -> np.ndarray | None:
         """Joint angles (7,) within limits that put the TCP at `target` (world), or None if unreachable.
 
         PyBullet's damped-least-squares IK is re-run from its own last answer until the forward
-        kinematics agree with the target to `pos_tol` m and `rot_tol` rad.
+        kinematics agree with the target to `pos_tol` m and `rot_tol` rad; it starts from `q_seed`, then
+        HOME, then `restarts` random configurations (a fixed sequence, so answers are deterministic).
         """
         seed = panda.HOME if q_seed is None else np.asarray(q_seed, float)
-        best, best_err = None, np.inf
-        for start in (seed, panda.HOME):
+        rng = np.random.default_rng(0)
+        starts = [seed, panda.HOME] + [rng.uniform(panda.LOWER, panda.UPPER) for _ in range(restarts)]
+        for start in starts:
             q = np.clip(start, panda.LOWER, panda.UPPER)
             for _ in range(max_rounds):
                 self._set(q)
@@ -75,13 +76,8 @@ class KinematicModel:
                 )
                 q = np.clip(np.asarray(sol[:7]), panda.LOWER, panda.UPPER)
                 dp, dr = self.fk(q).distance(target)
-                err = dp / pos_tol + dr / rot_tol
-                if err < best_err:
-                    best, best_err = q, err
                 if dp < pos_tol and dr < rot_tol:
                     return q
-            if best_err < 2.0 and best is not None:  # both within tolerance
-                return best
         return None
 
     def set_obstacles(self, obstacles: list[Obstacle]) -> None:
@@ -104,7 +100,8 @@ class KinematicModel:
             for s in range(1, steps + 1):
                 self._set(prev + (path[i] - prev) * s / steps, fingers)
                 for name, body in checked:
-                    if self._client.getClosestPoints(self._robot, body, distance=margin):
+                    # the fixed base (link -1) rests on the table: only moving links can collide
+                    if any(pt[3] >= 0 for pt in self._client.getClosestPoints(self._robot, body, distance=margin)):
                         return i, name
         return None
 

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet
 
 from robot_wm.config import Scene
 from robot_wm.geometry import Pose
 from robot_wm.sim import panda
 from robot_wm.sim.camera import Camera
-from robot_wm.sim.client import TIME_STEP, configure_client, make_client
+from robot_wm.sim.client import TIME_STEP, configure_client, make_client, pybullet
 from robot_wm.sim.kinematics import Obstacle, primitive_collision_shape, primitive_visual_shape
 from robot_wm.sim.observation import Observation
 

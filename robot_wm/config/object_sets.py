@@ -1,0 +1,11 @@
+"""The object sets of design.md: train and tune on primitives and random_urdfs 000-699; report on 700-999."""
+
+from __future__ import annotations
+
+TRAIN_URDF_IDS = range(0, 700)
+HELDOUT_URDF_IDS = range(700, 1000)
+
+
+def random_urdf_path(index: int) -> str:
+    """pybullet_data-relative path of random_urdfs/NNN."""
+    return f"random_urdfs/{index:03d}/{index:03d}.urdf"

@@ -1,0 +1,70 @@
+"""Random contract-valid scenes: 1..K objects drawn from an object set, placed apart on the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from robot_wm.config.object_sets import HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
+
+WORKSPACE_X = (0.38, 0.68)  # m, where objects are dropped (reachable, visible from both cameras)
+WORKSPACE_Y = (-0.18, 0.28)
+MIN_SEPARATION = 0.085  # m between object centres
+RANDOM_URDF_SCALE = (0.45, 0.6)  # random_urdfs are ~0.09-0.13 m at scale 1; this makes them graspable
+
+
+def _primitive(rng: np.random.Generator) -> dict[str, Any]:
+    kind = rng.choice(["box", "box", "cylinder", "sphere"])
+    if kind == "box":
+        size = [round(float(v), 4) for v in rng.uniform([0.03, 0.03, 0.03], [0.06, 0.065, 0.07])]
+        size[0] = min(size[0], 0.06)
+    elif kind == "cylinder":
+        size = [round(float(rng.uniform(0.016, 0.03)), 4), round(float(rng.uniform(0.03, 0.07)), 4)]
+    else:
+        size = [round(float(rng.uniform(0.018, 0.03)), 4)]
+    color = [round(float(c), 3) for c in rng.uniform(0.05, 0.95, 3)] + [1.0]
+    return {"shape": str(kind), "size": size, "mass": round(float(rng.uniform(0.05, 0.2)), 3),
+            "friction": round(float(rng.uniform(0.6, 1.0)), 2), "color": color}
+
+
+def random_scene(seed: int, n_objects: int, heldout: bool = False, urdf_fraction: float = 0.4,
+                 name: str | None = None) -> dict[str, Any]:
+    """A scene mapping (validate with ``scene_from_dict``) with `n_objects` objects, from the training
+    set (primitives and random_urdfs 000-699) or, with `heldout`, from random_urdfs 700-999 only."""
+    if n_objects < 1:
+        raise ValueError("n_objects must be >= 1")
+    rng = np.random.default_rng(seed)
+    positions: list[np.ndarray] = []
+    tries = 0
+    while len(positions) < n_objects:
+        tries += 1
+        if tries > 10000:
+            raise ValueError(f"cannot place {n_objects} objects {MIN_SEPARATION} m apart in the workspace")
+        p = rng.uniform([WORKSPACE_X[0], WORKSPACE_Y[0]], [WORKSPACE_X[1], WORKSPACE_Y[1]])
+        if all(np.linalg.norm(p - q) >= MIN_SEPARATION for q in positions):
+            positions.append(p)
+    ids = HELDOUT_URDF_IDS if heldout else TRAIN_URDF_IDS
+    objects = []
+    for i, p in enumerate(positions):
+        yaw = float(rng.uniform(-np.pi, np.pi))
+        quat = [0.0, 0.0, round(float(np.sin(yaw / 2)), 6), round(float(np.cos(yaw / 2)), 6)]
+        if heldout or rng.random() < urdf_fraction:
+            idx = int(rng.choice(ids))
+            obj = {"name": f"obj{i}_urdf{idx:03d}", "urdf": random_urdf_path(idx),
+                   "scale": round(float(rng.uniform(*RANDOM_URDF_SCALE)), 3), "mass": round(float(rng.uniform(0.05, 0.2)), 3),
+                   "position": [round(float(p[0]), 4), round(float(p[1]), 4), 0.06]}
+        else:
+            obj = _primitive(rng)
+            height = obj["size"][2] if obj["shape"] == "box" else obj["size"][1] if obj["shape"] == "cylinder" else 2 * obj["size"][0]
+            obj = {"name": f"obj{i}_{obj['shape']}", **obj,
+                   "position": [round(float(p[0]), 4), round(float(p[1]), 4), round(height / 2 + 0.002, 4)]}
+        obj["orientation"] = quat
+        objects.append(obj)
+    return {
+        "name": name or f"random_{'heldout' if heldout else 'train'}_s{seed}_k{n_objects}",
+        "seed": seed,
+        "cameras": [{"calibration": "front.yaml"}, {"calibration": "side.yaml"}],
+        "objects": objects,
+        "task": {"place_region": {"center": [0.45, -0.36, 0.0], "size": [0.26, 0.22]}},
+    }

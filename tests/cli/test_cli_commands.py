@@ -1,0 +1,53 @@
+"""The robot-wm command: help on every subcommand, exit codes, scene generation, bench sim output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from robot_wm.cli.main import main
+from robot_wm.config import load_scene
+from robot_wm.config.object_sets import TRAIN_URDF_IDS
+
+
+def test_every_subcommand_has_help(capsys):
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    for cmd in ("demo", "bench", "scene"):
+        assert cmd in listing
+        assert main([cmd, "--help"]) == 0
+
+
+def test_unknown_bench_area_exits_2(capsys):
+    assert main(["bench", "nonsense"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: bench: AREA must be one of")
+
+
+def test_bad_option_value_exits_2(tmp_path):
+    assert main(["demo", "--perception", "telepathy", "--out", str(tmp_path)]) == 2
+    assert main(["scene", "random", "--objects", "0", "--out", str(tmp_path / "x.yaml")]) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_scene_random_is_valid_and_seeded(tmp_path, seed):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert main(["scene", "random", "--seed", str(seed), "--objects", "5", "--out", str(a)]) == 0
+    assert main(["scene", "random", "--seed", str(seed), "--objects", "5", "--out", str(b)]) == 0
+    assert a.read_text() == b.read_text()
+    scene = load_scene(a)
+    assert len(scene.config.objects) == 5
+    for obj in scene.config.objects:
+        if obj.urdf:
+            assert int(obj.urdf.split("/")[1]) in TRAIN_URDF_IDS  # never the held-out set
+
+
+def test_bench_sim_json_on_stdout():
+    """Run as a real process: stdout must hold exactly one JSON object (PyBullet's banners silenced)."""
+    out = subprocess.run([sys.executable, "-m", "robot_wm.cli.main", "bench", "sim", "--json", "--quick"],
+                         capture_output=True, text=True, timeout=300, check=True)
+    data = json.loads(out.stdout)
+    for key in ("steps_per_s", "raw_steps_per_s", "render_ms_640x480", "ik_ms", "reset_ms", "deterministic"):
+        assert key in data
+    assert data["deterministic"] is True
+    assert data["steps_per_s"] > 0.3 * data["raw_steps_per_s"]  # loose here; the bench reports the ratio

@@ -1,0 +1,65 @@
+"""The World: settling, isolation between worlds, determinism of rebuilds."""
+
+import numpy as np
+
+from robot_wm.config import load_scene, scene_from_dict
+from robot_wm.sim import World
+from tests.conftest import REPO, box_scene_dict
+
+
+def test_objects_settle_on_the_table(repo):
+    with World(load_scene(repo / "sim_scenes/stacked.yaml")) as w:
+        assert w.at_rest()
+        for name in w.objects:
+            lo, _ = w.object_aabb(name)
+            assert lo[2] > -2e-3, name  # nothing sinks through the table
+        # the stack stands: the top block rests on its base
+        assert w.object_pose("top_a").position[2] > w.object_pose("base_a").position[2] + 0.03
+        assert w.contacts("top_a", "base_a")
+
+
+def test_worlds_are_isolated(repo):
+    a = World(load_scene(repo / "sim_scenes/two_blocks.yaml"))
+    b = World(load_scene(repo / "sim_scenes/two_blocks.yaml"))
+    try:
+        before = b.object_pose("red_block").position.copy()
+        a.client.resetBasePositionAndOrientation(a.objects["red_block"].body, [0.3, 0.3, 0.3], [0, 0, 0, 1])
+        a.step(60)
+        assert a.object_pose("red_block").position[2] < 0.3
+        np.testing.assert_array_equal(b.object_pose("red_block").position, before)
+        b.step(60)
+        assert np.linalg.norm(b.object_pose("red_block").position - before) < 1e-4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_reset_rebuilds_bit_for_bit(repo):
+    with World(load_scene(repo / "sim_scenes/clutter.yaml")) as w:
+        first = {n: p.as_list() for n, p in w.object_poses().items()}
+        w.client.resetBasePositionAndOrientation(w.objects["red_box"].body, [0.4, 0.0, 0.3], [0, 0, 0, 1])
+        w.step(100)
+        w.reset()
+        assert {n: p.as_list() for n, p in w.object_poses().items()} == first
+
+
+def test_urdf_object_overrides(repo):
+    data = box_scene_dict(objects=[{"name": "blob", "urdf": "random_urdfs/005/005.urdf", "scale": 0.5,
+                                    "mass": 0.25, "friction": 0.4, "color": [0.1, 0.9, 0.1, 1.0],
+                                    "position": [0.5, 0.0, 0.05]}])
+    with World(scene_from_dict(data, "blob", REPO / "sim_scenes")) as w:
+        info = w.objects["blob"]
+        assert info.mass == 0.25 and abs(info.friction - 0.4) < 1e-9
+        lo, hi = w.object_aabb("blob")
+        assert (hi - lo).max() < 0.09  # scaled down from ~0.1 m
+        verts = w.object_vertices("blob")
+        assert verts is not None and verts[:, 2].min() > -2e-3
+
+
+def test_observation_contents(repo):
+    with World(load_scene(repo / "sim_scenes/two_blocks.yaml")) as w:
+        obs = w.observe()
+        assert set(obs.frames) == {"front", "side"}
+        assert obs.joint_positions.shape == (7,)
+        assert 0.07 < obs.gripper_width <= 0.081
+        assert obs.time == w.time > 0  # settling took simulated time
