@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from robot_wm.config.errors import ConfigError
-from robot_wm.config.models import CalibrationConfig, SceneConfig
+from robot_wm.config.models import CalibrationConfig, LaunchConfig, PickPlacePlannerConfig, SceneConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -177,3 +177,44 @@ def load_scene(path: str | Path, require_objects: bool = False) -> Scene:
 
 REPO_SCENES_DIR = REPO_ROOT / "sim_scenes"
 REPO_SCENES_DEFAULT = REPO_SCENES_DIR / "two_blocks.yaml"
+
+
+def _resolve_relative(name: str, base: Path) -> Path:
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    for c in (base / p, REPO_ROOT / p, Path.cwd() / p):
+        if c.exists():
+            return c
+    return base / p
+
+
+@dataclass
+class Launch:
+    """A launch file with its references resolved: the scene (validated) and the planner settings."""
+
+    config: LaunchConfig
+    source: str
+    scene: Scene
+    planner: PickPlacePlannerConfig
+
+
+def load_planner(path: str | Path) -> PickPlacePlannerConfig:
+    return load_yaml_model(path, PickPlacePlannerConfig)
+
+
+def load_launch(path: str | Path) -> Launch:
+    """Load launch/*.yaml and everything it names; any problem raises a one-line :class:`ConfigError`."""
+    path = Path(path)
+    cfg = load_yaml_model(path, LaunchConfig)
+    scene_path = _resolve_relative(cfg.scene, path.parent)
+    if not scene_path.is_file():
+        raise ConfigError(str(path), "scene", f"scene file not found: {cfg.scene}")
+    scene = load_scene(scene_path, require_objects=True).with_seed(cfg.seed)
+    planner = PickPlacePlannerConfig()
+    if cfg.planner is not None:
+        planner_path = _resolve_relative(cfg.planner, path.parent)
+        if not planner_path.is_file():
+            raise ConfigError(str(path), "planner", f"planner file not found: {cfg.planner}")
+        planner = load_planner(planner_path)
+    return Launch(cfg, str(path), scene, planner)

@@ -171,3 +171,28 @@ class SceneConfig(StrictModel):
                 if name not in seen:
                     raise ValueError(f"task.objects: unknown object {name!r}")
         return self
+
+
+class PickPlacePlannerConfig(StrictModel):
+    """Pick-and-place motion settings (planners/pick_place.yaml). Distances in m, speeds in m/s."""
+
+    name: str = "pick_place"
+    approach: float = Field(default=0.12, gt=0, le=0.3)
+    lift: float = Field(default=0.18, gt=0.05, le=0.5)
+    place_clearance: float = Field(default=0.012, ge=0, le=0.05)
+    max_attempts_per_object: int = Field(default=2, ge=1, le=10)
+    linear_speed: float = Field(default=0.2, gt=0, le=1.0)
+    joint_speed: float = Field(default=0.6, gt=0, le=1.0)  # fraction of the joint velocity limits
+    grasp_depth: float = Field(default=0.025, gt=0, le=0.06)  # how far below the top the TCP goes
+
+
+class LaunchConfig(StrictModel):
+    """Which scene, perception and planner run together (launch/*.yaml). Paths resolve against the launch
+    file's folder, then the repository."""
+
+    name: str = Field(min_length=1)
+    scene: str
+    perception: Literal["rgbd", "oracle"] = "rgbd"
+    planner: str | None = None
+    seed: int | None = None
+    out: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from robot_wm.config import Scene
+from robot_wm.config import PickPlacePlannerConfig, Scene
 from robot_wm.control.estimate import ObjectEstimator, OracleEstimator
 from robot_wm.control.pick_place import PickPlace, evaluate_task
 from robot_wm.sim import Arm, World
@@ -20,13 +20,13 @@ def make_estimator(mode: str, world: World) -> ObjectEstimator:
     raise ValueError(f"unknown perception mode {mode!r}")
 
 
-def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False,
-             video_path: Path | None = None) -> dict[str, Any]:
+def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_path: Path | None = None,
+             planner: PickPlacePlannerConfig | None = None) -> dict[str, Any]:
     """Run pick-and-place on `scene`; returns the report (see docs/ARCHITECTURE.md for its fields)."""
     with World(scene, gui=gui) as world:
         arm = Arm(world)
         recorder = VideoRecorder(world) if video_path is not None else None
-        task = PickPlace(world, arm, make_estimator(perception, world))
+        task = PickPlace(world, arm, make_estimator(perception, world), planner)
         result = task.run()
         truth = evaluate_task(world, task.task_objects)
         picked = sorted({o.held for o in result.outcomes if o.held in truth})

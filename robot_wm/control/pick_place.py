@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from robot_wm.config import PickPlacePlannerConfig
 from robot_wm.control.estimate import ObjectEstimate, ObjectEstimator
 from robot_wm.geometry import Pose
 from robot_wm.sim import Arm, World, panda
@@ -64,15 +65,6 @@ def top_down_grasp(est: ObjectEstimate, depth: float = 0.025) -> TopDownGrasp | 
 
 
 @dataclass
-class PickPlaceSettings:
-    approach: float = 0.12  # m above the grasp for the pre-grasp and retreat
-    lift: float = 0.18  # m TCP height above the table while carrying
-    place_clearance: float = 0.012  # m between the object's bottom and the table when releasing
-    max_attempts_per_object: int = 2
-    linear_speed: float = 0.2  # m/s for approach and retreat
-
-
-@dataclass
 class PickOutcome:
     target: str
     held: str | None  # true name of the object in hand after lifting (None: nothing)
@@ -91,9 +83,10 @@ class PickPlace:
     """Runs the pick-and-place task of a world's scene with a given estimator."""
 
     def __init__(self, world: World, arm: Arm, estimator: ObjectEstimator,
-                 settings: PickPlaceSettings | None = None) -> None:
+                 settings: PickPlacePlannerConfig | None = None) -> None:
         self.world, self.arm, self.estimator = world, arm, estimator
-        self.settings = settings or PickPlaceSettings()
+        self.settings = settings or PickPlacePlannerConfig()
+        arm.speed = self.settings.joint_speed
         task = world.scene.config.task
         self.region = task.place_region
         names = task.objects if task.objects is not None else [n for n, o in world.objects.items() if not o.fixed]
@@ -130,7 +123,7 @@ class PickPlace:
                 break
             todo.sort(key=lambda e: -e.top_z)  # unstack from the top
             for est in todo:
-                grasp = top_down_grasp(est)
+                grasp = top_down_grasp(est, self.settings.grasp_depth)
                 attempts[est.id] = attempts.get(est.id, 0) + 1
                 if grasp is None:
                     report.outcomes.append(PickOutcome(est.id, None, False, "too wide for the gripper"))
