@@ -1,0 +1,290 @@
+"""Calibrated RGB-D frames -> SceneGraph: per-camera segmentation, fusion across cameras, support surfaces
+(table, container floors), containers, objects as gravity-aligned oriented boxes, relations."""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_wm.geometry import Pose, min_area_rectangle
+from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
+from robot_wm.perception.relations import RelationConfig, compute_relations
+from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Group:
+    """Segments (from one or more cameras) that are one physical thing."""
+
+    segments: list[Segment]
+    points: np.ndarray
+    colors: np.ndarray
+    normal_z: np.ndarray
+
+    @staticmethod
+    def of(segs: list[Segment]) -> _Group:
+        return _Group(segs, np.concatenate([s.points for s in segs]), np.concatenate([s.colors for s in segs]),
+                      np.concatenate([s.normal_z for s in segs]))
+
+    def masks(self) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {}
+        for s in self.segments:
+            out.setdefault(s.camera, []).append(s.pixels)
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+
+class Perceiver:
+    """Stateless RGB-D -> SceneGraph (ids are per call: ``obj_0``...; use a Tracker for stable ids).
+
+    Usage: ``Perceiver().perceive(obs.frames.values(), time=obs.time)``; frames need ``name, rgb, depth,
+    intrinsics, camera2world`` (a :class:`~robot_wm.sim.CameraFrame` has them).
+    """
+
+    def __init__(self, config: PerceptionConfig | None = None, relations: RelationConfig | None = None,
+                 fuse_margin: float = 0.008, fuse_overlap: float = 0.5, min_object_points: int = 40,
+                 container_min_size: float = 0.15, support_gap: float = 0.015) -> None:
+        self.config = config or PerceptionConfig()
+        self.relation_config = relations or RelationConfig()
+        self.fuse_margin, self.fuse_overlap = fuse_margin, fuse_overlap
+        self.min_object_points = min_object_points
+        self.container_min_size = container_min_size
+        self.support_gap = support_gap
+        self.last_frames: list[FrameSegments] = []
+        self.last_timing: dict[str, float] = {}
+
+    def perceive(self, frames: Iterable | Mapping, time: float = 0.0) -> SceneGraph:
+        """One or more calibrated frames (a dict name -> frame or an iterable) -> SceneGraph (world frame)."""
+        t0 = _time.perf_counter()
+        frames = list(frames.values()) if isinstance(frames, Mapping) else list(frames)
+        if not frames:
+            raise ValueError("perceive: no camera frames given")
+        segs = [segment_frame(f, self.config) for f in frames]
+        self.last_frames = segs
+        t1 = _time.perf_counter()
+        graph = self.from_segments(segs, time)
+        t2 = _time.perf_counter()
+        self.last_timing = {"segment_ms": (t1 - t0) * 1e3, "graph_ms": (t2 - t1) * 1e3}
+        return graph
+
+    # ------------------------------------------------------------------ stages
+    def from_segments(self, frames: list[FrameSegments], time: float = 0.0) -> SceneGraph:
+        """Fuse per-camera segments into a graph (see :meth:`perceive`)."""
+        table = self._table(frames)
+        noisy = any(f.noisy for f in frames)
+        groups = self._fuse([s for f in frames for s in f.segments])
+        ground = np.concatenate([f.table_xyz for f in frames])
+        supports = [table]
+        objects: list[PerceivedObject] = []
+        rest = []
+        for g in groups:
+            inner = self._container_interior(g)
+            if inner is None:
+                rest.append(g)
+                continue
+            cid = f"container_{len(objects)}"
+            centre, yaw, half = inner
+            loc = _to_rect_frame(ground[:, :2], centre, yaw)
+            on_floor = np.all(np.abs(loc) < half - 0.01, axis=1)
+            z_floor = float(np.median(ground[on_floor, 2])) if on_floor.sum() > 20 else float(table.z_at(centre))
+            supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
+                                           _rect_corners(centre, yaw, 2 * half), owner=cid))
+            objects.append(self._box_object(cid, g, table, bottom=None, noisy=noisy, kind="container"))
+        candidates = [g for g in rest if len(g.points) >= self.min_object_points]
+        self._cut = max(f.min_height for f in frames)
+        objects += self._objects(candidates, table, supports[1:], noisy)
+        for o in objects:
+            o.last_seen = time
+        graph = SceneGraph(objects, supports, [], time, [f.camera for f in frames])
+        graph.relations = compute_relations(graph, self.relation_config)
+        return graph
+
+    def _container_interior(self, g: _Group):
+        """(centre, yaw, half extents) of the free interior if the group is a container's walls: a large
+        footprint that its own points leave hollow. None otherwise."""
+        if len(g.points) < 300:
+            return None
+        sub = g.points[:: max(1, len(g.points) // 3000)]
+        if np.any(np.ptp(sub[:, :2], axis=0) < self.container_min_size):
+            return None
+        centre, yaw, ext = _rect(sub[:, :2])
+        if ext.min() < self.container_min_size:
+            return None
+        loc = _to_rect_frame(sub[:, :2], centre, yaw)
+        half = ext / 2
+        inner_cells = np.unique(_voxel_keys(loc[np.all(np.abs(loc) < half * 0.6, axis=1)], 0.01)).size
+        if inner_cells > 0.3 * np.prod(ext * 0.6) / 1e-4:
+            return None
+        ih = np.empty(2)
+        for ax in (0, 1):
+            band = np.abs(loc[:, 1 - ax]) < half[1 - ax] * 0.5
+            vals = np.abs(loc[band, ax])
+            ih[ax] = np.percentile(vals, 2) if len(vals) > 10 else half[ax] * 0.8
+        return centre, yaw, ih
+
+    def _table(self, frames: list[FrameSegments]) -> SupportSurface:
+        w = np.array([1.0 / max(f.plane_sigma, 1e-4) ** 2 for f in frames])
+        plane = np.sum([wi * f.plane for wi, f in zip(w, frames, strict=True)], axis=0) / w.sum()
+        xy = np.concatenate([f.table_xyz[:, :2] for f in frames])
+        centre, yaw, ext = _rect(xy)
+        height = float(plane[0] * centre[0] + plane[1] * centre[1] + plane[2])
+        return SupportSurface("table", "table", plane, height, _rect_corners(centre, yaw, ext))
+
+    def _fuse(self, segments: list[Segment]) -> list[_Group]:
+        """Union segments of different cameras that are one thing: most points of one lie inside the other's
+        gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`)."""
+        n = len(segments)
+        parent = list(range(n))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        if len({s.camera for s in segments}) < 2:
+            return [_Group.of([s]) for s in segments]
+        sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
+        boxes = [(_rect(p[:, :2]), p[:, 2].min(), p[:, 2].max()) for p in sub]
+        m = self.fuse_margin
+        for i in range(n):
+            for j in range(i + 1, n):
+                if segments[i].camera == segments[j].camera:
+                    continue
+                (ci, yi, ei), zlo_i, zhi_i = boxes[i]
+                (cj, yj, ej), zlo_j, zhi_j = boxes[j]
+                if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + m:
+                    continue
+                f_ij = _inside_box(sub[i], cj, yj, ej, zlo_j, zhi_j, m)
+                f_ji = _inside_box(sub[j], ci, yi, ei, zlo_i, zhi_i, m)
+                if min(f_ij, f_ji) > self.fuse_overlap:
+                    parent[find(i)] = find(j)
+        groups: dict[int, list[Segment]] = {}
+        for i in range(n):
+            groups.setdefault(find(i), []).append(segments[i])
+        return [_Group.of(g) for g in groups.values()]
+
+    def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
+                 noisy: bool) -> list[PerceivedObject]:
+        """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below."""
+        lows = [float(np.percentile(g.points[:, 2] - table.z_at(g.points[:, :2]), 2)) for g in groups]
+        placed: list[tuple[PerceivedObject, _Group]] = []
+        for gi in np.argsort(lows, kind="stable"):
+            g = groups[gi]
+            xy = g.points[:, :2]
+            low = float(np.percentile(g.points[:, 2], 2))
+            rect = _rect(xy)
+            best, best_z = None, None
+            tz = float(np.median(table.z_at(xy)))
+            if low - tz < self.support_gap + (0.01 if noisy else 0.0):
+                best, best_z = "table", tz
+            for f in floors:
+                fc, fyaw, fext = _rect_of_poly(f.polygon)
+                inside = np.mean(np.all(np.abs(_to_rect_frame(xy, fc, fyaw)) < fext / 2 + 0.01, axis=1))
+                if inside > 0.5 and abs(low - f.height) < self.support_gap + 0.005 and (best_z is None or f.height > best_z):
+                    best, best_z = f.owner, f.height
+            for o, og in placed:
+                if o.kind != "object":
+                    continue
+                top = o.top_z
+                if not (-0.01 - (0.01 if noisy else 0) < low - top < self.support_gap + 0.01):
+                    continue
+                if _xy_overlap(xy, rect, og.points[:, :2], o) > 0.15 and (best_z is None or top > best_z):
+                    best, best_z = o.id, top
+            if best is None:
+                log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
+                continue
+            bottom = best_z
+            low1 = float(np.percentile(g.points[:, 2], 1))
+            if best_z is not None and low1 > tz + self._cut + 0.003 and low1 > best_z:
+                bottom = low1  # the object's own lowest edge is in view above the foreground cut
+            obj = self._box_object(f"obj_{len(placed)}", g, table, bottom=bottom, noisy=noisy, rect=rect)
+            obj.confidence = float(min(1.0, len(g.points) / 300.0))
+            obj.support = best
+            placed.append((obj, g))
+        return [o for o, _ in placed]
+
+    def _box_object(self, oid: str, g: _Group, table: SupportSurface, bottom: float | None, noisy: bool,
+                    kind: str = "object", rect=None) -> PerceivedObject:
+        """Gravity-aligned box: footprint = (trimmed) min-area rectangle of the points' xy, top = high percentile
+        of z, bottom = the supporting surface (so partial side views still give the full height)."""
+        pts = g.points
+        if rect is None:
+            rect = _rect(pts[:, :2])
+        centre, yaw, _ = rect
+        local = _to_rect_frame(pts[:, :2], centre, yaw)
+        q = 0.7 if noisy else 0.0
+        lo = np.percentile(local, q, axis=0)
+        hi = np.percentile(local, 100 - q, axis=0)
+        mid = (lo + hi) / 2
+        c, s = np.cos(yaw), np.sin(yaw)
+        cxy = centre + np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
+        top = float(np.percentile(pts[:, 2], 99.0))
+        if bottom is None:
+            bottom = float(np.median(table.z_at(cxy[None])))
+        bottom = min(bottom, top - 0.002)
+        pose = Pose([cxy[0], cxy[1], (top + bottom) / 2], [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)])
+        ext = np.array([hi[0] - lo[0], hi[1] - lo[1], top - bottom])
+        color = np.median(g.colors, axis=0) if len(g.colors) else np.full(3, 0.5)
+        obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")
+        obj.masks = g.masks()
+        return obj
+
+
+def _voxel_keys(points: np.ndarray, voxel: float) -> np.ndarray:
+    q = np.floor(np.asarray(points) / voxel).astype(np.int64)
+    if q.shape[1] == 2:
+        return (q[:, 0] + (1 << 20)) * (1 << 21) + (q[:, 1] + (1 << 20))
+    return ((q[:, 0] + (1 << 20)) * (1 << 21) + (q[:, 1] + (1 << 20))) * (1 << 21) + (q[:, 2] + (1 << 20))
+
+
+def _rect(xy: np.ndarray, max_points: int = 400):
+    """Min-area rectangle (centre, yaw, extents) of xy (N, 2), from at most `max_points` hull candidates."""
+    xy = np.asarray(xy)
+    if len(xy) > max_points:
+        # extreme points along 16 directions always survive the subsampling, so the hull stays intact
+        dirs = np.stack([np.cos(np.linspace(0, np.pi, 16, endpoint=False)), np.sin(np.linspace(0, np.pi, 16, endpoint=False))], 1)
+        proj = xy @ dirs.T
+        ext = np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))
+        xy = np.concatenate([xy[:: len(xy) // max_points + 1], xy[ext]])
+    return min_area_rectangle(xy)
+
+
+def _inside_box(p: np.ndarray, centre: np.ndarray, yaw: float, ext: np.ndarray, zlo: float, zhi: float,
+                margin: float) -> float:
+    """Fraction of points (N, 3) inside an upright box (footprint rect + z range) grown by margin."""
+    loc = _to_rect_frame(p[:, :2], centre, yaw)
+    ok = np.all(np.abs(loc) <= ext / 2 + margin, axis=1) & (p[:, 2] >= zlo - margin) & (p[:, 2] <= zhi + margin)
+    return float(np.mean(ok)) if len(p) else 0.0
+
+
+def _to_rect_frame(xy: np.ndarray, centre: np.ndarray, yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    d = np.asarray(xy) - centre
+    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=1)
+
+
+def _rect_corners(centre: np.ndarray, yaw: float, ext: np.ndarray) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    loc = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.asarray(ext) / 2
+    return np.asarray(centre) + loc @ np.array([[c, s], [-s, c]])
+
+
+def _rect_of_poly(poly: np.ndarray):
+    centre = poly.mean(0)
+    e0, e1 = poly[1] - poly[0], poly[2] - poly[1]
+    return centre, float(np.arctan2(e0[1], e0[0])), np.array([np.linalg.norm(e0), np.linalg.norm(e1)])
+
+
+def _xy_overlap(xy: np.ndarray, rect, other_xy: np.ndarray, other: PerceivedObject) -> float:
+    """max(fraction of these xy inside the other's footprint, fraction of the other's xy inside this rect)."""
+    oc, oyaw, oext = _rect_of_poly(other.footprint())
+    a = np.mean(np.all(np.abs(_to_rect_frame(xy, oc, oyaw)) < oext / 2 + 0.005, axis=1))
+    centre, yaw, ext = rect
+    b = np.mean(np.all(np.abs(_to_rect_frame(other_xy, centre, yaw)) < ext / 2 + 0.005, axis=1))
+    return float(max(a, b))
