@@ -97,6 +97,7 @@ class Perceiver:
             objects.append(self._box_object(cid, g, table, bottom=None, noisy=noisy, kind="container"))
         candidates = [g for g in rest if len(g.points) >= self.min_object_points]
         self._cut = max(f.min_height for f in frames)
+        self._sigma = float(np.median([f.plane_sigma for f in frames]))
         objects += self._objects(candidates, table, supports[1:], noisy)
         for o in objects:
             o.last_seen = time
@@ -200,9 +201,6 @@ class Perceiver:
                 log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
                 continue
             bottom = best_z
-            low1 = float(np.percentile(g.points[:, 2], 1))
-            if best_z is not None and low1 > tz + self._cut + 0.003 and low1 > best_z:
-                bottom = low1  # the object's own lowest edge is in view above the foreground cut
             obj = self._box_object(f"obj_{len(placed)}", g, table, bottom=bottom, noisy=noisy, rect=rect)
             obj.confidence = float(min(1.0, len(g.points) / 300.0))
             obj.support = best
@@ -214,17 +212,27 @@ class Perceiver:
         """Gravity-aligned box: footprint = (trimmed) min-area rectangle of the points' xy, top = high percentile
         of z, bottom = the supporting surface (so partial side views still give the full height)."""
         pts = g.points
+        fp = pts
+        if noisy and kind == "object":
+            # noise lifts table pixels around the base above the foreground cut: footprint from higher points
+            h = pts[:, 2] - table.z_at(pts[:, :2])
+            high = h > self._cut + 0.004
+            if high.sum() > 0.5 * len(pts):
+                fp = pts[high]
+            rect = _robust_rect(fp[:, :2], 1.5)
         if rect is None:
-            rect = _rect(pts[:, :2])
+            rect = _rect(fp[:, :2])
         centre, yaw, _ = rect
-        local = _to_rect_frame(pts[:, :2], centre, yaw)
-        q = 0.7 if noisy else 0.0
+        local = _to_rect_frame(fp[:, :2], centre, yaw)
+        q = 1.5 if noisy else 0.0
         lo = np.percentile(local, q, axis=0)
         hi = np.percentile(local, 100 - q, axis=0)
         mid = (lo + hi) / 2
         c, s = np.cos(yaw), np.sin(yaw)
         cxy = centre + np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
         top = float(np.percentile(pts[:, 2], 99.0))
+        if noisy:  # the 99th percentile of a noisy flat top sits ~2.3 sigma above it
+            top -= 2.0 * self._sigma
         if bottom is None:
             bottom = float(np.median(table.z_at(cxy[None])))
         bottom = min(bottom, top - 0.002)
@@ -253,6 +261,39 @@ def _rect(xy: np.ndarray, max_points: int = 400):
         ext = np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))
         xy = np.concatenate([xy[:: len(xy) // max_points + 1], xy[ext]])
     return min_area_rectangle(xy)
+
+
+def _robust_rect(xy: np.ndarray, q: float, max_points: int = 600):
+    """Rectangle (centre, yaw, extents) minimising the area between the q-th and (100-q)-th percentiles of
+    the points projected on its axes: a min-area rectangle that ignores the q % most outlying points on
+    each side (noisy silhouettes). Coarse 2 deg search over [0, 90), then a 0.25 deg refinement."""
+    xy = np.asarray(xy, dtype=float)
+    sub = xy[:: len(xy) // max_points + 1]
+
+    def area(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c, s = np.cos(angles), np.sin(angles)
+        u = np.outer(c, sub[:, 0]) + np.outer(s, sub[:, 1])
+        v = -np.outer(s, sub[:, 0]) + np.outer(c, sub[:, 1])
+        lu, hu = np.percentile(u, [q, 100 - q], axis=1)
+        lv, hv = np.percentile(v, [q, 100 - q], axis=1)
+        return (hu - lu) * (hv - lv), np.stack([lu, lv], 1), np.stack([hu, hv], 1)
+
+    coarse = np.deg2rad(np.arange(0.0, 90.0, 2.0))
+    a, _, _ = area(coarse)
+    best = coarse[int(np.argmin(a))]
+    fine = best + np.deg2rad(np.arange(-2.0, 2.01, 0.25))
+    a, lo, hi = area(fine)
+    i = int(np.argmin(a))
+    yaw = float(fine[i])
+    mid = (lo[i] + hi[i]) / 2
+    c, s = np.cos(yaw), np.sin(yaw)
+    centre = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
+    ext = hi[i] - lo[i]
+    if ext[1] > ext[0]:
+        ext = ext[::-1]
+        yaw += np.pi / 2
+    yaw = float(np.mod(yaw + np.pi / 2, np.pi) - np.pi / 2)
+    return centre, yaw, ext
 
 
 def _inside_box(p: np.ndarray, centre: np.ndarray, yaw: float, ext: np.ndarray, zlo: float, zhi: float,

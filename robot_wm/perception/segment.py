@@ -152,7 +152,7 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
 
         raise PerceptionInputError(f"camera {frame.name!r}: {exc}") from None
     noisy = sigma > cfg.noisy_sigma
-    ds = _box_smooth(depth, cfg.smooth_px) if noisy else depth
+    ds = depth  # raw depth for points: smoothing would invent "flying" points across occlusion edges
     h_img, w_img = ds.shape
     out = FrameSegments(frame.name, (h_img, w_img), plane, sigma, table_xyz, origin.astype(float), noisy)
 
@@ -162,7 +162,9 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     height = ds * rh + th
     min_h = cfg.min_height + (3.0 * sigma / 2.5 if noisy else 0.0)
     out.min_height = min_h
-    fg = (ds > 0) & (height > min_h) & (height < cfg.max_height)
+    # hysteresis on noisy depth: pixels between the clean and the noisy cut never seed a segment, but may
+    # join an adjacent one of the same colour (the growth step), so object bases are not lost to the cut
+    fg = (ds > 0) & (height > cfg.min_height) & (height < cfg.max_height)
     rows, cols = np.nonzero(fg)
     if len(rows):
         dd = ds[rows, cols][:, None]
@@ -185,9 +187,14 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     rgbc = _crop(frame.rgb[..., :3], r0, r1, c0, c1, 0) if frame.rgb is not None else None
     hc, wc = fgc.shape
     idx = np.flatnonzero(fgc)
-    pts = dc.ravel()[idx][:, None] * _crop(rays, r0, r1, c0, c1, 0.0).reshape(-1, 3)[idx] + origin
+    rays_c = _crop(rays, r0, r1, c0, c1, 0.0).reshape(-1, 3)[idx]
+    pts = dc.ravel()[idx][:, None] * rays_c + origin
     grid = _Grid(fgc, dc.ravel(), idx, pts, rgbc, origin, wc)
+    if noisy:  # normals from depth smoothed over the foreground only
+        grid.pts_n = _box_smooth(np.where(fgc, dc, 0.0).astype(np.float32), cfg.smooth_px).ravel()[idx][:, None] * rays_c + origin
     boundary = grid.boundaries(cfg, noisy, step)
+    if noisy:
+        boundary |= _crop(height, r0, r1, c0, c1, 0.0).ravel()[idx] <= min_h
     labels_c = _label(grid, boundary, cfg)
     full = np.zeros((h_img, w_img), np.int32)
     rr, cc = np.divmod(idx, wc)
@@ -234,6 +241,7 @@ class _Grid:
         self.rgb = rgb.reshape(-1, 3)[idx].astype(np.float32) if rgb is not None else None
         self.origin = origin
         self.normals = np.full((len(idx), 3), np.nan, np.float32)
+        self.pts_n = pts  # points the normals are computed from
 
     def nb(self, off: int) -> np.ndarray:
         """Row (in the per-pixel arrays) of each pixel's neighbour at flat offset `off`; -1 if not foreground."""
@@ -243,7 +251,7 @@ class _Grid:
         w = self.w
         a, b, c, e = self.nb(s), self.nb(-s), self.nb(s * w), self.nb(-s * w)
         ok = (a >= 0) & (b >= 0) & (c >= 0) & (e >= 0)
-        p = self.pts
+        p = self.pts_n
         du = p[a[ok]] - p[b[ok]]
         dv = p[c[ok]] - p[e[ok]]
         n = np.cross(dv, du)

@@ -1,0 +1,81 @@
+"""Tracking: stable ids across frames, object permanence under occlusion, forgetting on evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from robot_wm.config import scene_from_dict
+from robot_wm.control.rgbd_estimator import RgbdEstimator
+from robot_wm.perception import Perceiver
+from robot_wm.perception.tracking import Tracker
+from robot_wm.sim import World
+
+BOX = {"shape": "box", "size": [0.04, 0.04, 0.04], "mass": 0.1}
+
+
+def _scene(objects):
+    return scene_from_dict({"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": objects})
+
+
+@pytest.fixture(scope="module")
+def frames():
+    a = {"name": "a", **BOX, "color": [0.9, 0.1, 0.1, 1], "position": [0.5, 0.1, 0.02]}
+    b = {"name": "b", **BOX, "color": [0.1, 0.2, 0.9, 1], "position": [0.6, -0.1, 0.02]}
+    # a tall wall between the front camera (x = 1.15) and b hides b in the second scene
+    wall = {"name": "wall", "shape": "box", "size": [0.02, 0.12, 0.2], "mass": 1.0, "color": [0.2, 0.8, 0.2, 1],
+            "position": [0.7, -0.1, 0.1]}
+    out = {}
+    for key, objs in (("ab", [a, b]), ("ab_wall", [a, b, wall]), ("a", [a])):
+        with World(_scene(objs)) as w:
+            out[key] = w.observe().frames["front"]
+    return out
+
+
+def test_ids_stay_stable_and_hidden_objects_are_remembered(frames):
+    p, t = Perceiver(), Tracker()
+    g1 = t.update(p.perceive([frames["ab"]]), [frames["ab"]])
+    ids = {o.id: o.pose.position for o in g1.objects}
+    assert len(ids) == 2
+    g2 = t.update(p.perceive([frames["ab"]]), [frames["ab"]])
+    assert {o.id for o in g2.objects} == set(ids)
+    # b hidden behind the wall: kept, invisible, at its last pose; the wall is new
+    g3 = t.update(p.perceive([frames["ab_wall"]]), [frames["ab_wall"]])
+    hidden = [o for o in g3.objects if not o.visible]
+    assert len(hidden) == 1
+    assert np.linalg.norm(hidden[0].pose.position - [0.6, -0.1, 0.02]) < 0.01
+    assert len([o for o in g3.objects if o.visible]) == 2 and len(set(o.id for o in g3.objects)) == 3
+    # b gone and its place in view: forgotten
+    g4 = t.update(p.perceive([frames["a"]]), [frames["a"]])
+    assert [o.visible for o in g4.objects] == [True]
+    a_id = next(i for i, pos in ids.items() if pos[1] > 0)
+    assert g4.objects[0].id == a_id
+
+
+def test_moved_object_beyond_the_gate_gets_a_new_id(frames):
+    t = Tracker(gate=0.05)
+    g1 = t.update(Perceiver().perceive([frames["a"]]), [frames["a"]])
+    moved = replace(g1.objects[0], pose=replace(g1.objects[0].pose, position=g1.objects[0].pose.position + [0.2, 0, 0]))
+    g = replace(g1, objects=[moved])
+    g2 = t.update(g, None)
+    assert {o.id for o in g2.objects if o.visible} != {g1.objects[0].id}
+
+
+def test_rgbd_estimator_matches_the_protocol(frames):
+    a = {"name": "a", **BOX, "color": [0.9, 0.1, 0.1, 1], "position": [0.5, 0.1, 0.02]}
+    with World(_scene([a, {"name": "tray", "urdf": "tray/traybox.urdf", "scale": 0.5,
+                           "position": [0.55, -0.15, 0.0]}])) as w:
+        obs = w.observe()
+        est = RgbdEstimator()
+        assert est.name == "rgbd"
+        out = est.estimate(obs)
+        true_a = w.object_pose("a").position
+    movable = [e for e in out if not e.fixed]
+    fixed = [e for e in out if e.fixed]
+    assert len(movable) == 1 and len(fixed) == 1
+    assert np.linalg.norm(movable[0].pose.position - true_a) < 0.003
+    assert abs(movable[0].top_z - 0.04) < 0.003
+    assert np.allclose(np.sort(movable[0].extents), 0.04, atol=0.003)
+    assert est.estimate(obs)[0].id == out[0].id
