@@ -58,15 +58,19 @@ class PerceivedObject:
     def point_count(self) -> int:
         return int(len(self.points))
 
+    def _half_height(self) -> float:
+        r = self.pose.rotation.as_matrix()
+        return float(0.5 * np.sum(np.abs(r[2, :]) * self.extents))
+
     @property
     def top_z(self) -> float:
-        c = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * self.extents / 2
-        return float(self.pose.transform_points(c)[:, 2].max())
+        """Highest z (m) of the box."""
+        return float(self.pose.position[2]) + self._half_height()
 
     @property
     def bottom_z(self) -> float:
-        c = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * self.extents / 2
-        return float(self.pose.transform_points(c)[:, 2].min())
+        """Lowest z (m) of the box."""
+        return float(self.pose.position[2]) - self._half_height()
 
     def footprint(self) -> np.ndarray:
         """xy corners (4, 2) of the box's footprint (upright boxes)."""

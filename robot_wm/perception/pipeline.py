@@ -173,12 +173,12 @@ class Perceiver:
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
                  noisy: bool) -> list[PerceivedObject]:
         """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below."""
-        lows = [float(np.percentile(g.points[:, 2] - table.z_at(g.points[:, :2]), 2)) for g in groups]
+        lows = [_kth(g.points[:, 2] - table.z_at(g.points[:, :2]), 0.02) for g in groups]
         placed: list[tuple[PerceivedObject, _Group]] = []
         for gi in np.argsort(lows, kind="stable"):
             g = groups[gi]
             xy = g.points[:, :2]
-            low = float(np.percentile(g.points[:, 2], 2))
+            low = _kth(g.points[:, 2], 0.02)
             rect = _rect(xy)
             best, best_z = None, None
             tz = float(np.median(table.z_at(xy)))
@@ -225,12 +225,16 @@ class Perceiver:
         centre, yaw, _ = rect
         local = _to_rect_frame(fp[:, :2], centre, yaw)
         q = 1.5 if noisy else 0.0
-        lo = np.percentile(local, q, axis=0)
-        hi = np.percentile(local, 100 - q, axis=0)
+        if q > 0:
+            lo, hi = np.percentile(local, [q, 100 - q], axis=0)
+        else:
+            lo, hi = local.min(0), local.max(0)
         mid = (lo + hi) / 2
         c, s = np.cos(yaw), np.sin(yaw)
         cxy = centre + np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
-        top = float(np.percentile(pts[:, 2], 99.0))
+        z = pts[:, 2]
+        kk = int(0.99 * (len(z) - 1))
+        top = float(np.partition(z, kk)[kk])
         if noisy:  # the 99th percentile of a noisy flat top sits ~2.3 sigma above it
             top -= 2.0 * self._sigma
         if bottom is None:
@@ -251,22 +255,29 @@ def _voxel_keys(points: np.ndarray, voxel: float) -> np.ndarray:
     return ((q[:, 0] + (1 << 20)) * (1 << 21) + (q[:, 1] + (1 << 20))) * (1 << 21) + (q[:, 2] + (1 << 20))
 
 
-def _rect(xy: np.ndarray, max_points: int = 400):
-    """Min-area rectangle (centre, yaw, extents) of xy (N, 2), from at most `max_points` hull candidates."""
-    xy = np.asarray(xy)
-    if len(xy) > max_points:
-        # extreme points along 16 directions always survive the subsampling, so the hull stays intact
-        dirs = np.stack([np.cos(np.linspace(0, np.pi, 16, endpoint=False)), np.sin(np.linspace(0, np.pi, 16, endpoint=False))], 1)
-        proj = xy @ dirs.T
-        ext = np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))
-        xy = np.concatenate([xy[:: len(xy) // max_points + 1], xy[ext]])
+def _kth(a: np.ndarray, frac: float) -> float:
+    """The value at fraction `frac` of the sorted array (a fast percentile without interpolation)."""
+    k = int(frac * (len(a) - 1))
+    return float(np.partition(a, k)[k])
+
+
+def _rect(xy: np.ndarray, n_dirs: int = 36):
+    """Min-area rectangle (centre, yaw, extents) of xy (N, 2), from the extreme points along `n_dirs`
+    directions (a close inner approximation of the hull: rectangle angles within 180/n_dirs deg)."""
+    xy = np.asarray(xy, dtype=float)
+    if len(xy) > 1000:  # orientation only; extents are measured on all points by the callers
+        xy = xy[:: len(xy) // 1000 + 1]
+    if len(xy) > 3 * n_dirs:
+        ang = np.linspace(0, np.pi, n_dirs, endpoint=False)
+        proj = xy @ np.stack([np.cos(ang), np.sin(ang)])
+        xy = xy[np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))]
     return min_area_rectangle(xy)
 
 
-def _robust_rect(xy: np.ndarray, q: float, max_points: int = 600):
+def _robust_rect(xy: np.ndarray, q: float, max_points: int = 400):
     """Rectangle (centre, yaw, extents) minimising the area between the q-th and (100-q)-th percentiles of
     the points projected on its axes: a min-area rectangle that ignores the q % most outlying points on
-    each side (noisy silhouettes). Coarse 2 deg search over [0, 90), then a 0.25 deg refinement."""
+    each side (noisy silhouettes). Coarse 3 deg search over [0, 90), then a 0.5 deg refinement."""
     xy = np.asarray(xy, dtype=float)
     sub = xy[:: len(xy) // max_points + 1]
 
@@ -274,14 +285,15 @@ def _robust_rect(xy: np.ndarray, q: float, max_points: int = 600):
         c, s = np.cos(angles), np.sin(angles)
         u = np.outer(c, sub[:, 0]) + np.outer(s, sub[:, 1])
         v = -np.outer(s, sub[:, 0]) + np.outer(c, sub[:, 1])
-        lu, hu = np.percentile(u, [q, 100 - q], axis=1)
-        lv, hv = np.percentile(v, [q, 100 - q], axis=1)
+        k1, k2 = int(q / 100 * (u.shape[1] - 1)), int((1 - q / 100) * (u.shape[1] - 1))
+        u, v = np.partition(u, [k1, k2], axis=1), np.partition(v, [k1, k2], axis=1)
+        lu, hu, lv, hv = u[:, k1], u[:, k2], v[:, k1], v[:, k2]
         return (hu - lu) * (hv - lv), np.stack([lu, lv], 1), np.stack([hu, hv], 1)
 
-    coarse = np.deg2rad(np.arange(0.0, 90.0, 2.0))
+    coarse = np.deg2rad(np.arange(0.0, 90.0, 3.0))
     a, _, _ = area(coarse)
     best = coarse[int(np.argmin(a))]
-    fine = best + np.deg2rad(np.arange(-2.0, 2.01, 0.25))
+    fine = best + np.deg2rad(np.arange(-2.5, 2.51, 0.5))
     a, lo, hi = area(fine)
     i = int(np.argmin(a))
     yaw = float(fine[i])
