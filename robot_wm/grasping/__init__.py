@@ -1,0 +1,32 @@
+"""Layer 4: Panda parallel-jaw grasps — candidates from point clouds, the physics shake test, and
+offline evaluation at scale (local process pool or Ray). See docs/grasping.md."""
+
+from robot_wm.grasping.candidates import SamplerConfig, estimate_normals, grasp_candidates, sample_grasps
+from robot_wm.grasping.config import ShakeConfig, load_shake_config
+from robot_wm.grasping.grasp import Grasp, grasps_from_arrays, load_grasps, save_grasps, save_grasps_acronym
+from robot_wm.grasping.objects import parse_object_spec, parse_object_specs, surface_points
+from robot_wm.grasping.shake import LABELS, RobustResult, ShakeResult, robust_shake_test, shake_test
+from robot_wm.sim.hand import ObjectModel
+
+__all__ = [
+    "LABELS",
+    "Grasp",
+    "ObjectModel",
+    "RobustResult",
+    "SamplerConfig",
+    "ShakeConfig",
+    "ShakeResult",
+    "estimate_normals",
+    "grasp_candidates",
+    "grasps_from_arrays",
+    "load_grasps",
+    "load_shake_config",
+    "parse_object_spec",
+    "parse_object_specs",
+    "robust_shake_test",
+    "sample_grasps",
+    "save_grasps",
+    "save_grasps_acronym",
+    "shake_test",
+    "surface_points",
+]

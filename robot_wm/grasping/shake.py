@@ -1,0 +1,197 @@
+"""The physics shake test: close, lift, shake, pull, hold -> one label per grasp; robust mode -> a rate.
+
+Protocol (all numbers from :class:`~robot_wm.grasping.config.ShakeConfig`, ``planners/shake_test.yaml``):
+
+1. Hand (fingers open to grasp width + clearance) at the grasp pose, object floating, no gravity.
+   Penetration deeper than ``collision_tolerance`` -> ``collision``; width beyond the gripper -> ``unreachable``
+   (also when an optional reachability check rejects the grasp).
+2. Close under the finger force limit. Both fingers not touching the object -> ``no_contact``.
+3. Gravity on; lift 0.10 m; rotational shakes about the grasp (closing) axis; translational shakes;
+   pulls of ``weight_factor`` x the object's weight along each TCP-frame direction; hold.
+4. No finger touching the object at the end -> ``dropped``; object moved more than ``slip_threshold``
+   relative to the TCP since the close -> ``slipped``; else ``stable`` (the only success).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry import Pose
+from robot_wm.grasping.config import ShakeConfig, load_shake_config
+from robot_wm.grasping.grasp import MAX_WIDTH, Grasp
+from robot_wm.sim.hand import HandWorld, ObjectModel
+
+log = logging.getLogger(__name__)
+
+LABELS = ("stable", "slipped", "dropped", "no_contact", "collision", "unreachable")
+GRAVITY = 9.81
+
+
+@dataclass
+class ShakeResult:
+    """Outcome of one trial. `slip`: final object displacement relative to the TCP since the close (m);
+    `max_slip`: largest such displacement seen at phase ends; `closed_width`: finger opening after
+    closing (m); `steps`: physics steps simulated."""
+
+    label: str
+    slip: float = math.nan
+    max_slip: float = math.nan
+    closed_width: float = math.nan
+    steps: int = 0
+
+    @property
+    def success(self) -> bool:
+        return self.label == "stable"
+
+
+@dataclass
+class RobustResult:
+    """Robust mode: `success_rate` = fraction of `trials` labelled stable; `labels` counts each label."""
+
+    success_rate: float
+    trials: list[ShakeResult] = field(default_factory=list)
+
+    @property
+    def labels(self) -> dict[str, int]:
+        return dict(Counter(t.label for t in self.trials))
+
+
+_WORLDS: dict[tuple[float, int], HandWorld] = {}
+
+
+def _world(cfg: ShakeConfig) -> HandWorld:
+    """One HandWorld per process and physics setting (rebuilt from scratch by every trial)."""
+    key = (cfg.physics.time_step, cfg.physics.solver_iterations)
+    if key not in _WORLDS:
+        _WORLDS[key] = HandWorld(*key)
+    return _WORLDS[key]
+
+
+def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, config: ShakeConfig | None = None,
+               reachable: Callable[[Grasp], bool] | None = None, mass_scale: float = 1.0,
+               friction_scale: float = 1.0, world: HandWorld | None = None) -> ShakeResult:
+    """Shake-test one grasp (world frame TCP pose) on `obj` placed at `object_pose` (world, default identity).
+
+    Deterministic: the same inputs give the same label bit for bit. `reachable`, if given, is asked first
+    (e.g. a Panda IK check for the grasp in the robot's workspace).
+    """
+    cfg = config or load_shake_config()
+    object_pose = object_pose or Pose.identity()
+    if grasp.width > MAX_WIDTH + 1e-6 or (reachable is not None and not reachable(grasp)):
+        return ShakeResult("unreachable")
+    w = world or _world(cfg)
+    opening = min(grasp.width + cfg.close.opening_clearance, MAX_WIDTH)
+    w.build(obj, object_pose, grasp.pose, opening, cfg.physics.hand_max_force, cfg.physics.finger_friction,
+            mass_scale, friction_scale)
+    if w.hand_object_penetration() > cfg.close.collision_tolerance:
+        return ShakeResult("collision")
+    dt = cfg.physics.time_step
+    steps = 0
+
+    def n_steps(seconds: float) -> int:
+        return max(1, int(round(seconds / dt))) if seconds > 0 else 0
+
+    # --- close (no gravity; the hand holds its pose)
+    w.squeeze(cfg.close.finger_force, cfg.close.speed)
+    n = n_steps(cfg.close.duration_s)
+    w.step(n)
+    steps += n
+    closed = w.gripper_width()
+    if not all(w.finger_contacts()):
+        return ShakeResult("no_contact", closed_width=closed, steps=steps)
+    tcp0 = w.tcp_pose()
+    ref = tcp0.inverse() @ w.object_pose()
+
+    def slip_now() -> float:
+        rel = w.tcp_pose().inverse() @ w.object_pose()
+        return float(np.linalg.norm(rel.position - ref.position))
+
+    w.set_gravity(GRAVITY)
+    g0 = grasp.pose
+    max_slip = 0.0
+    # --- lift (min-jerk), then shakes about the closing axis (TCP y) and along the shake axis
+    n = n_steps(cfg.lift.duration_s)
+    s = np.arange(1, n + 1) / n
+    s = 10 * s**3 - 15 * s**4 + 6 * s**5
+    w.follow(g0.position + np.outer(s, [0.0, 0.0, cfg.lift.height]), np.tile(g0.quaternion, (n, 1)))
+    steps += n
+    max_slip = _track(max_slip, slip_now(), steps)
+    lifted = Pose(g0.position + np.array([0.0, 0.0, cfg.lift.height]), g0.quaternion)
+    rs = cfg.rotational_shakes
+    n = n_steps(rs.count * rs.period_s)
+    if n:
+        axis = lifted.rotation.as_matrix()[:, 1]
+        ang = rs.amplitude * np.sin(2 * np.pi * np.arange(1, n + 1) * dt / rs.period_s)
+        quats = (Rotation.from_rotvec(np.outer(ang, axis)) * lifted.rotation).as_quat()
+        w.follow(np.tile(lifted.position, (n, 1)), quats)
+        steps += n
+        max_slip = _track(max_slip, slip_now(), steps)
+    ts = cfg.translational_shakes
+    n = n_steps(ts.count * ts.period_s)
+    if n:
+        tax = np.asarray(ts.axis, float) / np.linalg.norm(ts.axis)
+        off = ts.amplitude * np.sin(2 * np.pi * np.arange(1, n + 1) * dt / ts.period_s)
+        w.follow(lifted.position + np.outer(off, tax), np.tile(lifted.quaternion, (n, 1)))
+        steps += n
+        max_slip = _track(max_slip, slip_now(), steps)
+    w.set_tcp_target(lifted)
+    # --- pulls (TCP-frame directions, on top of gravity)
+    pc = cfg.pulls
+    magnitude = pc.weight_factor * w.object_mass * GRAVITY
+    n = n_steps(pc.duration_s)
+    rmat = lifted.rotation.as_matrix()
+    for d in pc.directions:
+        d = np.asarray(d, float)
+        w.pull(rmat @ (d / np.linalg.norm(d)) * magnitude, n)
+        steps += n
+        max_slip = _track(max_slip, slip_now(), steps)
+    # --- hold
+    n = n_steps(cfg.hold.duration_s)
+    w.step(n)
+    steps += n
+    slip = slip_now()
+    max_slip = max(max_slip, slip)
+    if not any(w.finger_contacts()):
+        return ShakeResult("dropped", slip, max_slip, closed, steps)
+    if slip > cfg.labels.slip_threshold:
+        return ShakeResult("slipped", slip, max_slip, closed, steps)
+    return ShakeResult("stable", slip, max_slip, closed, steps)
+
+
+def _track(max_slip: float, slip: float, steps: int) -> float:
+    log.debug("step %d: slip %.4f m", steps, slip)
+    return max(max_slip, slip)
+
+
+def perturbed(grasp: Grasp, cfg: ShakeConfig, rng: np.random.Generator) -> tuple[Grasp, float, float]:
+    """One robust-mode draw: (grasp with pose noise, mass scale, friction scale)."""
+    r = cfg.robust
+    dp = rng.normal(0.0, r.position_sigma, 3)
+    dr = Rotation.from_rotvec(rng.normal(0.0, r.rotation_sigma, 3))
+    pose = Pose(grasp.pose.position + dp, (dr * grasp.pose.rotation).as_quat())
+    mass_scale = 1.0 + rng.uniform(-r.mass_spread, r.mass_spread)
+    friction_scale = 1.0 + rng.uniform(-r.friction_spread, r.friction_spread)
+    return Grasp(pose, grasp.width, grasp.score), float(mass_scale), float(friction_scale)
+
+
+def robust_shake_test(obj: ObjectModel, grasp: Grasp, seed: int | np.random.SeedSequence,
+                      object_pose: Pose | None = None, config: ShakeConfig | None = None,
+                      trials: int | None = None, reachable: Callable[[Grasp], bool] | None = None) -> RobustResult:
+    """Robust mode: `trials` shake tests under pose noise and mass/friction spread; trial i draws from
+    ``SeedSequence(seed).spawn`` child i, so results do not depend on how trials are distributed."""
+    cfg = config or load_shake_config()
+    n = cfg.robust.trials if trials is None else trials
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    results = []
+    for child in ss.spawn(n):
+        g, ms, fs = perturbed(grasp, cfg, np.random.default_rng(child))
+        results.append(shake_test(obj, g, object_pose, cfg, reachable, ms, fs))
+    rate = sum(r.success for r in results) / max(1, len(results))
+    return RobustResult(rate, results)

@@ -1,0 +1,211 @@
+"""A light physics world for grasp shake tests: a free-floating Panda hand and one object, nothing else.
+
+No arm, no table, no cameras: the hand's base is driven by a stiff fixed constraint (a "mocap" hand),
+the two fingers are prismatic joints under force-limited position control. Each :meth:`HandWorld.build`
+calls ``resetSimulation`` and rebuilds everything, so a trial's outcome depends only on its inputs
+(bit-for-bit, whatever ran before in the same process).
+
+Frames: TCP = link ``tcp`` of ``robot_wm/assets/panda_hand/panda_hand.urdf`` (= Panda ``panda_grasptarget``),
+origin between the fingertip pads, z = approach, y = finger closing axis. All poses are world frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pybullet
+import pybullet_data
+from pybullet_utils.bullet_client import BulletClient
+from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry import Pose
+from robot_wm.sim.kinematics import primitive_collision_shape
+
+log = logging.getLogger(__name__)
+
+HAND_URDF = Path(__file__).resolve().parents[1] / "assets" / "panda_hand" / "panda_hand.urdf"
+HAND_TO_TCP = 0.105  # m along the hand z axis
+FINGER_JOINTS = (0, 1)
+TCP_LINK = 2
+MAX_OPENING = 0.08  # m
+MAXIMAL = False
+
+
+@dataclass(frozen=True)
+class ObjectModel:
+    """Geometry and physical properties of one rigid object.
+
+    Either a primitive (`shape` box | cylinder | sphere with `size` as in the scene contract: box full
+    extents, cylinder [radius, height], sphere [radius]) or a URDF file (`urdf`, absolute path) at `scale`.
+    `mass` (kg) and `friction` (lateral coefficient) override the URDF's values when given; primitives
+    default to 0.1 kg and 0.8.
+    """
+
+    name: str
+    shape: str | None = None
+    size: tuple[float, ...] = ()
+    urdf: str | None = None
+    scale: float = 1.0
+    mass: float | None = None
+    friction: float | None = None
+
+
+class HandWorld:
+    """One isolated DIRECT physics client holding the hand and one object."""
+
+    def __init__(self, time_step: float = 1.0 / 240.0, solver_iterations: int = 20) -> None:
+        self.time_step = float(time_step)
+        self.solver_iterations = int(solver_iterations)
+        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        self.hand = -1
+        self.obj = -1
+        self._cid = -1
+        self._hand_force = 0.0
+        self.object_mass = 0.0
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        except pybullet.error:
+            pass
+
+    def __enter__(self) -> HandWorld:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ building
+    def build(self, obj: ObjectModel, object_pose: Pose, tcp_pose: Pose, opening: float,
+              hand_max_force: float = 500.0, finger_friction: float = 1.0,
+              mass_scale: float = 1.0, friction_scale: float = 1.0) -> None:
+        """Fresh simulation: object at `object_pose` (its URDF/primitive frame), hand with its TCP at
+        `tcp_pose` and the fingers open to `opening` (m). Gravity starts off (see :meth:`set_gravity`).
+        `mass_scale`/`friction_scale` multiply the object's own values (robust-mode perturbations)."""
+        c = self.client
+        c.resetSimulation()
+        c.setAdditionalSearchPath(pybullet_data.getDataPath())
+        c.setPhysicsEngineParameter(fixedTimeStep=self.time_step, numSolverIterations=self.solver_iterations,
+                                    deterministicOverlappingPairs=1, enableFileCaching=1)
+        c.setGravity(0.0, 0.0, 0.0)
+        hand_pose = tcp_pose @ Pose([0.0, 0.0, -HAND_TO_TCP], [0, 0, 0, 1])
+        self.hand = c.loadURDF(str(HAND_URDF), hand_pose.position.tolist(), hand_pose.quaternion.tolist(),
+                               flags=pybullet.URDF_USE_INERTIA_FROM_FILE, useMaximalCoordinates=MAXIMAL)
+        half = float(np.clip(opening / 2, 0.0, MAX_OPENING / 2))
+        for j in FINGER_JOINTS:
+            c.resetJointState(self.hand, j, half)
+            c.changeDynamics(self.hand, j, lateralFriction=finger_friction)
+        self.set_fingers(opening, 0.0)
+        # The Panda's fingers are mechanically coupled: keep them symmetric with a gear constraint.
+        gear = c.createConstraint(self.hand, FINGER_JOINTS[0], self.hand, FINGER_JOINTS[1], pybullet.JOINT_GEAR,
+                                  [1, 0, 0], [0, 0, 0], [0, 0, 0])
+        c.changeConstraint(gear, gearRatio=-1, erp=0.2, maxForce=1000)
+        self._hand_force = hand_max_force
+        self._cid = c.createConstraint(self.hand, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
+                                       hand_pose.position.tolist(), [0, 0, 0, 1], hand_pose.quaternion.tolist())
+        c.changeConstraint(self._cid, maxForce=hand_max_force)
+        self.obj = self._load_object(obj, object_pose)
+        if mass_scale != 1.0 or friction_scale != 1.0:
+            dyn = c.getDynamicsInfo(self.obj, -1)
+            c.changeDynamics(self.obj, -1, mass=float(dyn[0]) * mass_scale,
+                             lateralFriction=float(dyn[1]) * friction_scale)
+        c.changeDynamics(self.obj, -1, rollingFriction=1e-4, spinningFriction=1e-3)
+        self.object_mass = float(c.getDynamicsInfo(self.obj, -1)[0])
+
+    def _load_object(self, obj: ObjectModel, pose: Pose) -> int:
+        c = self.client
+        pos, orn = pose.position.tolist(), pose.quaternion.tolist()
+        if obj.shape is not None:
+            col = primitive_collision_shape(c, obj.shape, obj.size)
+            body = c.createMultiBody(0.1 if obj.mass is None else obj.mass, col, -1, pos, orn)
+            c.changeDynamics(body, -1, lateralFriction=0.8 if obj.friction is None else obj.friction)
+            return body
+        body = c.loadURDF(str(obj.urdf), pos, orn, globalScaling=obj.scale)
+        if obj.mass is not None:
+            c.changeDynamics(body, -1, mass=obj.mass)
+        if obj.friction is not None:
+            c.changeDynamics(body, -1, lateralFriction=obj.friction)
+        return body
+
+    # ------------------------------------------------------------------ control
+    def set_gravity(self, g: float = 9.81) -> None:
+        self.client.setGravity(0.0, 0.0, -float(g))
+
+    def set_tcp_target(self, tcp_pose: Pose) -> None:
+        """Drive the hand (through its constraint) so that its TCP goes to `tcp_pose` (world)."""
+        hand_pose = tcp_pose @ Pose([0.0, 0.0, -HAND_TO_TCP], [0, 0, 0, 1])
+        self.client.changeConstraint(self._cid, hand_pose.position.tolist(), hand_pose.quaternion.tolist(),
+                                     maxForce=self._hand_force)
+
+    def follow(self, positions: np.ndarray, quaternions: np.ndarray) -> None:
+        """Step once per row, driving the TCP to positions (n, 3) / quaternions (n, 4, xyzw), world frame."""
+        positions = np.asarray(positions, float).reshape(-1, 3)
+        rot = Rotation.from_quat(np.asarray(quaternions, float).reshape(-1, 4))
+        hand_pos = positions - rot.apply(np.array([0.0, 0.0, HAND_TO_TCP]))
+        hand_quat = rot.as_quat()
+        change, step, cid, fmax = self.client.changeConstraint, self.client.stepSimulation, self._cid, self._hand_force
+        for p, q in zip(hand_pos.tolist(), hand_quat.tolist(), strict=True):
+            change(cid, p, q, maxForce=fmax)
+            step()
+
+    def pull(self, force: np.ndarray, n: int) -> None:
+        """Step `n` times with an external force (3,) N, world frame, at the object's centre of mass."""
+        c, body, f = self.client, self.obj, [float(v) for v in force]
+        for _ in range(n):
+            pos, _ = c.getBasePositionAndOrientation(body)
+            c.applyExternalForce(body, -1, f, pos, pybullet.WORLD_FRAME)
+            c.stepSimulation()
+
+    def set_fingers(self, width: float, force: float) -> None:
+        """Finger motors to opening `width` (m) with at most `force` N per finger (position control)."""
+        half = float(np.clip(width / 2, 0.0, MAX_OPENING / 2))
+        self.client.setJointMotorControlArray(self.hand, list(FINGER_JOINTS), pybullet.POSITION_CONTROL,
+                                              targetPositions=[half, half], forces=[force, force],
+                                              positionGains=[0.3, 0.3])
+
+    def squeeze(self, force: float, speed: float = 0.1) -> None:
+        """Close the fingers at up to `speed` m/s each until blocked, then press with `force` N per finger."""
+        gain = float(np.clip(speed * self.time_step / 0.01, 0.01, 1.0))  # ~speed m/s for 1 cm of travel left
+        self.client.setJointMotorControlArray(self.hand, list(FINGER_JOINTS), pybullet.POSITION_CONTROL,
+                                              targetPositions=[0.0, 0.0], forces=[force, force],
+                                              positionGains=[gain, gain])
+
+    def apply_object_force(self, force: np.ndarray) -> None:
+        """External force (3,) N, world frame, at the object's centre of mass, for the next step only."""
+        pos, _ = self.client.getBasePositionAndOrientation(self.obj)
+        self.client.applyExternalForce(self.obj, -1, [float(f) for f in force], pos, pybullet.WORLD_FRAME)
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.client.stepSimulation()
+
+    # ------------------------------------------------------------------ queries
+    def tcp_pose(self) -> Pose:
+        """Actual TCP pose (world)."""
+        st = self.client.getLinkState(self.hand, TCP_LINK, computeForwardKinematics=True)
+        return Pose(st[4], st[5])
+
+    def object_pose(self) -> Pose:
+        """Object centre-of-mass frame (world)."""
+        pos, orn = self.client.getBasePositionAndOrientation(self.obj)
+        return Pose(pos, orn)
+
+    def gripper_width(self) -> float:
+        return float(sum(s[0] for s in self.client.getJointStates(self.hand, list(FINGER_JOINTS))))
+
+    def finger_contacts(self) -> tuple[bool, bool]:
+        """Whether each finger (left, right) touches the object."""
+        c = self.client
+        return tuple(bool(c.getContactPoints(self.hand, self.obj, j, -1)) for j in FINGER_JOINTS)  # type: ignore[return-value]
+
+    def hand_object_penetration(self, probe: float = 0.0) -> float:
+        """Deepest penetration (m, >= 0) between any hand link and the object (0 when apart)."""
+        pts = self.client.getClosestPoints(self.hand, self.obj, distance=probe)
+        return float(max([0.0] + [-p[8] for p in pts]))
+
+    def object_aabb(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.client.getAABB(self.obj, -1)
+        return np.asarray(lo), np.asarray(hi)

@@ -1,0 +1,94 @@
+"""The test that tests the test: grasps that must hold pass, grasps that must fail fail, across seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from robot_wm.config import ConfigError
+from robot_wm.geometry import Pose
+from robot_wm.grasping import Grasp, ObjectModel, load_shake_config, robust_shake_test, shake_test
+
+CFG = load_shake_config()
+CUBE = ObjectModel("cube", "box", (0.05, 0.05, 0.05), mass=0.1, friction=0.8)
+# Top-down: TCP z (approach) = world -z, TCP y (closing) = world y.
+TOP_DOWN = Rotation.from_matrix(np.array([[-1.0, 0, 0], [0, 1, 0], [0, 0, -1]])).as_quat()
+SEEDS = (0, 1, 2)
+
+
+def centred() -> Grasp:
+    return Grasp(Pose([0.0, 0.0, 0.0], TOP_DOWN), 0.05)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_centred_antipodal_grasp_on_cube_holds(seed: int) -> None:
+    res = robust_shake_test(CUBE, centred(), seed, config=CFG, trials=3)
+    assert res.success_rate == 1.0, res.labels
+
+
+def test_centred_grasp_holds_in_any_world_pose() -> None:
+    obj_pose = Pose([0.4, -0.2, 0.3], Rotation.from_euler("z", 0.7).as_quat())
+    res = shake_test(CUBE, centred().transformed(obj_pose), obj_pose, CFG)
+    assert res.label == "stable" and res.slip < CFG.labels.slip_threshold
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_closing_on_air_fails(seed: int) -> None:
+    air = Grasp(Pose([0.0, 0.0, 0.15], TOP_DOWN), 0.05)
+    res = robust_shake_test(CUBE, air, seed, config=CFG, trials=2)
+    assert res.success_rate == 0.0
+    assert set(res.labels) == {"no_contact"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fingertip_only_edge_grasp_fails(seed: int) -> None:
+    # The fingertips (7.4 mm beyond the TCP) reach only 2 mm below the top face, 2 cm off the centre:
+    # a pinch on the top edge only (robust mode adds 2.5 mm / 0.01 rad pose noise on top).
+    edge = Grasp(Pose([0.02, 0.0, 0.025 + 0.0074 - 0.002], TOP_DOWN), 0.05)
+    res = robust_shake_test(CUBE, edge, seed, config=CFG, trials=3)
+    assert res.success_rate == 0.0, res.labels
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_heavy_low_friction_object_fails(seed: int) -> None:
+    heavy = ObjectModel("heavy", "box", (0.05, 0.05, 0.05), mass=3.0, friction=0.1)
+    res = robust_shake_test(heavy, centred(), seed, config=CFG, trials=2)
+    assert res.success_rate == 0.0
+    assert set(res.labels) <= {"dropped", "slipped"}
+
+
+def test_collision_and_unreachable_labels() -> None:
+    # Fingers opened to 3 cm + clearance inside a 5 cm cube: the hand starts in collision.
+    assert shake_test(CUBE, Grasp(centred().pose, 0.02), None, CFG).label == "collision"
+    assert shake_test(CUBE, Grasp(centred().pose, 0.09), None, CFG).label == "unreachable"
+    assert shake_test(CUBE, centred(), None, CFG, reachable=lambda g: False).label == "unreachable"
+
+
+def test_labels_are_bit_for_bit_repeatable() -> None:
+    g = Grasp(Pose([0.004, 0.0, 0.005], Rotation.from_euler("x", 0.3).as_quat()), 0.05)
+    a = shake_test(CUBE, g, None, CFG)
+    shake_test(ObjectModel("s", "sphere", (0.02,)), centred(), None, CFG)  # something else in between
+    b = shake_test(CUBE, g, None, CFG)
+    assert (a.label, a.slip, a.max_slip, a.steps) == (b.label, b.slip, b.max_slip, b.steps)
+
+
+def test_robust_mode_is_seeded() -> None:
+    a = robust_shake_test(CUBE, centred(), 5, config=CFG, trials=2)
+    b = robust_shake_test(CUBE, centred(), 5, config=CFG, trials=2)
+    c = robust_shake_test(CUBE, centred(), 6, config=CFG, trials=2)
+    assert [t.slip for t in a.trials] == [t.slip for t in b.trials]
+    assert [t.slip for t in a.trials] != [t.slip for t in c.trials]
+
+
+def test_shake_config_rejects_unknown_and_bad_values(tmp_path) -> None:
+    bad = tmp_path / "shake.yaml"
+    bad.write_text("lift:\n  hieght: 0.1\n")
+    with pytest.raises(ConfigError, match=r"shake.yaml: lift.hieght: unknown key"):
+        load_shake_config(bad)
+    bad.write_text("close:\n  finger_force: -3\n")
+    with pytest.raises(ConfigError, match=r"close.finger_force: must be > 0"):
+        load_shake_config(bad)
+    bad.write_text("pulls:\n  directions: [[0, 0, 0]]\n")
+    with pytest.raises(ConfigError, match=r"pulls.directions"):
+        load_shake_config(bad)
