@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-import pybullet
 from scipy.spatial.transform import Rotation
 
 from robot_wm.geometry import Pose
@@ -47,10 +46,12 @@ def local_extents(world: World, name: str) -> np.ndarray:
 
 
 def arm_is_clear(world: World, margin: float = CLEARANCE) -> bool:
-    """True when no arm link is within `margin` m of the table or any object."""
+    """True when no arm link (the base, which stands on the table, aside) is within `margin` m of the
+    table or any object."""
     c = world.client
-    others = [world.table] + [o.body for o in world.objects.values()]
-    return all(not c.getClosestPoints(world.robot, b, margin) for b in others)
+    if any(cp[3] != -1 for cp in c.getClosestPoints(world.robot, world.table, margin)):
+        return False
+    return all(not c.getClosestPoints(world.robot, o.body, margin) for o in world.objects.values())
 
 
 def teleport_arm(world: World, arm: Arm, target: Pose, finger_opening: float) -> bool:
@@ -62,6 +63,12 @@ def teleport_arm(world: World, arm: Arm, target: Pose, finger_opening: float) ->
             return True
     world.reset_arm(panda.HOME)
     return False
+
+
+def object_at_rest(world: World, name: str, linear: float = 2e-3, angular: float = 2e-2) -> bool:
+    """True when the object moves slower than `linear` m/s and `angular` rad/s."""
+    lin, ang = world.client.getBaseVelocity(world.objects[name].body)
+    return bool(np.linalg.norm(lin) <= linear and np.linalg.norm(ang) <= angular)
 
 
 def go_home(world: World) -> None:
@@ -88,7 +95,7 @@ def execute_push(world: World, arm: Arm, start: np.ndarray, yaw: float, distance
     """
     start = np.asarray(start, float)
     direction = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-    pose0 = top_down(start, yaw + np.pi / 2)
+    pose0 = top_down(start, yaw)
     if not teleport_arm(world, arm, pose0, 0.0):
         return PushResult(False, "start pose blocked or unreachable")
     arm.set_gripper(0.0)
@@ -102,7 +109,7 @@ def execute_push(world: World, arm: Arm, start: np.ndarray, yaw: float, distance
 
     world.add_step_hook(hook)
     try:
-        res = arm.move_linear(top_down(start + distance * direction, yaw + np.pi / 2), speed)
+        res = arm.move_linear(top_down(start + distance * direction, yaw), speed)
         if res.ok:
             end = arm.tcp_pose()
             arm.move_linear(Pose(end.position + [0, 0, 0.06], end.quaternion), 0.3)
@@ -147,7 +154,7 @@ def execute_grasp(world: World, arm: Arm, name: str, position: np.ndarray, yaw: 
         return GraspResult(False, reason=res.reason)
     if not arm.is_holding(name):
         return GraspResult(True, "missed" if world.object_pose(name).position[2] < position[2] else "dropped")
-    rel0 = arm.tcp_pose().inverse() * world.object_pose(name)
+    rel0 = arm.tcp_pose().inverse() @ world.object_pose(name)
     # Shake: two quick yaw wiggles of the wrist, then hold.
     q = arm.q()
     for dq in (0.25, -0.25, 0.0):
@@ -157,7 +164,7 @@ def execute_grasp(world: World, arm: Arm, name: str, position: np.ndarray, yaw: 
     world.step(int(hold_s * 240))
     if not arm.is_holding(name):
         return GraspResult(True, "dropped")
-    rel1 = arm.tcp_pose().inverse() * world.object_pose(name)
+    rel1 = arm.tcp_pose().inverse() @ world.object_pose(name)
     slip = float(np.linalg.norm(rel1.position - rel0.position))
     return GraspResult(True, "stable" if slip < SLIP_TOL else "slipped", slip=slip)
 
@@ -176,6 +183,5 @@ def set_object_pose(world: World, name: str, pose: Pose) -> None:
     c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
 
 
-__all__ = ["GraspResult", "PushResult", "arm_is_clear", "execute_grasp", "execute_push", "local_extents",
+__all__ = ["GraspResult", "PushResult", "arm_is_clear", "execute_grasp", "execute_push", "local_extents", "object_at_rest",
            "release", "set_object_pose", "teleport_arm", "top_down"]
-_ = pybullet  # the sim layer is the only place importing pybullet; kept explicit for readers

@@ -1,0 +1,145 @@
+"""``robot-wm bench model``: the shipped world model against physics on held-out objects, with the
+no-motion and kinematic-follow baselines and the PyBullet oracle (true parameters) in the same run.
+
+Data: fresh episodes (seeded) in random scenes of held-out ``random_urdfs/700-999`` (or the given
+contract scenes): 5 pushes, then grasp tests. Nothing here is used for training or tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_wm.config import ConfigError, read_yaml
+from robot_wm.model.collect import (
+    CollectConfig,
+    SceneRecorder,
+    clean,
+    collect,
+    load_dataset,
+    load_scenes,
+    run_episode,
+)
+from robot_wm.model.collect import scene_with_states as place
+from robot_wm.model.evaluate import evaluate
+from robot_wm.model.world_model import DEFAULT_MODEL, ModelFileError, WorldModel
+
+log = logging.getLogger(__name__)
+
+EPISODES, EPISODES_QUICK = 60, 8
+ORACLE, ORACLE_QUICK = 60, 8
+SPEED_BATCH = 16384
+
+
+def _episodes_from_scenes(scenes: list[Path], cfg: CollectConfig, per_scene: int) -> tuple[dict, dict[int, dict]]:
+    parts, scene_of = [], {}
+    for i, path in enumerate(scenes):
+        data = read_yaml(path)
+        if not isinstance(data, dict):
+            raise ConfigError(str(path), "", "expected a mapping of keys at the top level")
+        from robot_wm.config import scene_from_dict
+
+        scene_from_dict(data, str(path), path.parent, require_objects=True)  # validate: one-line errors
+        for r in range(per_scene):
+            e = i * per_scene + r
+            try:
+                arrays, scene = run_episode(cfg, e, scene=data, scene_dir=path.parent)
+            except ValueError as exc:
+                raise ConfigError(str(path), "objects", str(exc)) from None
+            parts.append(arrays)
+            scene_of[e] = scene | {"_dir": str(path.parent)}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, scene_of
+
+
+def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray) -> dict[int, np.ndarray]:
+    """Re-simulate pushes from the recorded before-states in fresh worlds with the true parameters."""
+    out = {}
+    for i in idx:
+        scene = dict(scenes[int(data["episode"][i])])
+        sdir = scene.pop("_dir", None)
+        n = int(data["mask"][i].sum())
+        rec = SceneRecorder(place(scene, data["before"][i, :n]), seed=0, scene_dir=Path(sdir) if sdir else None)
+        try:
+            ok, _ = rec.push(data["action"][i])
+            if ok:
+                after = data["before"][i].copy()
+                after[:n] = rec.states()
+                out[int(i)] = after
+        finally:
+            rec.close()
+    return out
+
+
+def transitions_per_s(model: WorldModel, data: dict[str, np.ndarray], seconds: float = 3.0) -> tuple[float, int]:
+    """Batched predict throughput on one CPU thread (B = 16384 scenes of N = 6 slots, tiled from data)."""
+    n = len(data["action"])
+    reps = -(-SPEED_BATCH // n)
+    states = torch.as_tensor(np.tile(data["before"], (reps, 1, 1))[:SPEED_BATCH])
+    mask = torch.as_tensor(np.tile(data["mask"], (reps, 1))[:SPEED_BATCH])
+    actions = torch.as_tensor(np.tile(data["action"], (reps, 1))[:SPEED_BATCH])
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.predict(states, actions, mask)
+        t0, done = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            model.predict(states, actions, mask)
+            done += SPEED_BATCH
+        rate = done / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old)
+    return rate, states.shape[1]
+
+
+def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | None = None,
+        workers: int = 2) -> dict[str, Any]:
+    """Measure the world model and its baselines; returns the flat dict of issue 5's fields (+ counts)."""
+    t0 = time.time()
+    path = model_path or DEFAULT_MODEL
+    try:
+        model = WorldModel.load(path)
+    except ModelFileError as exc:
+        raise ConfigError(str(path), "", str(exc).split(": ", 1)[-1]) from None
+    cfg = CollectConfig(seed=seed + 1_000_003, object_set="test", pushes_per_episode=5, grasps_per_episode=4)
+    if scenes:
+        raw, scene_of = _episodes_from_scenes(scenes, cfg, 1 if quick else 4)
+    else:
+        with tempfile.TemporaryDirectory(prefix="robot_wm_bench_model_") as tmp:
+            collect(Path(tmp), EPISODES_QUICK if quick else EPISODES, cfg, workers=workers)
+            raw = load_dataset(Path(tmp))
+            scene_of = load_scenes(Path(tmp))
+    data = clean(raw)
+    rng = np.random.default_rng(seed)
+    pushes = np.flatnonzero(data["action"][:, 0] == 0)
+    n_or = min(len(pushes), ORACLE_QUICK if quick else ORACLE)
+    idx = np.sort(rng.choice(pushes, n_or, replace=False)) if n_or else pushes
+    oracle = _oracle(data, scene_of, idx)
+    res = evaluate(model, data, oracle)
+    rate, n_slots = transitions_per_s(model, data, 1.0 if quick else 3.0)
+    res["transitions_per_s"] = rate
+    res["speed_objects_per_scene"] = n_slots
+    res["ensemble_members"] = model.k
+    res["objects"] = "given scenes" if scenes else "held-out random_urdfs 700-999"
+    res["episodes"] = len(np.unique(data["episode"]))
+    res["model_file"] = str(path)
+    res["wall_s"] = round(time.time() - t0, 1)
+    targets = {
+        "push_vs_no_motion_ok": res["push_pos_err_mm_median"] <= 0.25 * res["no_motion_pos_err_mm_median"],
+        "push_vs_follow_ok": res["push_pos_err_mm_median"] < res["follow_pos_err_mm_median"],
+        "push_rot_ok": res["push_rot_err_deg_median"] <= 3.0,
+        "rollout5_ok": res["rollout5_pos_err_mm_median"] <= 15.0,
+        "grasp_auc_ok": res["grasp_auc"] >= 0.95,
+        "grasp_ece_ok": res["grasp_ece"] <= 0.05,
+        "spearman_ok": res["uncertainty_error_spearman"] >= 0.3,
+        "speed_ok": res["transitions_per_s"] >= 200_000,
+    }
+    res |= {k: bool(v) for k, v in targets.items()}
+    log.info("bench model: %s", json.dumps({k: res[k] for k in targets}))
+    return res

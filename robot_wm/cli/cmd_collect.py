@@ -1,0 +1,57 @@
+"""``robot-wm collect``: self-supervised push and grasp data for the world model (shards + manifest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from robot_wm.cli.common import SEED_HELP
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def collect(
+        episodes: int = typer.Option(..., "--episodes", help="Number of episodes (random scenes) to collect."),
+        out: Path = typer.Option(..., "--out", help="Output folder (shards + manifest.json); resumed if it exists."),
+        workers: int = typer.Option(1, "--workers", help="Parallel worker processes."),
+        backend: str = typer.Option("local", "--backend", help="local (process pool) or ray (needs robot-wm[ray])."),
+        objects: str = typer.Option("train", "--objects",
+                                    help="train: primitives + random_urdfs 000-699; test: held-out 700-999."),
+        pushes: int = typer.Option(8, "--pushes", help="Pushes per episode."),
+        grasps: int = typer.Option(3, "--grasps", help="Grasp tests per episode (after the pushes)."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Execute random pushes and grasps in random scenes and record object-centric transitions."""
+        from tqdm import tqdm
+
+        from robot_wm.cli.main import BadInput
+        from robot_wm.model.collect import CollectConfig
+        from robot_wm.model.collect import collect as run_collect
+
+        if episodes < 1:
+            raise BadInput(f"collect: --episodes must be >= 1 (got {episodes})")
+        if workers < 1:
+            raise BadInput(f"collect: --workers must be >= 1 (got {workers})")
+        if objects not in ("train", "test"):
+            raise BadInput(f"collect: --objects must be train or test (got {objects!r})")
+        if pushes < 0 or grasps < 0 or pushes + grasps == 0:
+            raise BadInput("collect: --pushes and --grasps must be >= 0 and not both 0")
+        if backend not in ("local", "ray"):
+            raise BadInput(f"collect: --backend must be local or ray (got {backend!r})")
+        if backend == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise BadInput("collect: --backend ray needs the optional extra: pip install 'robot-wm[ray]'") from None
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"collect: --out {out} exists and is not a folder")
+        cfg = CollectConfig(seed=seed, object_set=objects, pushes_per_episode=pushes, grasps_per_episode=grasps)
+        bar = tqdm(total=episodes, desc="collect", unit="ep")
+        try:
+            manifest = run_collect(out, episodes, cfg, workers, backend, progress=bar.update)
+        except ValueError as exc:
+            raise BadInput(f"collect: {exc}") from None
+        finally:
+            bar.close()
+        typer.echo(f"{out}: {manifest['episodes']} episodes, {manifest['transitions']} transitions")

@@ -1,0 +1,59 @@
+"""``robot-wm train``: fit the ensemble world model on collected data; safetensors + curve PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from robot_wm.cli.common import SEED_HELP
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        data: list[Path] = typer.Option(..., "--data", help="Collected folder(s) (robot-wm collect --out)."),
+        out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors); the curve goes beside it."),
+        epochs: int = typer.Option(200, "--epochs", help="Maximum epochs (early stopping usually ends sooner)."),
+        patience: int = typer.Option(20, "--patience", help="Epochs without validation improvement before stopping."),
+        minutes: float = typer.Option(8.0, "--minutes", help="Wall-time budget; the best epoch so far is kept."),
+        members: int = typer.Option(5, "--members", help="Ensemble members K."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Train the object-centric ensemble transition model (seeded, early-stopped)."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from robot_wm.cli.common import write_json
+        from robot_wm.cli.main import BadInput
+        from robot_wm.model.collect import clean, load_dataset
+        from robot_wm.model.train import TrainConfig, plot_curves
+        from robot_wm.model.train import train as run_train
+
+        if epochs < 1 or patience < 1 or members < 1 or minutes <= 0:
+            raise BadInput("train: --epochs, --patience, --members must be >= 1 and --minutes > 0")
+        if out.suffix != ".safetensors":
+            raise BadInput(f"train: --out must end in .safetensors (got {out.name})")
+        for d in data:
+            if not d.is_dir():
+                raise BadInput(f"train: --data {d} is not a folder")
+        try:
+            arrays = clean(load_dataset(data))
+        except ValueError as exc:
+            raise BadInput(f"train: {exc}") from None
+        if len(arrays["action"]) < 20:
+            raise BadInput(f"train: only {len(arrays['action'])} usable transitions in {', '.join(map(str, data))}")
+        cfg = TrainConfig(max_epochs=epochs, patience=patience, max_minutes=minutes, k=members)
+        with Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
+                      TextColumn("{task.fields[msg]}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task("train", total=epochs, msg="")
+
+            def progress(epoch: int, tr: float, va: float) -> None:
+                bar.update(task, completed=epoch + 1, msg=f"train {tr:.4f} val {va:.4f}")
+
+            model, hist = run_train(arrays, cfg, seed, progress)
+        model.save(out)
+        curve = out.with_name(out.name.removesuffix(".safetensors") + "_curve.png")
+        plot_curves(hist, curve)
+        write_json(out.with_name(out.name.removesuffix(".safetensors") + "_train.json"), hist)
+        typer.echo(f"{out}: {hist['n_train']} train / {hist['n_val']} val transitions, best epoch "
+                   f"{hist['best_epoch'] + 1}/{hist['epochs']}, {hist['wall_s']} s; curve {curve}")

@@ -1,0 +1,435 @@
+"""Self-supervised interaction data: random scenes, random pushes and grasps executed by the Panda in
+PyBullet, recorded as object-centric transitions (see :mod:`robot_wm.model.state`).
+
+Layout on disk (``DIR``)::
+
+    manifest.json             # config (seed, object set, actions per episode), shards done, counts
+    shard_00000.npz ...       # episodes [k*E, (k+1)*E); arrays below, NumPy .npz without pickles
+
+Arrays in a shard (T transitions, NMAX = 6 object slots):
+
+    before, after  (T, NMAX, 15) float32   object states before / after the action (after settling)
+    mask           (T, NMAX)     bool      real object slots
+    action         (T, 6)        float32   [kind, x, y, z, yaw, distance]
+    target         (T,)          int16     slot of the object the action was aimed at
+    touched        (T, NMAX)     bool      the arm touched this object during a push
+    grasp_ok       (T,)          int8      grasps: 1 stable, 0 not (slipped, dropped, missed); pushes: -1
+    grasp_class    (T,)          int8      0 stable, 1 slipped, 2 dropped, 3 missed; pushes: -1
+    mass, friction (T, NMAX)     float32   per-episode randomised physical parameters (kg, coefficient)
+    episode, step  (T,)          int32     episode index and action index within it
+    scenes         (E,)          str       the scene of each episode as JSON (contract scene dict)
+    scene_episode  (E,)          int32     episode index of each entry of `scenes`
+
+Every draw of episode e comes from ``numpy.random.default_rng([seed, e])``, so the data do not depend
+on the number of workers, the backend, or on resuming.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robot_wm.model.state import GRASP, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
+
+log = logging.getLogger(__name__)
+
+NMAX = 6
+FORMAT_VERSION = 1
+PAD_THICKNESS = 0.012  # m, from the TCP to the front of the closed finger pads (push standoff)
+PUSH_Z_MIN = 0.016  # m, lowest TCP height that clears the table
+TRAIN_URDFS = range(0, 700)
+TEST_URDFS = range(700, 1000)
+WORKSPACE = ((0.38, 0.68), (-0.22, 0.22))  # x, y ranges (m) for placing objects
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What one data set is made of. `object_set`: 'train' (primitives + random_urdfs 000-699) or
+    'test' (held-out random_urdfs 700-999 only)."""
+
+    seed: int = 0
+    object_set: str = "train"
+    pushes_per_episode: int = 8
+    grasps_per_episode: int = 3
+    episodes_per_shard: int = 10
+    version: int = FORMAT_VERSION
+
+
+# ---------------------------------------------------------------------------------------------- scenes
+def sample_scene(rng: np.random.Generator, object_set: str, n_objects: int | None = None) -> dict:
+    """A contract scene dict with 1-6 objects clustered in the workspace, random mass and friction."""
+    n = int(rng.integers(1, NMAX + 1)) if n_objects is None else n_objects
+    cx, cy = rng.uniform(0.45, 0.6), rng.uniform(-0.12, 0.12)
+    spread = rng.uniform(0.05, 0.12)
+    objects = []
+    placed: list[np.ndarray] = []
+    for i in range(n):
+        obj: dict = {"name": f"obj{i}"}
+        use_urdf = object_set == "test" or rng.random() < 0.65
+        if use_urdf:
+            ids = TEST_URDFS if object_set == "test" else TRAIN_URDFS
+            k = int(rng.integers(ids.start, ids.stop))
+            obj |= {"urdf": f"random_urdfs/{k:03d}/{k:03d}.urdf", "scale": float(rng.uniform(0.5, 0.8))}
+            radius, height = 0.04, 0.06
+        else:
+            shape = rng.choice(["box", "box", "cylinder", "sphere"], p=[0.45, 0.2, 0.3, 0.05])
+            if shape == "box":
+                size = [float(v) for v in rng.uniform([0.03, 0.03, 0.03], [0.08, 0.08, 0.08])]
+                radius, height = max(size[:2]) / 2, size[2]
+            elif shape == "cylinder":
+                size = [float(rng.uniform(0.015, 0.04)), float(rng.uniform(0.03, 0.1))]
+                radius, height = size
+            else:
+                size = [float(rng.uniform(0.02, 0.035))]
+                radius, height = size[0], 2 * size[0]
+            obj |= {"shape": str(shape), "size": size,
+                    "color": [float(v) for v in rng.uniform(0.1, 0.9, 3)] + [1.0]}
+        obj["mass"] = float(np.exp(rng.uniform(np.log(0.05), np.log(0.5))))
+        obj["friction"] = float(rng.uniform(0.3, 1.0))
+        for _ in range(30):
+            xy = np.array([cx, cy]) + rng.normal(0, spread, 2)
+            xy = np.clip(xy, [WORKSPACE[0][0], WORKSPACE[1][0]], [WORKSPACE[0][1], WORKSPACE[1][1]])
+            if all(np.linalg.norm(xy - p) > radius + 0.045 for p in placed):
+                break
+        placed.append(xy)
+        yaw = float(rng.uniform(-np.pi, np.pi))
+        obj["position"] = [float(xy[0]), float(xy[1]), float(height / 2 + 0.005)]
+        obj["orientation"] = [0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2))]
+        objects.append(obj)
+    return {"name": "collect", "cameras": [{"calibration": "front.yaml"}], "objects": objects}
+
+
+def scene_with_states(scene: dict, states: np.ndarray) -> dict:
+    """Copy of a scene dict with object i placed at the pose in states[i] (15,)."""
+    out = json.loads(json.dumps(scene))
+    for obj, s in zip(out["objects"], states, strict=False):
+        obj["position"] = [float(v) for v in s[0:3]]
+        obj["orientation"] = [float(v) for v in s[3:7]]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- episodes
+class SceneRecorder:
+    """A World + Arm built from a scene dict, reading object-centric states (the sim-touching part)."""
+
+    def __init__(self, scene: dict, seed: int, scene_dir: Path | None = None) -> None:
+        from robot_wm.config import scene_from_dict
+        from robot_wm.sim import Arm, World
+        from robot_wm.sim import push as simpush
+
+        self.sp = simpush
+        self.scene = scene
+        self.world = World(scene_from_dict(scene, "<collect>", scene_dir), seed=seed)
+        self.arm = Arm(self.world)
+        self.names = list(self.world.objects)
+        self.extents = [simpush.local_extents(self.world, n) for n in self.names]
+        self.shapes = [self.world.objects[n].shape or "mesh" for n in self.names]
+
+    def close(self) -> None:
+        self.arm.close()
+        self.world.close()
+
+    def states(self) -> np.ndarray:
+        """(n, 15) current object states."""
+        out = []
+        for n, ext, shape in zip(self.names, self.extents, self.shapes, strict=True):
+            p = self.world.object_pose(n)
+            out.append(object_state(p.position, p.quaternion, ext, shape, self.sp.object_at_rest(self.world, n)))
+        return np.stack(out)
+
+    def aabb(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.world.object_aabb(self.names[i])
+
+    def push(self, action: np.ndarray) -> tuple[bool, set[int]]:
+        _, x, y, z, yaw, dist = (float(v) for v in action)
+        res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist)
+        return res.ok, {self.names.index(n) for n in res.touched}
+
+    def grasp(self, action: np.ndarray, target: int) -> str | None:
+        """Execute a grasp test; the label, or None when it could not be executed. Arm left in the air."""
+        _, x, y, z, yaw, _ = (float(v) for v in action)
+        res = self.sp.execute_grasp(self.world, self.arm, self.names[target], np.array([x, y, z]), yaw + np.pi / 2)
+        if not res.ok:
+            self.sp.go_home(self.world)
+            return None
+        return res.label
+
+    def release(self) -> None:
+        self.sp.release(self.world, self.arm)
+
+
+def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
+    """A push action (6,) at a random object (sometimes towards a neighbour) and its target slot."""
+    n = len(states)
+    i = int(rng.integers(n))
+    lo, hi = rec.aabb(i)
+    c = (lo + hi) / 2
+    half = (hi - lo) / 2
+    if n > 1 and rng.random() < 0.4:
+        j = int(rng.choice([k for k in range(n) if k != i]))
+        d = states[j, :2] - c[:2]
+        yaw = float(np.arctan2(d[1], d[0]) + rng.normal(0, 0.25))
+    else:
+        yaw = float(rng.uniform(-np.pi, np.pi))
+    u = np.array([np.cos(yaw), np.sin(yaw)])
+    perp = np.array([-u[1], u[0]])
+    reach = min(half[0] / max(abs(u[0]), 1e-6), half[1] / max(abs(u[1]), 1e-6))
+    side = min(half[0] / max(abs(perp[0]), 1e-6), half[1] / max(abs(perp[1]), 1e-6))
+    gap = rng.uniform(0.005, 0.03)
+    start = c[:2] - u * (reach + PAD_THICKNESS + gap) + perp * rng.uniform(-0.8, 0.8) * side
+    z = float(np.clip(0.5 * hi[2], PUSH_Z_MIN, 0.05))
+    dist = float(gap + rng.uniform(0.02, 0.15))
+    return np.array([PUSH, start[0], start[1], z, yaw, dist], np.float32), i
+
+
+def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
+    """A top-down grasp action (6,) at a random object: mostly across its narrow side, sometimes not."""
+    i = int(rng.integers(len(states)))
+    lo, hi = rec.aabb(i)
+    c = (lo + hi) / 2
+    ext = states[i, 7:10]
+    if rng.random() < 0.65:
+        yaw = float(yaw_of_quats(states[i, 3:7]) + (0.0 if ext[0] < ext[1] else np.pi / 2) + rng.normal(0, 0.2))
+    else:
+        yaw = float(rng.uniform(-np.pi, np.pi))
+    xy = c[:2] + rng.normal(0, 0.012, 2)
+    z = float(np.clip(hi[2] - 0.025, PUSH_Z_MIN, 0.12))
+    return np.array([GRASP, xy[0], xy[1], z, yaw, 0.0], np.float32), i
+
+
+GRASP_CLASSES = ("stable", "slipped", "dropped", "missed")
+
+
+def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | None = None,
+                scene_dir: Path | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Run one episode (pushes, then grasps) and return its transitions (see module doc) and scene.
+    `scene`: a given contract scene dict (at most NMAX objects) instead of a random one."""
+    rng = np.random.default_rng([cfg.seed, episode])
+    if scene is None:
+        scene = sample_scene(rng, cfg.object_set)
+    else:
+        scene = json.loads(json.dumps(scene))
+        if not 1 <= len(scene.get("objects", [])) <= NMAX:
+            raise ValueError(f"scene {scene.get('name')!r}: needs 1-{NMAX} objects")
+    rec = SceneRecorder(scene, seed=int(rng.integers(2**31)), scene_dir=scene_dir)
+    n = len(rec.names)
+    for obj, name in zip(scene["objects"], rec.names, strict=True):  # record what the simulator uses
+        info = rec.world.objects[name]
+        obj["mass"], obj["friction"] = float(info.mass), float(info.friction)
+    mass = np.array([o["mass"] for o in scene["objects"]], np.float32)
+    friction = np.array([o["friction"] for o in scene["objects"]], np.float32)
+    rows: list[dict] = []
+    kinds = [PUSH] * cfg.pushes_per_episode + [GRASP] * cfg.grasps_per_episode
+    try:
+        for step, kind in enumerate(kinds):
+            before = rec.states()
+            for _ in range(tries):
+                if kind == PUSH:
+                    action, target = sample_push(rng, rec, before)
+                    ok, touched = rec.push(action)
+                    label = None
+                else:
+                    action, target = sample_grasp(rng, rec, before)
+                    label = rec.grasp(action, target)
+                    ok, touched = label is not None, set()
+                if ok:
+                    break
+            else:
+                continue
+            after = rec.states()
+            if kind == GRASP:
+                rec.release()
+            rows.append(dict(before=before, after=after, action=action, target=target, touched=touched,
+                             label=label, step=step))
+    finally:
+        rec.close()
+    T = len(rows)
+    out = {
+        "before": np.zeros((T, NMAX, STATE_DIM), np.float32), "after": np.zeros((T, NMAX, STATE_DIM), np.float32),
+        "mask": np.zeros((T, NMAX), bool), "action": np.zeros((T, 6), np.float32),
+        "target": np.zeros(T, np.int16), "touched": np.zeros((T, NMAX), bool),
+        "grasp_ok": np.full(T, -1, np.int8), "grasp_class": np.full(T, -1, np.int8),
+        "mass": np.zeros((T, NMAX), np.float32), "friction": np.zeros((T, NMAX), np.float32),
+        "episode": np.full(T, episode, np.int32), "step": np.zeros(T, np.int32),
+    }
+    out["before"][..., 6] = out["after"][..., 6] = 1.0
+    for t, r in enumerate(rows):
+        out["before"][t, :n], out["after"][t, :n] = r["before"], r["after"]
+        out["mask"][t, :n] = True
+        out["action"][t], out["target"][t], out["step"][t] = r["action"], r["target"], r["step"]
+        out["touched"][t, list(r["touched"])] = True
+        out["mass"][t, :n], out["friction"][t, :n] = mass, friction
+        if r["label"] is not None:
+            out["grasp_class"][t] = GRASP_CLASSES.index(r["label"])
+            out["grasp_ok"][t] = int(r["label"] == "stable")
+    return out, scene
+
+
+def run_shard(cfg: CollectConfig, shard: int, n_episodes: int) -> dict[str, np.ndarray]:
+    """Episodes [shard*E, min((shard+1)*E, n_episodes)) concatenated into one shard's arrays."""
+    lo = shard * cfg.episodes_per_shard
+    hi = min(lo + cfg.episodes_per_shard, n_episodes)
+    parts, scenes = [], []
+    for e in range(lo, hi):
+        arrays, scene = run_episode(cfg, e)
+        parts.append(arrays)
+        scenes.append(json.dumps(scene))
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out["scenes"] = np.array(scenes, dtype=str)
+    out["scene_episode"] = np.arange(lo, hi, dtype=np.int32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- storage
+def shard_path(out: Path, shard: int) -> Path:
+    return out / f"shard_{shard:05d}.npz"
+
+
+def write_shard(out: Path, shard: int, arrays: dict[str, np.ndarray]) -> None:
+    """Atomic write of one shard."""
+    tmp = out / f".shard_{shard:05d}.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, shard_path(out, shard))
+
+
+def read_manifest(out: Path) -> dict | None:
+    p = out / "manifest.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: not a valid manifest ({exc.msg})") from None
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, out / "manifest.json")
+
+
+def _shard_job(args: tuple[dict, int, int]) -> tuple[int, dict[str, np.ndarray]]:
+    cfg, shard, n = args
+    return shard, run_shard(CollectConfig(**cfg), shard, n)
+
+
+def collect(out: Path, episodes: int, cfg: CollectConfig, workers: int = 1, backend: str = "local",
+            progress: Callable[[int], None] | None = None) -> dict:
+    """Collect `episodes` episodes into `out` (resuming whatever shards are already there).
+
+    Raises ValueError when `out` holds data collected with a different config.
+    Returns the manifest.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(out)
+    if manifest is not None and manifest["config"] != asdict(cfg):
+        raise ValueError(f"{out}: holds data collected with a different config ({manifest['config']}); "
+                         "use another --out or the same options")
+    if manifest is None:
+        manifest = {"config": asdict(cfg), "episodes": episodes, "shards": {}}
+    if manifest.get("episodes", episodes) != episodes:
+        # more (or fewer) episodes: shards that no longer end at a shard boundary are redone
+        e = cfg.episodes_per_shard
+        keep = min(manifest["episodes"], episodes) // e
+        manifest["shards"] = {k: v for k, v in manifest["shards"].items() if int(k) < keep}
+    manifest["episodes"] = episodes
+    n_shards = -(-episodes // cfg.episodes_per_shard)
+    todo = [s for s in range(n_shards) if str(s) not in manifest["shards"] or not shard_path(out, s).is_file()]
+    done_eps = sum(v["episodes"] for k, v in manifest["shards"].items() if int(k) < n_shards)
+    if progress:
+        progress(done_eps)
+    t0 = time.time()
+    jobs = [(asdict(cfg), s, episodes) for s in todo]
+    for shard, arrays in _run_jobs(jobs, workers, backend):
+        write_shard(out, shard, arrays)
+        n_ep = len(arrays["scene_episode"])
+        manifest["shards"][str(shard)] = {"file": shard_path(out, shard).name, "episodes": n_ep,
+                                          "transitions": len(arrays["action"])}
+        write_manifest(out, manifest)
+        if progress:
+            progress(n_ep)
+    manifest["shards"] = {k: v for k, v in manifest["shards"].items() if int(k) < n_shards}
+    manifest["transitions"] = sum(v["transitions"] for v in manifest["shards"].values())
+    manifest["wall_s_last_run"] = round(time.time() - t0, 1)
+    write_manifest(out, manifest)
+    return manifest
+
+
+def _run_jobs(jobs: list, workers: int, backend: str) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+    if backend == "ray":
+        import ray
+
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        try:
+            remote = ray.remote(_shard_job)
+            pending = [remote.remote(j) for j in jobs]
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(ready[0])
+        finally:
+            ray.shutdown()
+        return
+    if workers <= 1:
+        for j in jobs:
+            yield _shard_job(j)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(_shard_job, jobs)
+
+
+def load_dataset(paths: Path | Iterable[Path]) -> dict[str, np.ndarray]:
+    """Concatenate the shards of one or more collected folders (manifest order). No pickles are loaded."""
+    dirs = [paths] if isinstance(paths, Path | str) else list(paths)
+    parts = []
+    for d in map(Path, dirs):
+        manifest = read_manifest(d)
+        if manifest is None:
+            raise ValueError(f"{d}: no manifest.json (not a collected data folder)")
+        for k in sorted(manifest["shards"], key=int):
+            f = d / manifest["shards"][k]["file"]
+            try:
+                with np.load(f, allow_pickle=False) as z:
+                    parts.append({key: z[key] for key in z.files if key not in ("scenes", "scene_episode")})
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{f}: unreadable shard ({exc})") from None
+    if not parts:
+        raise ValueError(f"{dirs[0]}: no shards collected yet")
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+OFF_TABLE_Z = -0.05  # m: an object below this has fallen off the table (there is no floor)
+
+
+def clean(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Objects that fell off the table before a transition are masked out (removed from the scene);
+    transitions in which a remaining object falls off the table are dropped."""
+    mask = data["mask"] & (data["before"][..., 2] > OFF_TABLE_Z)
+    keep = ~np.any(mask & (data["after"][..., 2] <= OFF_TABLE_Z), axis=1)
+    keep &= mask[np.arange(len(mask)), data["target"].astype(int)]
+    out = {k: v[keep] for k, v in data.items()}
+    out["mask"] = mask[keep]
+    return out
+
+
+def load_scenes(path: Path) -> dict[int, dict]:
+    """Episode index -> scene dict, from a collected folder."""
+    manifest = read_manifest(path)
+    out: dict[int, dict] = {}
+    for v in (manifest or {}).get("shards", {}).values():
+        with np.load(path / v["file"], allow_pickle=False) as z:
+            for e, s in zip(z["scene_episode"], z["scenes"], strict=True):
+                out[int(e)] = json.loads(str(s))
+    return out
+
+
+__all__ = ["NMAX", "SHAPES", "CollectConfig", "collect", "clean", "load_dataset", "load_scenes", "run_episode",
+           "sample_scene", "scene_with_states"]

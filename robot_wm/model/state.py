@@ -1,0 +1,99 @@
+"""Object-centric state and action layouts shared by data collection, the model and the planner.
+
+State of one object: a float vector of length ``STATE_DIM`` = 15, world frame, SI units:
+
+====== ========= ==============================================================
+index  name      meaning
+====== ========= ==============================================================
+0:3    position  base (centre of mass) position, m
+3:7    quat      orientation quaternion, xyzw
+7:10   extents   bounding-box extents in the object's own frame, m
+10:14  shape     one-hot: box, cylinder, sphere, mesh (URDF / perceived)
+14     at_rest   1.0 when the object is not moving
+====== ========= ==============================================================
+
+A scene is ``states (B, N, 15)`` plus ``mask (B, N)`` (True = real object, False = padding).
+
+Action: a float vector of length ``ACTION_DIM`` = 6: ``[kind, x, y, z, yaw, distance]``:
+
+* push  (kind 0): the closed fingertips start at (x, y, z) and move ``distance`` m along
+  (cos yaw, sin yaw, 0). The fingertip face is ~2 cm wide, perpendicular to the motion.
+* grasp (kind 1): top-down grasp with the TCP at (x, y, z), closing axis at ``yaw``; close, lift 0.10 m,
+  shake and hold; ``distance`` is ignored (0). Success = still held without slipping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+STATE_DIM = 15
+ACTION_DIM = 6
+SHAPES = ("box", "cylinder", "sphere", "mesh")
+PUSH, GRASP = 0, 1
+POS, QUAT, EXT, SHAPE, REST = slice(0, 3), slice(3, 7), slice(7, 10), slice(10, 14), 14
+
+
+def object_state(position: Sequence[float], quaternion: Sequence[float], extents: Sequence[float],
+                 shape: str = "mesh", at_rest: bool = True) -> np.ndarray:
+    """One object's state vector (15,). `shape` is one of SHAPES (None/unknown -> 'mesh')."""
+    s = np.zeros(STATE_DIM, np.float32)
+    s[POS] = position
+    q = np.asarray(quaternion, float)
+    s[QUAT] = q / np.linalg.norm(q)
+    s[EXT] = extents
+    s[SHAPE][SHAPES.index(shape if shape in SHAPES else "mesh")] = 1.0
+    s[REST] = float(at_rest)
+    return s
+
+
+def stack_scenes(scenes: Sequence[Sequence[np.ndarray]], n_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pad a list of scenes (each a list of (15,) object states) to ``states (B, N, 15)`` and
+    ``mask (B, N)`` with N = max objects (or `n_max`)."""
+    n = max([len(s) for s in scenes] + [1]) if n_max is None else n_max
+    states = np.zeros((len(scenes), n, STATE_DIM), np.float32)
+    states[..., 6] = 1.0  # identity quaternion in padding rows
+    mask = np.zeros((len(scenes), n), bool)
+    for b, scene in enumerate(scenes):
+        if len(scene) > n:
+            raise ValueError(f"scene {b} has {len(scene)} objects, more than n_max={n}")
+        for i, obj in enumerate(scene):
+            states[b, i] = obj
+            mask[b, i] = True
+    return states, mask
+
+
+def push_action(x: float, y: float, z: float, yaw: float, distance: float) -> np.ndarray:
+    """A push action (6,): fingertips from (x, y, z) m along heading `yaw` rad for `distance` m."""
+    return np.array([PUSH, x, y, z, yaw, distance], np.float32)
+
+
+def grasp_action(x: float, y: float, z: float, yaw: float) -> np.ndarray:
+    """A grasp action (6,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad."""
+    return np.array([GRASP, x, y, z, yaw, 0.0], np.float32)
+
+
+def yaw_of_quats(q: np.ndarray) -> np.ndarray:
+    """Heading (rad) of the body x axis projected on the table, for quaternions (..., 4) xyzw."""
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def apply_planar_delta(states: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Next states from world-frame deltas (..., 4) = (dx, dy, dz, dyaw): translate, then rotate the
+    orientation about world z by dyaw. NumPy reference of what the model does in torch."""
+    out = states.copy()
+    out[..., POS] += delta[..., :3]
+    flat_q = out[..., QUAT].reshape(-1, 4)
+    rz = Rotation.from_euler("z", delta[..., 3].reshape(-1, 1))
+    out[..., QUAT] = (rz * Rotation.from_quat(flat_q)).as_quat().reshape(out[..., QUAT].shape)
+    return out
+
+
+def rotation_error_deg(q_pred: np.ndarray, q_true: np.ndarray) -> np.ndarray:
+    """Geodesic angle (deg) between quaternion arrays (..., 4)."""
+    d = np.abs(np.sum(q_pred * q_true, axis=-1)) / (
+        np.linalg.norm(q_pred, axis=-1) * np.linalg.norm(q_true, axis=-1))
+    return np.degrees(2 * np.arccos(np.clip(d, 0.0, 1.0)))

@@ -1,0 +1,248 @@
+"""Training the ensemble world model on collected transitions: seeded, early-stopped, with a
+validation-curve PNG. Data: the arrays of :mod:`robot_wm.model.collect`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from robot_wm.model.network import LOGIT, N_DELTA, EnsembleInteractionNet, action_frame_features
+from robot_wm.model.state import GRASP
+from robot_wm.model.world_model import Normalisation, WorldModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters. `max_minutes` bounds wall time (the best epoch so far is kept)."""
+
+    k: int = 5
+    hidden: int = 32
+    edge: int = 16
+    head: int = 12
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    batch: int = 256
+    max_epochs: int = 200
+    patience: int = 20
+    val_fraction: float = 0.1
+    target_weight: float = 4.0  # loss weight of the object the action aims at
+    grasp_weight: float = 1.0
+    max_minutes: float = 8.0
+    threads: int = 1
+
+
+def delta_targets(before: np.ndarray, after: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Action-frame deltas (T, N, 4): (dx, dy along / across the action heading, dz, dyaw) in m, rad.
+    dyaw is the rotation about world z of after * before^-1 (wrapped to (-pi, pi])."""
+    T, N, _ = before.shape
+    dp = after[..., :3] - before[..., :3]
+    yaw = actions[:, 4][:, None]
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = np.zeros((T, N, 4), np.float32)
+    out[..., 0] = c * dp[..., 0] + s * dp[..., 1]
+    out[..., 1] = -s * dp[..., 0] + c * dp[..., 1]
+    out[..., 2] = dp[..., 2]
+    r_rel = Rotation.from_quat(after[..., 3:7].reshape(-1, 4)) * Rotation.from_quat(before[..., 3:7].reshape(-1, 4)).inv()
+    m = r_rel.as_matrix()
+    out[..., 3] = np.arctan2(m[:, 1, 0], m[:, 0, 0]).reshape(T, N)
+    return out
+
+
+@dataclass
+class Prepared:
+    """Tensors for training: features (T, N, F), rel (T, N, 3), target (T, N), mask (T, N),
+    y (T, N, 4) action-frame deltas, grasp (T,) 1/0 for grasps and -1 for pushes, episode (T,)."""
+
+    feats: torch.Tensor
+    rel: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+    y: torch.Tensor
+    grasp: torch.Tensor
+    episode: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> Prepared:
+        t = torch.as_tensor(idx)
+        return Prepared(self.feats[t], self.rel[t], self.target[t], self.mask[t], self.y[t], self.grasp[t],
+                        self.episode[idx])
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+
+def prepare(data: dict[str, np.ndarray]) -> Prepared:
+    """Features and targets from collected arrays (before, after, mask, action, grasp_ok, episode)."""
+    before = torch.as_tensor(data["before"], dtype=torch.float32)
+    mask = torch.as_tensor(data["mask"], dtype=torch.bool)
+    actions = torch.as_tensor(data["action"], dtype=torch.float32)
+    feats, rel, target = action_frame_features(before, mask, actions)
+    y = torch.as_tensor(delta_targets(data["before"], data["after"], data["action"]))
+    y = y * mask[..., None]
+    grasp = torch.as_tensor(np.where(data["action"][:, 0] == GRASP, data["grasp_ok"], -1), dtype=torch.float32)
+    return Prepared(feats, rel, target, mask, y, grasp, np.asarray(data["episode"]))
+
+
+def fit_normalisation(p: Prepared) -> Normalisation:
+    m = p.mask.reshape(-1)
+    f = p.feats.reshape(-1, p.feats.shape[-1])[m]
+    mean, std = f.mean(0), f.std(0)
+    binary = ((f == 0) | (f == 1)).all(0)  # one-hot / flag columns stay as they are
+    mean = torch.where(binary, torch.zeros_like(mean), mean)
+    std = torch.where(binary | (std < 1e-6), torch.ones_like(std), std)
+    y = p.y.reshape(-1, N_DELTA)[m]
+    scale = y.std(0).clamp_min(1e-4)
+    return Normalisation(mean, std, scale)
+
+
+def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: TrainConfig,
+           weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-member losses (K,) over a batch: total, delta part, grasp part. `weights` (K, B) bootstrap."""
+    x = (p.feats - norm.feat_mean) / norm.feat_std
+    out = net(x, p.rel, p.mask, p.target)  # (K, B, N, 9)
+    y = p.y / norm.out_scale
+    mu = out[..., :N_DELTA]
+    per_obj = torch.nn.functional.huber_loss(mu, y.expand_as(mu), reduction="none", delta=1.0).sum(-1)
+    # noise model: Gaussian NLL of the (detached) mean's residual, log-variance bounded
+    logvar = out[..., N_DELTA:2 * N_DELTA].clamp(-12.0, 4.0)
+    resid2 = (y - mu.detach()) ** 2
+    per_obj = per_obj + 0.5 * (resid2 * torch.exp(-logvar) + logvar).sum(-1) * 0.1  # (K, B, N)
+    w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)
+    per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, B)
+    is_g = (p.grasp >= 0).to(x.dtype)
+    logit = (out[..., LOGIT] * p.target).sum(-1)  # (K, B)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
+    w = torch.ones_like(per_tr) if weights is None else weights
+    d = (per_tr * w).sum(-1) / w.sum(-1).clamp_min(1e-6)
+    g = (bce * w).sum(-1) / (is_g * w).sum(-1).clamp_min(1e-6)
+    return d + cfg.grasp_weight * g, d, g
+
+
+def split_by_episode(episodes: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): whole episodes go to validation."""
+    uniq = np.unique(episodes)
+    n_val = max(1, int(round(fraction * len(uniq)))) if len(uniq) > 1 else 0
+    val_eps = set(rng.choice(uniq, n_val, replace=False).tolist()) if n_val else set()
+    is_val = np.array([e in val_eps for e in episodes])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature T minimising the NLL of sigmoid(logit / T) (grid search; 1.0 without data)."""
+    if len(labels) < 10 or labels.min() == labels.max():
+        return 1.0
+    best, best_t = math.inf, 1.0
+    for t in np.exp(np.linspace(-1.5, 2.0, 71)):
+        p = 1 / (1 + np.exp(-logits / t))
+        nll = -np.mean(labels * np.log(p + 1e-9) + (1 - labels) * np.log(1 - p + 1e-9))
+        if nll < best:
+            best, best_t = nll, float(t)
+    return best_t
+
+
+def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
+          progress: Callable[[int, float, float], None] | None = None) -> tuple[WorldModel, dict]:
+    """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
+
+    `progress(epoch, train_loss, val_loss)` is called after each epoch. Returns (model, history) with
+    history = {"train": [...], "val": [...], "best_epoch": int, ...}.
+    """
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    torch.manual_seed(int(rng.integers(2**62)))  # nn.Linear default inits
+    p = prepare(data)
+    tr_idx, va_idx = split_by_episode(p.episode, cfg.val_fraction, rng)
+    ptr = p.subset(tr_idx)
+    pva = p.subset(va_idx) if len(va_idx) else ptr
+    norm = fit_normalisation(ptr)
+    net = EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.max_epochs, eta_min=cfg.lr * 0.05)
+    boot = torch.poisson(torch.ones(cfg.k, len(ptr)), generator=gen)  # bootstrap weights per member
+    hist: dict = {"train": [], "val": [], "val_delta": [], "val_grasp": []}
+    best, best_state, best_epoch, bad = math.inf, None, -1, 0
+    t0 = time.time()
+    for epoch in range(cfg.max_epochs):
+        net.train()
+        perm = torch.randperm(len(ptr), generator=gen)
+        tot, nb = 0.0, 0
+        for i in range(0, len(ptr), cfg.batch):
+            bi = perm[i:i + cfg.batch]
+            loss, _, _ = losses(net, norm, ptr.subset(bi.numpy()), cfg, boot[:, bi])
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            tot += float(loss.detach().mean())
+            nb += 1
+        sched.step()
+        net.eval()
+        with torch.no_grad():
+            vl, vd, vg = losses(net, norm, pva, cfg)
+        val = float(vl.mean())
+        hist["train"].append(tot / max(nb, 1))
+        hist["val"].append(val)
+        hist["val_delta"].append(float(vd.mean()))
+        hist["val_grasp"].append(float(vg.mean()))
+        if progress:
+            progress(epoch, hist["train"][-1], val)
+        if val < best - 1e-5:
+            best, best_epoch, bad = val, epoch, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+                break
+        if time.time() - t0 > cfg.max_minutes * 60:
+            log.info("time budget reached at epoch %d", epoch)
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    with torch.no_grad():
+        x = (pva.feats - norm.feat_mean) / norm.feat_std
+        out = net(x, pva.rel, pva.mask, pva.target)
+        logit = (out[..., LOGIT].mean(0) * pva.target).sum(-1).numpy()
+    g = pva.grasp.numpy() >= 0
+    temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
+    hist |= {"best_epoch": best_epoch, "epochs": len(hist["val"]), "wall_s": round(time.time() - t0, 1),
+             "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
+    info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_val_loss": best,
+            "n_train": len(tr_idx), "n_val": len(va_idx), "n_grasps": int((p.grasp >= 0).sum())}
+    return WorldModel(net, norm, temperature, info), hist
+
+
+def plot_curves(hist: dict, path: Path) -> None:
+    """Training / validation loss per epoch as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ep = np.arange(1, len(hist["train"]) + 1)
+    ax.plot(ep, hist["train"], label="train (bootstrap-weighted)")
+    ax.plot(ep, hist["val"], label="validation")
+    ax.plot(ep, hist["val_delta"], "--", label="validation: pose deltas")
+    ax.plot(ep, hist["val_grasp"], ":", label="validation: grasp BCE")
+    if hist.get("best_epoch", -1) >= 0:
+        ax.axvline(hist["best_epoch"] + 1, color="gray", lw=0.8, label="kept (best) epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (mean over ensemble members)")
+    ax.set_title("world model training")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,200 @@
+"""The world model the planner calls: ``WorldModel.predict(states, actions, mask)`` and its file format.
+
+File: safetensors; all tensors are the network's parameters plus ``norm.*``; the metadata key
+``robot_wm`` holds a JSON header::
+
+    {"format": "robot_wm.world_model", "version": 1, "state_dim": 15, "action_dim": 6,
+     "n_features": 24, "n_out": 9, "k": 5, "hidden": 32, "edge": 16, "head": 16,
+     "temperature": 1.0,
+     "train": {...how it was trained, data counts, validation losses...}}
+
+Loading never unpickles anything; a corrupt, foreign or mismatched file raises :class:`ModelFileError`
+with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_wm.model.network import (
+    LOGIT,
+    N_DELTA,
+    N_FEATURES,
+    N_OUT,
+    EnsembleInteractionNet,
+    action_frame_features,
+)
+from robot_wm.model.state import ACTION_DIM, GRASP, STATE_DIM
+
+log = logging.getLogger(__name__)
+
+FORMAT = "robot_wm.world_model"
+VERSION = 1
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A world-model file that cannot be used (missing, corrupt, foreign, or the wrong dimensions)."""
+
+
+@dataclass
+class Normalisation:
+    """Feature mean/std (F,) and output scales (4,) for (dx, dy, dz, dyaw) in action frame (m, m, m, rad)."""
+
+    feat_mean: torch.Tensor = field(default_factory=lambda: torch.zeros(N_FEATURES))
+    feat_std: torch.Tensor = field(default_factory=lambda: torch.ones(N_FEATURES))
+    out_scale: torch.Tensor = field(default_factory=lambda: torch.ones(N_DELTA))
+
+
+class WorldModel:
+    """Ensemble transition model over padded object sets. See :mod:`robot_wm.model.state` for layouts."""
+
+    def __init__(self, net: EnsembleInteractionNet, norm: Normalisation | None = None,
+                 temperature: float = 1.0, info: dict[str, Any] | None = None) -> None:
+        self.net = net.eval()
+        self.norm = norm or Normalisation()
+        self.temperature = float(temperature)
+        self.info = info or {}
+
+    @property
+    def k(self) -> int:
+        return self.net.k
+
+    # ------------------------------------------------------------------ core
+    def raw(self, states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Member outputs (K, B, N, 9) in normalised units and the target one-hot (B, N)."""
+        feats, rel, target = action_frame_features(states, mask, actions)
+        x = (feats - self.norm.feat_mean) / self.norm.feat_std
+        return self.net(x, rel, mask, target), target
+
+    def predict(self, states: Any, actions: Any, mask: Any = None
+                ) -> tuple[Any, Any, Any]:
+        """Predict the outcome of one action per scene.
+
+        states (B, N, 15) float, actions (B, 6) float, mask (B, N) bool (None: every slot is real).
+        Returns (same array type as `states`: torch tensor or NumPy array):
+
+        * next_states (B, N, 15): position and yaw moved by the ensemble-mean delta, at_rest = 1; padded
+          slots are returned unchanged.
+        * p_success (B,): grasp actions: P(stable grasp: held through lift and shake without slipping);
+          push actions: 1.0 (a push has no failure outcome here).
+        * std (B, N, 4): predictive standard deviation of the world-frame delta (dx, dy, dz m, dyaw rad)
+          of the ensemble as a mixture of its K Gaussian members (PETS): spread of the member means
+          (epistemic) plus their mean predicted noise variance (aleatoric); 0 in padded slots.
+        """
+        as_numpy = not isinstance(states, torch.Tensor)
+        s = torch.as_tensor(np.asarray(states, np.float32) if as_numpy else states, dtype=torch.float32)
+        a = torch.as_tensor(np.asarray(actions, np.float32) if as_numpy else actions, dtype=torch.float32)
+        if s.ndim != 3 or s.shape[-1] != STATE_DIM:
+            raise ValueError(f"states must have shape (B, N, {STATE_DIM}) (got {tuple(s.shape)})")
+        if a.shape != (s.shape[0], ACTION_DIM):
+            raise ValueError(f"actions must have shape ({s.shape[0]}, {ACTION_DIM}) (got {tuple(a.shape)})")
+        m = torch.ones(s.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(
+            np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
+        with torch.inference_mode():
+            out, target = self.raw(s, m, a)
+            delta_a = out[..., :N_DELTA] * self.norm.out_scale  # (K, B, N, 4) action frame
+            yaw = a[:, 4][None, :, None]
+            c, sn = torch.cos(yaw), torch.sin(yaw)
+            dxw = c * delta_a[..., 0] - sn * delta_a[..., 1]
+            dyw = sn * delta_a[..., 0] + c * delta_a[..., 1]
+            delta_w = torch.stack([dxw, dyw, delta_a[..., 2], delta_a[..., 3]], dim=-1)
+            va = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(-12.0, 4.0)) * self.norm.out_scale**2  # members' noise variances
+            c2, s2 = c * c, sn * sn
+            var_w = torch.stack([c2 * va[..., 0] + s2 * va[..., 1], s2 * va[..., 0] + c2 * va[..., 1],
+                                 va[..., 2], va[..., 3]], dim=-1)
+            fm = m[..., None].to(s.dtype)
+            mean = delta_w.mean(0)
+            var = (delta_w * delta_w).mean(0) - mean * mean + var_w.mean(0)  # mixture of the K Gaussians
+            std = torch.sqrt(var.clamp_min(0.0)) * fm
+            mean = mean * fm
+            nxt = apply_delta(s, mean)
+            nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
+            logit = (out[..., LOGIT].mean(0) * target).sum(-1) / self.temperature
+            p = torch.where(a[:, 0] == GRASP, torch.sigmoid(logit), torch.ones_like(logit))
+        if as_numpy:
+            return nxt.numpy(), p.numpy(), std.numpy()
+        return nxt, p, std
+
+    # ------------------------------------------------------------------ files
+    def header(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "state_dim": STATE_DIM, "action_dim": ACTION_DIM,
+                "n_features": N_FEATURES, "n_out": N_OUT, "k": self.net.k, "hidden": self.net.hidden,
+                "edge": self.net.edge, "head": self.net.head, "temperature": self.temperature, "train": self.info}
+
+    def save(self, path: Path) -> None:
+        """Write safetensors (atomic) with the JSON header in its metadata."""
+        from safetensors.torch import save_file
+
+        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        tensors |= {"norm.feat_mean": self.norm.feat_mean, "norm.feat_std": self.norm.feat_std,
+                    "norm.out_scale": self.norm.out_scale}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        save_file({k: v.float().contiguous() for k, v in tensors.items()}, str(tmp),
+                  metadata={"robot_wm": json.dumps(self.header())})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> WorldModel:
+        """Load a model file (default: the shipped model). Raises ModelFileError with a one-line reason."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        if not path.is_file():
+            raise ModelFileError(f"{path}: model file not found")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelFileError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        if "robot_wm" not in meta:
+            raise ModelFileError(f"{path}: no robot_wm header (not a robot_wm world-model file)")
+        try:
+            h = json.loads(meta["robot_wm"])
+        except json.JSONDecodeError:
+            raise ModelFileError(f"{path}: corrupt robot_wm header (invalid JSON)") from None
+        if h.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: header format is {h.get('format')!r}, expected {FORMAT!r}")
+        if h.get("version") != VERSION:
+            raise ModelFileError(f"{path}: model version {h.get('version')} but this code reads version {VERSION}")
+        for key, want in (("state_dim", STATE_DIM), ("action_dim", ACTION_DIM), ("n_features", N_FEATURES),
+                          ("n_out", N_OUT)):
+            if h.get(key) != want:
+                raise ModelFileError(f"{path}: header {key} = {h.get(key)}, this code needs {want}")
+        try:
+            net = EnsembleInteractionNet(int(h["k"]), int(h["hidden"]), int(h["edge"]), int(h["head"]))
+            state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+            net.load_state_dict(state, strict=True)
+            norm = Normalisation(tensors["norm.feat_mean"], tensors["norm.feat_std"], tensors["norm.out_scale"])
+            if norm.feat_mean.shape != (N_FEATURES,) or norm.out_scale.shape != (N_DELTA,):
+                raise ValueError("normalisation tensors have the wrong shape")
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{path}: tensors do not match the header ({msg[:200]})") from None
+        return cls(net, norm, float(h.get("temperature", 1.0)), h.get("train", {}))
+
+
+def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """states (..., 15) moved by world-frame delta (..., 4) = (dx, dy, dz m, dyaw rad): position += d,
+    orientation := Rz(dyaw) * orientation."""
+    out = states.clone()
+    out[..., 0:3] = states[..., 0:3] + delta[..., 0:3]
+    half = delta[..., 3] / 2
+    s, c = torch.sin(half), torch.cos(half)
+    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
+    out[..., 3] = c * qx - s * qy
+    out[..., 4] = c * qy + s * qx
+    out[..., 5] = c * qz + s * qw
+    out[..., 6] = c * qw - s * qz
+    return out

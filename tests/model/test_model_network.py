@@ -1,0 +1,74 @@
+"""The world model's predict API: shapes, padding, symmetry of the action frame, input checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from robot_wm.model.network import EnsembleInteractionNet
+from robot_wm.model.state import grasp_action, object_state, push_action, stack_scenes
+from robot_wm.model.world_model import WorldModel
+
+
+@pytest.fixture(scope="module")
+def model() -> WorldModel:
+    torch.manual_seed(0)
+    return WorldModel(EnsembleInteractionNet(k=3, hidden=16, edge=8, head=8))
+
+
+def _scene(rng, n):
+    return [object_state([0.5 + rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), 0.02],
+                         [0, 0, np.sin(y / 2), np.cos(y / 2)], [0.05, 0.04, 0.04], "box")
+            for y in rng.uniform(-3, 3, n)]
+
+
+def test_predict_shapes_and_types(model):
+    rng = np.random.default_rng(0)
+    states, mask = stack_scenes([_scene(rng, 2), _scene(rng, 4)])
+    actions = np.stack([push_action(0.4, 0, 0.02, 0.0, 0.1), grasp_action(0.5, 0.0, 0.02, 0.3)])
+    nxt, p, std = model.predict(states, actions, mask)
+    assert isinstance(nxt, np.ndarray) and nxt.shape == (2, 4, 15) and p.shape == (2,) and std.shape == (2, 4, 4)
+    assert p[0] == 1.0 and 0.0 < p[1] < 1.0
+    np.testing.assert_array_equal(nxt[0, 2:], states[0, 2:])  # padding untouched
+    assert np.all(std[0, 2:] == 0) and np.all(std[:, :2] >= 0)
+    tn, tp, ts = model.predict(torch.as_tensor(states), torch.as_tensor(actions), torch.as_tensor(mask))
+    assert isinstance(tn, torch.Tensor)
+    np.testing.assert_allclose(tn.numpy(), nxt, atol=1e-6)
+
+
+def test_padding_and_order_do_not_change_predictions(model):
+    rng = np.random.default_rng(1)
+    scene = _scene(rng, 3)
+    a = push_action(0.38, 0.0, 0.02, 0.2, 0.12)[None]
+    s1, m1 = stack_scenes([scene])
+    s2, m2 = stack_scenes([scene[::-1]], n_max=6)
+    n1, _, d1 = model.predict(s1, a, m1)
+    n2, _, d2 = model.predict(s2, a, m2)
+    np.testing.assert_allclose(n1[0], n2[0, :3][::-1], atol=1e-5)
+    np.testing.assert_allclose(d1[0], d2[0, :3][::-1], atol=1e-5)
+
+
+def test_prediction_is_equivariant_to_planar_motion(model):
+    """Rotating and shifting scene + action about world z rotates and shifts the predicted motion."""
+    rng = np.random.default_rng(2)
+    s, m = stack_scenes([_scene(rng, 3)])
+    a = push_action(0.4, 0.02, 0.02, 0.4, 0.1)[None]
+    th, shift = 0.7, np.array([0.05, -0.1])
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    s2, a2 = s.copy(), a.copy()
+    s2[..., :2] = s[..., :2] @ R.T + shift
+    s2[..., 3:7] = [[(np.cos(th / 2) * q[:3] + np.sin(th / 2) * np.array([-q[1], q[0], q[3]])).tolist()
+                     + [np.cos(th / 2) * q[3] - np.sin(th / 2) * q[2]] for q in s[0, :, 3:7]]]
+    a2[0, 1:3] = a[0, 1:3] @ R.T + shift
+    a2[0, 4] += th
+    n1, _, _ = model.predict(s, a, m)
+    n2, _, _ = model.predict(s2, a2, m)
+    d1 = (n1[..., :2] - s[..., :2]) @ R.T
+    d2 = n2[..., :2] - s2[..., :2]
+    np.testing.assert_allclose(d1, d2, atol=1e-4)
+
+
+def test_bad_shapes_raise(model):
+    with pytest.raises(ValueError, match="states must have shape"):
+        model.predict(np.zeros((2, 15)), np.zeros((2, 6)))
+    with pytest.raises(ValueError, match="actions must have shape"):
+        model.predict(np.zeros((2, 3, 15)), np.zeros((2, 5)))
