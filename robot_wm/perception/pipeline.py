@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from robot_wm.geometry import Pose, min_area_rectangle
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
@@ -35,7 +36,7 @@ class _Group:
     def masks(self) -> dict[str, np.ndarray]:
         out: dict[str, list[np.ndarray]] = {}
         for s in self.segments:
-            out.setdefault(s.camera, []).append(s.pixels)
+            out.setdefault(s.camera, []).append(s.mask)
         return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -48,13 +49,14 @@ class Perceiver:
 
     def __init__(self, config: PerceptionConfig | None = None, relations: RelationConfig | None = None,
                  fuse_margin: float = 0.008, fuse_overlap: float = 0.5, min_object_points: int = 40,
-                 container_min_size: float = 0.15, support_gap: float = 0.015) -> None:
+                 container_min_size: float = 0.15, support_gap: float = 0.015, max_hidden_base: float = 0.035) -> None:
         self.config = config or PerceptionConfig()
         self.relation_config = relations or RelationConfig()
         self.fuse_margin, self.fuse_overlap = fuse_margin, fuse_overlap
         self.min_object_points = min_object_points
         self.container_min_size = container_min_size
         self.support_gap = support_gap
+        self.max_hidden_base = max_hidden_base
         self.last_frames: list[FrameSegments] = []
         self.last_timing: dict[str, float] = {}
 
@@ -82,13 +84,21 @@ class Perceiver:
         supports = [table]
         objects: list[PerceivedObject] = []
         rest = []
+        containers = []
         for g in groups:
-            inner = self._container_interior(g)
+            inner = self._container_interior(g, table)
             if inner is None:
                 rest.append(g)
-                continue
+            else:
+                containers.append((g, inner))
+        for g, inner in containers:
             cid = f"container_{len(objects)}"
             centre, yaw, half = inner
+            # flat, low groups over the interior are the container's floor (seen apart from the walls)
+            floor_parts = [r for r in rest if self._is_floor_part(r, table, centre, yaw, half)]
+            if floor_parts:
+                rest = [r for r in rest if not any(r is f for f in floor_parts)]
+                g = _Group.of(g.segments + [s for f in floor_parts for s in f.segments])
             loc = _to_rect_frame(ground[:, :2], centre, yaw)
             on_floor = np.all(np.abs(loc) < half - 0.01, axis=1)
             z_floor = float(np.median(ground[on_floor, 2])) if on_floor.sum() > 20 else float(table.z_at(centre))
@@ -105,13 +115,24 @@ class Perceiver:
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
 
-    def _container_interior(self, g: _Group):
-        """(centre, yaw, half extents) of the free interior if the group is a container's walls: a large
-        footprint that its own points leave hollow. None otherwise."""
+    @staticmethod
+    def _is_floor_part(g: _Group, table: SupportSurface, centre: np.ndarray, yaw: float, half: np.ndarray) -> bool:
+        h = g.points[:, 2] - table.z_at(g.points[:, :2])
+        if np.percentile(h, 95) > 0.012:
+            return False
+        loc = _to_rect_frame(g.points[:, :2], centre, yaw)
+        return bool(np.mean(np.all(np.abs(loc) < half + 0.01, axis=1)) > 0.8)
+
+    def _container_interior(self, g: _Group, table: SupportSurface):
+        """(centre, yaw, half extents) of the free interior if the group is a container's walls (with or
+        without its floor): a large footprint that its points more than 1.5 cm up leave hollow. None otherwise."""
         if len(g.points) < 300:
             return None
         sub = g.points[:: max(1, len(g.points) // 3000)]
         if np.any(np.ptp(sub[:, :2], axis=0) < self.container_min_size):
+            return None
+        sub = sub[sub[:, 2] - table.z_at(sub[:, :2]) > 0.015]
+        if len(sub) < 100 or np.any(np.ptp(sub[:, :2], axis=0) < self.container_min_size):
             return None
         centre, yaw, ext = _rect(sub[:, :2])
         if ext.min() < self.container_min_size:
@@ -151,11 +172,14 @@ class Perceiver:
         if len({s.camera for s in segments}) < 2:
             return [_Group.of([s]) for s in segments]
         sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
-        boxes = [(_rect(p[:, :2]), p[:, 2].min(), p[:, 2].max()) for p in sub]
+        zr = [np.percentile(p[:, 2], [2, 98]) for p in sub]  # robust to noisy outliers
+        boxes = [(_rect(p[:, :2]), z[0], z[1]) for p, z in zip(sub, zr, strict=True)]
+        chroma = [np.median(s.colors / np.maximum(s.colors.sum(1, keepdims=True), 1e-3), axis=0) for s in segments]
+        trees: dict[int, cKDTree] = {}
         m = self.fuse_margin
         for i in range(n):
             for j in range(i + 1, n):
-                if segments[i].camera == segments[j].camera:
+                if segments[i].camera == segments[j].camera or find(i) == find(j):
                     continue
                 (ci, yi, ei), zlo_i, zhi_i = boxes[i]
                 (cj, yj, ej), zlo_j, zhi_j = boxes[j]
@@ -163,7 +187,18 @@ class Perceiver:
                     continue
                 f_ij = _inside_box(sub[i], cj, yj, ej, zlo_j, zhi_j, m)
                 f_ji = _inside_box(sub[j], ci, yi, ei, zlo_i, zhi_i, m)
-                if min(f_ij, f_ji) > self.fuse_overlap:
+                same = min(f_ij, f_ji) > self.fuse_overlap
+                if not same:
+                    # two faces of one object seen by different cameras (e.g. a block's front and side under
+                    # a block stacked on it): they meet, share a colour, and span the same heights
+                    z_in = min(zhi_i, zhi_j) - max(zlo_i, zlo_j)
+                    if (z_in > 0.6 * min(zhi_i - zlo_i, zhi_j - zlo_j)
+                            and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma):
+                        for k in (i, j):
+                            if k not in trees:
+                                trees[k] = cKDTree(sub[k])
+                        same = bool(trees[i].query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
+                if same:
                     parent[find(i)] = find(j)
         groups: dict[int, list[Segment]] = {}
         for i in range(n):
@@ -182,7 +217,12 @@ class Perceiver:
             rect = _rect(xy)
             best, best_z = None, None
             tz = float(np.median(table.z_at(xy)))
-            if low - tz < self.support_gap + (0.01 if noisy else 0.0):
+            top_obs = _kth(g.points[:, 2], 0.98)
+            # resting on the table: lowest points near it, or (rounded undersides the cameras cannot see,
+            # like a sphere's) a gap small against the visible height and under `max_hidden_base`
+            gap_t = low - tz
+            if gap_t < self.support_gap + (0.01 if noisy else 0.0) or (
+                    gap_t < self.max_hidden_base and gap_t < 0.6 * (top_obs - low)):
                 best, best_z = "table", tz
             for f in floors:
                 fc, fyaw, fext = _rect_of_poly(f.polygon)

@@ -28,7 +28,8 @@ _FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 class PerceptionConfig:
     """Tunable parameters (m unless named otherwise). Tuned on primitives and random_urdfs 000-699 only."""
 
-    min_height: float = 0.005  # foreground: at least this far above the table plane (clean depth)
+    min_height: float = 0.0025  # foreground: at least this far above the table plane (clean depth) ...
+    noisy_min_height: float = 0.005  # ... noisy depth: this + 1.2 sigma seeds segments, this + 0.3 sigma may join
     max_height: float = 0.45  # ... and at most this (above: the arm, not objects)
     workspace_x: tuple[float, float] = (0.12, 1.1)  # world xy box where objects are looked for
     workspace_y: tuple[float, float] = (-0.7, 0.7)
@@ -43,6 +44,8 @@ class PerceptionConfig:
     min_segment_px: int = 25  # smaller interior components are dropped (their pixels may still join one)
     grow_iters: int = 3  # boundary pixels join an adjacent segment within this many px ...
     grow_max_cost: float = 0.6  # ... if their colour/depth feature differs by less than this
+    fringe_px: int = 2  # mask-only growth over same-coloured pixels whose depth is unusable ...
+    fringe_max_cost: float = 0.15  # ... if their colour feature differs from the neighbour's by less than this
     merge_chroma: float = 0.035  # adjacent segments with mean chromaticity this close (L1) are one object
     noisy_sigma: float = 0.0008  # plane residual above this: treat depth as noisy (smooth, wider thresholds)
     smooth_px: int = 5  # box smoothing of noisy depth
@@ -60,6 +63,12 @@ class Segment:
     points: np.ndarray
     colors: np.ndarray
     normal_z: np.ndarray
+    mask_extra: np.ndarray | None = None  # more mask pixels (same colour, depth unusable): no points
+
+    @property
+    def mask(self) -> np.ndarray:
+        """All image pixels of the segment (flat indices)."""
+        return self.pixels if self.mask_extra is None else np.concatenate([self.pixels, self.mask_extra])
 
 
 @dataclass
@@ -158,7 +167,7 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
 
     a, b, c = (float(x) for x in plane)
     th = origin[2] - a * origin[0] - b * origin[1] - c
-    min_h = cfg.min_height + (3.0 * sigma / 2.5 if noisy else 0.0)
+    min_h = cfg.noisy_min_height + 1.2 * sigma if noisy else cfg.min_height
     out.min_height = min_h
     step = cfg.normal_step * (2 if noisy else 1)
     m = step + 2
@@ -166,7 +175,6 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     st = 4
     rs = rays[::st, ::st]
     hs = ds[::st, ::st] * (rs[..., 2] - a * rs[..., 0] - b * rs[..., 1]) + th
-    fs = (ds[::st, ::st] > 0) & (hs > cfg.min_height) & (hs < cfg.max_height)
     fs = (ds[::st, ::st] > 0) & (hs > min_h) & (hs < cfg.max_height)
     fs[fs] = _in_workspace(ds[::st, ::st][fs][:, None] * rs[fs] + origin, cfg)
     # isolated coarse hits are noise, not objects (objects span several coarse pixels)
@@ -182,9 +190,10 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     heightc = dc * (raysc[..., 2] - a * raysc[..., 0] - b * raysc[..., 1]) + th
     # hysteresis on noisy depth: pixels between the clean and the noisy cut never seed a segment, but may
     # join an adjacent one of the same colour (the growth step), so object bases are not lost to the cut
-    weak_cut = cfg.min_height + (1.5 * sigma if noisy else 0.0)
+    weak_cut = cfg.noisy_min_height + 0.3 * sigma if noisy else cfg.min_height
     fgc = (dc > 0) & (heightc > weak_cut) & (heightc < cfg.max_height)
     fgc[fgc] = _in_workspace(dc[fgc][:, None] * raysc[fgc] + origin, cfg)
+    fgc[:m], fgc[-m:], fgc[:, :m], fgc[:, -m:] = False, False, False, False  # neighbour lookups stay inside
     if fgc.sum() < cfg.min_segment_px:
         out.labels = np.zeros((h_img, w_img), np.int32)
         return out
@@ -204,6 +213,10 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     rr, cc = np.divmod(idx, wc)
     rr, cc = rr + r0, cc + c0
     full[rr, cc] = labels_c
+    extra = _colour_fringe(labels_c, idx, (hc, wc), rgbc, dc, cfg) if rgbc is not None else None
+    if extra is not None:
+        er, ec = np.divmod(extra[0], wc)
+        full[er + r0, ec + c0] = extra[1]
     out.labels = full
     lab = labels_c
     sel = np.flatnonzero(lab)
@@ -216,10 +229,63 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     pts_o = pts[order].astype(np.float32)
     rgb_o = (grid.rgb[order] / 255.0).astype(np.float32) if grid.rgb is not None else np.full((len(order), 3), 0.5, np.float32)
     nz_o = np.abs(grid.normals[order, 2]).astype(np.float32)
+    extra_by_label: dict[int, np.ndarray] = {}
+    if extra is not None and len(extra[0]):
+        er, ec = np.divmod(extra[0], wc)
+        eflat = (er + r0) * w_img + (ec + c0)
+        o2 = np.argsort(extra[1], kind="stable")
+        ecounts = np.bincount(extra[1][o2], minlength=len(counts) + 1)[1:]
+        ebounds = np.concatenate([[0], np.cumsum(ecounts)])
+        for s_ in range(len(ecounts)):
+            extra_by_label[s_] = eflat[o2[ebounds[s_]:ebounds[s_ + 1]]]
     for s_ in range(len(counts)):
         lo, hi = bounds[s_], bounds[s_ + 1]
         if hi > lo:
-            out.segments.append(Segment(frame.name, flat_full[lo:hi], pts_o[lo:hi], rgb_o[lo:hi], nz_o[lo:hi]))
+            out.segments.append(Segment(frame.name, flat_full[lo:hi], pts_o[lo:hi], rgb_o[lo:hi], nz_o[lo:hi],
+                                        extra_by_label.get(s_)))
+    return out
+
+
+def _colour_fringe(labels: np.ndarray, idx: np.ndarray, shape: tuple[int, int], rgb: np.ndarray, d: np.ndarray,
+                   cfg: PerceptionConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mask-only pixels: unlabelled pixels next to a segment with the segment's colour (its silhouette where
+    the depth reads the background, e.g. under lateral depth noise, or the base below the height cut).
+    Returns (crop flat indices, labels) or None."""
+    img = np.zeros(shape, np.int32)
+    img.ravel()[idx] = labels
+    if not img.any():
+        return None
+    c = rgb.astype(np.float32)
+    feat = np.concatenate([c / np.maximum(c.sum(-1, keepdims=True), 1.0) * 3.0, c / 255.0], axis=-1)
+    bright = c.sum(-1) > cfg.min_brightness
+    new_idx, new_lab = [], []
+    for _ in range(cfg.fringe_px):
+        best = np.full(shape, np.inf, np.float32)
+        lab_new = np.zeros(shape, np.int32)
+        for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            nl = _shift(img, dr, dc, 0)
+            cost = np.abs(_shift(feat, dr, dc, 0.0) - feat).sum(-1)
+            better = (img == 0) & (nl > 0) & bright & (cost < best) & (cost < cfg.fringe_max_cost)
+            best = np.where(better, cost, best)
+            lab_new = np.where(better, nl, lab_new)
+        hit = np.flatnonzero(lab_new)
+        if len(hit) == 0:
+            break
+        img.ravel()[hit] = lab_new.ravel()[hit]
+        new_idx.append(hit)
+        new_lab.append(lab_new.ravel()[hit])
+    if not new_idx:
+        return None
+    return np.concatenate(new_idx), np.concatenate(new_lab)
+
+
+def _shift(a: np.ndarray, dr: int, dc: int, fill) -> np.ndarray:
+    """a shifted so that out[i, j] = a[i + dr, j + dc] (fill outside)."""
+    out = np.full_like(a, fill)
+    h, w = a.shape[:2]
+    rs, re = max(-dr, 0), h - max(dr, 0)
+    cs, ce = max(-dc, 0), w - max(dc, 0)
+    out[rs:re, cs:ce] = a[rs + dr:re + dr, cs + dc:ce + dc]
     return out
 
 
