@@ -327,21 +327,23 @@ def evaluate_scene(scene, seed: int, perceiver: Perceiver, timing_repeats: int, 
     out["on"] = (len(pred_on & true_on), len(pred_on), len(true_on))
     out["inside"] = (len(pred_in & true_inside), len(pred_in), len(true_inside))
     # speed: one frame, full graph
-    ours = []
+    ours, ours_cpu = [], []
     for _ in range(timing_repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perceiver.perceive([front], obs.time)
         ours.append((time.perf_counter() - t0) * 1e3)
-    out["ms"] = ours
+        ours_cpu.append((time.process_time() - c0) * 1e3)
+    out["ms"], out["cpu_ms"] = ours, ours_cpu
     if baseline:
-        base_ms = []
+        base_ms, base_cpu = [], []
         labels = None
         for _ in range(timing_repeats):
             tm: dict = {}
             labels = naive_open3d_labels(front, seed=seed, timing=tm)
             base_ms.append(tm.get("ms", float("nan")))
+            base_cpu.append(tm.get("cpu_ms", float("nan")))
         bp, br, bf, _ = overlap_prf(_label_masks(labels), true_masks)
-        out["baseline_F"], out["baseline_ms"] = bf, base_ms
+        out["baseline_F"], out["baseline_ms"], out["baseline_cpu_ms"] = bf, base_ms, base_cpu
     return out
 
 
@@ -426,6 +428,10 @@ def summarise(results: dict[tuple[str, str], list[dict[str, Any]]], wall_s: floa
         out["extent_err_mm_median_clean"] = float(np.median(errs)) if errs else float("nan")
     out["ms_per_frame_median"] = float(statistics.median([m for r in every for m in r["ms"]]))
     out["baseline_ms_per_frame_median"] = float(statistics.median([m for r in every for m in r["baseline_ms"]]))
+    # CPU time of the process (one thread) per frame: what the frame costs when the core is not shared
+    out["cpu_ms_per_frame_median"] = float(statistics.median([m for r in every for m in r["cpu_ms"]]))
+    out["baseline_cpu_ms_per_frame_median"] = float(statistics.median([m for r in every for m in r["baseline_cpu_ms"]]))
+    out["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if ("given", "scene") not in results:
         out["baseline_overlap_f_touching_stacked"] = _mean([r["baseline_F"] for r in pick(("touching", "stacked"))])
         out["baseline_overlap_f_separated"] = _mean([r["baseline_F"] for r in pick(("separated",))])

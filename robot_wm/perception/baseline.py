@@ -24,7 +24,7 @@ def naive_open3d_labels(frame, voxel: float = 0.005, plane_threshold: float = 0.
     """
     import open3d as o3d
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cfg = config or PerceptionConfig()
     depth = validate_frame(frame.name, frame.rgb, frame.depth, frame.intrinsics)
     rays = world_rays(frame.intrinsics, frame.camera2world)
@@ -47,6 +47,7 @@ def naive_open3d_labels(frame, voxel: float = 0.005, plane_threshold: float = 0.
     cl = np.asarray(objs.cluster_dbscan(eps, min_points), dtype=np.int32) if len(objs.points) else np.zeros(0, np.int32)
     if timing is not None:
         timing["ms"] = (time.perf_counter() - t0) * 1e3
+        timing["cpu_ms"] = (time.process_time() - c0) * 1e3
     vox_label = np.zeros(len(down.points), np.int32)
     vox_label[np.flatnonzero(mask)] = cl + 1  # DBSCAN noise (-1) -> 0
     _, nearest = cKDTree(np.asarray(down.points)).query(pts, k=1)

@@ -250,30 +250,46 @@ def _colour_fringe(labels: np.ndarray, idx: np.ndarray, shape: tuple[int, int], 
                    cfg: PerceptionConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """Mask-only pixels: unlabelled pixels next to a segment with the segment's colour (its silhouette where
     the depth reads the background, e.g. under lateral depth noise, or the base below the height cut).
-    Returns (crop flat indices, labels) or None."""
-    img = np.zeros(shape, np.int32)
-    img.ravel()[idx] = labels
-    if not img.any():
-        return None
-    c = rgb.astype(np.float32)
-    feat = np.concatenate([c / np.maximum(c.sum(-1, keepdims=True), 1.0) * 3.0, c / 255.0], axis=-1)
-    bright = c.sum(-1) > cfg.min_brightness
+    Works on the frontier pixels only. Returns (crop flat indices, labels) or None."""
+    h, w = shape
+    lab = np.zeros(h * w, np.int32)
+    lab[idx] = labels
+    rgbf = rgb.reshape(-1, 3).astype(np.float32)
+    frontier = idx[labels > 0]
     new_idx, new_lab = [], []
+
+    def feat(i: np.ndarray) -> np.ndarray:
+        c = rgbf[i]
+        sm = c.sum(1, keepdims=True)
+        return np.concatenate([c / np.maximum(sm, 1.0) * 3.0, c / 255.0], axis=1), sm[:, 0]
+
     for _ in range(cfg.fringe_px):
-        best = np.full(shape, np.inf, np.float32)
-        lab_new = np.zeros(shape, np.int32)
-        for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-            nl = _shift(img, dr, dc, 0)
-            cost = np.abs(_shift(feat, dr, dc, 0.0) - feat).sum(-1)
-            better = (img == 0) & (nl > 0) & bright & (cost < best) & (cost < cfg.fringe_max_cost)
-            best = np.where(better, cost, best)
-            lab_new = np.where(better, nl, lab_new)
-        hit = np.flatnonzero(lab_new)
-        if len(hit) == 0:
+        if len(frontier) == 0:
             break
-        img.ravel()[hit] = lab_new.ravel()[hit]
-        new_idx.append(hit)
-        new_lab.append(lab_new.ravel()[hit])
+        cand, src = [], []
+        for off in (1, -1, w, -w):
+            nb = frontier + off
+            ok = (nb >= 0) & (nb < h * w)
+            nb, fr = nb[ok], frontier[ok]
+            free = lab[nb] == 0
+            cand.append(nb[free])
+            src.append(fr[free])
+        cand_a, src_a = np.concatenate(cand), np.concatenate(src)
+        if len(cand_a) == 0:
+            break
+        fc, bright = feat(cand_a)
+        fs, _ = feat(src_a)
+        cost = np.abs(fc - fs).sum(1)
+        ok = (cost < cfg.fringe_max_cost) & (bright > cfg.min_brightness)
+        cand_a, src_a, cost = cand_a[ok], src_a[ok], cost[ok]
+        order = np.argsort(cost, kind="stable")
+        cand_a, src_a = cand_a[order], src_a[order]
+        cand_a, first = np.unique(cand_a, return_index=True)
+        src_a = src_a[first]
+        lab[cand_a] = lab[src_a]
+        new_idx.append(cand_a)
+        new_lab.append(lab[cand_a])
+        frontier = cand_a
     if not new_idx:
         return None
     return np.concatenate(new_idx), np.concatenate(new_lab)
