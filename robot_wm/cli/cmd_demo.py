@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
                                                            "and planner; the other options override it."),
         gui: bool = typer.Option(False, "--gui", help="Open the PyBullet window."),
         video: bool = typer.Option(True, "--video/--no-video", help="Record demo.gif."),
+        compare: bool = typer.Option(True, "--compare/--no-compare",
+                                     help="Also run the oracle on the same scene and report its success."),
     ) -> None:
         """Pick every task object and place it in the scene's place region."""
         from robot_wm.cli.main import BadInput
@@ -52,11 +54,17 @@ def register(app: typer.Typer) -> None:
         report = run_demo(sc, perception=perception, gui=gui, video_path=out / "demo.gif" if video else None,
                           planner=planner)
         report["wall_s"] = time.perf_counter() - t0
+        if compare and perception != "oracle":
+            oracle = run_demo(sc, perception="oracle", planner=planner)
+            report["oracle_success_rate"] = oracle["success_rate"]
+            report["oracle_placed"] = oracle["placed"]
         write_json(out / "report.json", report)
         console.print(
             f"picked {report['picked']}/{report['objects']}, placed {report['placed']}/{report['objects']} "
             f"(success_rate {report['success_rate']:.2f}) in {report['wall_s']:.1f} s wall, {report['sim_s']:.1f} s sim"
         )
+        if "oracle_success_rate" in report:
+            console.print(f"oracle (true poses) on the same scene: success_rate {report['oracle_success_rate']:.2f}")
         console.print(f"wrote {out / 'report.json'}" + (f" and {report['video']}" if report.get("video") else ""))
         if report["placed"] < report["objects"]:
             raise typer.Exit(1)

@@ -10,16 +10,19 @@ from robot_wm.config import PickPlacePlannerConfig, Scene
 from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.estimate import ObjectEstimator, OracleEstimator
 from robot_wm.control.pick_place import evaluate_task
+from robot_wm.control.rgbd_estimator import RgbdEstimator
 from robot_wm.sim import Arm, World
 from robot_wm.sim.recorder import VideoRecorder
 
-PERCEPTION_MODES = ("oracle",)
+PERCEPTION_MODES = ("rgbd", "oracle")  # the first is the default
 SIM_S_PER_OBJECT = 40.0  # budget of simulated time per task object before the run is cut off
 
 
 def make_estimator(mode: str, world: World) -> ObjectEstimator:
     if mode == "oracle":
         return OracleEstimator(world)
+    if mode == "rgbd":
+        return RgbdEstimator()
     raise ValueError(f"unknown perception mode {mode!r}")
 
 

@@ -63,3 +63,12 @@ def test_cli_demo_writes_report_and_gif(repo, tmp_path, capsys):
     gif = tmp_path / "demo.gif"
     assert gif.is_file() and 10_000 < gif.stat().st_size < 10_000_000
     assert "placed 2/2" in capsys.readouterr().err
+
+
+def test_cli_demo_defaults_to_rgbd_and_compares_with_oracle(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--no-video"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["perception"] == "rgbd"
+    assert report["success_rate"] == 1.0
+    assert report["oracle_success_rate"] == 1.0
+    assert "video" not in report and not (tmp_path / "demo.gif").exists()
