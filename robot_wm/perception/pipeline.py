@@ -314,7 +314,7 @@ def _rect(xy: np.ndarray, n_dirs: int = 36):
     return min_area_rectangle(xy)
 
 
-def _robust_rect(xy: np.ndarray, q: float, max_points: int = 400):
+def _robust_rect(xy: np.ndarray, q: float, max_points: int = 300):
     """Rectangle (centre, yaw, extents) minimising the area between the q-th and (100-q)-th percentiles of
     the points projected on its axes: a min-area rectangle that ignores the q % most outlying points on
     each side (noisy silhouettes). Coarse 3 deg search over [0, 90), then a 0.5 deg refinement."""

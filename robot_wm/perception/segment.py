@@ -106,7 +106,7 @@ def world_rays(k: Intrinsics, camera2world: Pose) -> np.ndarray:
 
 
 def fit_table_plane(depth: np.ndarray, rays: np.ndarray, origin: np.ndarray, cfg: PerceptionConfig,
-                    stride: int = 6) -> tuple[np.ndarray, float, np.ndarray]:
+                    stride: int = 8) -> tuple[np.ndarray, float, np.ndarray]:
     """Dominant horizontal plane from a strided sample: height histogram mode, then two least-squares
     refits of z = a x + b y + c. Returns (plane (3,), robust residual std (m), inlier points (K, 3))."""
     d = depth[::stride, ::stride]
