@@ -444,7 +444,8 @@ def summarise(results: dict[tuple[str, str], list[dict[str, Any]]], wall_s: floa
     out["scenes"] = len(every)
     out["scenes_per_tier_and_noise"] = n_per
     out["threads"] = "1 (OMP_NUM_THREADS=1, torch.set_num_threads(1)); numpy/scipy code is single-threaded"
-    out["object_set"] = "primitives + held-out random_urdfs 700-999"
+    out["object_set"] = ("the given scene files" if ("given", "scene") in results
+                         else "primitives + held-out random_urdfs 700-999")
     out["quick"] = quick
     out["wall_s"] = wall_s
     return out

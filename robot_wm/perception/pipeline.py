@@ -108,12 +108,52 @@ class Perceiver:
         candidates = [g for g in rest if len(g.points) >= self.min_object_points]
         self._cut = max(f.min_height for f in frames)
         self._sigma = float(np.median([f.plane_sigma for f in frames]))
+        n_containers = len(objects)
         objects += self._objects(candidates, table, supports[1:], noisy)
+        for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
+            self._add_floor_pixels(c, floor, objects, frames)
         for o in objects:
             o.last_seen = time
         graph = SceneGraph(objects, supports, [], time, [f.camera for f in frames])
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
+
+    def _add_floor_pixels(self, container: PerceivedObject, floor: SupportSurface, objects: list[PerceivedObject],
+                          frames: list[FrameSegments]) -> None:
+        """Add to a container's masks the pixels of its floor that lie under the foreground cut (a floor a few
+        mm above the table under noisy depth), except those of other objects."""
+        from robot_wm.perception.segment import world_rays
+
+        centre, yaw, ext = _rect_of_poly(floor.polygon)
+        tol = max(0.004, 3.0 * self._sigma)
+        for f in frames:
+            fr = f.frame
+            if fr is None:
+                continue
+            k = fr.intrinsics
+            corners = np.column_stack([floor.polygon, np.full(4, floor.height)])
+            cam = fr.camera2world.inverse().transform_points(corners)
+            if np.any(cam[:, 2] <= 0.05):
+                continue
+            from robot_wm.geometry import project_points
+
+            uv = project_points(cam, k)
+            c0, r0 = np.maximum(np.floor(uv.min(0)).astype(int), 0)
+            c1, r1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 1, [k.width, k.height])
+            if c1 <= c0 or r1 <= r0:
+                continue
+            d = np.asarray(fr.depth, np.float32)[r0:r1, c0:c1]
+            p = d[..., None] * world_rays(k, fr.camera2world)[r0:r1, c0:c1] + f.camera_position.astype(np.float32)
+            loc = _to_rect_frame(p.reshape(-1, 2 + 1)[:, :2], centre, yaw)
+            ok = ((d.ravel() > 0) & np.all(np.abs(loc) < ext / 2, axis=1)
+                  & (np.abs(p.reshape(-1, 3)[:, 2] - floor.height) < tol))
+            rr, cc = np.divmod(np.flatnonzero(ok), c1 - c0)
+            px = (rr + r0) * k.width + (cc + c0)
+            taken = [o.masks[f.camera] for o in objects if o is not container and f.camera in o.masks]
+            if taken:
+                px = np.setdiff1d(px, np.concatenate(taken))
+            old = container.masks.get(f.camera)
+            container.masks[f.camera] = px if old is None else np.union1d(old, px)
 
     @staticmethod
     def _is_floor_part(g: _Group, table: SupportSurface, centre: np.ndarray, yaw: float, half: np.ndarray) -> bool:
@@ -222,12 +262,15 @@ class Perceiver:
             # like a sphere's) a gap small against the visible height and under `max_hidden_base`
             gap_t = low - tz
             if gap_t < self.support_gap + (0.01 if noisy else 0.0) or (
-                    gap_t < self.max_hidden_base and gap_t < 0.6 * (top_obs - low)):
+                    gap_t < self.max_hidden_base and gap_t < 0.8 * (top_obs - low)):
                 best, best_z = "table", tz
             for f in floors:
                 fc, fyaw, fext = _rect_of_poly(f.polygon)
                 inside = np.mean(np.all(np.abs(_to_rect_frame(xy, fc, fyaw)) < fext / 2 + 0.01, axis=1))
-                if inside > 0.5 and abs(low - f.height) < self.support_gap + 0.005 and (best_z is None or f.height > best_z):
+                gap_f = low - f.height
+                rests = abs(gap_f) < self.support_gap + 0.005 or (
+                    0 < gap_f < self.max_hidden_base and gap_f < 0.8 * (top_obs - low))
+                if inside > 0.5 and rests and (best_z is None or f.height > best_z):
                     best, best_z = f.owner, f.height
             for o, og in placed:
                 if o.kind != "object":

@@ -83,6 +83,7 @@ class FrameSegments:
     camera_position: np.ndarray
     noisy: bool
     min_height: float = 0.0  # foreground threshold used (m above the table plane)
+    frame: object = field(default=None, repr=False)  # the input frame (for pixels looked up later)
     segments: list[Segment] = field(default_factory=list)
     labels: np.ndarray | None = None  # (H, W) int32 segment index + 1 (0 = none), for overlays
 
@@ -164,6 +165,7 @@ def segment_frame(frame, cfg: PerceptionConfig | None = None) -> FrameSegments:
     ds = depth  # raw depth for points: smoothing would invent "flying" points across occlusion edges
     h_img, w_img = ds.shape
     out = FrameSegments(frame.name, (h_img, w_img), plane, sigma, table_xyz, origin.astype(float), noisy)
+    out.frame = frame
 
     a, b, c = (float(x) for x in plane)
     th = origin[2] - a * origin[0] - b * origin[1] - c
