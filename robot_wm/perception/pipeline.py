@@ -288,7 +288,38 @@ class Perceiver:
             obj.confidence = float(min(1.0, len(g.points) / 300.0))
             obj.support = best
             placed.append((obj, g))
-        return [o for o, _ in placed]
+        objs = [o for o, _ in placed]
+        self._complete_occluded_supports(objs)
+        return objs
+
+    @staticmethod
+    def _complete_occluded_supports(objs: list[PerceivedObject]) -> None:
+        """A block seen only as a thin slab (one face; the rest hidden by what stands on it) cannot be thinner
+        than the object it carries: along an axis where it measures under 0.6 x its load's extent, grow its
+        footprint (away from the visible face) to cover the load's footprint. Top-down, so stacks propagate."""
+        by_id = {o.id: o for o in objs}
+        for o in reversed(objs):
+            base = by_id.get(o.support) if o.support else None
+            if base is None or base.kind != "object":
+                continue
+            r = base.pose.rotation.as_matrix()
+            axes = r[:2, :2].T  # rows: the base's x and y axes in the world xy plane
+            c = base.pose.position[:2]
+            load = (o.footprint() - c) @ axes.T  # (4, 2) load corners in the base frame
+            half = base.extents[:2] / 2
+            lo, hi = -half.copy(), half.copy()
+            changed = False
+            for ax in (0, 1):
+                load_ext = load[:, ax].max() - load[:, ax].min()
+                if base.extents[ax] < 0.6 * load_ext:
+                    lo[ax] = min(lo[ax], load[:, ax].min())
+                    hi[ax] = max(hi[ax], load[:, ax].max())
+                    changed = True
+            if changed:
+                mid = (lo + hi) / 2
+                new_c = c + mid @ axes
+                base.pose = Pose([new_c[0], new_c[1], base.pose.position[2]], base.pose.quaternion)
+                base.extents = np.array([hi[0] - lo[0], hi[1] - lo[1], base.extents[2]])
 
     def _box_object(self, oid: str, g: _Group, table: SupportSurface, bottom: float | None, noisy: bool,
                     kind: str = "object", rect=None) -> PerceivedObject:

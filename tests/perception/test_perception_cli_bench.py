@@ -53,3 +53,16 @@ def test_tier_scenes_are_valid_and_seeded(tier):
     scene = scene_from_dict(d1)
     urdfs = [o.urdf for o in scene.config.objects if o.urdf and "random_urdfs" in o.urdf]
     assert all(700 <= int(u.split("/")[1]) <= 999 for u in urdfs)  # held-out objects only
+
+
+def test_evaluate_scene_scores_perception_and_baseline():
+    from robot_wm.bench.perception import evaluate_scene
+    from robot_wm.perception import Perceiver
+
+    data = tier_scene("stacked", np.random.default_rng(1), 0)
+    data["cameras"] = [{"calibration": "front.yaml"}, {"calibration": "side.yaml"}]
+    r = evaluate_scene(scene_from_dict(data), 1, Perceiver(), timing_repeats=1)
+    assert r["F"] > 0.95 and r["n_matched"] == r["n_true"]
+    tp, n_pred, n_true = r["on"]
+    assert n_true >= 4 and tp == n_true == n_pred
+    assert 0.0 <= r["baseline_F"] <= 1.0 and r["ms"][0] > 0 and r["baseline_ms"][0] > 0
