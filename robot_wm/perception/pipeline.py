@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import Pose, min_area_rectangle
+from robot_wm.geometry import Pose
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame
@@ -376,16 +376,39 @@ def _kth(a: np.ndarray, frac: float) -> float:
 
 
 def _rect(xy: np.ndarray, n_dirs: int = 36):
-    """Min-area rectangle (centre, yaw, extents) of xy (N, 2), from the extreme points along `n_dirs`
-    directions (a close inner approximation of the hull: rectangle angles within 180/n_dirs deg)."""
+    """Min-area rectangle (centre, yaw, extents) of xy (N, 2): the extreme points along `n_dirs` directions
+    (a close inner approximation of the hull), then a 1 deg angle search refined to 0.05 deg. Vectorised,
+    no hull construction. First axis the longer one, yaw in (-pi/2, pi/2]."""
     xy = np.asarray(xy, dtype=float)
+    if len(xy) == 0:
+        return np.zeros(2), 0.0, np.zeros(2)
     if len(xy) > 1000:  # orientation only; extents are measured on all points by the callers
         xy = xy[:: len(xy) // 1000 + 1]
-    if len(xy) > 3 * n_dirs:
-        ang = np.linspace(0, np.pi, n_dirs, endpoint=False)
-        proj = xy @ np.stack([np.cos(ang), np.sin(ang)])
-        xy = xy[np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))]
-    return min_area_rectangle(xy)
+    ang = np.linspace(0, np.pi, n_dirs, endpoint=False)
+    proj = xy @ np.stack([np.cos(ang), np.sin(ang)])
+    ext_pts = xy[np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))]
+
+    def search(angles: np.ndarray):
+        c, s_ = np.cos(angles), np.sin(angles)
+        u = np.outer(c, ext_pts[:, 0]) + np.outer(s_, ext_pts[:, 1])
+        v = -np.outer(s_, ext_pts[:, 0]) + np.outer(c, ext_pts[:, 1])
+        lo = np.stack([u.min(1), v.min(1)], 1)
+        hi = np.stack([u.max(1), v.max(1)], 1)
+        area = np.prod(hi - lo, axis=1)
+        i = int(np.argmin(area))
+        return float(angles[i]), lo[i], hi[i]
+
+    best, _, _ = search(np.deg2rad(np.arange(0.0, 90.0, 1.0)))
+    yaw, lo, hi = search(best + np.deg2rad(np.arange(-1.0, 1.0001, 0.05)))
+    mid = (lo + hi) / 2
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    centre = np.array([c * mid[0] - s_ * mid[1], s_ * mid[0] + c * mid[1]])
+    ext = hi - lo
+    if ext[1] > ext[0]:
+        ext = ext[::-1]
+        yaw += np.pi / 2
+    yaw = float(np.mod(yaw + np.pi / 2, np.pi) - np.pi / 2)
+    return centre, yaw, ext
 
 
 def _robust_rect(xy: np.ndarray, q: float, max_points: int = 300):
