@@ -40,6 +40,11 @@ def validate_frame(name: str, rgb: np.ndarray | None, depth: np.ndarray, intrins
         raise PerceptionInputError(
             f"camera {name!r}: depth dtype must be float32 metres (or uint16 millimetres), got {depth.dtype}")
     h, w = depth.shape
+    k = intrinsics
+    if not (k.fx > 0 and k.fy > 0 and -0.5 <= k.cx <= k.width - 0.5 and -0.5 <= k.cy <= k.height - 0.5):
+        raise PerceptionInputError(
+            f"camera {name!r}: calibration is not a valid pinhole (fx {k.fx}, fy {k.fy}, principal point "
+            f"({k.cx}, {k.cy}) must lie in the {k.width}x{k.height} image)")
     if (w, h) != (intrinsics.width, intrinsics.height):
         raise PerceptionInputError(
             f"camera {name!r}: image is {w}x{h} but the calibration says {intrinsics.width}x{intrinsics.height}")

@@ -45,6 +45,12 @@ def test_size_mismatches():
     assert "calibration says 64x48" in _err(lambda: validate_frame("c", None, np.ones((24, 32), np.float32), K))
 
 
+def test_calibration_that_cannot_be_this_camera():
+    d = np.ones((48, 64), np.float32)
+    bad = Intrinsics(64, 48, 55.4, 55.4, 319.5, 239.5)  # principal point of a 640x480 calibration
+    assert "principal point" in _err(lambda: validate_frame("c", None, d, bad))
+
+
 def test_all_zero_nan_and_millimetres():
     rgb = np.zeros((48, 64, 3), np.uint8)
     assert "no valid pixels" in _err(lambda: validate_frame("c", rgb, np.zeros((48, 64), np.float32), K))
