@@ -376,12 +376,17 @@ class _Grid:
         w = self.w
         for off in (s, s * w, s * w + s, s * w - s):
             i1, i2 = self.nb(-off), self.nb(off)
-            ok = (i1 >= 0) & (i2 >= 0)
-            n1, n2 = n[i1[ok]], n[i2[ok]]
-            diff = p[i2[ok]] - p[i1[ok]]
-            dist = np.linalg.norm(diff, axis=1)
-            conc = (np.sum((n2 - n1) * diff, axis=1) < -0.15 * dist) & (np.sum(n1 * n2, axis=1) < cfg.concave_cos)
-            b[np.flatnonzero(ok)[conc]] = True
+            ok = np.flatnonzero((i1 >= 0) & (i2 >= 0))
+            a1, a2 = i1[ok], i2[ok]
+            n1, n2 = n[a1], n[a2]
+            cand = np.einsum("ij,ij->i", n1, n2) < cfg.concave_cos  # bent at all (NaN: no)
+            if not cand.any():
+                continue
+            a1, a2 = a1[cand], a2[cand]
+            diff = p[a2] - p[a1]
+            dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            conc = np.einsum("ij,ij->i", n2[cand] - n1[cand], diff) < -0.15 * dist
+            b[ok[cand][conc]] = True
         if self.rgb is not None:
             c = self.rgb
             sm = c.sum(1)
