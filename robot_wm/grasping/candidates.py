@@ -10,7 +10,8 @@ Pipeline (all NumPy-vectorised; open3d only for voxel downsampling and normals):
 3. Full 6-DoF: each pair is expanded to `approach_angles` approach directions about the closing axis.
 4. Collision: points of the scene cloud (and the object cloud) inside the fingers (opened to width +
    clearance) or the palm; any gripper box corner below the table plane; fingers inside the object's
-   convex hull (so a finger never has to enter a concavity the physics fills in).
+   convex hull (so a finger never has to enter a concavity the physics fills in); with a table, the
+   hull includes the points' shadows on the table plane (the unseen space under an object is occupied).
 5. Reachability: a cheap workspace test for every candidate (distance from the Panda shoulder, no
    approach from below); exact Panda IK (:class:`robot_wm.sim.KinematicModel`) for the top-ranked ones in
    :func:`grasp_candidates`.
@@ -49,13 +50,14 @@ class SamplerConfig:
 
     num_contacts: int = 200          # first contacts p1 sampled per call
     approach_angles: int = 8         # approach directions per antipodal pair
+    depth_offsets: tuple[float, ...] = (0.0, 0.005)  # m the TCP backs off along -approach (contacts nearer the tips)
     friction: float = 0.5            # mu used for the friction cones (conservative)
     voxel: float = 0.003             # m, downsampling of the clouds
     normal_neighbours: int = 16
     min_width: float = 0.004
     max_width: float = MAX_WIDTH - 0.005
     clearance: float = 0.01          # m the fingers open beyond the grasp width
-    collision_tolerance: float = 0.002
+    collision_tolerance: float = 0.002  # m; negative inflates the gripper (safety margin)
     table_z: float | None = 0.0      # table plane height (world z); None: no table
     table_clearance: float = 0.003
     convex_hull_check: bool = True
@@ -240,12 +242,22 @@ def sample_grasps(object_points: np.ndarray, rng: np.random.Generator, object_no
     pos = np.repeat(centre, a, axis=0)
     w = np.repeat(width, a)
     marg = np.repeat(margin, a)
+    if len(cfg.depth_offsets) > 1 or cfg.depth_offsets[0] != 0.0:
+        d = np.asarray(cfg.depth_offsets, float)
+        nd = len(d)
+        pos = (pos[:, None] - rot[:, None, :, 2] * d[None, :, None]).reshape(-1, 3)
+        rot, w, marg = np.repeat(rot, nd, axis=0), np.repeat(w, nd), np.repeat(marg, nd)
     opening = np.minimum(w + cfg.clearance, MAX_WIDTH)
     keep = workspace_reachable(rot, pos, cfg, robot_base)
     own = downsample(pts, max(cfg.voxel, 0.004))
     obstacles = own if scene_points is None or len(scene_points) == 0 else np.concatenate(
         [own, downsample(np.asarray(scene_points, float), cfg.voxel)])
-    hull = hull_planes(own) if cfg.convex_hull_check else None
+    hull = None
+    if cfg.convex_hull_check:
+        # An object resting on the table fills the unseen space below its visible points (physics
+        # collides the convex hull anyway): include their shadows on the table plane.
+        shadow = own if cfg.table_z is None else np.concatenate([own, np.c_[own[:, :2], np.full(len(own), cfg.table_z)]])
+        hull = hull_planes(shadow)
     idx = np.flatnonzero(keep)
     keep[idx] = collision_free(rot[idx], pos[idx], opening[idx], obstacles, cfg, hull)
     centroid = pts.mean(0)

@@ -18,6 +18,7 @@ class _Strict(BaseModel):
 class PhysicsConfig(_Strict):
     time_step: float = Field(1.0 / 120.0, gt=0, le=0.02)
     solver_iterations: int = Field(20, ge=1, le=500)
+    quasi_static_time_step: float | None = Field(None, gt=0, le=0.05)
     hand_max_force: float = Field(500.0, gt=0)
     finger_friction: float = Field(1.0, ge=0)
 

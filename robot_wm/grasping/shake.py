@@ -142,10 +142,13 @@ def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, 
         steps += n
         max_slip = _track(max_slip, slip_now(), steps)
     w.set_tcp_target(lifted)
-    # --- pulls (TCP-frame directions, on top of gravity)
+    # --- pulls (TCP-frame directions, on top of gravity); quasi-static, so optionally a larger step
+    qs_dt = cfg.physics.quasi_static_time_step or dt
+    if qs_dt != dt:
+        w.set_time_step(qs_dt)
     pc = cfg.pulls
     magnitude = pc.weight_factor * w.object_mass * GRAVITY
-    n = n_steps(pc.duration_s)
+    n = max(1, int(round(pc.duration_s / qs_dt))) if pc.duration_s > 0 else 0
     rmat = lifted.rotation.as_matrix()
     for d in pc.directions:
         d = np.asarray(d, float)
@@ -153,7 +156,7 @@ def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, 
         steps += n
         max_slip = _track(max_slip, slip_now(), steps)
     # --- hold
-    n = n_steps(cfg.hold.duration_s)
+    n = max(1, int(round(cfg.hold.duration_s / qs_dt))) if cfg.hold.duration_s > 0 else 0
     w.step(n)
     steps += n
     slip = slip_now()

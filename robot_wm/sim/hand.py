@@ -131,6 +131,10 @@ class HandWorld:
         return body
 
     # ------------------------------------------------------------------ control
+    def set_time_step(self, time_step: float) -> None:
+        """Change the physics time step (s) from the next step on."""
+        self.client.setPhysicsEngineParameter(fixedTimeStep=float(time_step))
+
     def set_gravity(self, g: float = 9.81) -> None:
         self.client.setGravity(0.0, 0.0, -float(g))
 
