@@ -327,6 +327,27 @@ def evaluate_scene(scene, seed: int, perceiver: Perceiver, timing_repeats: int, 
     pred_in = {(id2name.get(r.subject), id2name.get(r.object)) for r in graph.relations_of("inside")}
     out["on"] = (len(pred_on & true_on), len(pred_on), len(true_on))
     out["inside"] = (len(pred_in & true_inside), len(pred_in), len(true_inside))
+    # tracking: all cameras, then the front camera alone (the occluded tier hides objects from it). An
+    # object is kept if the second graph still has its id (visible, or remembered with visible: false)
+    # within 3 cm of the truth.
+    if len(obs.frames) > 1:
+        from robot_wm.perception.tracking import Tracker
+
+        tracker = Tracker()
+        g1 = tracker.update(graph, obs.frames)
+        g2 = tracker.update(perceiver.perceive([front], obs.time), [front])
+        by_id = {o.id: o for o in g2.objects}
+        kept = hidden = 0
+        for i, j in pairs:
+            o1 = g1.objects[i]
+            c = truth[names[j]][0]
+            if truth[names[j]][2]:
+                continue
+            o2 = by_id.get(o1.id)
+            ok = o2 is not None and float(np.linalg.norm(o2.pose.position - c)) < 0.03
+            kept += ok
+            hidden += bool(ok and not o2.visible)
+        out["track"] = (kept, out["n_matched"], hidden)
     # speed: one frame, full graph
     ours, ours_cpu = [], []
     for _ in range(timing_repeats):
@@ -446,6 +467,9 @@ def summarise(results: dict[tuple[str, str], list[dict[str, Any]]], wall_s: floa
                 out[f"overlap_f_{tier}_{'clean' if noise == 'none' else 'noisy'}"] = _mean(
                     [r["F"] for r in results.get((tier, noise), [])])
         out["objects_matched_fraction"] = (sum(r["n_matched"] for r in every) / max(1, sum(r["n_true"] for r in every)))
+        occ = [r for r in pick(("occluded",)) if "track" in r]
+        out["track_kept_occluded"] = sum(r["track"][0] for r in occ) / max(1, sum(r["track"][1] for r in occ))
+        out["track_remembered_hidden_occluded"] = sum(r["track"][2] for r in occ)
     out["speed_ratio_vs_baseline"] = out["ms_per_frame_median"] / out["baseline_ms_per_frame_median"]
     out["scenes"] = len(every)
     out["scenes_per_tier_and_noise"] = n_per
