@@ -15,10 +15,12 @@ from robot_wm.cli.common import SEED_HELP, to_jsonable
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
     def bench(
+        ctx: typer.Context,
         area: str = typer.Argument(..., help=f"One of: {', '.join(AREAS)}."),
-        scenes: list[Path] = typer.Option(None, "--scenes", help="Contract scene files to run on instead of the defaults."),
+        scenes: list[Path] = typer.Option(None, "--scenes", help="Contract scene files to run on instead of the "
+                                                                 "defaults: --scenes A.yaml B.yaml ..."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
         quick: bool = typer.Option(False, "--quick", help="Fewer repetitions (smoke test, not for reporting)."),
@@ -26,6 +28,10 @@ def register(app: typer.Typer) -> None:
         """Measure an area of the stack against its targets and baselines."""
         from robot_wm.cli.main import BadInput
 
+        if ctx.args:  # `--scenes A B C`: click takes A for the option and leaves B C as extra arguments
+            if not scenes:
+                raise BadInput(f"bench: unexpected arguments {' '.join(ctx.args)}")
+            scenes = [*scenes, *map(Path, ctx.args)]
         if area not in AREAS:
             raise BadInput(f"bench: AREA must be one of {', '.join(AREAS)} (got {area!r})")
         module_name = f"robot_wm.bench.{area.replace('-', '_')}"

@@ -51,3 +51,15 @@ def test_bench_sim_json_on_stdout():
         assert key in data
     assert data["deterministic"] is True
     assert data["steps_per_s"] > 0.3 * data["raw_steps_per_s"]  # loose here; the bench reports the ratio
+
+
+def test_bench_takes_several_scene_files_after_one_flag(monkeypatch, capsys):
+    import types
+
+    seen = {}
+    fake = types.ModuleType("robot_wm.bench.sim")
+    fake.run = lambda scenes, seed, quick: seen.update(scenes=scenes, seed=seed) or {"ok": True}
+    monkeypatch.setitem(sys.modules, "robot_wm.bench.sim", fake)
+    assert main(["bench", "sim", "--scenes", "a.yaml", "b.yaml", "c.yaml", "--json", "--seed", "4"]) == 0
+    assert [p.name for p in seen["scenes"]] == ["a.yaml", "b.yaml", "c.yaml"] and seen["seed"] == 4
+    assert json.loads(capsys.readouterr().out) == {"ok": True}
