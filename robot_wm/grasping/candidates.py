@@ -57,7 +57,7 @@ class SamplerConfig:
     min_width: float = 0.004
     max_width: float = MAX_WIDTH - 0.005
     clearance: float = 0.01          # m the fingers open beyond the grasp width
-    collision_tolerance: float = 0.002  # m; negative inflates the gripper (safety margin)
+    collision_tolerance: float = 0.0    # m the gripper boxes shrink by (negative: a safety margin)
     table_z: float | None = 0.0      # table plane height (world z); None: no table
     table_clearance: float = 0.003
     convex_hull_check: bool = True
@@ -130,7 +130,7 @@ def _boxes(opening: np.ndarray) -> np.ndarray:
     return b
 
 
-def hull_planes(points: np.ndarray, voxel: float = 0.008) -> np.ndarray | None:
+def hull_planes(points: np.ndarray, voxel: float = 0.005) -> np.ndarray | None:
     """Facet planes (F, 4) [normal, offset] of the convex hull of points (N, 3), coarsened to `voxel` so
     F stays small; a point p is inside when ``planes[:, :3] @ p + planes[:, 3] < 0`` for every facet."""
     pts = downsample(points, voxel)
@@ -180,9 +180,9 @@ def collision_free(rot: np.ndarray, pos: np.ndarray, opening: np.ndarray, obstac
         ok[idx] &= ~hit
     if hull is not None and ok.any():
         idx = np.flatnonzero(ok)
-        gx = np.array([-0.7, 0.0, 0.7]) * FINGER_HALF_X
-        gz = np.linspace(FINGER_Z[0], FINGER_Z[1], 4)
-        gy = np.array([0.25, 0.75]) * FINGER_THICK
+        gx = np.array([-1.0, 0.0, 1.0]) * FINGER_HALF_X
+        gz = np.linspace(FINGER_Z[0], FINGER_Z[1], 5)
+        gy = np.array([0.0, 0.5, 1.0]) * FINGER_THICK      # from the inner (pad) face outwards
         grid = np.stack(np.meshgrid(gx, gy, gz, indexing="ij"), -1).reshape(-1, 3)   # (P, 3)
         half = opening[idx] / 2
         left = grid[None] + np.stack([np.zeros_like(half), half, np.zeros_like(half)], 1)[:, None]

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 ROW_FIELDS = ("object", "grasp", "width", "score", "label", "slip", "max_slip", "closed_width",
               "position", "quaternion")
-SURFACE_POINTS = 3000
+SURFACE_POINTS = 2000
 
 
 class RunMismatch(ValueError):
@@ -73,7 +73,7 @@ def sample_object_grasps(obj: ObjectModel, n: int, seed: int) -> list[Grasp]:
     """`n` collision-free antipodal grasps (object frame) drawn uniformly from the object's candidates."""
     rng = np.random.default_rng(object_seed(seed, obj.name))
     pts, nrm = surface_points(obj, SURFACE_POINTS, rng)
-    cands = sample_grasps(pts, rng, nrm, None, SamplerConfig(table_z=None))
+    cands = sample_grasps(pts, rng, nrm, None, SamplerConfig(num_contacts=120, table_z=None))
     if len(cands) <= n:
         return cands
     pick = np.sort(rng.choice(len(cands), n, replace=False))
