@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         data: list[Path] = typer.Option(..., "--data", help="Collected folder(s) (robot-wm collect --out)."),
         out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors); the curve goes beside it."),
         epochs: int = typer.Option(200, "--epochs", help="Maximum epochs (early stopping usually ends sooner)."),
-        patience: int = typer.Option(20, "--patience", help="Epochs without validation improvement before stopping."),
+        patience: int = typer.Option(40, "--patience", help="Epochs without validation improvement before stopping."),
         minutes: float = typer.Option(8.0, "--minutes", help="Wall-time budget; the best epoch so far is kept."),
         members: int = typer.Option(5, "--members", help="Ensemble members K."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),

@@ -119,5 +119,49 @@ class EnsembleInteractionNet(nn.Module):
         m = u[..., :e] * others + (u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None]
         z = relu(self.dec1_h(h) + self.dec1_m(m.reshape(b * n, e)))
         w2 = self.dec2.weight * self.block if self.training else self.dec2.weight
-        out = nn.functional.linear(z, w2, self.dec2.bias)  # (BN, K*5)
+        out = nn.functional.linear(z, w2, self.dec2.bias)  # (BN, K*N_OUT)
         return out.reshape(b, n, self.k, N_OUT).permute(2, 0, 1, 3)
+
+    def fused(self, feat_mean: torch.Tensor, feat_std: torch.Tensor) -> FusedInference:
+        """An inference-only copy with the input normalisation folded into the first layer and the
+        layers that read h merged into one product (same outputs, fewer passes over memory)."""
+        return FusedInference(self, feat_mean, feat_std)
+
+
+class FusedInference:
+    """Inference path of :class:`EnsembleInteractionNet` (no autograd); call with raw features.
+    Returns outputs as (B, N, K, N_OUT) (no transposed copy)."""
+
+    def __init__(self, net: EnsembleInteractionNet, feat_mean: torch.Tensor, feat_std: torch.Tensor) -> None:
+        with torch.no_grad():
+            w1 = net.enc1.weight / feat_std  # (H, F)
+            self.w1t = w1.T.contiguous()
+            self.b1 = net.enc1.bias - w1 @ feat_mean
+            self.w2t, self.b2 = net.enc2.weight.T.contiguous(), net.enc2.bias.clone()
+            self.wht = torch.cat([net.inter_a.weight, net.dec1_h.weight]).T.contiguous()  # (H, 2E + K*head)
+            self.bh = torch.cat([net.inter_a.bias, net.dec1_h.bias])
+            self.wbt = net.inter_b.weight.T.contiguous()
+            self.wct = net.inter_c.weight.T.contiguous()
+            self.wmt = net.dec1_m.weight.T.contiguous()
+            self.wot = (net.dec2.weight * net.block).T.contiguous()
+            self.bo = net.dec2.bias.clone()
+        self.k, self.edge = net.k, net.edge
+
+    def __call__(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        b, n, nf = f.shape
+        e = self.edge
+        h = torch.addmm(self.b1, f.reshape(b * n, nf), self.w1t).relu_()
+        h = torch.addmm(self.b2, h, self.w2t).relu_()
+        hh = torch.addmm(self.bh, h, self.wht)  # (BN, 2E + K*head)
+        h3 = h.reshape(b, n, -1)
+        ht = torch.bmm(target[:, None, :], h3)[:, 0]
+        rt = torch.bmm(target[:, None, :], rel)
+        d = rel - rt
+        r = torch.cat([d, torch.linalg.vector_norm(d, dim=-1, keepdim=True)], dim=-1).mul_(10.0)
+        u = (hh[:, : 2 * e].reshape(b, n, -1) + (ht @ self.wbt)[:, None, :]
+             + (r.reshape(b * n, N_EDGE_IN) @ self.wct).reshape(b, n, -1)).relu_()
+        others = (mask.to(f.dtype) * (1 - target))[..., None]
+        m = u[..., :e] * others + (u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None]
+        z = torch.addmm(hh[:, 2 * e:], m.reshape(b * n, e), self.wmt).relu_()
+        out = torch.addmm(self.bo, z, self.wot)
+        return out.reshape(b, n, self.k, N_OUT)

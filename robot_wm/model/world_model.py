@@ -62,6 +62,17 @@ class WorldModel:
         self.norm = norm or Normalisation()
         self.temperature = float(temperature)
         self.info = info or {}
+        self._fused = None
+
+    def fused(self):
+        """The inference path (normalisation folded in); rebuilt after :meth:`invalidate`."""
+        if self._fused is None:
+            self._fused = self.net.fused(self.norm.feat_mean, self.norm.feat_std)
+        return self._fused
+
+    def invalidate(self) -> None:
+        """Call after changing the network's weights in place."""
+        self._fused = None
 
     @property
     def k(self) -> int:
@@ -100,9 +111,10 @@ class WorldModel:
         m = torch.ones(s.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(
             np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
         with torch.inference_mode():
-            out, target = self.raw(s, m, a)
-            delta_a = out[..., :N_DELTA] * self.norm.out_scale  # (K, B, N, 4) action frame
-            yaw = a[:, 4][None, :, None]
+            feats, rel, target = action_frame_features(s, m, a)
+            out = self.fused()(feats, rel, m, target)  # (B, N, K, 9)
+            delta_a = out[..., :N_DELTA] * self.norm.out_scale  # (B, N, K, 4) action frame
+            yaw = a[:, 4][:, None, None]
             c, sn = torch.cos(yaw), torch.sin(yaw)
             dxw = c * delta_a[..., 0] - sn * delta_a[..., 1]
             dyw = sn * delta_a[..., 0] + c * delta_a[..., 1]
@@ -112,13 +124,13 @@ class WorldModel:
             var_w = torch.stack([c2 * va[..., 0] + s2 * va[..., 1], s2 * va[..., 0] + c2 * va[..., 1],
                                  va[..., 2], va[..., 3]], dim=-1)
             fm = m[..., None].to(s.dtype)
-            mean = delta_w.mean(0)
-            var = (delta_w * delta_w).mean(0) - mean * mean + var_w.mean(0)  # mixture of the K Gaussians
+            mean = delta_w.mean(2)
+            var = (delta_w * delta_w).mean(2) - mean * mean + var_w.mean(2)  # mixture of the K Gaussians
             std = torch.sqrt(var.clamp_min(0.0)) * fm
             mean = mean * fm
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
-            logit = (out[..., LOGIT].mean(0) * target).sum(-1) / self.temperature
+            logit = (out[..., LOGIT].mean(2) * target).sum(-1) / self.temperature
             p = torch.where(a[:, 0] == GRASP, torch.sigmoid(logit), torch.ones_like(logit))
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()

@@ -72,3 +72,20 @@ def test_bad_shapes_raise(model):
         model.predict(np.zeros((2, 15)), np.zeros((2, 6)))
     with pytest.raises(ValueError, match="actions must have shape"):
         model.predict(np.zeros((2, 3, 15)), np.zeros((2, 5)))
+
+
+def test_fused_inference_matches_training_path(model):
+    rng = np.random.default_rng(4)
+    states, mask = stack_scenes([_scene(rng, 3), _scene(rng, 1)])
+    actions = torch.as_tensor(np.stack([push_action(0.4, 0, 0.02, 0.1, 0.1), grasp_action(0.5, 0, 0.02, 0)]))
+    s, m = torch.as_tensor(states), torch.as_tensor(mask)
+    model.norm.feat_mean = torch.linspace(-0.1, 0.1, model.norm.feat_mean.numel())
+    model.norm.feat_std = torch.linspace(0.5, 2.0, model.norm.feat_std.numel())
+    model.invalidate()
+    slow, _ = model.raw(s, m, actions)  # (K, B, N, 9)
+    from robot_wm.model.network import action_frame_features
+
+    f, rel, tgt = action_frame_features(s, m, actions)
+    with torch.no_grad():
+        fast = model.fused()(f, rel, m, tgt)  # (B, N, K, 9)
+    torch.testing.assert_close(fast.permute(2, 0, 1, 3), slow.detach(), atol=1e-5, rtol=1e-4)

@@ -96,3 +96,21 @@ def test_metrics():
     err = np.linalg.norm(f[push, 0, :3] - d["after"][push, 0, :3], axis=-1)
     nomo = np.linalg.norm(d["before"][push, 0, :3] - d["after"][push, 0, :3], axis=-1)
     assert np.all(err < 0.012) and np.all(err < nomo)  # follow misses the slide and the box-size estimate
+
+
+def test_mirror_matches_reflected_scene():
+    """Mirroring prepared features equals preparing the physically reflected transitions."""
+    from robot_wm.model.train import mirror, prepare
+
+    d = synthetic(16, 5)
+    r = {k: v.copy() for k, v in d.items()}
+    for key in ("before", "after"):
+        r[key][..., 1] *= -1  # y -> -y: position, and the quaternion (x, y, z, w) -> (-x, y, -z, w)
+        r[key][..., 3] *= -1
+        r[key][..., 5] *= -1
+    r["action"][:, 2] *= -1
+    r["action"][:, 4] *= -1
+    p, q = prepare(d), prepare(r)
+    m = mirror(p, torch.ones(len(p), dtype=torch.bool))
+    torch.testing.assert_close(m.feats, q.feats, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(m.y, q.y, atol=1e-4, rtol=1e-4)
