@@ -23,6 +23,12 @@ class PhysicsConfig(_Strict):
     finger_friction: float = Field(1.0, ge=0)
 
 
+class ArmConfig(_Strict):
+    enabled: bool = False                                 # full Panda arm instead of a free-floating hand
+    base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    object_position: tuple[float, float, float] = (0.5, 0.0, 0.2)  # where grasp-eval puts objects
+
+
 class CloseConfig(_Strict):
     finger_force: float = Field(40.0, gt=0)
     duration_s: float = Field(0.3, gt=0)
@@ -91,6 +97,7 @@ class ShakeConfig(_Strict):
     """All parameters of the shake-test protocol (SI units)."""
 
     physics: PhysicsConfig = PhysicsConfig()
+    arm: ArmConfig = ArmConfig()
     close: CloseConfig = CloseConfig()
     lift: LiftConfig = LiftConfig()
     rotational_shakes: RotShakeConfig = RotShakeConfig()

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from robot_wm.geometry import Pose
 from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
 from robot_wm.grasping.config import ShakeConfig
 from robot_wm.grasping.grasp import Grasp
@@ -84,8 +85,9 @@ def run_unit(unit: Unit, seed: int, config: ShakeConfig) -> list[dict[str, Any]]
     """Shake-test one object's grasps; one row per trial."""
     grasps = list(unit.grasps) if unit.grasps is not None else sample_object_grasps(unit.obj, unit.n_grasps, seed)
     rows = []
+    obj_pose = Pose(config.arm.object_position, [0, 0, 0, 1]) if config.arm.enabled else None
     for i, g in enumerate(grasps):
-        r = shake_test(unit.obj, g, None, config)
+        r = shake_test(unit.obj, g if obj_pose is None else g.transformed(obj_pose), obj_pose, config)
         rows.append({"object": unit.obj.name, "grasp": i, "width": g.width, "score": g.score, "label": r.label,
                      "slip": None if math.isnan(r.slip) else r.slip,
                      "max_slip": None if math.isnan(r.max_slip) else r.max_slip,

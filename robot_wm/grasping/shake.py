@@ -63,14 +63,19 @@ class RobustResult:
         return dict(Counter(t.label for t in self.trials))
 
 
-_WORLDS: dict[tuple[float, int], HandWorld] = {}
+_WORLDS: dict[tuple, HandWorld] = {}
 
 
 def _world(cfg: ShakeConfig) -> HandWorld:
-    """One HandWorld per process and physics setting (rebuilt from scratch by every trial)."""
-    key = (cfg.physics.time_step, cfg.physics.solver_iterations)
+    """One world per process and physics setting (rebuilt from scratch by every trial)."""
+    key = (cfg.physics.time_step, cfg.physics.solver_iterations, cfg.arm.enabled, cfg.arm.base_position)
     if key not in _WORLDS:
-        _WORLDS[key] = HandWorld(*key)
+        if cfg.arm.enabled:
+            from robot_wm.sim.arm_hand import ArmWorld
+
+            _WORLDS[key] = ArmWorld(*key[:2], base_position=cfg.arm.base_position)
+        else:
+            _WORLDS[key] = HandWorld(*key[:2])
     return _WORLDS[key]
 
 
@@ -90,6 +95,8 @@ def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, 
     opening = min(grasp.width + cfg.close.opening_clearance, MAX_WIDTH)
     w.build(obj, object_pose, grasp.pose, opening, cfg.physics.hand_max_force, cfg.physics.finger_friction,
             mass_scale, friction_scale)
+    if not w.reachable:
+        return ShakeResult("unreachable")
     if w.hand_object_penetration() > cfg.close.collision_tolerance:
         return ShakeResult("collision")
     dt = cfg.physics.time_step

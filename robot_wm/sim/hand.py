@@ -31,7 +31,6 @@ HAND_TO_TCP = 0.105  # m along the hand z axis
 FINGER_JOINTS = (0, 1)
 TCP_LINK = 2
 MAX_OPENING = 0.08  # m
-MAXIMAL = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,9 @@ class HandWorld:
         self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.hand = -1
         self.obj = -1
+        self.finger_joints = FINGER_JOINTS
+        self.tcp_link = TCP_LINK
+        self.reachable = True
         self._cid = -1
         self._hand_force = 0.0
         self.object_mass = 0.0
@@ -85,29 +87,42 @@ class HandWorld:
         """Fresh simulation: object at `object_pose` (its URDF/primitive frame), hand with its TCP at
         `tcp_pose` and the fingers open to `opening` (m). Gravity starts off (see :meth:`set_gravity`).
         `mass_scale`/`friction_scale` multiply the object's own values (robust-mode perturbations)."""
+        c = self._reset()
+        hand_pose = tcp_pose @ Pose([0.0, 0.0, -HAND_TO_TCP], [0, 0, 0, 1])
+        self.hand = c.loadURDF(str(HAND_URDF), hand_pose.position.tolist(), hand_pose.quaternion.tolist(),
+                               flags=pybullet.URDF_USE_INERTIA_FROM_FILE)
+        self._setup_fingers(opening, finger_friction)
+        self._hand_force = hand_max_force
+        self._cid = c.createConstraint(self.hand, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
+                                       hand_pose.position.tolist(), [0, 0, 0, 1], hand_pose.quaternion.tolist())
+        c.changeConstraint(self._cid, maxForce=hand_max_force)
+        self._add_object(obj, object_pose, mass_scale, friction_scale)
+
+    def _reset(self) -> BulletClient:
         c = self.client
         c.resetSimulation()
         c.setAdditionalSearchPath(pybullet_data.getDataPath())
         c.setPhysicsEngineParameter(fixedTimeStep=self.time_step, numSolverIterations=self.solver_iterations,
                                     deterministicOverlappingPairs=1, enableFileCaching=1)
         c.setGravity(0.0, 0.0, 0.0)
-        hand_pose = tcp_pose @ Pose([0.0, 0.0, -HAND_TO_TCP], [0, 0, 0, 1])
-        self.hand = c.loadURDF(str(HAND_URDF), hand_pose.position.tolist(), hand_pose.quaternion.tolist(),
-                               flags=pybullet.URDF_USE_INERTIA_FROM_FILE, useMaximalCoordinates=MAXIMAL)
+        self.reachable = True
+        return c
+
+    def _setup_fingers(self, opening: float, finger_friction: float) -> None:
+        c = self.client
         half = float(np.clip(opening / 2, 0.0, MAX_OPENING / 2))
-        for j in FINGER_JOINTS:
+        for j in self.finger_joints:
             c.resetJointState(self.hand, j, half)
             c.changeDynamics(self.hand, j, lateralFriction=finger_friction)
         self.set_fingers(opening, 0.0)
         # The Panda's fingers are mechanically coupled: keep them symmetric with a gear constraint.
-        gear = c.createConstraint(self.hand, FINGER_JOINTS[0], self.hand, FINGER_JOINTS[1], pybullet.JOINT_GEAR,
-                                  [1, 0, 0], [0, 0, 0], [0, 0, 0])
+        j0, j1 = self.finger_joints
+        gear = c.createConstraint(self.hand, j0, self.hand, j1, pybullet.JOINT_GEAR, [1, 0, 0], [0, 0, 0], [0, 0, 0])
         c.changeConstraint(gear, gearRatio=-1, erp=0.2, maxForce=1000)
-        self._hand_force = hand_max_force
-        self._cid = c.createConstraint(self.hand, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
-                                       hand_pose.position.tolist(), [0, 0, 0, 1], hand_pose.quaternion.tolist())
-        c.changeConstraint(self._cid, maxForce=hand_max_force)
-        self.obj = self._load_object(obj, object_pose)
+
+    def _add_object(self, obj: ObjectModel, pose: Pose, mass_scale: float, friction_scale: float) -> None:
+        c = self.client
+        self.obj = self._load_object(obj, pose)
         if mass_scale != 1.0 or friction_scale != 1.0:
             dyn = c.getDynamicsInfo(self.obj, -1)
             c.changeDynamics(self.obj, -1, mass=float(dyn[0]) * mass_scale,
@@ -166,14 +181,14 @@ class HandWorld:
     def set_fingers(self, width: float, force: float) -> None:
         """Finger motors to opening `width` (m) with at most `force` N per finger (position control)."""
         half = float(np.clip(width / 2, 0.0, MAX_OPENING / 2))
-        self.client.setJointMotorControlArray(self.hand, list(FINGER_JOINTS), pybullet.POSITION_CONTROL,
+        self.client.setJointMotorControlArray(self.hand, list(self.finger_joints), pybullet.POSITION_CONTROL,
                                               targetPositions=[half, half], forces=[force, force],
                                               positionGains=[0.3, 0.3])
 
     def squeeze(self, force: float, speed: float = 0.1) -> None:
         """Close the fingers at up to `speed` m/s each until blocked, then press with `force` N per finger."""
         gain = float(np.clip(speed * self.time_step / 0.01, 0.01, 1.0))  # ~speed m/s for 1 cm of travel left
-        self.client.setJointMotorControlArray(self.hand, list(FINGER_JOINTS), pybullet.POSITION_CONTROL,
+        self.client.setJointMotorControlArray(self.hand, list(self.finger_joints), pybullet.POSITION_CONTROL,
                                               targetPositions=[0.0, 0.0], forces=[force, force],
                                               positionGains=[gain, gain])
 
@@ -189,7 +204,7 @@ class HandWorld:
     # ------------------------------------------------------------------ queries
     def tcp_pose(self) -> Pose:
         """Actual TCP pose (world)."""
-        st = self.client.getLinkState(self.hand, TCP_LINK, computeForwardKinematics=True)
+        st = self.client.getLinkState(self.hand, self.tcp_link, computeForwardKinematics=True)
         return Pose(st[4], st[5])
 
     def object_pose(self) -> Pose:
@@ -198,12 +213,12 @@ class HandWorld:
         return Pose(pos, orn)
 
     def gripper_width(self) -> float:
-        return float(sum(s[0] for s in self.client.getJointStates(self.hand, list(FINGER_JOINTS))))
+        return float(sum(s[0] for s in self.client.getJointStates(self.hand, list(self.finger_joints))))
 
     def finger_contacts(self) -> tuple[bool, bool]:
         """Whether each finger (left, right) touches the object."""
         c = self.client
-        return tuple(bool(c.getContactPoints(self.hand, self.obj, j, -1)) for j in FINGER_JOINTS)  # type: ignore[return-value]
+        return tuple(bool(c.getContactPoints(self.hand, self.obj, j, -1)) for j in self.finger_joints)  # type: ignore[return-value]
 
     def hand_object_penetration(self, probe: float = 0.0) -> float:
         """Deepest penetration (m, >= 0) between any hand link and the object (0 when apart)."""

@@ -92,3 +92,12 @@ def test_shake_config_rejects_unknown_and_bad_values(tmp_path) -> None:
     bad.write_text("pulls:\n  directions: [[0, 0, 0]]\n")
     with pytest.raises(ConfigError, match=r"pulls.directions"):
         load_shake_config(bad)
+
+
+def test_full_arm_option_reachability_and_air() -> None:
+    arm = CFG.model_copy(update={"arm": CFG.arm.model_copy(update={"enabled": True})})
+    here = Pose([0.5, 0.0, 0.2], [0, 0, 0, 1])
+    far = Pose([2.0, 0.0, 0.2], [0, 0, 0, 1])
+    assert shake_test(CUBE, centred().transformed(far), far, arm).label == "unreachable"
+    air = Grasp(Pose([0.0, 0.0, 0.15], TOP_DOWN), 0.05)
+    assert shake_test(CUBE, air.transformed(here), here, arm).label == "no_contact"
