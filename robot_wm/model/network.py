@@ -20,6 +20,7 @@ N_FEATURES = 24
 N_EDGE_IN = 4
 N_OUT = 9  # mean dx, dy (action frame), dz, dyaw; their log-variances; grasp logit
 LOGIT = 8
+LOGVAR_MIN, LOGVAR_MAX = -4.0, 3.0  # bounds of the members' log-variances (normalised units)
 N_DELTA = 4
 
 

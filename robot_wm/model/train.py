@@ -14,7 +14,14 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from robot_wm.model.network import LOGIT, N_DELTA, EnsembleInteractionNet, action_frame_features
+from robot_wm.model.network import (
+    LOGIT,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
+    N_DELTA,
+    EnsembleInteractionNet,
+    action_frame_features,
+)
 from robot_wm.model.state import GRASP
 from robot_wm.model.world_model import Normalisation, WorldModel
 
@@ -40,7 +47,7 @@ class TrainConfig:
     max_minutes: float = 8.0
     mirror: bool = True  # reflection augmentation (see mirror())
     huber_delta: float = 0.3  # position deltas, normalised units; small = median regression
-    huber_delta_yaw: float = 1.0  # yaw delta: median regression keeps the many near-zero turns at zero
+    huber_delta_yaw: float = 0.1  # yaw delta: median regression keeps the many near-zero turns at zero
     threads: int = 1
 
 
@@ -119,7 +126,7 @@ def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: T
     per_obj = per_obj + torch.nn.functional.huber_loss(mu[..., 3], y[..., 3].expand_as(mu[..., 3]), reduction="none",
                                                        delta=cfg.huber_delta_yaw) / cfg.huber_delta_yaw
     # noise model: Gaussian NLL of the (detached) mean's residual, log-variance bounded
-    logvar = out[..., N_DELTA:2 * N_DELTA].clamp(-12.0, 4.0)
+    logvar = out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)
     resid2 = (y - mu.detach()) ** 2
     per_obj = per_obj + 0.5 * (resid2 * torch.exp(-logvar) + logvar).sum(-1) * 0.1  # (K, B, N)
     w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)

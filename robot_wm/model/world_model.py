@@ -25,6 +25,8 @@ import torch
 
 from robot_wm.model.network import (
     LOGIT,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
     N_DELTA,
     N_FEATURES,
     N_OUT,
@@ -119,7 +121,7 @@ class WorldModel:
             dxw = c * delta_a[..., 0] - sn * delta_a[..., 1]
             dyw = sn * delta_a[..., 0] + c * delta_a[..., 1]
             delta_w = torch.stack([dxw, dyw, delta_a[..., 2], delta_a[..., 3]], dim=-1)
-            va = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(-12.0, 4.0)) * self.norm.out_scale**2  # members' noise variances
+            va = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)) * self.norm.out_scale**2  # members' noise variances
             c2, s2 = c * c, sn * sn
             var_w = torch.stack([c2 * va[..., 0] + s2 * va[..., 1], s2 * va[..., 0] + c2 * va[..., 1],
                                  va[..., 2], va[..., 3]], dim=-1)
