@@ -131,7 +131,7 @@ class EnsembleInteractionNet(nn.Module):
 
 class FusedInference:
     """Inference path of :class:`EnsembleInteractionNet` (no autograd); call with raw features.
-    Returns outputs as (B, N, K, N_OUT) (no transposed copy)."""
+    Returns outputs as (K, B, N, N_OUT), like the training path."""
 
     def __init__(self, net: EnsembleInteractionNet, feat_mean: torch.Tensor, feat_std: torch.Tensor) -> None:
         with torch.no_grad():
@@ -144,9 +144,11 @@ class FusedInference:
             self.wbt = net.inter_b.weight.T.contiguous()
             self.wct = net.inter_c.weight.T.contiguous()
             self.wmt = net.dec1_m.weight.T.contiguous()
-            self.wot = (net.dec2.weight * net.block).T.contiguous()
-            self.bo = net.dec2.bias.clone()
-        self.k, self.edge = net.k, net.edge
+            k, hd = net.k, net.head
+            w2 = net.dec2.weight.reshape(k, N_OUT, k, hd)  # block-diagonal: member i's rows and columns
+            self.wo = torch.stack([w2[i, :, i, :].T for i in range(k)])  # (K, head, N_OUT)
+            self.bo = net.dec2.bias.reshape(k, 1, N_OUT).clone()
+        self.k, self.edge, self.head = net.k, net.edge, net.head
 
     def __call__(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         b, n, nf = f.shape
@@ -164,5 +166,6 @@ class FusedInference:
         others = (mask.to(f.dtype) * (1 - target))[..., None]
         m = u[..., :e] * others + (u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None]
         z = torch.addmm(hh[:, 2 * e:], m.reshape(b * n, e), self.wmt).relu_()
-        out = torch.addmm(self.bo, z, self.wot)
-        return out.reshape(b, n, self.k, N_OUT)
+        zk = z.reshape(b * n, self.k, self.head).transpose(0, 1)  # (K, BN, head) view
+        out = torch.baddbmm(self.bo, zk, self.wo)  # (K, BN, N_OUT): each member's own layer only
+        return out.reshape(self.k, b, n, N_OUT)

@@ -114,25 +114,31 @@ class WorldModel:
             np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
         with torch.inference_mode():
             feats, rel, target = action_frame_features(s, m, a)
-            out = self.fused()(feats, rel, m, target)  # (B, N, K, 9)
-            delta_a = out[..., :N_DELTA] * self.norm.out_scale  # (B, N, K, 4) action frame
-            yaw = a[:, 4][:, None, None]
+            out = self.fused()(feats, rel, m, target)  # (K, B, N, 9)
+            # moments over the K members in the action frame, then one rotation of (B, N) tensors
+            mu_n = out[..., :N_DELTA]
+            mean_n = mu_n.mean(0)  # (B, N, 4) normalised
+            sq_n = (mu_n * mu_n).mean(0)
+            xy_n = (mu_n[..., 0] * mu_n[..., 1]).mean(0)
+            noise_n = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)).mean(0)
+            sc = self.norm.out_scale
+            mean_a = mean_n * sc
+            var_a = (sq_n - mean_n * mean_n + noise_n) * sc * sc  # mixture of the K Gaussians
+            cov_xy = (xy_n - mean_n[..., 0] * mean_n[..., 1]) * sc[0] * sc[1]  # member noise is diagonal
+            yaw = a[:, 4][:, None]
             c, sn = torch.cos(yaw), torch.sin(yaw)
-            dxw = c * delta_a[..., 0] - sn * delta_a[..., 1]
-            dyw = sn * delta_a[..., 0] + c * delta_a[..., 1]
-            delta_w = torch.stack([dxw, dyw, delta_a[..., 2], delta_a[..., 3]], dim=-1)
-            va = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)) * self.norm.out_scale**2  # members' noise variances
-            c2, s2 = c * c, sn * sn
-            var_w = torch.stack([c2 * va[..., 0] + s2 * va[..., 1], s2 * va[..., 0] + c2 * va[..., 1],
-                                 va[..., 2], va[..., 3]], dim=-1)
+            c2, s2, cs2 = c * c, sn * sn, 2 * c * sn
+            mean = torch.stack([c * mean_a[..., 0] - sn * mean_a[..., 1], sn * mean_a[..., 0] + c * mean_a[..., 1],
+                                mean_a[..., 2], mean_a[..., 3]], dim=-1)
+            var = torch.stack([c2 * var_a[..., 0] + s2 * var_a[..., 1] - cs2 * cov_xy,
+                               s2 * var_a[..., 0] + c2 * var_a[..., 1] + cs2 * cov_xy,
+                               var_a[..., 2], var_a[..., 3]], dim=-1)
             fm = m[..., None].to(s.dtype)
-            mean = delta_w.mean(2)
-            var = (delta_w * delta_w).mean(2) - mean * mean + var_w.mean(2)  # mixture of the K Gaussians
             std = torch.sqrt(var.clamp_min(0.0)) * fm
             mean = mean * fm
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
-            logit = (out[..., LOGIT].mean(2) * target).sum(-1) / self.temperature
+            logit = (out[..., LOGIT].mean(0) * target).sum(-1) / self.temperature
             p = torch.where(a[:, 0] == GRASP, torch.sigmoid(logit), torch.ones_like(logit))
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()

@@ -87,5 +87,27 @@ def test_fused_inference_matches_training_path(model):
 
     f, rel, tgt = action_frame_features(s, m, actions)
     with torch.no_grad():
-        fast = model.fused()(f, rel, m, tgt)  # (B, N, K, 9)
-    torch.testing.assert_close(fast.permute(2, 0, 1, 3), slow.detach(), atol=1e-5, rtol=1e-4)
+        fast = model.fused()(f, rel, m, tgt)  # (K, B, N, 9)
+    torch.testing.assert_close(fast, slow.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_std_is_the_world_frame_mixture_std(model):
+    """predict's std equals the std of the K Gaussian members rotated into the world frame."""
+    from robot_wm.model.network import LOGVAR_MAX, LOGVAR_MIN
+
+    rng = np.random.default_rng(5)
+    states, mask = stack_scenes([_scene(rng, 3), _scene(rng, 2)])
+    actions = np.stack([push_action(0.4, 0, 0.02, 0.9, 0.1), push_action(0.45, 0.05, 0.02, -2.0, 0.05)])
+    _, _, std = model.predict(states, actions, mask)
+    out, _ = model.raw(torch.as_tensor(states), torch.as_tensor(mask), torch.as_tensor(actions))
+    out = out.detach().numpy().astype(np.float64)
+    sc = model.norm.out_scale.numpy()
+    da = out[..., :4] * sc  # (K, B, N, 4)
+    va = np.exp(np.clip(out[..., 4:8], LOGVAR_MIN, LOGVAR_MAX)) * sc**2
+    yaw = actions[:, 4][None, :, None]
+    c, s = np.cos(yaw), np.sin(yaw)
+    dw = np.stack([c * da[..., 0] - s * da[..., 1], s * da[..., 0] + c * da[..., 1], da[..., 2], da[..., 3]], -1)
+    vw = np.stack([c * c * va[..., 0] + s * s * va[..., 1], s * s * va[..., 0] + c * c * va[..., 1],
+                   va[..., 2], va[..., 3]], -1)
+    ref = np.sqrt(dw.var(0) + vw.mean(0)) * mask[..., None]
+    np.testing.assert_allclose(std, ref, rtol=1e-3, atol=1e-6)
