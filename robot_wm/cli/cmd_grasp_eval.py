@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         """Shake-test grasps on objects; writes trials.jsonl/.csv, summary.json and PNG plots to --out."""
         from robot_wm.cli.main import BadInput
         from robot_wm.grasping.config import load_shake_config
-        from robot_wm.grasping.evaluate import RunMismatch, evaluate
+        from robot_wm.grasping.evaluate import RunMismatch, c_stdout_to_stderr, evaluate
         from robot_wm.grasping.grasp import load_grasps
         from robot_wm.grasping.objects import parse_object_specs
 
@@ -57,8 +57,9 @@ def register(app: typer.Typer) -> None:
         objs = parse_object_specs(objects)
         given = load_grasps(grasps) if grasps is not None else None
         try:
-            summary = evaluate(objs, out, cfg, seed, grasps_per_object or 20, given, workers, backend, ray_address,
-                               progress=not quiet)
+            with c_stdout_to_stderr():
+                summary = evaluate(objs, out, cfg, seed, grasps_per_object or 20, given, workers, backend, ray_address,
+                                   progress=not quiet)
         except RunMismatch as exc:
             raise BadInput(f"grasp-eval: {exc}") from None
         short = {k: summary[k] for k in ("trials", "success_rate", "labels", "trials_per_s", "elapsed_s")}
