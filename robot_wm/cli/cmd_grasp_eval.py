@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="Shake-test protocol YAML (default planners/shake_test.yaml)."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        more: list[str] = typer.Argument(None, metavar="[SPEC]...",
+                                         help="More SPECs (so `--objects a.urdf b.urdf` and shell globs work)."),
     ) -> None:
         """Shake-test grasps on objects; writes trials.jsonl/.csv, summary.json and PNG plots to --out."""
         from robot_wm.cli.main import BadInput
@@ -54,7 +56,7 @@ def register(app: typer.Typer) -> None:
         if out.exists() and not out.is_dir():
             raise BadInput(f"grasp-eval: --out {out} exists and is not a folder")
         cfg = load_shake_config(config)
-        objs = parse_object_specs(objects)
+        objs = parse_object_specs(list(objects) + list(more or []))
         given = load_grasps(grasps) if grasps is not None else None
         try:
             with c_stdout_to_stderr():

@@ -98,6 +98,13 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, args: list[str]
     assert len(err) == 1 and needle in err[0]
 
 
+def test_several_specs_after_one_flag(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["grasp-eval", "--objects", "sphere:0.02", "box:0.03x0.03x0.03", "--grasps-per-object", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    assert [r[0] for r in _rows(out)] == ["sphere_0.02", "box_0.03x0.03x0.03"]
+
+
 def test_changed_arguments_refused(reference: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "o"
     assert main(["grasp-eval", "--objects", OBJECTS[0], "--grasps-per-object", "1", "--out", str(out), "--quiet"]) == 0
