@@ -22,6 +22,7 @@ from pybullet_utils.bullet_client import BulletClient
 from scipy.spatial.transform import Rotation
 
 from robot_wm.geometry import Pose
+from robot_wm.sim.client import quiet_stdio
 from robot_wm.sim.kinematics import primitive_collision_shape
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class HandWorld:
     def __init__(self, time_step: float = 1.0 / 240.0, solver_iterations: int = 20) -> None:
         self.time_step = float(time_step)
         self.solver_iterations = int(solver_iterations)
-        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        with quiet_stdio():  # pybullet prints "argv[0]=" on fd 1 at every connect
+            self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.hand = -1
         self.obj = -1
         self.finger_joints = FINGER_JOINTS
