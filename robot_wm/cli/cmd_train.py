@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         patience: int = typer.Option(40, "--patience", help="Epochs without validation improvement before stopping."),
         minutes: float = typer.Option(8.0, "--minutes", help="Wall-time budget; the best epoch so far is kept."),
         members: int = typer.Option(5, "--members", help="Ensemble members K."),
+        val_split: str = typer.Option("objects", "--val-split",
+                                      help="objects: validate on episodes with random_urdfs ids = 0 mod 10, never "
+                                           "trained on (needs one --data folder); episodes: a random 10%."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Train the object-centric ensemble transition model (seeded, early-stopped)."""
@@ -25,12 +28,16 @@ def register(app: typer.Typer) -> None:
 
         from robot_wm.cli.common import write_json
         from robot_wm.cli.main import BadInput
-        from robot_wm.model.collect import clean, load_dataset
+        from robot_wm.model.collect import clean, load_dataset, unseen_object_episodes
         from robot_wm.model.train import TrainConfig, plot_curves
         from robot_wm.model.train import train as run_train
 
         if epochs < 1 or patience < 1 or members < 1 or minutes <= 0:
             raise BadInput("train: --epochs, --patience, --members must be >= 1 and --minutes > 0")
+        if val_split not in ("objects", "episodes"):
+            raise BadInput(f"train: --val-split must be objects or episodes (got {val_split!r})")
+        if val_split == "objects" and len(data) != 1:
+            raise BadInput("train: --val-split objects needs exactly one --data folder")
         if out.suffix != ".safetensors":
             raise BadInput(f"train: --out must end in .safetensors (got {out.name})")
         for d in data:
@@ -50,7 +57,8 @@ def register(app: typer.Typer) -> None:
             def progress(epoch: int, tr: float, va: float) -> None:
                 bar.update(task, completed=epoch + 1, msg=f"train {tr:.4f} val {va:.4f}")
 
-            model, hist = run_train(arrays, cfg, seed, progress)
+            val_eps = unseen_object_episodes(data[0]) if val_split == "objects" else None
+            model, hist = run_train(arrays, cfg, seed, progress, val_episodes=val_eps)
         model.save(out)
         curve = out.with_name(out.name.removesuffix(".safetensors") + "_curve.png")
         plot_curves(hist, curve)

@@ -420,6 +420,19 @@ def clean(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def unseen_object_episodes(path: Path, modulus: int = 10) -> set[int]:
+    """Episodes of a collected folder that contain a random_urdfs object whose id is a multiple of
+    `modulus`. Validating on exactly these (and training on the rest) means the validation objects were
+    never seen in training, like the benchmark's held-out objects."""
+    out = set()
+    for e, scene in load_scenes(path).items():
+        for obj in scene.get("objects", []):
+            u = obj.get("urdf") or ""
+            if u.startswith("random_urdfs/") and int(u.split("/")[1]) % modulus == 0:
+                out.add(e)
+    return out
+
+
 def load_scenes(path: Path) -> dict[int, dict]:
     """Episode index -> scene dict, from a collected folder."""
     manifest = read_manifest(path)
@@ -432,4 +445,4 @@ def load_scenes(path: Path) -> dict[int, dict]:
 
 
 __all__ = ["NMAX", "SHAPES", "CollectConfig", "collect", "clean", "load_dataset", "load_scenes", "run_episode",
-           "sample_scene", "scene_with_states"]
+           "sample_scene", "scene_with_states", "unseen_object_episodes"]

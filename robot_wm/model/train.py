@@ -181,8 +181,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
-          progress: Callable[[int, float, float], None] | None = None) -> tuple[WorldModel, dict]:
+          progress: Callable[[int, float, float], None] | None = None,
+          val_episodes: set[int] | None = None) -> tuple[WorldModel, dict]:
     """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
+
+    `val_episodes`: the episodes to validate on (early stopping, grasp temperature); by default a
+    random `cfg.val_fraction` of the episodes. Choosing episodes whose objects never occur in training
+    (see :func:`robot_wm.model.collect.unseen_object_episodes`) makes both reflect new objects.
 
     `progress(epoch, train_loss, val_loss)` is called after each epoch. Returns (model, history) with
     history = {"train": [...], "val": [...], "best_epoch": int, ...}.
@@ -192,7 +197,11 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     torch.manual_seed(int(rng.integers(2**62)))  # nn.Linear default inits
     p = prepare(data)
-    tr_idx, va_idx = split_by_episode(p.episode, cfg.val_fraction, rng)
+    if val_episodes:
+        is_val = np.isin(p.episode, np.fromiter(val_episodes, int))
+        tr_idx, va_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    else:
+        tr_idx, va_idx = split_by_episode(p.episode, cfg.val_fraction, rng)
     ptr = p.subset(tr_idx)
     pva = p.subset(va_idx) if len(va_idx) else ptr
     norm = fit_normalisation(ptr)

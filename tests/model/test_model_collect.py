@@ -88,3 +88,14 @@ def test_cli_ray_missing(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", fake)
     assert main(["collect", "--episodes", "1", "--out", str(tmp_path / "x"), "--backend", "ray"]) == 2
     assert "robot-wm[ray]" in capsys.readouterr().err
+
+
+def test_unseen_object_episodes(collected: Path):
+    from robot_wm.model.collect import unseen_object_episodes
+
+    scenes = load_scenes(collected)
+    for modulus in (1, 7, 1000):
+        eps = unseen_object_episodes(collected, modulus)
+        want = {e for e, s in scenes.items()
+                if any(int(o["urdf"].split("/")[1]) % modulus == 0 for o in s["objects"] if "urdf" in o)}
+        assert eps == want

@@ -114,3 +114,10 @@ def test_mirror_matches_reflected_scene():
     m = mirror(p, torch.ones(len(p), dtype=torch.bool))
     torch.testing.assert_close(m.feats, q.feats, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(m.y, q.y, atol=1e-4, rtol=1e-4)
+
+
+def test_given_validation_episodes_are_not_trained_on():
+    data = synthetic(96, 6)
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=2, batch=32)
+    _, h = train(data, cfg, seed=0, val_episodes={0, 1, 2})
+    assert h["n_val"] == 24 and h["n_train"] == 72
