@@ -2,7 +2,8 @@
 
 `PickPlaceController` needs only what a real robot provides — joint positions, gripper width and, when it
 asks for them (`wants_images`), calibrated RGB-D frames — and a kinematic model. It observes, picks the
-highest remaining object with a top-down grasp, carries it to the next free slot of the place region,
+highest remaining object with a top-down grasp — verified first, when a verifier is given, in a shadow
+world rebuilt from the perceived geometry — carries it to the next free slot of the place region,
 and repeats until nothing is left. Each motion is planned once, as per-tick joint setpoints.
 """
 
@@ -21,10 +22,12 @@ from robot_wm.control.pick_place import (
     MIN_TCP_HEIGHT,
     TopDownGrasp,
     place_slots,
-    top_down_grasp,
+    top_down_grasps,
     top_down_quaternion,
 )
 from robot_wm.geometry import Pose, yaw_of
+from robot_wm.grasping import Grasp
+from robot_wm.planning import ShadowVerifier
 from robot_wm.sim import KinematicModel, Observation, panda
 from robot_wm.sim.client import TIME_STEP
 from robot_wm.sim.trajectory import TrajectoryPlanner
@@ -68,6 +71,7 @@ class Attempt:
     target: str
     grasped: bool = False
     reason: str = ""
+    shadow: list[dict] = field(default_factory=list)  # shadow-world verdicts of the grasps tried, in order
 
 
 @dataclass
@@ -83,8 +87,9 @@ class PickPlaceController:
 
     def __init__(self, estimator: ObjectEstimator, kin: KinematicModel, region: PlaceRegion,
                  settings: PickPlacePlannerConfig | None = None, task_objects: list[str] | None = None,
-                 n_slots: int = 4, dt: float = TIME_STEP) -> None:
+                 n_slots: int = 4, dt: float = TIME_STEP, verifier: ShadowVerifier | None = None) -> None:
         self.estimator, self.kin, self.region = estimator, kin, region
+        self.verifier = verifier
         self.settings = settings or PickPlacePlannerConfig()
         self.task_objects = task_objects
         self.dt = dt
@@ -227,11 +232,15 @@ class PickPlaceController:
     def _plan_next_pick(self, obs: Observation, events: list[str]) -> None:
         for est in self._candidates(self.estimator.estimate(obs)):
             self._tries[est.id] = self._tries.get(est.id, 0) + 1
-            grasp = top_down_grasp(est, self.settings.grasp_depth)
-            if grasp is None:
+            grasps = top_down_grasps(est, self.settings.grasp_depth)
+            if not grasps:
                 self.attempts.append(Attempt(est.id, False, "too wide for the gripper"))
                 continue
-            self.attempts.append(Attempt(est.id))
+            grasp, verdicts = self._verified(est, grasps)
+            if grasp is None:
+                self.attempts.append(Attempt(est.id, False, "no grasp passed the shadow-world test", verdicts))
+                continue
+            self.attempts.append(Attempt(est.id, shadow=verdicts))
             self._homing = False
             events.append(f"pick:{est.id}")
             self._queue.extend(self._pick_segments(grasp, est))
@@ -244,12 +253,25 @@ class PickPlaceController:
             self._finished = True
             self.phase = "done"
 
+    def _verified(self, est: ObjectEstimate, grasps: list[TopDownGrasp]) -> tuple[TopDownGrasp | None, list[dict]]:
+        """The first grasp that holds in the shadow world (close, lift, shake, pull on the perceived
+        geometry), with the verdicts of those tried; without a verifier, the first grasp."""
+        if self.verifier is None:
+            return grasps[0], []
+        verdicts = []
+        for g in grasps:
+            v = self.verifier.verify(est, Grasp(g.pose, g.contact_width))
+            verdicts.append({"success_rate": v.success_rate, "labels": v.labels, "passed": v.passed})
+            if v.passed:
+                return g, verdicts
+        return None, verdicts
+
     def _pick_segments(self, grasp: TopDownGrasp, est: ObjectEstimate) -> list[_Segment]:
         s = self.settings
         g = grasp.pose
         pre = Pose(g.position + [0, 0, s.approach], g.quaternion)
         lift = Pose([g.position[0], g.position[1], s.lift], g.quaternion)
-        bottom = est.pose.position[2] - (est.top_z - est.pose.position[2])
+        bottom = est.bottom_z
         slot = self.slots[self._slot % len(self.slots)]
         self._slot += 1
         above = Pose([slot[0], slot[1], s.lift], top_down_quaternion(yaw_of(g.quaternion)))

@@ -11,6 +11,7 @@ from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.estimate import ObjectEstimator, OracleEstimator
 from robot_wm.control.pick_place import evaluate_task
 from robot_wm.control.rgbd_estimator import RgbdEstimator
+from robot_wm.planning import ShadowVerifier
 from robot_wm.sim import Arm, World
 from robot_wm.sim.recorder import VideoRecorder
 
@@ -65,8 +66,12 @@ def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_
         arm = Arm(world)
         recorder = VideoRecorder(world) if video_path is not None else None
         names = task_objects(world)
+        planner = planner or PickPlacePlannerConfig()
+        verifier = (ShadowVerifier(trials=planner.verify_trials, min_success=planner.verify_min_success,
+                                   seed=scene.config.seed) if planner.verify_grasps else None)
         controller = PickPlaceController(make_estimator(perception, world), arm.kin,
-                                         scene.config.task.place_region, planner, names, n_slots=len(names))
+                                         scene.config.task.place_region, planner, names, n_slots=len(names),
+                                         verifier=verifier)
         t0, sim0 = time.perf_counter(), world.time
         held = run_controller(world, arm, controller, SIM_S_PER_OBJECT * max(1, len(names)))
         wall, sim_s = time.perf_counter() - t0, world.time - sim0
@@ -75,7 +80,7 @@ def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_
         held_list = list(held.values())
         attempts = []
         for a in controller.attempts:
-            entry = {"target": a.target, "grasped": a.grasped, "reason": a.reason}
+            entry = {"target": a.target, "grasped": a.grasped, "reason": a.reason, "shadow": a.shadow}
             if a.grasped or a.reason == "nothing in hand after lift":
                 entry["held"] = held_list.pop(0) if held_list else None
             attempts.append(entry)
@@ -91,6 +96,7 @@ def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_
             "sim_s": sim_s,
             "plan_wall_s": wall,
             "finished": controller.phase == "done",
+            "shadow_verified": verifier is not None,
             "attempts": attempts,
             "per_object": {n: {"picked": n in picked, "placed": ok} for n, ok in truth.items()},
             "final_poses": {n: world.object_pose(n).as_list() for n in world.objects},

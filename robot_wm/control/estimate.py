@@ -1,4 +1,4 @@
-"""What the picker needs to know about an object, and where that knowledge comes from.
+"""Where the picker's knowledge of objects comes from.
 
 An :class:`ObjectEstimator` turns an :class:`~robot_wm.sim.Observation` into object estimates.
 ``OracleEstimator`` reads the simulator's true state (a baseline and upper bound, never the product);
@@ -7,33 +7,13 @@ perception-based estimators implement the same protocol from RGB-D alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from robot_wm.geometry import Pose, upright_box
+from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.sim import Observation, World
-
-
-@dataclass
-class ObjectEstimate:
-    """An object as seen: an oriented box (centre/orientation `pose` in the world frame, full `extents` (3,) m
-    along the pose's axes), and optionally its world-frame points (N, 3) and mean RGB colour in [0, 1]."""
-
-    id: str
-    pose: Pose
-    extents: np.ndarray
-    points: np.ndarray | None = None
-    color: np.ndarray | None = None
-    fixed: bool = False  # containers and other things not to pick
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def top_z(self) -> float:
-        """Highest z (m) of the oriented box."""
-        corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * self.extents / 2
-        return float(np.max(self.pose.transform_points(corners)[:, 2]))
 
 
 class ObjectEstimator(Protocol):
@@ -71,3 +51,6 @@ class OracleEstimator:
                     pose, extents = Pose((lo + hi) / 2, [0, 0, 0, 1]), hi - lo
             out.append(ObjectEstimate(name, pose, extents, color=np.array(info.color[:3]), fixed=info.fixed))
         return out
+
+
+__all__ = ["ObjectEstimate", "ObjectEstimator", "OracleEstimator"]

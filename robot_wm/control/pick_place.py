@@ -24,11 +24,13 @@ MIN_TCP_HEIGHT = 0.012  # m above the table: keeps the fingertips off it
 
 @dataclass
 class TopDownGrasp:
-    """A vertical grasp: TCP `pose` (world; z down, y = closing axis) and pre-close `width` (m)."""
+    """A vertical grasp: TCP `pose` (world; z down, y = closing axis), pre-close opening `width` (m) and the
+    object's width between the fingers `contact_width` (m)."""
 
     pose: Pose
     width: float
     target: str
+    contact_width: float = 0.0
 
 
 def top_down_quaternion(yaw: float) -> np.ndarray:
@@ -36,28 +38,34 @@ def top_down_quaternion(yaw: float) -> np.ndarray:
     return (Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)).as_quat()
 
 
-def top_down_grasp(est: ObjectEstimate, depth: float = 0.025) -> TopDownGrasp | None:
-    """Grasp the estimate's box from above, closing across its narrower horizontal side.
+def top_down_grasps(est: ObjectEstimate, depth: float = 0.025) -> list[TopDownGrasp]:
+    """Vertical grasps of the estimate's box, closing across its narrower horizontal side first, then
+    across the wider one when that also fits between the fingers. Empty when neither side fits.
 
     `depth` (m): how far below the object's top the TCP goes (at most half the object's height).
-    Returns None when neither horizontal side fits between the fingers.
     """
     rot = est.pose.rotation.as_matrix()
     vertical = int(np.argmax(np.abs(rot[2, :])))
-    horizontal = [i for i in range(3) if i != vertical]
-    # closing axis: the narrower horizontal side (ties: either)
-    narrow = min(horizontal, key=lambda i: est.extents[i])
-    width = float(est.extents[narrow])
-    if width > MAX_GRASP_WIDTH:
-        return None
-    axis = rot[:, narrow]
-    # TCP y (closing axis) = Rz(yaw) @ [0, -1, 0]  =>  yaw = atan2(axis) + pi/2 (sign of axis is irrelevant)
-    yaw = math.atan2(axis[1], axis[0]) + math.pi / 2
-    yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2  # the gripper is symmetric: keep yaw in [-pi/2, pi/2)
-    height = est.top_z - max(0.0, est.pose.position[2] - (est.top_z - est.pose.position[2]))
-    z = max(est.top_z - min(depth, height / 2), MIN_TCP_HEIGHT)
-    pos = np.array([est.pose.position[0], est.pose.position[1], z])
-    return TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, 0.08), est.id)
+    horizontal = sorted((i for i in range(3) if i != vertical), key=lambda i: est.extents[i])
+    z = max(est.top_z - min(depth, (est.top_z - est.bottom_z) / 2), MIN_TCP_HEIGHT)
+    out = []
+    for axis_index in horizontal:
+        width = float(est.extents[axis_index])
+        if width > MAX_GRASP_WIDTH:
+            continue
+        axis = rot[:, axis_index]
+        # TCP y (closing axis) = Rz(yaw) @ [0, -1, 0]  =>  yaw = atan2(axis) + pi/2 (the axis sign is irrelevant)
+        yaw = math.atan2(axis[1], axis[0]) + math.pi / 2
+        yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2  # the gripper is symmetric: keep yaw in [-pi/2, pi/2)
+        pos = np.array([est.pose.position[0], est.pose.position[1], z])
+        out.append(TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, 0.08), est.id, width))
+    return out
+
+
+def top_down_grasp(est: ObjectEstimate, depth: float = 0.025) -> TopDownGrasp | None:
+    """The preferred vertical grasp (across the narrower side), or None when the object is too wide."""
+    grasps = top_down_grasps(est, depth)
+    return grasps[0] if grasps else None
 
 
 def place_slots(region: PlaceRegion, n: int) -> list[np.ndarray]:

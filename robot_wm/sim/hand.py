@@ -39,7 +39,9 @@ class ObjectModel:
     """Geometry and physical properties of one rigid object.
 
     Either a primitive (`shape` box | cylinder | sphere with `size` as in the scene contract: box full
-    extents, cylinder [radius, height], sphere [radius]) or a URDF file (`urdf`, absolute path) at `scale`.
+    extents, cylinder [radius, height], sphere [radius]; or `hull` with `size` the flattened (N, 3)
+    object-frame vertices of a convex hull, e.g. perceived geometry) or a URDF file (`urdf`, absolute
+    path) at `scale`.
     `mass` (kg) and `friction` (lateral coefficient) override the URDF's values when given; primitives
     default to 0.1 kg and 0.8.
     """

@@ -115,7 +115,10 @@ def _create_static_body(client, ob: Obstacle) -> int:
 
 
 def primitive_collision_shape(client, shape: str, size: tuple[float, ...] | list[float]) -> int:
-    """Collision shape id for a box (full extents), cylinder ([radius, height]) or sphere ([radius])."""
+    """Collision shape id for a box (full extents), cylinder ([radius, height]), sphere ([radius]) or
+    hull (`size` = flattened (N, 3) vertices in the body frame; Bullet uses their convex hull)."""
+    if shape == "hull":
+        return client.createCollisionShape(pybullet.GEOM_MESH, vertices=np.reshape(size, (-1, 3)).tolist())
     if shape == "box":
         return client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[s / 2 for s in size])
     if shape == "cylinder":

@@ -1,0 +1,88 @@
+"""Shadow-world verification: perceived geometry only, grasps that must hold pass, ones that cannot fail."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry import Pose
+from robot_wm.grasping import Grasp
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning import ShadowVerifier, shadow_model
+
+DOWN = Rotation.from_euler("x", np.pi).as_quat()
+
+
+def cube_estimate(with_points: bool) -> ObjectEstimate:
+    pose = Pose([0.5, 0.0, 0.025], [0, 0, 0, 1])
+    points = None
+    if with_points:  # the top face and one side face, as a camera sees them
+        rng = np.random.default_rng(0)
+        top = np.c_[rng.uniform(-0.025, 0.025, (200, 2)), np.full(200, 0.025)]
+        side = np.c_[np.full(200, 0.025), rng.uniform(-0.025, 0.025, 200), rng.uniform(-0.02, 0.025, 200)]
+        points = pose.transform_points(np.vstack([top, side]))
+    return ObjectEstimate("cube", pose, np.array([0.05, 0.05, 0.05]), points)
+
+
+def test_shadow_model_from_points_reaches_the_support():
+    model, pose = shadow_model(cube_estimate(with_points=True))
+    assert model.shape == "hull"
+    verts = pose.transform_points(np.reshape(model.size, (-1, 3)))
+    assert verts[:, 2].min() == pytest.approx(0.0, abs=1e-6)  # the unseen underside is filled in
+    assert verts[:, 2].max() == pytest.approx(0.05, abs=1e-6)
+    box, _ = shadow_model(cube_estimate(with_points=False))
+    assert box.shape == "box" and box.size == (0.05, 0.05, 0.05)
+
+
+@pytest.mark.parametrize("with_points", [True, False])
+def test_centred_grasp_passes(with_points):
+    est = cube_estimate(with_points)
+    verdict = ShadowVerifier(trials=3).verify(est, Grasp(Pose([0.5, 0.0, 0.03], DOWN), 0.05))
+    assert verdict.passed and verdict.success_rate == 1.0
+
+
+def test_grasp_on_air_fails():
+    est = cube_estimate(True)
+    verdict = ShadowVerifier(trials=3).verify(est, Grasp(Pose([0.5, 0.12, 0.03], DOWN), 0.05))
+    assert not verdict.passed
+    assert verdict.labels.get("no_contact", 0) == 3
+
+
+def test_fingertip_edge_grasp_is_not_trusted():
+    est = cube_estimate(True)
+    # fingertips only catch the top 3 mm of the cube, at an edge
+    verdict = ShadowVerifier(trials=3).verify(est, Grasp(Pose([0.5, 0.02, 0.062], DOWN), 0.05))
+    assert not verdict.passed
+
+
+def test_verification_is_seeded():
+    est = cube_estimate(True)
+    g = Grasp(Pose([0.5, 0.004, 0.04], Rotation.from_euler("xz", [np.pi, 0.2]).as_quat()), 0.05)
+    a = ShadowVerifier(trials=3, seed=5).verify(est, g)
+    b = ShadowVerifier(trials=3, seed=5).verify(est, g)
+    assert a.labels == b.labels and a.success_rate == b.success_rate
+
+
+def test_controller_does_not_commit_to_a_grasp_that_fails_in_the_shadow_world(repo):
+    """With a protocol no grasp can survive (pulls at 200x the weight), the controller never closes the
+    real gripper on the object: it reports the shadow verdicts and moves on."""
+    from robot_wm.config import load_scene
+    from robot_wm.control.controller import PickPlaceController
+    from robot_wm.control.demo import run_controller
+    from robot_wm.control.estimate import OracleEstimator
+    from robot_wm.grasping import load_shake_config
+    from robot_wm.sim import Arm, World
+
+    harsh = load_shake_config()
+    harsh = harsh.model_copy(update={"pulls": harsh.pulls.model_copy(update={"weight_factor": 200.0})})
+    with World(load_scene(repo / "sim_scenes/two_blocks.yaml")) as world:
+        arm = Arm(world)
+        start = world.object_poses()
+        ctrl = PickPlaceController(OracleEstimator(world), arm.kin, world.scene.config.task.place_region,
+                                   verifier=ShadowVerifier(harsh, trials=1))
+        run_controller(world, arm, ctrl, max_sim_s=30)
+        assert ctrl.phase == "done"
+        assert all(a.reason == "no grasp passed the shadow-world test" for a in ctrl.attempts)
+        assert all(v["labels"] and not v["passed"] for a in ctrl.attempts for v in a.shadow)
+        for name, pose in world.object_poses().items():  # nothing was touched
+            assert np.linalg.norm(pose.position - start[name].position) < 1e-3
+        arm.close()
