@@ -123,8 +123,10 @@ def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: T
     mu = out[..., :N_DELTA]
     per_obj = torch.nn.functional.huber_loss(mu[..., :3], y[..., :3].expand_as(mu[..., :3]), reduction="none",
                                              delta=cfg.huber_delta).sum(-1) / cfg.huber_delta
-    per_obj = per_obj + torch.nn.functional.huber_loss(mu[..., 3], y[..., 3].expand_as(mu[..., 3]), reduction="none",
-                                                       delta=cfg.huber_delta_yaw) / cfg.huber_delta_yaw
+    # the yaw of a cylinder or sphere is unobservable and physically arbitrary: no yaw target for them
+    has_yaw = 1.0 - p.feats[..., 15] - p.feats[..., 16]
+    per_obj = per_obj + has_yaw * torch.nn.functional.huber_loss(
+        mu[..., 3], y[..., 3].expand_as(mu[..., 3]), reduction="none", delta=cfg.huber_delta_yaw) / cfg.huber_delta_yaw
     # noise model: Gaussian NLL of the (detached) mean's residual, log-variance bounded
     logvar = out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)
     resid2 = (y - mu.detach()) ** 2
