@@ -99,3 +99,13 @@ def test_unseen_object_episodes(collected: Path):
         want = {e for e, s in scenes.items()
                 if any(int(o["urdf"].split("/")[1]) % modulus == 0 for o in s["objects"] if "urdf" in o)}
         assert eps == want
+
+
+def test_ray_backend_gives_the_same_data(tmp_path: Path):
+    pytest.importorskip("ray")
+    cfg = CollectConfig(seed=9, pushes_per_episode=1, grasps_per_episode=0, episodes_per_shard=1)
+    collect(tmp_path / "ray", 2, cfg, workers=2, backend="ray")
+    collect(tmp_path / "local", 2, cfg, workers=1)
+    a, b = load_dataset(tmp_path / "ray"), load_dataset(tmp_path / "local")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
