@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 from robot_wm.config import load_scene, read_yaml, scene_from_dict
 from robot_wm.config.loader import CALIBRATION_DIR, resolve_asset
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
+from robot_wm.config.random_scene import sample_separated_xy
 from robot_wm.geometry import upright_box
 from robot_wm.perception import Perceiver
 from robot_wm.perception.baseline import naive_open3d_labels
@@ -106,11 +107,7 @@ def tier_scene(tier: str, rng: np.random.Generator, index: int) -> dict[str, Any
     """A scene mapping for one tier (cameras are filled in by the caller)."""
     objs: list[dict[str, Any]] = []
     if tier == "separated":
-        pts: list[np.ndarray] = []
-        while len(pts) < 4:
-            p = rng.uniform([0.4, -0.2], [0.7, 0.25])
-            if all(np.linalg.norm(p - q) > 0.11 for q in pts):
-                pts.append(p)
+        pts = sample_separated_xy(rng, 4, [0.4, -0.2], [0.7, 0.25], 0.11)
         for i, p in enumerate(pts):
             objs.append(_place(_item(rng, f"o{i}"), p[0], p[1], 0.0, float(rng.uniform(-np.pi, np.pi))))
     elif tier == "touching":

@@ -14,6 +14,22 @@ MIN_SEPARATION = 0.085  # m between object centres
 RANDOM_URDF_SCALE = (0.45, 0.6)  # random_urdfs are ~0.09-0.13 m at scale 1; this makes them graspable
 
 
+def sample_separated_xy(rng: np.random.Generator, n: int, low: list[float], high: list[float],
+                        min_distance: float, max_tries: int = 10000) -> list[np.ndarray]:
+    """n points (2,) drawn uniformly in the box [low, high] by rejection, each more than `min_distance`
+    (m) from the others. Raises ValueError when they do not fit within `max_tries` draws."""
+    points: list[np.ndarray] = []
+    for _ in range(max_tries):
+        if len(points) == n:
+            return points
+        p = rng.uniform(low, high)
+        if all(np.linalg.norm(p - q) > min_distance for q in points):
+            points.append(p)
+    if len(points) == n:
+        return points
+    raise ValueError(f"cannot place {n} objects {min_distance} m apart in the workspace")
+
+
 def _primitive(rng: np.random.Generator) -> dict[str, Any]:
     kind = rng.choice(["box", "box", "cylinder", "sphere"])
     if kind == "box":
@@ -35,15 +51,8 @@ def random_scene(seed: int, n_objects: int, heldout: bool = False, urdf_fraction
     if n_objects < 1:
         raise ValueError("n_objects must be >= 1")
     rng = np.random.default_rng(seed)
-    positions: list[np.ndarray] = []
-    tries = 0
-    while len(positions) < n_objects:
-        tries += 1
-        if tries > 10000:
-            raise ValueError(f"cannot place {n_objects} objects {MIN_SEPARATION} m apart in the workspace")
-        p = rng.uniform([WORKSPACE_X[0], WORKSPACE_Y[0]], [WORKSPACE_X[1], WORKSPACE_Y[1]])
-        if all(np.linalg.norm(p - q) >= MIN_SEPARATION for q in positions):
-            positions.append(p)
+    positions = sample_separated_xy(rng, n_objects, [WORKSPACE_X[0], WORKSPACE_Y[0]],
+                                    [WORKSPACE_X[1], WORKSPACE_Y[1]], MIN_SEPARATION)
     ids = HELDOUT_URDF_IDS if heldout else TRAIN_URDF_IDS
     objects = []
     for i, p in enumerate(positions):
