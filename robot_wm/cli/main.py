@@ -49,28 +49,24 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, standalone_mode=False)
     except (ConfigError, BadInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return _exit(2)
+        return 2
     except typer.Exit as exc:
-        return _exit(exc.exit_code)
+        return exc.exit_code
     except SystemExit as exc:
-        return _exit(int(exc.code or 0))
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return _exit(130)
+        return 130
     except typer.Abort:
-        return _exit(1)
+        return 1
     except typer.TyperException as exc:  # usage errors: typer prints them and names exit status 2
         show = getattr(exc, "show", None)
         if show is not None:
             show()
         else:
             print(f"error: {exc}", file=sys.stderr)
-        return _exit(getattr(exc, "exit_code", 2))
-    return _exit(0)
-
-
-def _exit(code: int) -> int:
-    return code
+        return getattr(exc, "exit_code", 2)
+    return 0
 
 
 def console_main() -> None:
