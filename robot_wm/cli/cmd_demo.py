@@ -11,6 +11,7 @@ from rich.console import Console
 from robot_wm.cli.common import SEED_HELP, load_scene_arg, write_json
 from robot_wm.config import load_launch
 from robot_wm.control.demo import PERCEPTION_MODES, run_demo
+from robot_wm.sim.client import gui_available
 
 DEFAULT_OUT = Path("out/demo")
 
@@ -45,6 +46,8 @@ def register(app: typer.Typer) -> None:
             sc = load_scene_arg(scene, seed, require_objects=True)
         perception = perception or PERCEPTION_MODES[0]
         out = out or DEFAULT_OUT
+        if gui and not gui_available():
+            raise BadInput("--gui: no display to open a window on (DISPLAY is not set); run without --gui")
         if perception not in PERCEPTION_MODES:
             raise BadInput(f"--perception: must be one of {', '.join(PERCEPTION_MODES)} (got {perception!r})")
         console = Console(stderr=True)

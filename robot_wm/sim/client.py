@@ -42,8 +42,16 @@ with quiet_stdio():
 TIME_STEP = 1.0 / 240.0
 
 
+def gui_available() -> bool:
+    """Whether a PyBullet window can open here (an X display is set). PyBullet's GUI connect ends the
+    process when it cannot, so callers check first."""
+    return bool(os.environ.get("DISPLAY"))
+
+
 def make_client(gui: bool = False, time_step: float = TIME_STEP) -> BulletClient:
     """A new physics server with its own state (DIRECT unless `gui`), set up for determinism."""
+    if gui and not gui_available():
+        raise RuntimeError("a PyBullet window needs a display, and DISPLAY is not set")
     with quiet_stdio():
         client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
     configure_client(client, time_step)

@@ -63,3 +63,9 @@ def test_bench_takes_several_scene_files_after_one_flag(monkeypatch, capsys):
     assert main(["bench", "sim", "--scenes", "a.yaml", "b.yaml", "c.yaml", "--json", "--seed", "4"]) == 0
     assert [p.name for p in seen["scenes"]] == ["a.yaml", "b.yaml", "c.yaml"] and seen["seed"] == 4
     assert json.loads(capsys.readouterr().out) == {"ok": True}
+
+
+def test_gui_without_display_is_a_clear_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["demo", "--gui", "--out", str(tmp_path)]) == 2
+    assert "--gui: no display" in capsys.readouterr().err
