@@ -24,6 +24,48 @@ LOGVAR_MIN, LOGVAR_MAX = -4.0, 3.0  # bounds of the members' log-variances (norm
 N_DELTA = 4
 
 
+def _columns(states: torch.Tensor, kind: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, az: torch.Tensor,
+             yaw: torch.Tensor, dist: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per-object feature columns (each of the shape of ``states[..., 0]``, the target flag left out as
+    None) and the target score (lower = aimed at; >= 1e3: not a candidate; padding not excluded here).
+    The action's columns broadcast against the objects (e.g. (B, 1) for (B, N) objects)."""
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    px, py, pz = states[..., 0] - ax, states[..., 1] - ay, states[..., 2] - az
+    rx, ry = c * px + s * py, -s * px + c * py
+    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
+    psi = torch.atan2(2 * (qw * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz))
+    phi = psi - yaw
+    cphi, sphi = torch.cos(phi), torch.sin(phi)
+    # body z axis in the world: third column of the rotation matrix
+    zx, zy, zz = 2 * (qx * qz + qw * qy), 2 * (qy * qz - qw * qx), 1 - 2 * (qx * qx + qy * qy)
+    ex, ey, ez = states[..., 7], states[..., 8], states[..., 9]
+    along = 0.5 * (ex * cphi.abs() + ey * sphi.abs())  # bbox half-size along the action heading
+    across = 0.5 * (ex * sphi.abs() + ey * cphi.abs())
+    gap = rx - along - PAD_THICKNESS  # free travel before the pad meets the box
+    is_grasp = (kind == GRASP).to(states.dtype)
+    travel = (dist - gap) * (1 - is_grasp)
+    # target: push -> first object in the corridor ahead; grasp -> nearest in xy
+    in_corridor = (ry.abs() < across + 0.012) & (rx > -along)
+    big = torch.full_like(rx, 1e3)
+    push_score = torch.where(in_corridor, gap, big)
+    score = torch.where(is_grasp.bool(), torch.sqrt(rx * rx + ry * ry), push_score)
+    ones = torch.ones_like(rx)
+    cols = [
+        rx, ry, pz, states[..., 2], cphi, sphi, torch.cos(2 * phi), torch.sin(2 * phi),
+        c * zx + s * zy, -s * zx + c * zy, zz, ex, ey, ez,
+        states[..., 10], states[..., 11], states[..., 12], states[..., 13],
+        gap, travel, ry / (across + 0.01), None, is_grasp * ones, dist * (1 - is_grasp) * ones,
+    ]
+    return cols, score
+
+
+def _pick_target(score: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, N) scores -> one-hot float target (B, N) (all zero when no real object is a candidate)."""
+    score = torch.where(mask, score, torch.full_like(score, 1e3))
+    best = score.argmin(dim=1, keepdim=True)
+    return torch.zeros_like(score).scatter_(1, best, 1.0) * (score.gather(1, best) < 1e3).to(score.dtype)
+
+
 def action_frame_features(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-object features in the frame of the action, and the action's target object.
@@ -33,39 +75,26 @@ def action_frame_features(states: torch.Tensor, mask: torch.Tensor, actions: tor
     (push: the first object in the ~pad-wide corridor ahead; grasp: the object nearest the grasp point).
     The action frame: origin at (x, y, z) of the action, x along heading `yaw`, z up.
     """
-    kind, ax, ay, az, yaw, dist = actions.unbind(-1)
-    c, s = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
-    px, py, pz = states[..., 0] - ax[:, None], states[..., 1] - ay[:, None], states[..., 2] - az[:, None]
-    rx, ry = c * px + s * py, -s * px + c * py
-    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
-    psi = torch.atan2(2 * (qw * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz))
-    phi = psi - yaw[:, None]
-    cphi, sphi = torch.cos(phi), torch.sin(phi)
-    # body z axis in the world: third column of the rotation matrix
-    zx, zy, zz = 2 * (qx * qz + qw * qy), 2 * (qy * qz - qw * qx), 1 - 2 * (qx * qx + qy * qy)
-    ex, ey, ez = states[..., 7], states[..., 8], states[..., 9]
-    along = 0.5 * (ex * cphi.abs() + ey * sphi.abs())  # bbox half-size along the action heading
-    across = 0.5 * (ex * sphi.abs() + ey * cphi.abs())
-    gap = rx - along - PAD_THICKNESS  # free travel before the pad meets the box
-    is_grasp = (kind == GRASP).to(states.dtype)[:, None]
-    travel = (dist[:, None] - gap) * (1 - is_grasp)
-    # target: push -> first object in the corridor ahead; grasp -> nearest in xy
-    in_corridor = (ry.abs() < across + 0.012) & (rx > -along) & mask
-    big = torch.full_like(rx, 1e3)
-    push_score = torch.where(in_corridor, gap, big)
-    grasp_score = torch.where(mask, torch.sqrt(rx * rx + ry * ry), big)
-    score = torch.where(is_grasp.bool(), grasp_score, push_score)
-    best = score.argmin(dim=1, keepdim=True)
-    target = torch.zeros_like(rx).scatter_(1, best, 1.0) * (score.gather(1, best) < 1e3).to(rx.dtype)
-    ones = torch.ones_like(rx)
-    feats = torch.stack([
-        rx, ry, pz, states[..., 2], cphi, sphi, torch.cos(2 * phi), torch.sin(2 * phi),
-        c * zx + s * zy, -s * zx + c * zy, zz, ex, ey, ez,
-        states[..., 10], states[..., 11], states[..., 12], states[..., 13],
-        gap, travel, ry / (across + 0.01), target, is_grasp * ones, dist[:, None] * (1 - is_grasp) * ones,
-    ], dim=-1)
-    rel = torch.stack([rx, ry, pz], dim=-1)
-    return feats, rel, target
+    cols, score = _columns(states, *(v[:, None] for v in actions.unbind(-1)))
+    target = _pick_target(score, mask)
+    cols[21] = target
+    return torch.stack(cols, dim=-1), torch.stack(cols[:3], dim=-1), target
+
+
+def compact_features(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`action_frame_features` of the real objects only (the planner's fast path): features
+    (R, F), rel (R, 3), target (R,) for the R rows where `mask` is True, their flat indices into B*N
+    (R,) and their scene indices (R,)."""
+    b, n, _ = states.shape
+    idx = mask.reshape(-1).nonzero().squeeze(1)
+    scene = torch.div(idx, n, rounding_mode="floor")
+    st = states.reshape(b * n, -1).index_select(0, idx)
+    cols, score = _columns(st, *actions.index_select(0, scene).unbind(-1))
+    full = torch.full((b * n,), 1e3, dtype=score.dtype).index_copy_(0, idx, score).reshape(b, n)
+    tc = _pick_target(full, mask).reshape(-1).index_select(0, idx)
+    cols[21] = tc
+    return torch.stack(cols, dim=-1), torch.stack(cols[:3], dim=-1), tc, idx, scene
 
 
 class EnsembleInteractionNet(nn.Module):
@@ -148,9 +177,13 @@ class FusedInference:
             w2 = net.dec2.weight.reshape(k, N_OUT, k, hd)  # block-diagonal: member i's rows and columns
             self.wo = torch.stack([w2[i, :, i, :].T for i in range(k)])  # (K, head, N_OUT)
             self.bo = net.dec2.bias.reshape(k, 1, N_OUT).clone()
+            # moments(): separate products for the interaction and the members' first layer (no slicing)
+            self.wat, self.ba = net.inter_a.weight.T.contiguous(), net.inter_a.bias.clone()
+            self.wdt, self.bd = net.dec1_h.weight.T.contiguous(), net.dec1_h.bias.clone()
         self.k, self.edge, self.head = net.k, net.edge, net.head
 
-    def __call__(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _hidden(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The members' hidden activations z (B*N, K*head)."""
         b, n, nf = f.shape
         e = self.edge
         h = torch.addmm(self.b1, f.reshape(b * n, nf), self.w1t).relu_()
@@ -161,11 +194,46 @@ class FusedInference:
         rt = torch.bmm(target[:, None, :], rel)
         d = rel - rt
         r = torch.cat([d, torch.linalg.vector_norm(d, dim=-1, keepdim=True)], dim=-1).mul_(10.0)
-        u = (hh[:, : 2 * e].reshape(b, n, -1) + (ht @ self.wbt)[:, None, :]
-             + (r.reshape(b * n, N_EDGE_IN) @ self.wct).reshape(b, n, -1)).relu_()
+        u = torch.addmm(hh[:, : 2 * e], r.reshape(b * n, N_EDGE_IN), self.wct).reshape(b, n, -1)
+        u = u.add_((ht @ self.wbt)[:, None, :]).relu_()
         others = (mask.to(f.dtype) * (1 - target))[..., None]
-        m = u[..., :e] * others + (u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None]
-        z = torch.addmm(hh[:, 2 * e:], m.reshape(b * n, e), self.wmt).relu_()
+        m = u[..., :e] * others
+        m.add_((u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None])
+        return torch.addmm(hh[:, 2 * e:], m.reshape(b * n, e), self.wmt).relu_()
+
+    def __call__(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        b, n, _ = f.shape
+        z = self._hidden(f, rel, mask, target)
         zk = z.reshape(b * n, self.k, self.head).transpose(0, 1)  # (K, BN, head) view
         out = torch.baddbmm(self.bo, zk, self.wo)  # (K, BN, N_OUT): each member's own layer only
         return out.reshape(self.k, b, n, N_OUT)
+
+    def moments(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
+                scene: torch.Tensor, b: int, n: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ensemble's moments in normalised action-frame units from :func:`compact_features` (real
+        objects only; padding rows get 0): mean (B, N, 4) of the member means, their variance plus the
+        mean member noise variance (B, N, 4), the x-y covariance of the member means (B, N), and the
+        mean grasp logit (B, N). Same numbers as :meth:`__call__` (tested)."""
+        k, e = self.k, self.edge
+        tc = tc[:, None]
+        h = torch.addmm(self.b1, fc, self.w1t).relu_()
+        h = torch.addmm(self.b2, h, self.w2t).relu_()
+        ht = torch.zeros(b, h.shape[1]).index_add_(0, scene, h * tc)  # (B, H) the target's trunk features
+        rt = torch.zeros(b, 3).index_add_(0, scene, relc * tc)
+        d = relc - rt.index_select(0, scene)
+        r = torch.cat([d, torch.linalg.vector_norm(d, dim=-1, keepdim=True)], dim=-1).mul_(10.0)
+        u = torch.addmm(self.ba, h, self.wat).addmm_(r, self.wct)
+        u.add_((ht @ self.wbt).index_select(0, scene)).relu_()
+        others = 1.0 - tc
+        back = torch.zeros(b, e).index_add_(0, scene, u[:, e:] * others)  # what the others do to the target
+        m = (u[:, :e] * others).add_(back.index_select(0, scene) * tc)
+        z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
+        o = torch.baddbmm(self.bo, z.reshape(-1, k, self.head).transpose(0, 1), self.wo)  # (K, R, 9)
+        mo = o.mean(0)  # (R, 9)
+        dev = o[..., :N_DELTA] - mo[:, :N_DELTA]
+        var = (dev * dev).mean(0).add_(o[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX).exp_().mean(0))
+        cov = (dev[..., 0] * dev[..., 1]).mean(0)
+        stats = torch.cat([mo[:, :N_DELTA], var, cov[:, None], mo[:, LOGIT:LOGIT + 1]], dim=1)  # (R, 10)
+        full = torch.zeros(b * n, stats.shape[1]).index_copy_(0, idx, stats).reshape(b, n, -1)
+        return full[..., :N_DELTA], full[..., N_DELTA:2 * N_DELTA], full[..., 2 * N_DELTA], full[..., 2 * N_DELTA + 1]

@@ -24,14 +24,12 @@ import numpy as np
 import torch
 
 from robot_wm.model.network import (
-    LOGIT,
-    LOGVAR_MAX,
-    LOGVAR_MIN,
     N_DELTA,
     N_FEATURES,
     N_OUT,
     EnsembleInteractionNet,
     action_frame_features,
+    compact_features,
 )
 from robot_wm.model.state import ACTION_DIM, GRASP, STATE_DIM
 
@@ -113,32 +111,28 @@ class WorldModel:
         m = torch.ones(s.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(
             np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
         with torch.inference_mode():
-            feats, rel, target = action_frame_features(s, m, a)
-            out = self.fused()(feats, rel, m, target)  # (K, B, N, 9)
-            # moments over the K members in the action frame, then one rotation of (B, N) tensors
-            mu_n = out[..., :N_DELTA]
-            mean_n = mu_n.mean(0)  # (B, N, 4) normalised
-            sq_n = (mu_n * mu_n).mean(0)
-            xy_n = (mu_n[..., 0] * mu_n[..., 1]).mean(0)
-            noise_n = torch.exp(out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)).mean(0)
+            # features of the real objects only; ensemble moments in the action frame, then one rotation
+            fc, relc, tc, idx, scene = compact_features(s, m, a)
+            mean_n, var_n, cov_n, logit = self.fused().moments(fc, relc, tc, idx, scene, *m.shape)
+            target = torch.zeros(m.numel()).index_copy_(0, idx, tc).reshape(m.shape)
             sc = self.norm.out_scale
             mean_a = mean_n * sc
-            var_a = (sq_n - mean_n * mean_n + noise_n) * sc * sc  # mixture of the K Gaussians
-            cov_xy = (xy_n - mean_n[..., 0] * mean_n[..., 1]) * sc[0] * sc[1]  # member noise is diagonal
-            yaw = a[:, 4][:, None]
+            var_a = var_n * (sc * sc)  # mixture of the K Gaussians
+            cov_xy = cov_n * (sc[0] * sc[1])  # member noise is diagonal
+            yaw = a[:, 4:5]
             c, sn = torch.cos(yaw), torch.sin(yaw)
             c2, s2, cs2 = c * c, sn * sn, 2 * c * sn
-            mean = torch.stack([c * mean_a[..., 0] - sn * mean_a[..., 1], sn * mean_a[..., 0] + c * mean_a[..., 1],
-                                mean_a[..., 2], mean_a[..., 3]], dim=-1)
-            var = torch.stack([c2 * var_a[..., 0] + s2 * var_a[..., 1] - cs2 * cov_xy,
-                               s2 * var_a[..., 0] + c2 * var_a[..., 1] + cs2 * cov_xy,
+            fm = m.to(s.dtype)
+            ax, ay = mean_a[..., 0], mean_a[..., 1]
+            mean = torch.stack([(c * ax - sn * ay) * fm, (sn * ax + c * ay) * fm,
+                                mean_a[..., 2] * fm, mean_a[..., 3] * fm], dim=-1)
+            vx, vy = var_a[..., 0], var_a[..., 1]
+            var = torch.stack([c2 * vx + s2 * vy - cs2 * cov_xy, s2 * vx + c2 * vy + cs2 * cov_xy,
                                var_a[..., 2], var_a[..., 3]], dim=-1)
-            fm = m[..., None].to(s.dtype)
-            std = torch.sqrt(var.clamp_min(0.0)) * fm
-            mean = mean * fm
+            std = var.clamp_min_(0.0).sqrt_().mul_(fm[..., None])
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
-            logit = (out[..., LOGIT].mean(0) * target).sum(-1) / self.temperature
+            logit = (logit * target).sum(-1) / self.temperature
             p = torch.where(a[:, 0] == GRASP, torch.sigmoid(logit), torch.ones_like(logit))
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()

@@ -111,3 +111,21 @@ def test_std_is_the_world_frame_mixture_std(model):
                    va[..., 2], va[..., 3]], -1)
     ref = np.sqrt(dw.var(0) + vw.mean(0)) * mask[..., None]
     np.testing.assert_allclose(std, ref, rtol=1e-3, atol=1e-6)
+
+
+def test_predict_fast_path_matches_dense_members(model):
+    """predict (real rows only, moments in one pass) equals the dense K-member outputs of raw()."""
+    rng = np.random.default_rng(6)
+    states, mask = stack_scenes([_scene(rng, 3), _scene(rng, 1), _scene(rng, 5)], n_max=6)
+    actions = np.stack([push_action(0.4, 0, 0.02, 0.3, 0.1), grasp_action(0.5, 0, 0.02, 0.0),
+                        push_action(0.45, 0.05, 0.02, -2.0, 0.05)])
+    nxt, p, _ = model.predict(states, actions, mask)
+    out, tgt = model.raw(torch.as_tensor(states), torch.as_tensor(mask), torch.as_tensor(actions))
+    da = out.detach().numpy()[..., :4].mean(0) * model.norm.out_scale.numpy()  # (B, N, 4) action frame
+    yaw = actions[:, 4][:, None]
+    dx = np.cos(yaw) * da[..., 0] - np.sin(yaw) * da[..., 1]
+    np.testing.assert_allclose((nxt[..., 0] - states[..., 0])[mask], dx[mask], atol=1e-5)
+    np.testing.assert_array_equal(nxt[~mask], states[~mask])
+    logit = (out.detach().numpy()[..., 8].mean(0) * tgt.numpy()).sum(-1) / model.temperature
+    np.testing.assert_allclose(p[1], 1 / (1 + np.exp(-logit[1])), atol=1e-5)
+    assert p[0] == 1.0 and p[2] == 1.0
