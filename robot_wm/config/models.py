@@ -186,7 +186,7 @@ class PickPlacePlannerConfig(StrictModel):
     grasp_depth: float = Field(default=0.025, gt=0, le=0.06)  # how far below the top the TCP goes
     verify_grasps: bool = True  # shake-test each grasp in a shadow world built from perception first
     verify_trials: int = Field(default=3, ge=1, le=50)  # robust-mode trials per verified grasp
-    verify_min_success: float = Field(default=0.67, gt=0, le=1)  # fraction of trials that must hold
+    verify_min_success: float = Field(default=0.6, gt=0, le=1)  # fraction of trials that must hold (2 of 3)
 
 
 class LaunchConfig(StrictModel):

@@ -232,7 +232,8 @@ class PickPlaceController:
     def _plan_next_pick(self, obs: Observation, events: list[str]) -> None:
         for est in self._candidates(self.estimator.estimate(obs)):
             self._tries[est.id] = self._tries.get(est.id, 0) + 1
-            grasps = top_down_grasps(est, self.settings.grasp_depth)
+            depth = self.settings.grasp_depth
+            grasps = top_down_grasps(est, depths=(depth, depth + 0.015) if self.verifier else (depth,))
             if not grasps:
                 self.attempts.append(Attempt(est.id, False, "too wide for the gripper"))
                 continue

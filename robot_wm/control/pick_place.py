@@ -38,16 +38,20 @@ def top_down_quaternion(yaw: float) -> np.ndarray:
     return (Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)).as_quat()
 
 
-def top_down_grasps(est: ObjectEstimate, depth: float = 0.025) -> list[TopDownGrasp]:
+def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[float, ...] | None = None
+                    ) -> list[TopDownGrasp]:
     """Vertical grasps of the estimate's box, closing across its narrower horizontal side first, then
     across the wider one when that also fits between the fingers. Empty when neither side fits.
 
-    `depth` (m): how far below the object's top the TCP goes (at most half the object's height).
+    `depth` (m): how far below the object's top the TCP goes (at most half the object's height); `depths`
+    gives several, tried in order for each side (duplicates after the half-height cap are dropped).
     """
     rot = est.pose.rotation.as_matrix()
     vertical = int(np.argmax(np.abs(rot[2, :])))
     horizontal = sorted((i for i in range(3) if i != vertical), key=lambda i: est.extents[i])
-    z = max(est.top_z - min(depth, (est.top_z - est.bottom_z) / 2), MIN_TCP_HEIGHT)
+    half_height = (est.top_z - est.bottom_z) / 2
+    heights = list(dict.fromkeys(round(max(est.top_z - min(d, half_height), MIN_TCP_HEIGHT), 6)
+                                 for d in (depths or (depth,))))
     out = []
     for axis_index in horizontal:
         width = float(est.extents[axis_index])
@@ -57,8 +61,9 @@ def top_down_grasps(est: ObjectEstimate, depth: float = 0.025) -> list[TopDownGr
         # TCP y (closing axis) = Rz(yaw) @ [0, -1, 0]  =>  yaw = atan2(axis) + pi/2 (the axis sign is irrelevant)
         yaw = math.atan2(axis[1], axis[0]) + math.pi / 2
         yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2  # the gripper is symmetric: keep yaw in [-pi/2, pi/2)
-        pos = np.array([est.pose.position[0], est.pose.position[1], z])
-        out.append(TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, 0.08), est.id, width))
+        for z in heights:
+            pos = np.array([est.pose.position[0], est.pose.position[1], z])
+            out.append(TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, 0.08), est.id, width))
     return out
 
 
