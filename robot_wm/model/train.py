@@ -47,7 +47,11 @@ class TrainConfig:
     max_minutes: float = 8.0
     mirror: bool = True  # reflection augmentation (see mirror())
     huber_delta: float = 0.3  # position deltas, normalised units; small = median regression
-    huber_delta_yaw: float = 0.1  # yaw delta: median regression keeps the many near-zero turns at zero
+    huber_delta_yaw: float = 0.1  # yaw delta (used when yaw_cauchy = 0)
+    # yaw delta: mode-seeking Cauchy loss log(1 + (r / c)^2), c in normalised units (0: Huber). The yaw
+    # change is mostly unpredictable from a box (a spike near 0 plus wide tails): a mean or median fit
+    # lands between the modes and is worse than "no turn"; the Cauchy fit follows the dominant mode.
+    yaw_cauchy: float = 0.1
     threads: int = 1
 
 
@@ -125,8 +129,12 @@ def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: T
                                              delta=cfg.huber_delta).sum(-1) / cfg.huber_delta
     # the yaw of a cylinder or sphere is unobservable and physically arbitrary: no yaw target for them
     has_yaw = 1.0 - p.feats[..., 15] - p.feats[..., 16]
-    per_obj = per_obj + has_yaw * torch.nn.functional.huber_loss(
-        mu[..., 3], y[..., 3].expand_as(mu[..., 3]), reduction="none", delta=cfg.huber_delta_yaw) / cfg.huber_delta_yaw
+    if cfg.yaw_cauchy > 0:
+        yaw_loss = torch.log1p(((mu[..., 3] - y[..., 3]) / cfg.yaw_cauchy) ** 2)
+    else:
+        yaw_loss = torch.nn.functional.huber_loss(mu[..., 3], y[..., 3].expand_as(mu[..., 3]), reduction="none",
+                                                  delta=cfg.huber_delta_yaw) / cfg.huber_delta_yaw
+    per_obj = per_obj + has_yaw * yaw_loss
     # noise model: Gaussian NLL of the (detached) mean's residual, log-variance bounded
     logvar = out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)
     resid2 = (y - mu.detach()) ** 2
