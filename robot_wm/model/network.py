@@ -180,6 +180,13 @@ class FusedInference:
             # moments(): separate products for the interaction and the members' first layer (no slicing)
             self.wat, self.ba = net.inter_a.weight.T.contiguous(), net.inter_a.bias.clone()
             self.wdt, self.bd = net.dec1_h.weight.T.contiguous(), net.dec1_h.bias.clone()
+            # all members' output layers as one dense block-diagonal product, columns grouped by quantity:
+            # [means (4 x K) | log-variances (4 x K) | logits (K)] -> contiguous (R, 4, K) views
+            order = ([i * N_OUT + j for j in range(N_DELTA) for i in range(k)]
+                     + [i * N_OUT + N_DELTA + j for j in range(N_DELTA) for i in range(k)]
+                     + [i * N_OUT + LOGIT for i in range(k)])
+            self.wall = (net.dec2.weight * net.block)[order].T.contiguous()  # (K*head, 9K)
+            self.ball = net.dec2.bias[order].clone()
         self.k, self.edge, self.head = net.k, net.edge, net.head
 
     def _hidden(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -225,15 +232,19 @@ class FusedInference:
         r = torch.cat([d, torch.linalg.vector_norm(d, dim=-1, keepdim=True)], dim=-1).mul_(10.0)
         u = torch.addmm(self.ba, h, self.wat).addmm_(r, self.wct)
         u.add_((ht @ self.wbt).index_select(0, scene)).relu_()
-        others = 1.0 - tc
-        back = torch.zeros(b, e).index_add_(0, scene, u[:, e:] * others)  # what the others do to the target
-        m = (u[:, :e] * others).add_(back.index_select(0, scene) * tc)
+        u.mul_(1.0 - tc)  # messages from the other objects only
+        back = torch.zeros(b, e).index_add_(0, scene, u[:, e:])  # what the others do to the target
+        m = u[:, :e].addcmul_(back.index_select(0, scene), tc)
         z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
-        o = torch.baddbmm(self.bo, z.reshape(-1, k, self.head).transpose(0, 1), self.wo)  # (K, R, 9)
-        mo = o.mean(0)  # (R, 9)
-        dev = o[..., :N_DELTA] - mo[:, :N_DELTA]
-        var = (dev * dev).mean(0).add_(o[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX).exp_().mean(0))
-        cov = (dev[..., 0] * dev[..., 1]).mean(0)
-        stats = torch.cat([mo[:, :N_DELTA], var, cov[:, None], mo[:, LOGIT:LOGIT + 1]], dim=1)  # (R, 10)
+        o = torch.addmm(self.ball, z, self.wall)  # (R, 9K)
+        nd = N_DELTA * k
+        mu = o[:, :nd].reshape(-1, N_DELTA, k)
+        mean = mu.mean(-1)  # (R, 4)
+        dev = mu - mean[..., None]
+        var = (dev * dev).mean(-1).add_(o[:, nd:2 * nd].clamp(LOGVAR_MIN, LOGVAR_MAX).exp_().reshape(-1, N_DELTA, k)
+                                        .mean(-1))
+        cov = (dev[:, 0] * dev[:, 1]).mean(-1)
+        logit = o[:, 2 * nd:].mean(-1)
+        stats = torch.cat([mean, var, cov[:, None], logit[:, None]], dim=1)  # (R, 10)
         full = torch.zeros(b * n, stats.shape[1]).index_copy_(0, idx, stats).reshape(b, n, -1)
         return full[..., :N_DELTA], full[..., N_DELTA:2 * N_DELTA], full[..., 2 * N_DELTA], full[..., 2 * N_DELTA + 1]
