@@ -68,14 +68,15 @@ _WORLDS: dict[tuple, HandWorld] = {}
 
 def _world(cfg: ShakeConfig) -> HandWorld:
     """One world per process and physics setting (rebuilt from scratch by every trial)."""
-    key = (cfg.physics.time_step, cfg.physics.solver_iterations, cfg.arm.enabled, cfg.arm.base_position)
+    key = (cfg.physics.time_step, cfg.physics.solver_iterations, cfg.physics.rolling_friction, cfg.arm.enabled,
+           cfg.arm.base_position)
     if key not in _WORLDS:
         if cfg.arm.enabled:
             from robot_wm.sim.arm_hand import ArmWorld
 
-            _WORLDS[key] = ArmWorld(*key[:2], base_position=cfg.arm.base_position)
+            _WORLDS[key] = ArmWorld(*key[:3], base_position=cfg.arm.base_position)
         else:
-            _WORLDS[key] = HandWorld(*key[:2])
+            _WORLDS[key] = HandWorld(*key[:3])
     return _WORLDS[key]
 
 
@@ -113,12 +114,10 @@ def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, 
     closed = w.gripper_width()
     if not all(w.finger_contacts()):
         return ShakeResult("no_contact", closed_width=closed, steps=steps)
-    tcp0 = w.tcp_pose()
-    ref = tcp0.inverse() @ w.object_pose()
+    ref = w.object_in_tcp()
 
     def slip_now() -> float:
-        rel = w.tcp_pose().inverse() @ w.object_pose()
-        return float(np.linalg.norm(rel.position - ref.position))
+        return float(np.linalg.norm(w.object_in_tcp() - ref))
 
     w.set_gravity(GRAVITY)
     g0 = grasp.pose

@@ -24,9 +24,9 @@ PANDA_URDF = "franka_panda/panda.urdf"
 class ArmWorld(HandWorld):
     """A fixed-base Panda at `base_position` (world) and one object."""
 
-    def __init__(self, time_step: float = 1.0 / 120.0, solver_iterations: int = 20,
+    def __init__(self, time_step: float = 1.0 / 120.0, solver_iterations: int = 20, rolling_friction: float = 1e-4,
                  base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
-        super().__init__(time_step, solver_iterations)
+        super().__init__(time_step, solver_iterations, rolling_friction)
         self.base_position = np.asarray(base_position, float)
         self.kin = KinematicModel(PANDA_URDF, self.base_position)
         self.finger_joints = panda.FINGER_JOINTS
