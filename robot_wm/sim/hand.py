@@ -5,8 +5,8 @@ the two fingers are prismatic joints under force-limited position control. Each 
 calls ``resetSimulation`` and rebuilds everything, so a trial's outcome depends only on its inputs
 (bit-for-bit, whatever ran before in the same process).
 
-Frames: TCP = link ``tcp`` of ``robot_wm/assets/panda_hand/panda_hand.urdf`` (= Panda ``panda_grasptarget``),
-origin between the fingertip pads, z = approach, y = finger closing axis. All poses are world frame.
+Frames: TCP = 0.105 m along z of the base (hand) frame of ``robot_wm/assets/panda_hand/panda_hand.urdf``
+(= Panda ``panda_grasptarget``), origin between the fingertip pads, z = approach, y = finger closing axis. All poses are world frame.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 HAND_URDF = Path(__file__).resolve().parents[1] / "assets" / "panda_hand" / "panda_hand.urdf"
 HAND_TO_TCP = 0.105  # m along the hand z axis
 FINGER_JOINTS = (0, 1)
-TCP_LINK = 2
+TCP_LINK = -1  # the TCP is no link of the hand URDF: base frame + HAND_TO_TCP along z
 MAX_OPENING = 0.08  # m
 
 
@@ -217,18 +217,26 @@ class HandWorld:
             step(physicsClientId=cid)
 
     # ------------------------------------------------------------------ queries
+    def _tcp_state(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Actual TCP (position, xyzw quaternion), world: link `tcp_link`, or (-1) the base frame + HAND_TO_TCP."""
+        c = self.client
+        if self.tcp_link >= 0:
+            st = c.getLinkState(self.hand, self.tcp_link, computeForwardKinematics=True)
+            return st[4], st[5]
+        pos, orn = c.getBasePositionAndOrientation(self.hand)
+        return c.multiplyTransforms(pos, orn, [0.0, 0.0, HAND_TO_TCP], [0.0, 0.0, 0.0, 1.0])
+
     def tcp_pose(self) -> Pose:
         """Actual TCP pose (world)."""
-        st = self.client.getLinkState(self.hand, self.tcp_link, computeForwardKinematics=True)
-        return Pose(st[4], st[5])
+        return Pose(*self._tcp_state())
 
     def object_in_tcp(self) -> np.ndarray:
         """Object centre-of-mass position (3,) in the actual TCP frame (m); cheap, called at every phase end."""
         c = self.client
-        st = c.getLinkState(self.hand, self.tcp_link, computeForwardKinematics=True)
+        tcp_pos, tcp_quat = self._tcp_state()
         pos, _ = c.getBasePositionAndOrientation(self.obj)
-        rot = np.asarray(c.getMatrixFromQuaternion(st[5])).reshape(3, 3)
-        return rot.T @ (np.asarray(pos) - np.asarray(st[4]))
+        rot = np.asarray(c.getMatrixFromQuaternion(tcp_quat)).reshape(3, 3)
+        return rot.T @ (np.asarray(pos) - np.asarray(tcp_pos))
 
     def object_pose(self) -> Pose:
         """Object centre-of-mass frame (world)."""
