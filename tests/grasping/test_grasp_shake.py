@@ -101,3 +101,14 @@ def test_full_arm_option_reachability_and_air() -> None:
     assert shake_test(CUBE, centred().transformed(far), far, arm).label == "unreachable"
     air = Grasp(Pose([0.0, 0.0, 0.15], TOP_DOWN), 0.05)
     assert shake_test(CUBE, air.transformed(here), here, arm).label == "no_contact"
+
+
+def test_rolling_friction_option_gets_its_own_world() -> None:
+    # physics.rolling_friction: 0 is the faster option (docs/grasping.md); the control grasps still hold/fail.
+    fast = CFG.model_copy(update={"physics": CFG.physics.model_copy(update={"rolling_friction": 0.0})})
+    assert shake_test(CUBE, centred(), None, fast).label == "stable"
+    heavy = ObjectModel("heavy", "box", (0.05, 0.05, 0.05), mass=3.0, friction=0.1)
+    assert shake_test(heavy, centred(), None, fast).label in {"dropped", "slipped"}
+    a = shake_test(CUBE, centred(), None, CFG)
+    b = shake_test(CUBE, centred(), None, fast)
+    assert a.slip != b.slip  # a different world, not the default one reused
