@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import SEED_HELP, check_backend_and_out
 
 
 def register(app: typer.Typer) -> None:
@@ -37,15 +37,7 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"collect: --objects must be train or test (got {objects!r})")
         if pushes < 0 or grasps < 0 or pushes + grasps == 0:
             raise BadInput("collect: --pushes and --grasps must be >= 0 and not both 0")
-        if backend not in ("local", "ray"):
-            raise BadInput(f"collect: --backend must be local or ray (got {backend!r})")
-        if backend == "ray":
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                raise BadInput("collect: --backend ray needs the optional extra: pip install 'robot-wm[ray]'") from None
-        if out.exists() and not out.is_dir():
-            raise BadInput(f"collect: --out {out} exists and is not a folder")
+        check_backend_and_out("collect", backend, out)
         cfg = CollectConfig(seed=seed, object_set=objects, pushes_per_episode=pushes, grasps_per_episode=grasps)
         bar = tqdm(total=episodes, desc="collect", unit="ep")
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import SEED_HELP, check_backend_and_out
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,9 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"grasp-eval: --grasps-per-object must be >= 1 (got {grasps_per_object})")
         if workers < 1:
             raise BadInput(f"grasp-eval: --workers must be >= 1 (got {workers})")
-        if backend not in ("local", "ray"):
-            raise BadInput(f"grasp-eval: --backend must be local or ray (got {backend!r})")
+        check_backend_and_out("grasp-eval", backend, out)
         if ray_address and backend != "ray":
             raise BadInput("grasp-eval: --ray-address needs --backend ray")
-        if backend == "ray":
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                raise BadInput("grasp-eval: --backend ray needs Ray: pip install 'robot-wm[ray]'") from None
-        if out.exists() and not out.is_dir():
-            raise BadInput(f"grasp-eval: --out {out} exists and is not a folder")
         cfg = load_shake_config(config)
         objs = parse_object_specs(list(objects) + list(more or []))
         given = load_grasps(grasps) if grasps is not None else None

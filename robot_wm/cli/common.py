@@ -42,3 +42,19 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
     tmp.replace(path)
+
+
+def check_backend_and_out(command: str, backend: str, out: Path) -> None:
+    """Validate the --backend (local | ray, Ray importable) and --out (a folder or new) options of the
+    commands that fan work out to workers; raises BadInput with a one-line message."""
+    from robot_wm.cli.main import BadInput
+
+    if backend not in ("local", "ray"):
+        raise BadInput(f"{command}: --backend must be local or ray (got {backend!r})")
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise BadInput(f"{command}: --backend ray needs Ray: pip install 'robot-wm[ray]'") from None
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{command}: --out {out} exists and is not a folder")
