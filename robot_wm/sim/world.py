@@ -225,13 +225,11 @@ class World:
         ids = {"table": self.table, "robot": self.robot} | {n: o.body for n, o in self.objects.items()}
         return list(self.client.getContactPoints(ids[a], ids[b]))
 
-    def obstacles(self, include_fixed_only: bool = False) -> list[Obstacle]:
+    def obstacles(self) -> list[Obstacle]:
         """Snapshot of the table and objects as static obstacles for motion checks."""
         out = [Obstacle("table", Pose([TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], -TABLE_SIZE[2] / 2], [0, 0, 0, 1]),
                         "box", TABLE_SIZE)]
         for name, info in self.objects.items():
-            if include_fixed_only and not info.fixed:
-                continue
             pose = self.object_pose(name)
             if info.shape is not None:
                 out.append(Obstacle(name, pose, info.shape, info.size))
