@@ -1,0 +1,135 @@
+"""The world model's grasp head: P(stable) of a top-down grasp from what the gripper would enclose.
+
+Gripper probes. A fixed lattice of points in the grasp frame G (origin at the TCP, u = closing axis at
+the action's yaw, v = u rotated +90 deg about world z, w = world up) covers the two finger volumes,
+the space between the finger pads and the palm above them::
+
+    u: 3 columns inside each finger (o/2 + 3, 10, 17 mm) and 9 between the pads (o = opening)
+    v: -8, 0, +8 mm (the 21-mm-wide finger pads)
+    w: -5, 5, 15, 30, 45 mm (fingers: -7.4..46.6 mm) and 55, 65 mm (palm)
+
+Each probe is moved into the target object's body frame and reads its occupancy
+(:func:`robot_wm.model.shape.sample_occupancy`): "is there object between the pads, at which depth,
+and do fingers or palm overlap it?" — the geometry a shake test turns into a label. With the object's
+centre of mass in G (torque on the pads), its extents and the opening, these are the head's inputs.
+The lattice is symmetric under u -> -u and v -> -v, as the gripper is (training uses both flips).
+
+The head is an ensemble of K small MLPs (members evaluated as batched products, bootstrap-trained
+with the rest of the model); its logit adds to the interaction network's own grasp logit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from robot_wm.model.shape import sample_occupancy
+
+MAX_OPENING = 0.08  # m
+OPENING_CLEARANCE = 0.01  # m the fingers open beyond the grasp width (planners/shake_test.yaml)
+U_FINGER = (0.003, 0.010, 0.017)  # m beyond the pad faces
+N_BETWEEN = 9
+V_PROBES = (-0.008, 0.0, 0.008)
+W_PROBES = (-0.005, 0.005, 0.015, 0.03, 0.045, 0.055, 0.065)
+NU, NV, NW = 2 * len(U_FINGER) + N_BETWEEN, len(V_PROBES), len(W_PROBES)
+N_PROBES = NU * NV * NW
+N_EXTRA = 7  # centre of mass in G (3), opening (1), extents (3); all / EXTRA_SCALE
+N_GRASP_IN = N_PROBES + N_EXTRA
+EXTRA_SCALE = 0.05  # m
+
+
+def opening_of(width: torch.Tensor) -> torch.Tensor:
+    """Finger opening (m) for grasp widths (m): width + clearance, capped at the gripper's 8 cm."""
+    return (width + OPENING_CLEARANCE).clamp(max=MAX_OPENING)
+
+
+def _u_values(opening: torch.Tensor) -> torch.Tensor:
+    """(R,) openings -> (R, NU) probe u coordinates, ascending."""
+    h = opening[:, None] / 2
+    f = torch.tensor(U_FINGER, dtype=opening.dtype)
+    between = torch.linspace(-1.0, 1.0, N_BETWEEN, dtype=opening.dtype)
+    return torch.cat([-(h + f.flip(0)), h * between, h + f], dim=1)
+
+
+def _quat_matrix(q: torch.Tensor) -> torch.Tensor:
+    """(R, 4) xyzw -> (R, 3, 3) rotation matrices (body -> world)."""
+    q = q / q.norm(dim=-1, keepdim=True)
+    x, y, z, w = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], dim=-1).reshape(-1, 3, 3)
+
+
+def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Head inputs (R, N_GRASP_IN) for R grasps, each on one object.
+
+    obj_states (R, 15): the grasped object's state (robot_wm.model.state layout); shapes (R, SHAPE_DIM):
+    its descriptor; actions (R, 6): grasp actions [1, x, y, z, yaw, width].
+    Probe values are ordered [u, v, w] (u slowest), so flips are flips of a (R, NU, NV, NW) view.
+    """
+    r = actions.shape[0]
+    dt = obj_states.dtype
+    yaw, width = actions[:, 4], actions[:, 5]
+    opening = opening_of(width)
+    cu, su = torch.cos(yaw), torch.sin(yaw)
+    zero, one = torch.zeros_like(cu), torch.ones_like(cu)
+    g2w = torch.stack([torch.stack([cu, -su, zero], -1), torch.stack([su, cu, zero], -1),
+                       torch.stack([zero, zero, one], -1)], dim=1)  # (R, 3, 3), columns u, v, w
+    u = _u_values(opening)  # (R, NU)
+    v = torch.tensor(V_PROBES, dtype=dt)
+    w = torch.tensor(W_PROBES, dtype=dt)
+    lat = torch.stack([
+        u[:, :, None, None].expand(r, NU, NV, NW), v[None, None, :, None].expand(r, NU, NV, NW),
+        w[None, None, None, :].expand(r, NU, NV, NW)], dim=-1).reshape(r, N_PROBES, 3)
+    tcp = actions[:, 1:4]
+    world = tcp[:, None, :] + lat @ g2w.transpose(1, 2)  # (R, P, 3)
+    b2w = _quat_matrix(obj_states[:, 3:7])
+    body = (world - obj_states[:, None, 0:3]) @ b2w  # row-vector form of R^T (p - c)
+    occ = sample_occupancy(shapes, body)  # (R, P)
+    com = ((obj_states[:, 0:3] - tcp)[:, None, :] @ g2w)[:, 0]  # (R, 3) in G
+    extra = torch.cat([com, opening[:, None], obj_states[:, 7:10]], dim=1) / EXTRA_SCALE
+    return torch.cat([occ, extra], dim=1)
+
+
+def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Tensor) -> torch.Tensor:
+    """Reflect head inputs (R, N_GRASP_IN) about the grasp's u = 0 and/or v = 0 plane where `flip_u` /
+    `flip_v` (R,) bool are True: the gripper is symmetric and physics mirror-symmetric, so the label is
+    unchanged (training augmentation)."""
+    r = x.shape[0]
+    occ = x[:, :N_PROBES].reshape(r, NU, NV, NW)
+    occ = torch.where(flip_u[:, None, None, None], occ.flip(1), occ)
+    occ = torch.where(flip_v[:, None, None, None], occ.flip(2), occ)
+    extra = x[:, N_PROBES:].clone()
+    extra[:, 0] = torch.where(flip_u, -extra[:, 0], extra[:, 0])
+    extra[:, 1] = torch.where(flip_v, -extra[:, 1], extra[:, 1])
+    return torch.cat([occ.reshape(r, -1), extra], dim=1)
+
+
+class GraspHead(nn.Module):
+    """K independent MLPs (N_GRASP_IN -> hidden -> hidden/2 -> 1), run as batched products.
+    forward: (R, N_GRASP_IN) -> logits (K, R)."""
+
+    def __init__(self, k: int = 5, hidden: int = 64) -> None:
+        super().__init__()
+        self.k, self.hidden = k, hidden
+        h2 = hidden // 2
+        self.w1 = nn.Parameter(torch.empty(k, N_GRASP_IN, hidden))
+        self.b1 = nn.Parameter(torch.zeros(k, 1, hidden))
+        self.w2 = nn.Parameter(torch.empty(k, hidden, h2))
+        self.b2 = nn.Parameter(torch.zeros(k, 1, h2))
+        self.w3 = nn.Parameter(torch.empty(k, h2, 1))
+        self.b3 = nn.Parameter(torch.zeros(k, 1, 1))
+        with torch.no_grad():
+            for wt in (self.w1, self.w2, self.w3):
+                bound = 1 / math.sqrt(wt.shape[1])
+                wt.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xk = x[None].expand(self.k, -1, -1)
+        h = torch.baddbmm(self.b1, xk, self.w1).relu()
+        h = torch.baddbmm(self.b2, h, self.w2).relu()
+        return torch.baddbmm(self.b3, h, self.w3)[..., 0]

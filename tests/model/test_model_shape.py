@@ -1,0 +1,121 @@
+"""Shape descriptors and the grasp head's gripper probes."""
+
+import numpy as np
+import torch
+
+from robot_wm.model.grasp_head import (
+    N_GRASP_IN,
+    N_PROBES,
+    NU,
+    NV,
+    NW,
+    U_FINGER,
+    W_PROBES,
+    GraspHead,
+    flip_grasp_features,
+    grasp_features,
+)
+from robot_wm.model.shape import (
+    GRID,
+    SHAPE_DIM,
+    box_descriptor,
+    box_descriptors_torch,
+    descriptor_from_hull,
+    descriptor_from_primitive,
+    pack,
+    sample_occupancy,
+    unpack,
+)
+from robot_wm.model.state import grasp_action, object_state
+
+
+def _volume(desc: np.ndarray) -> float:
+    cell = np.prod(2 * desc[3:6] / GRID)
+    return float(desc[6:].sum() * cell)
+
+
+def test_descriptors_have_the_right_volume_and_layout():
+    box = descriptor_from_primitive("box", [0.05, 0.03, 0.02])
+    assert box.shape == (SHAPE_DIM,) and box.dtype == np.float32
+    assert abs(_volume(box) - 0.05 * 0.03 * 0.02) < 1e-9
+    cyl = descriptor_from_primitive("cylinder", [0.02, 0.06])
+    assert abs(_volume(cyl) / (np.pi * 0.02**2 * 0.06) - 1) < 0.03
+    sph = descriptor_from_primitive("sphere", [0.03])
+    assert abs(_volume(sph) / (4 / 3 * np.pi * 0.03**3) - 1) < 0.03
+    # an off-centre hull keeps its placement in the body frame
+    corners = np.array([[x, y, z] for x in (0.01, 0.05) for y in (-0.02, 0.02) for z in (0.0, 0.03)])
+    hull = descriptor_from_hull(corners)
+    np.testing.assert_allclose(hull[0:3], [0.03, 0.0, 0.015], atol=1e-9)
+    assert abs(_volume(hull) - 0.04 * 0.04 * 0.03) < 1e-8
+    occ = hull[6:].reshape(GRID, GRID, GRID)  # [z, y, x]: the outer cells are empty
+    assert occ[0].sum() == occ[-1].sum() == occ[:, 0].sum() == occ[:, :, -1].sum() == 0
+
+
+def test_sampling_reads_inside_and_outside():
+    d = torch.as_tensor(np.stack([box_descriptor([0.04, 0.04, 0.04]),
+                                  descriptor_from_primitive("sphere", [0.02])]))
+    pts = torch.tensor([[0.0, 0.0, 0.0], [0.015, 0.0, 0.0], [0.012, 0.012, 0.0], [0.03, 0.0, 0.0]])
+    occ = sample_occupancy(d, pts.expand(2, -1, -1)).numpy()
+    np.testing.assert_allclose(occ[0], [1, 1, 1, 0], atol=1e-6)  # box: all but the last point inside
+    assert occ[1, 0] == 1 and occ[1, 3] == 0
+    corner = sample_occupancy(d[1:], torch.tensor([[[0.017, 0.017, 0.0]]]))  # outside the sphere
+    assert float(corner) < 0.25
+
+
+def test_torch_box_descriptor_and_packing():
+    ext = np.array([[0.05, 0.03, 0.02], [0.01, 0.08, 0.04]], np.float32)
+    np.testing.assert_allclose(box_descriptors_torch(torch.as_tensor(ext)).numpy(),
+                               np.stack([box_descriptor(e) for e in ext]), atol=1e-6)
+    d = descriptor_from_primitive("cylinder", [0.02, 0.05])
+    np.testing.assert_allclose(unpack(*pack(d)), d, atol=1 / 255)
+
+
+def _cube_grasp(width: float, yaw: float = 0.3, dz: float = 0.0):
+    s = object_state([0.5, 0.1, 0.025], [0, 0, np.sin(0.2), np.cos(0.2)], [0.05] * 3, "box")
+    a = grasp_action(0.5, 0.1, 0.035 + dz, yaw, width)
+    return torch.as_tensor(s[None]), torch.as_tensor(box_descriptor([0.05] * 3)[None]), torch.as_tensor(a[None])
+
+
+def test_probes_see_what_the_fingers_would_enclose():
+    """A grasp across a 5 cm cube (closing axis along a face normal) at width 5 cm: the pads enclose
+    object near the fingertips, the fingers are clear; at width 3 cm the fingers overlap the cube."""
+    s, d, a = _cube_grasp(0.05, yaw=0.4)
+    x = grasp_features(s, d, a)
+    assert x.shape == (1, N_GRASP_IN)
+    occ = x[0, :N_PROBES].reshape(NU, NV, NW).numpy()
+    nf = len(U_FINGER)
+    low = [i for i, w in enumerate(W_PROBES) if w <= 0.005]
+    assert occ[nf + 4, 1, low].min() > 0.99  # between the pads, at the tips: object
+    assert occ[nf + 4, 1, -1] == 0  # the palm is above the 5-cm cube top (TCP 1 cm below it)
+    assert occ[:nf].max() == 0 and occ[-nf:].max() == 0  # fingers clear
+    s, d, a = _cube_grasp(0.03, yaw=0.4)
+    occ = grasp_features(s, d, a)[0, :N_PROBES].reshape(NU, NV, NW).numpy()
+    assert occ[:nf].max() > 0.5 and occ[-nf:].max() > 0.5  # fingers inside the cube: a collision
+
+
+def test_half_turn_is_the_flip_of_both_axes():
+    """Rotating the grasp by pi about the vertical equals flipping the probes in u and v (the
+    augmentation used in training is an exact symmetry)."""
+    s, d, a = _cube_grasp(0.045, yaw=0.3, dz=0.004)
+    s[0, 0] += 0.007  # off-centre, so the flip is not trivially the identity
+    x = grasp_features(s, d, a)
+    a2 = a.clone()
+    a2[0, 4] += np.pi
+    x2 = grasp_features(s, d, a2)
+    assert not torch.allclose(x, x2, atol=1e-3)
+    t = torch.ones(1, dtype=torch.bool)
+    torch.testing.assert_close(flip_grasp_features(x, t, t), x2, atol=1e-5, rtol=1e-4)
+
+
+def test_grasp_head_members_are_independent():
+    torch.manual_seed(0)
+    head = GraspHead(k=3, hidden=8)
+    x = torch.randn(5, N_GRASP_IN)
+    out = head(x)
+    assert out.shape == (3, 5)
+    with torch.no_grad():
+        head.w1[1] += 1.0
+    out2 = head(x)
+    torch.testing.assert_close(out2[0], out[0])
+    torch.testing.assert_close(out2[2], out[2])
+    assert not torch.allclose(out2[1], out[1])
