@@ -12,3 +12,6 @@ class ConfigError(ValueError):
         self.message = message
         where = f"{source}: {path}: " if path else f"{source}: "
         super().__init__(where + message)
+
+    def __reduce__(self):  # picklable: errors raised in worker processes reach the parent intact
+        return (type(self), (self.source, self.path, self.message))

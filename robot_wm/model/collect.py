@@ -1,5 +1,10 @@
-"""Self-supervised interaction data: random scenes, random pushes and grasps executed by the Panda in
-PyBullet, recorded as object-centric transitions (see :mod:`robot_wm.model.state`).
+"""Self-supervised interaction data: random scenes; random pushes executed by the Panda in PyBullet and
+top-down grasps (the grasping module's candidates, perturbed ones and box-based ones) labelled by the
+grasping module's shake test; recorded as object-centric transitions (see :mod:`robot_wm.model.state`)
+with each object's shape descriptor (:mod:`robot_wm.model.shape`).
+
+This module is the one place the model layer reads the grasping layer (candidates, shake test), as the
+data it learns from must carry those labels; grasping never imports model.
 
 Layout on disk (``DIR``)::
 
@@ -13,12 +18,20 @@ Arrays in a shard (T transitions, NMAX = 6 object slots):
     action         (T, 6)        float32   [kind, x, y, z, yaw, distance]
     target         (T,)          int16     slot of the object the action was aimed at
     touched        (T, NMAX)     bool      the arm touched this object during a push
-    grasp_ok       (T,)          int8      grasps: 1 stable, 0 not (slipped, dropped, missed); pushes: -1
-    grasp_class    (T,)          int8      0 stable, 1 slipped, 2 dropped, 3 missed; pushes: -1
+    grasp_ok       (T,)          int8      grasps: 1 shake test `stable`, 0 any other label; pushes: -1
+    grasp_class    (T,)          int8      index into robot_wm.grasping.LABELS; pushes: -1
+    grasp_mode     (T,)          int8      0 candidate, 1 perturbed candidate, 2 box-based; pushes: -1
     mass, friction (T, NMAX)     float32   per-episode randomised physical parameters (kg, coefficient)
     episode, step  (T,)          int32     episode index and action index within it
     scenes         (E,)          str       the scene of each episode as JSON (contract scene dict)
     scene_episode  (E,)          int32     episode index of each entry of `scenes`
+    ep_shape_box   (E, NMAX, 6)  float32   shape descriptors (robot_wm.model.shape), grid box part ...
+    ep_shape_occ   (E, NMAX, G^3) uint8    ... and occupancy x 255, per episode and object slot
+
+A grasp does not disturb the scene (the shake test runs in its own world): its `after` is `before` with
+the target raised by the lift height (0.10 m) when it was stable — the state the model predicts on
+success. The shake test's object has no neighbours and no table: labels are about the grasp on the
+object, not about reaching it in clutter.
 
 Every draw of episode e comes from ``numpy.random.default_rng([seed, e])``, so the data do not depend
 on the number of workers, the backend, or on resuming.
@@ -36,13 +49,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
+from robot_wm.config.object_sets import BROKEN_URDF_IDS
+from robot_wm.model.shape import GRID, descriptor_from_hull, descriptor_from_primitive, pack
 from robot_wm.model.state import GRASP, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
 
 log = logging.getLogger(__name__)
 
 NMAX = 6
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PAD_THICKNESS = 0.012  # m, from the TCP to the front of the closed finger pads (push standoff)
 PUSH_Z_MIN = 0.016  # m, lowest TCP height that clears the table
 TRAIN_URDFS = range(0, 700)
@@ -58,7 +74,7 @@ class CollectConfig:
     seed: int = 0
     object_set: str = "train"
     pushes_per_episode: int = 8
-    grasps_per_episode: int = 3
+    grasps_per_episode: int = 20
     episodes_per_shard: int = 10
     version: int = FORMAT_VERSION
 
@@ -77,6 +93,8 @@ def sample_scene(rng: np.random.Generator, object_set: str, n_objects: int | Non
         if use_urdf:
             ids = TEST_URDFS if object_set == "test" else TRAIN_URDFS
             k = int(rng.integers(ids.start, ids.stop))
+            while k in BROKEN_URDF_IDS:
+                k = int(rng.integers(ids.start, ids.stop))
             obj |= {"urdf": f"random_urdfs/{k:03d}/{k:03d}.urdf", "scale": float(rng.uniform(0.5, 0.8))}
             radius, height = 0.04, 0.06
         else:
@@ -132,6 +150,9 @@ class SceneRecorder:
         self.names = list(self.world.objects)
         self.extents = [simpush.local_extents(self.world, n) for n in self.names]
         self.shapes = [self.world.objects[n].shape or "mesh" for n in self.names]
+        self.scene_dir = scene_dir
+        self._models: dict[int, object] = {}
+        self._candidates: dict[int, list[np.ndarray]] = {}
 
     def close(self) -> None:
         self.arm.close()
@@ -153,17 +174,68 @@ class SceneRecorder:
         res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist)
         return res.ok, {self.names.index(n) for n in res.touched}
 
-    def grasp(self, action: np.ndarray, target: int) -> str | None:
-        """Execute a grasp test; the label, or None when it could not be executed. Arm left in the air."""
-        _, x, y, z, yaw, _ = (float(v) for v in action)
-        res = self.sp.execute_grasp(self.world, self.arm, self.names[target], np.array([x, y, z]), yaw + np.pi / 2)
-        if not res.ok:
-            self.sp.go_home(self.world)
-            return None
-        return res.label
+    def object_model(self, i: int):
+        """The grasping module's ObjectModel of object i (true geometry, mass and friction)."""
+        if i not in self._models:
+            from robot_wm.config.loader import resolve_asset
+            from robot_wm.grasping import ObjectModel
 
-    def release(self) -> None:
-        self.sp.release(self.world, self.arm)
+            info = self.world.objects[self.names[i]]
+            urdf = None
+            if info.urdf is not None:
+                found = resolve_asset(info.urdf, self.scene_dir)
+                urdf = str(found.resolve()) if found is not None else info.urdf
+            self._models[i] = ObjectModel(info.name, info.shape, tuple(info.size), urdf, info.scale,
+                                          info.mass, info.friction)
+        return self._models[i]
+
+    def descriptor(self, i: int) -> np.ndarray:
+        """Shape descriptor (SHAPE_DIM,) of object i from its true collision geometry."""
+        obj = self.object_model(i)
+        if obj.shape is not None:
+            return descriptor_from_primitive(obj.shape, obj.size)
+        from robot_wm.grasping.objects import collision_hull_points
+
+        return descriptor_from_hull(collision_hull_points(obj))
+
+    def top_down_candidates(self, i: int, state: np.ndarray, rng: np.random.Generator, top_k: int = 10
+                            ) -> list[np.ndarray]:
+        """The grasping module's best antipodal candidates on object i whose approach is within 30 deg of
+        straight down, snapped to top-down: grasp actions (6,) [1, x, y, z, yaw, width]. Cached per object
+        (grasps do not move objects; call after the pushes)."""
+        if i in self._candidates:
+            return self._candidates[i]
+        from robot_wm.grasping import surface_points
+        from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
+
+        try:
+            pts, nrm = surface_points(self.object_model(i), 1024, rng)
+        except ValueError:  # a degenerate mesh (ConfigError is a ValueError): no candidates
+            self._candidates[i] = []
+            return []
+        rot = Rotation.from_quat(state[3:7])
+        grasps = sample_grasps(rot.apply(pts) + state[0:3], rng, rot.apply(nrm), None,
+                               SamplerConfig(num_contacts=120), None)
+        out = []
+        for g in grasps:
+            m = g.pose.rotation.as_matrix()
+            if m[2, 2] > -np.cos(np.radians(30.0)):
+                continue
+            y = m[:, 1]
+            out.append(np.array([GRASP, *g.pose.position, np.arctan2(y[1], y[0]), g.width], np.float32))
+            if len(out) >= top_k:
+                break
+        self._candidates[i] = out
+        return out
+
+    def shake(self, action: np.ndarray, target: int, state: np.ndarray) -> str:
+        """The shake test's label of a top-down grasp action on object i at its current pose."""
+        from robot_wm.geometry import Pose
+        from robot_wm.grasping import Grasp, shake_test
+
+        _, x, y, z, yaw, width = (float(v) for v in action)
+        tcp = self.sp.top_down(np.array([x, y, z]), yaw + np.pi / 2)  # closing axis (TCP y) at `yaw`
+        return shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7])).label
 
 
 def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
@@ -190,28 +262,52 @@ def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray
     return np.array([PUSH, start[0], start[1], z, yaw, dist], np.float32), i
 
 
-def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
-    """A top-down grasp action (6,) at a random object: mostly across its narrow side, sometimes not."""
+GRASP_MODES = ("candidate", "perturbed", "box")
+GRASP_MODE_P = (0.45, 0.30, 0.25)
+TCP_Z_MIN = 0.012  # m: fingertips (7.4 mm below the TCP) above the table
+MIN_WIDTH, MAX_WIDTH = 0.005, 0.07  # m, grasp widths (the fingers open 1 cm more, at most 8 cm)
+
+
+def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """A top-down grasp action (6,) [1, x, y, z, yaw, width] at a random object, its target slot and mode:
+    one of the grasping module's candidates (snapped to top-down), a perturbed one (pose sigma 6 mm /
+    0.2 rad, width x 0.9-1.4), or a box-based guess (across the narrow side mostly, any width)."""
     i = int(rng.integers(len(states)))
-    lo, hi = rec.aabb(i)
-    c = (lo + hi) / 2
-    ext = states[i, 7:10]
-    if rng.random() < 0.65:
-        yaw = float(yaw_of_quats(states[i, 3:7]) + (0.0 if ext[0] < ext[1] else np.pi / 2) + rng.normal(0, 0.2))
+    mode = int(rng.choice(3, p=GRASP_MODE_P))
+    cands = rec.top_down_candidates(i, states[i], rng) if mode < 2 else []
+    if cands:
+        a = cands[int(rng.integers(len(cands)))].copy()
+        if mode == 1:
+            a[1:4] += rng.normal(0.0, 0.006, 3)
+            a[4] += rng.normal(0.0, 0.2)
+            a[5] *= rng.uniform(0.9, 1.4)
     else:
-        yaw = float(rng.uniform(-np.pi, np.pi))
-    xy = c[:2] + rng.normal(0, 0.012, 2)
-    z = float(np.clip(hi[2] - 0.025, PUSH_Z_MIN, 0.12))
-    return np.array([GRASP, xy[0], xy[1], z, yaw, 0.0], np.float32), i
+        mode = 2
+        lo, hi = rec.aabb(i)
+        c = (lo + hi) / 2
+        ext = states[i, 7:10]
+        if rng.random() < 0.65:
+            yaw = float(yaw_of_quats(states[i, 3:7]) + (0.0 if ext[0] < ext[1] else np.pi / 2) + rng.normal(0, 0.2))
+        else:
+            yaw = float(rng.uniform(-np.pi, np.pi))
+        xy = c[:2] + rng.normal(0, 0.012, 2)
+        z = hi[2] - rng.uniform(0.01, 0.04)
+        a = np.array([GRASP, xy[0], xy[1], z, yaw, rng.uniform(0.02, MAX_WIDTH)], np.float32)
+    a[3] = max(a[3], TCP_Z_MIN)
+    a[4] = np.arctan2(np.sin(a[4]), np.cos(a[4]))
+    a[5] = np.clip(a[5], MIN_WIDTH, MAX_WIDTH)
+    return a.astype(np.float32), i, mode
 
 
-GRASP_CLASSES = ("stable", "slipped", "dropped", "missed")
+LIFT = 0.10  # m, the shake test's lift: a stable grasp's `after` is its target raised by this
 
 
 def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | None = None,
                 scene_dir: Path | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Run one episode (pushes, then grasps) and return its transitions (see module doc) and scene.
     `scene`: a given contract scene dict (at most NMAX objects) instead of a random one."""
+    from robot_wm.grasping import LABELS
+
     rng = np.random.default_rng([cfg.seed, episode])
     if scene is None:
         scene = sample_scene(rng, cfg.object_set)
@@ -231,24 +327,24 @@ def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | 
     try:
         for step, kind in enumerate(kinds):
             before = rec.states()
+            if kind == GRASP:
+                action, target, mode = sample_grasp(rng, rec, before)
+                label = rec.shake(action, target, before[target])
+                after = before.copy()
+                after[target, 2] += LIFT if label == "stable" else 0.0
+                rows.append(dict(before=before, after=after, action=action, target=target, touched=set(),
+                                 label=label, mode=mode, step=step))
+                continue
             for _ in range(tries):
-                if kind == PUSH:
-                    action, target = sample_push(rng, rec, before)
-                    ok, touched = rec.push(action)
-                    label = None
-                else:
-                    action, target = sample_grasp(rng, rec, before)
-                    label = rec.grasp(action, target)
-                    ok, touched = label is not None, set()
+                action, target = sample_push(rng, rec, before)
+                ok, touched = rec.push(action)
                 if ok:
                     break
             else:
                 continue
-            after = rec.states()
-            if kind == GRASP:
-                rec.release()
-            rows.append(dict(before=before, after=after, action=action, target=target, touched=touched,
-                             label=label, step=step))
+            rows.append(dict(before=before, after=rec.states(), action=action, target=target, touched=touched,
+                             label=None, mode=-1, step=step))
+        descriptors = [rec.descriptor(i) for i in range(n)]
     finally:
         rec.close()
     T = len(rows)
@@ -257,6 +353,7 @@ def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | 
         "mask": np.zeros((T, NMAX), bool), "action": np.zeros((T, 6), np.float32),
         "target": np.zeros(T, np.int16), "touched": np.zeros((T, NMAX), bool),
         "grasp_ok": np.full(T, -1, np.int8), "grasp_class": np.full(T, -1, np.int8),
+        "grasp_mode": np.full(T, -1, np.int8),
         "mass": np.zeros((T, NMAX), np.float32), "friction": np.zeros((T, NMAX), np.float32),
         "episode": np.full(T, episode, np.int32), "step": np.zeros(T, np.int32),
     }
@@ -268,8 +365,13 @@ def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | 
         out["touched"][t, list(r["touched"])] = True
         out["mass"][t, :n], out["friction"][t, :n] = mass, friction
         if r["label"] is not None:
-            out["grasp_class"][t] = GRASP_CLASSES.index(r["label"])
+            out["grasp_class"][t] = LABELS.index(r["label"])
             out["grasp_ok"][t] = int(r["label"] == "stable")
+            out["grasp_mode"][t] = r["mode"]
+    box, occ = pack(np.stack(descriptors))
+    out["ep_shape_box"] = np.zeros((1, NMAX, 6), np.float32)
+    out["ep_shape_occ"] = np.zeros((1, NMAX, GRID**3), np.uint8)
+    out["ep_shape_box"][0, :n], out["ep_shape_occ"][0, :n] = box, occ
     return out, scene
 
 
@@ -387,23 +489,60 @@ def _run_jobs(jobs: list, workers: int, backend: str) -> Iterable[tuple[int, dic
 
 
 def load_dataset(paths: Path | Iterable[Path]) -> dict[str, np.ndarray]:
-    """Concatenate the shards of one or more collected folders (manifest order). No pickles are loaded."""
+    """Concatenate the shards of one or more collected folders (manifest order). No pickles are loaded.
+
+    Per-transition arrays as in the module doc, plus the per-episode ``ep_shape_box``, ``ep_shape_occ``
+    and ``ep_index`` (E,) (their episode numbers). Episodes of the second and later folders are renumbered
+    after the previous folders' so that they stay distinct."""
     dirs = [paths] if isinstance(paths, Path | str) else list(paths)
     parts = []
+    offset = 0
     for d in map(Path, dirs):
         manifest = read_manifest(d)
         if manifest is None:
             raise ValueError(f"{d}: no manifest.json (not a collected data folder)")
+        top = offset
         for k in sorted(manifest["shards"], key=int):
             f = d / manifest["shards"][k]["file"]
             try:
                 with np.load(f, allow_pickle=False) as z:
-                    parts.append({key: z[key] for key in z.files if key not in ("scenes", "scene_episode")})
+                    part = {key: z[key] for key in z.files if key != "scenes"}
             except (OSError, ValueError) as exc:
                 raise ValueError(f"{f}: unreadable shard ({exc})") from None
+            if "ep_shape_occ" not in part:
+                raise ValueError(f"{f}: shard of an older data format (recollect with this version)")
+            part["ep_index"] = part.pop("scene_episode") + offset
+            part["episode"] = part["episode"] + offset
+            top = max(top, int(part["ep_index"].max(initial=-1)) + 1)
+            parts.append(part)
+        offset = top
     if not parts:
         raise ValueError(f"{dirs[0]}: no shards collected yet")
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def episode_arrays(data: dict[str, np.ndarray]) -> set[str]:
+    """Names of the per-episode arrays of a data set (the others have one row per transition)."""
+    return {k for k in data if k.startswith("ep_")}
+
+
+def target_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Shape descriptors (R, SHAPE_DIM) float32 of the aimed-at object of transitions `rows` (R,)."""
+    from robot_wm.model.shape import unpack
+
+    pos = {int(e): i for i, e in enumerate(data["ep_index"])}
+    ep = np.array([pos[int(e)] for e in data["episode"][rows]], dtype=int)
+    slot = data["target"][rows].astype(int)
+    return unpack(data["ep_shape_box"][ep, slot], data["ep_shape_occ"][ep, slot])
+
+
+def transition_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Shape descriptors (R, NMAX, SHAPE_DIM) float32 of every object slot of transitions `rows` (R,)."""
+    from robot_wm.model.shape import unpack
+
+    pos = {int(e): i for i, e in enumerate(data["ep_index"])}
+    ep = np.array([pos[int(e)] for e in data["episode"][rows]], dtype=int)
+    return unpack(data["ep_shape_box"][ep], data["ep_shape_occ"][ep])
 
 
 OFF_TABLE_Z = -0.05  # m: an object below this has fallen off the table (there is no floor)
@@ -415,7 +554,8 @@ def clean(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     mask = data["mask"] & (data["before"][..., 2] > OFF_TABLE_Z)
     keep = ~np.any(mask & (data["after"][..., 2] <= OFF_TABLE_Z), axis=1)
     keep &= mask[np.arange(len(mask)), data["target"].astype(int)]
-    out = {k: v[keep] for k, v in data.items()}
+    per_episode = episode_arrays(data)
+    out = {k: v if k in per_episode else v[keep] for k, v in data.items()}
     out["mask"] = mask[keep]
     return out
 
@@ -444,5 +584,6 @@ def load_scenes(path: Path) -> dict[int, dict]:
     return out
 
 
-__all__ = ["NMAX", "SHAPES", "CollectConfig", "collect", "clean", "load_dataset", "load_scenes", "run_episode",
-           "sample_scene", "scene_with_states", "unseen_object_episodes"]
+__all__ = ["NMAX", "SHAPES", "CollectConfig", "collect", "clean", "episode_arrays", "load_dataset", "load_scenes",
+           "run_episode", "sample_scene", "scene_with_states", "target_descriptors", "transition_descriptors",
+           "unseen_object_episodes"]

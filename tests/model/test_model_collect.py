@@ -10,7 +10,7 @@ import pytest
 from robot_wm.cli.main import main
 from robot_wm.model.collect import CollectConfig, clean, collect, load_dataset, load_scenes, sample_scene
 
-CFG = CollectConfig(seed=3, pushes_per_episode=2, grasps_per_episode=1, episodes_per_shard=1)
+CFG = CollectConfig(seed=3, pushes_per_episode=2, grasps_per_episode=4, episodes_per_shard=1)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,24 @@ def test_collect_records_transitions(collected: Path):
     assert np.all(d["action"][push, 5] >= 0.02) and np.all(d["action"][push, 5] <= 0.19)
     g = d["action"][:, 0] == 1
     assert np.all(np.isin(d["grasp_ok"][g], [0, 1])) and np.all(d["grasp_ok"][push] == -1)
+    # grasps: shake-test labels, the three sampling modes, the scene undisturbed but for the lift on success
+    from robot_wm.grasping import LABELS
+
+    assert np.all(d["grasp_ok"][g] == (d["grasp_class"][g] == LABELS.index("stable")))
+    assert set(d["grasp_mode"][g]) <= {0, 1, 2} and np.all(d["grasp_mode"][push] == -1)
+    assert np.all((d["action"][g, 5] >= 0.005) & (d["action"][g, 5] <= 0.07)) and np.all(d["action"][g, 3] >= 0.012)
+    lift = d["after"][g] - d["before"][g]
+    t = d["target"][g].astype(int)
+    np.testing.assert_allclose(lift[np.arange(g.sum()), t, 2], 0.1 * d["grasp_ok"][g], atol=1e-6)
+    lift[np.arange(g.sum()), t, 2] = 0
+    assert np.all(lift == 0)
+    # one shape descriptor per episode and object slot, real objects non-empty
+    from robot_wm.model.collect import target_descriptors
+    from robot_wm.model.shape import SHAPE_DIM
+
+    assert d["ep_shape_occ"].shape == (2, 6, SHAPE_DIM - 6) and list(d["ep_index"]) == [0, 1]
+    desc = target_descriptors(d, np.flatnonzero(g))
+    assert desc.shape == (g.sum(), SHAPE_DIM) and np.all(desc[:, 6:].sum(1) > 10)
     assert np.all((d["friction"][d["mask"]] >= 0.3) & (d["friction"][d["mask"]] <= 1.0))
     assert set(load_scenes(collected)) == {0, 1}
     assert len(clean(d)["action"]) <= T
