@@ -2,7 +2,8 @@
 no-motion and kinematic-follow baselines and the PyBullet oracle (true parameters) in the same run.
 
 Data: fresh episodes (seeded) in random scenes of held-out ``random_urdfs/700-999`` (or the given
-contract scenes): 5 pushes, then grasp tests. Nothing here is used for training or tuning.
+contract scenes): 5 pushes, then 16 grasps labelled by the shake test (the training mix of candidates,
+perturbed candidates and box-based guesses). Nothing here is used for training or tuning.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | No
         model = WorldModel.load(path)
     except ModelFileError as exc:
         raise ConfigError(str(path), "", str(exc).split(": ", 1)[-1]) from None
-    cfg = CollectConfig(seed=seed + 1_000_003, object_set="test", pushes_per_episode=5, grasps_per_episode=4)
+    cfg = CollectConfig(seed=seed + 1_000_003, object_set="test", pushes_per_episode=5, grasps_per_episode=16)
     if scenes:
         raw, scene_of = _episodes_from_scenes(scenes, cfg, 1 if quick else 4)
     else:

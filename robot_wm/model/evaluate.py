@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from robot_wm.model.collect import GRASP_MODES, transition_descriptors
 from robot_wm.model.network import action_frame_features
 from robot_wm.model.state import GRASP, PUSH, rotation_error_deg
 from robot_wm.model.world_model import WorldModel
@@ -90,13 +91,31 @@ def evaluate(model: WorldModel, data: dict[str, np.ndarray], oracle_after: dict[
     s = np.linalg.norm(std[t, tgt, :3], axis=-1)
     rho = spearmanr(s[pt], err[t, tgt][pt]).statistic if pt.sum() > 2 else float("nan")
     out["uncertainty_error_spearman"] = float(rho)
-    g = (act[:, 0] == GRASP) & (data["grasp_ok"] >= 0)
-    y = data["grasp_ok"][g].astype(int)
-    out["n_grasp"] = int(g.sum())
-    out["grasp_success_rate"] = float(y.mean()) if g.any() else float("nan")
-    out["grasp_auc"] = auc(p[g], y) if g.any() else float("nan")
-    out["grasp_ece"] = ece(p[g], y) if g.any() else float("nan")
+    out |= grasp_metrics(model, data)
     out |= rollout_errors(model, data)
+    return out
+
+
+def grasp_metrics(model: WorldModel, data: dict[str, np.ndarray]) -> dict[str, float]:
+    """P(stable) of the grasps against their shake-test labels: AUC, ECE, base rate, per sampling mode;
+    and the same model told only the bounding boxes (no shape descriptors) as an ablation."""
+    g = np.flatnonzero((data["action"][:, 0] == GRASP) & (data["grasp_ok"] >= 0))
+    out: dict[str, float] = {"n_grasp": len(g)}
+    if not len(g):
+        return out | {k: float("nan") for k in ("grasp_success_rate", "grasp_auc", "grasp_ece")}
+    y = data["grasp_ok"][g].astype(int)
+    args = (data["before"][g], data["action"][g], data["mask"][g])
+    shapes = transition_descriptors(data, g) if "ep_shape_occ" in data else None
+    p = model.predict(*args, shapes=shapes)[1]
+    p_box = model.predict(*args)[1]
+    out |= {"grasp_success_rate": float(y.mean()), "grasp_auc": auc(p, y), "grasp_ece": ece(p, y),
+            "grasp_brier": float(np.mean((p - y) ** 2)), "grasp_auc_box_only": auc(p_box, y)}
+    if "grasp_mode" in data:
+        for m, name in enumerate(GRASP_MODES):
+            sel = data["grasp_mode"][g] == m
+            out[f"grasp_auc_{name}"] = auc(p[sel], y[sel]) if sel.any() else float("nan")
+            out[f"n_grasp_{name}"] = int(sel.sum())
+            out[f"grasp_success_rate_{name}"] = float(y[sel].mean()) if sel.any() else float("nan")
     return out
 
 

@@ -14,12 +14,14 @@ index  name      meaning
 
 A scene is ``states (B, N, 15)`` plus ``mask (B, N)`` (True = real object, False = padding).
 
-Action: a float vector of length ``ACTION_DIM`` = 6: ``[kind, x, y, z, yaw, distance]``:
+Action: a float vector of length ``ACTION_DIM`` = 6: ``[kind, x, y, z, yaw, distance | width]``:
 
 * push  (kind 0): the closed fingertips start at (x, y, z) and move ``distance`` m along
   (cos yaw, sin yaw, 0). The fingertip face is ~2 cm wide, perpendicular to the motion.
-* grasp (kind 1): top-down grasp with the TCP at (x, y, z), closing axis at ``yaw``; close, lift 0.10 m,
-  shake and hold; ``distance`` is ignored (0). Success = still held without slipping.
+* grasp (kind 1): top-down Panda grasp with the TCP (between the fingertip pads) at (x, y, z), the
+  closing axis at heading ``yaw``, and the last element the grasp width (m; the fingers open 1 cm more,
+  at most 8 cm). Outcome: the grasping module's shake test (close, lift 0.10 m, shakes, pulls, hold);
+  success = labelled ``stable``.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def push_action(x: float, y: float, z: float, yaw: float, distance: float) -> np
     return np.array([PUSH, x, y, z, yaw, distance], np.float32)
 
 
-def grasp_action(x: float, y: float, z: float, yaw: float) -> np.ndarray:
-    """A grasp action (6,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad."""
-    return np.array([GRASP, x, y, z, yaw, 0.0], np.float32)
+def grasp_action(x: float, y: float, z: float, yaw: float, width: float = 0.07) -> np.ndarray:
+    """A grasp action (6,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad, grasp `width` m
+    (default 7 cm: a blind grasp, the fingers open fully)."""
+    return np.array([GRASP, x, y, z, yaw, width], np.float32)
 
 
 def yaw_of_quats(q: np.ndarray) -> np.ndarray:

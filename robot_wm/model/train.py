@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from robot_wm.model.collect import target_descriptors
+from robot_wm.model.grasp_head import N_GRASP_IN, GraspHead, flip_grasp_features, grasp_features
 from robot_wm.model.network import (
     LOGIT,
     LOGVAR_MAX,
@@ -22,6 +24,7 @@ from robot_wm.model.network import (
     EnsembleInteractionNet,
     action_frame_features,
 )
+from robot_wm.model.shape import box_descriptors_torch
 from robot_wm.model.state import GRASP
 from robot_wm.model.world_model import Normalisation, WorldModel
 
@@ -44,6 +47,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     target_weight: float = 4.0  # loss weight of the object the action aims at
     grasp_weight: float = 0.3
+    grasp_hidden: int = 64
     max_minutes: float = 8.0
     mirror: bool = True  # reflection augmentation (see mirror())
     huber_delta: float = 0.3  # position deltas, normalised units; small = median regression
@@ -75,7 +79,8 @@ def delta_targets(before: np.ndarray, after: np.ndarray, actions: np.ndarray) ->
 @dataclass
 class Prepared:
     """Tensors for training: features (T, N, F), rel (T, N, 3), target (T, N), mask (T, N),
-    y (T, N, 4) action-frame deltas, grasp (T,) 1/0 for grasps and -1 for pushes, episode (T,)."""
+    y (T, N, 4) action-frame deltas, grasp (T,) 1/0 for grasps and -1 for pushes, episode (T,),
+    gx (T, N_GRASP_IN) grasp-head inputs (zeros for pushes)."""
 
     feats: torch.Tensor
     rel: torch.Tensor
@@ -84,11 +89,12 @@ class Prepared:
     y: torch.Tensor
     grasp: torch.Tensor
     episode: np.ndarray
+    gx: torch.Tensor
 
     def subset(self, idx: np.ndarray) -> Prepared:
         t = torch.as_tensor(idx)
         return Prepared(self.feats[t], self.rel[t], self.target[t], self.mask[t], self.y[t], self.grasp[t],
-                        self.episode[idx])
+                        self.episode[idx], self.gx[t])
 
     def __len__(self) -> int:
         return len(self.feats)
@@ -103,7 +109,16 @@ def prepare(data: dict[str, np.ndarray]) -> Prepared:
     y = torch.as_tensor(delta_targets(data["before"], data["after"], data["action"]))
     y = y * mask[..., None]
     grasp = torch.as_tensor(np.where(data["action"][:, 0] == GRASP, data["grasp_ok"], -1), dtype=torch.float32)
-    return Prepared(feats, rel, target, mask, y, grasp, np.asarray(data["episode"]))
+    gx = torch.zeros(len(actions), N_GRASP_IN)
+    rows = np.flatnonzero(data["action"][:, 0] == GRASP)
+    for lo in range(0, len(rows), 2048):  # descriptors are large: a chunk at a time
+        r = rows[lo:lo + 2048]
+        tr = torch.as_tensor(r)
+        obj = before[tr, torch.as_tensor(data["target"][r].astype(np.int64))]
+        desc = torch.as_tensor(target_descriptors(data, r)) if "ep_shape_occ" in data else \
+            box_descriptors_torch(obj[:, 7:10])  # no descriptors recorded: the filled bounding boxes
+        gx[tr] = grasp_features(obj, desc, actions[tr])
+    return Prepared(feats, rel, target, mask, y, grasp, np.asarray(data["episode"]), gx)
 
 
 def fit_normalisation(p: Prepared) -> Normalisation:
@@ -118,9 +133,20 @@ def fit_normalisation(p: Prepared) -> Normalisation:
     return Normalisation(mean, std, scale)
 
 
-def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: TrainConfig,
+def grasp_logits(net: EnsembleInteractionNet, head: GraspHead, out: torch.Tensor, p: Prepared) -> torch.Tensor:
+    """Per-member grasp logits (K, B): the interaction network's logit of the target plus the grasp
+    head's (the head runs on grasp rows only; pushes get the network's logit alone)."""
+    logit = (out[..., LOGIT] * p.target).sum(-1)  # (K, B)
+    g = (p.grasp >= 0).nonzero().squeeze(1)
+    if len(g):
+        logit = logit.index_add(1, g, head(p.gx.index_select(0, g)))
+    return logit
+
+
+def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p: Prepared, cfg: TrainConfig,
            weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-member losses (K,) over a batch: total, delta part, grasp part. `weights` (K, B) bootstrap."""
+    """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps).
+    `weights` (K, B) bootstrap."""
     x = (p.feats - norm.feat_mean) / norm.feat_std
     out = net(x, p.rel, p.mask, p.target)  # (K, B, N, 9)
     y = p.y / norm.out_scale
@@ -142,11 +168,12 @@ def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: T
     w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)
     per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, B)
     is_g = (p.grasp >= 0).to(x.dtype)
-    logit = (out[..., LOGIT] * p.target).sum(-1)  # (K, B)
+    logit = grasp_logits(net, head, out, p)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
     w = torch.ones_like(per_tr) if weights is None else weights
-    d = (per_tr * w).sum(-1) / w.sum(-1).clamp_min(1e-6)
+    wd = w * (1 - is_g)  # a grasp's outcome state is fixed (lifted on success): no delta loss
+    d = (per_tr * wd).sum(-1) / wd.sum(-1).clamp_min(1e-6)
     g = (bce * w).sum(-1) / (is_g * w).sum(-1).clamp_min(1e-6)
     return d + cfg.grasp_weight * g, d, g
 
@@ -154,10 +181,12 @@ def losses(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: T
 MIRROR_FEATURES = (1, 5, 7, 9, 20)  # action-frame features that change sign under y -> -y (network.py)
 
 
-def mirror(p: Prepared, flip: torch.Tensor) -> Prepared:
+def mirror(p: Prepared, flip: torch.Tensor, flip_u: torch.Tensor | None = None) -> Prepared:
     """Reflect the transitions where `flip` (B,) is True about the action's heading (y -> -y in the
     action frame): physics is mirror-symmetric, so the reflected scene's outcome is the reflected
-    outcome (lateral motion and yaw change flip sign). A free 2x data augmentation."""
+    outcome (lateral motion and yaw change flip sign). A free 2x data augmentation. `flip_u` (B,)
+    additionally reflects the grasp head's inputs about the closing axis's u = 0 plane (the gripper is
+    symmetric: same label)."""
     sign = 1.0 - 2.0 * flip.to(p.feats.dtype)
     fs = torch.ones(p.feats.shape[-1])
     fs[list(MIRROR_FEATURES)] = -1.0
@@ -165,7 +194,8 @@ def mirror(p: Prepared, flip: torch.Tensor) -> Prepared:
     feats = p.feats * col
     rel = p.rel * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign)], -1)[:, None, :]
     y = p.y * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign), sign], -1)[:, None, :]
-    return Prepared(feats, rel, p.target, p.mask, y, p.grasp, p.episode)
+    gx = flip_grasp_features(p.gx, torch.zeros_like(flip) if flip_u is None else flip_u, flip)
+    return Prepared(feats, rel, p.target, p.mask, y, p.grasp, p.episode, gx)
 
 
 def split_by_episode(episodes: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +246,9 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     pva = p.subset(va_idx) if len(va_idx) else ptr
     norm = fit_normalisation(ptr)
     net = EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    head = GraspHead(cfg.k, cfg.grasp_hidden)
+    params = list(net.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.max_epochs, eta_min=cfg.lr * 0.05)
     boot = torch.poisson(torch.ones(cfg.k, len(ptr)), generator=gen)  # bootstrap weights per member
     hist: dict = {"train": [], "val": [], "val_delta": [], "val_grasp": []}
@@ -224,14 +256,16 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     t0 = time.time()
     for epoch in range(cfg.max_epochs):
         net.train()
+        head.train()
         perm = torch.randperm(len(ptr), generator=gen)
         tot, nb = 0.0, 0
         for i in range(0, len(ptr), cfg.batch):
             bi = perm[i:i + cfg.batch]
             batch = ptr.subset(bi.numpy())
             if cfg.mirror:
-                batch = mirror(batch, torch.rand(len(bi), generator=gen) < 0.5)
-            loss, _, _ = losses(net, norm, batch, cfg, boot[:, bi])
+                flips = torch.rand(2, len(bi), generator=gen) < 0.5
+                batch = mirror(batch, flips[0], flips[1])
+            loss, _, _ = losses(net, head, norm, batch, cfg, boot[:, bi])
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
@@ -239,8 +273,9 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
             nb += 1
         sched.step()
         net.eval()
+        head.eval()
         with torch.no_grad():
-            vl, vd, vg = losses(net, norm, pva, cfg)
+            vl, vd, vg = losses(net, head, norm, pva, cfg)
         val = float(vl.mean())
         hist["train"].append(tot / max(nb, 1))
         hist["val"].append(val)
@@ -250,7 +285,8 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
             progress(epoch, hist["train"][-1], val)
         if val < best - 1e-5:
             best, best_epoch, bad = val, epoch, 0
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            best_state = ({k: v.clone() for k, v in net.state_dict().items()},
+                          {k: v.clone() for k, v in head.state_dict().items()})
         else:
             bad += 1
             if bad >= cfg.patience:
@@ -260,19 +296,21 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
             log.info("time budget reached at epoch %d", epoch)
             break
     if best_state is not None:
-        net.load_state_dict(best_state)
+        net.load_state_dict(best_state[0])
+        head.load_state_dict(best_state[1])
     net.eval()
+    head.eval()
     with torch.no_grad():
         x = (pva.feats - norm.feat_mean) / norm.feat_std
         out = net(x, pva.rel, pva.mask, pva.target)
-        logit = (out[..., LOGIT].mean(0) * pva.target).sum(-1).numpy()
+        logit = grasp_logits(net, head, out, pva).mean(0).numpy()
     g = pva.grasp.numpy() >= 0
     temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
     hist |= {"best_epoch": best_epoch, "epochs": len(hist["val"]), "wall_s": round(time.time() - t0, 1),
              "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
     info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_val_loss": best,
             "n_train": len(tr_idx), "n_val": len(va_idx), "n_grasps": int((p.grasp >= 0).sum())}
-    return WorldModel(net, norm, temperature, info), hist
+    return WorldModel(net, norm, temperature, info, head), hist
 
 
 def plot_curves(hist: dict, path: Path) -> None:

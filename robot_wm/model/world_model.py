@@ -3,10 +3,12 @@
 File: safetensors; all tensors are the network's parameters plus ``norm.*``; the metadata key
 ``robot_wm`` holds a JSON header::
 
-    {"format": "robot_wm.world_model", "version": 1, "state_dim": 15, "action_dim": 6,
+    {"format": "robot_wm.world_model", "version": 2, "state_dim": 15, "action_dim": 6,
      "n_features": 24, "n_out": 9, "k": 5, "hidden": 32, "edge": 16, "head": 16,
-     "temperature": 1.0,
+     "shape_dim": 4102, "grasp_in": 322, "grasp_hidden": 64, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
+
+Tensors: ``net.*`` (interaction network), ``grasp.*`` (grasp head), ``norm.*``.
 
 Loading never unpickles anything; a corrupt, foreign or mismatched file raises :class:`ModelFileError`
 with a one-line message.
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_wm.model.grasp_head import N_GRASP_IN, GraspHead, grasp_features
 from robot_wm.model.network import (
     N_DELTA,
     N_FEATURES,
@@ -31,12 +34,14 @@ from robot_wm.model.network import (
     action_frame_features,
     compact_features,
 )
+from robot_wm.model.shape import SHAPE_DIM, box_descriptors_torch
 from robot_wm.model.state import ACTION_DIM, GRASP, STATE_DIM
 
 log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.world_model"
-VERSION = 1
+VERSION = 2
+LIFT = 0.10  # m: a grasp's predicted outcome on success is its object raised by the shake test's lift
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
 
 
@@ -57,8 +62,10 @@ class WorldModel:
     """Ensemble transition model over padded object sets. See :mod:`robot_wm.model.state` for layouts."""
 
     def __init__(self, net: EnsembleInteractionNet, norm: Normalisation | None = None,
-                 temperature: float = 1.0, info: dict[str, Any] | None = None) -> None:
+                 temperature: float = 1.0, info: dict[str, Any] | None = None,
+                 grasp_head: GraspHead | None = None) -> None:
         self.net = net.eval()
+        self.grasp_head = (grasp_head or GraspHead(net.k)).eval()
         self.norm = norm or Normalisation()
         self.temperature = float(temperature)
         self.info = info or {}
@@ -86,20 +93,31 @@ class WorldModel:
         x = (feats - self.norm.feat_mean) / self.norm.feat_std
         return self.net(x, rel, mask, target), target
 
-    def predict(self, states: Any, actions: Any, mask: Any = None
+    def grasp_logits(self, obj_states: torch.Tensor, shapes: torch.Tensor | None, actions: torch.Tensor
+                     ) -> torch.Tensor:
+        """Grasp-head logits (K, R) for R grasps: obj_states (R, 15) of the grasped objects, their shape
+        descriptors (R, SHAPE_DIM) (None: filled bounding boxes), actions (R, 6)."""
+        if shapes is None:
+            shapes = box_descriptors_torch(obj_states[:, 7:10])
+        return self.grasp_head(grasp_features(obj_states, shapes, actions))
+
+    def predict(self, states: Any, actions: Any, mask: Any = None, shapes: Any = None
                 ) -> tuple[Any, Any, Any]:
         """Predict the outcome of one action per scene.
 
-        states (B, N, 15) float, actions (B, 6) float, mask (B, N) bool (None: every slot is real).
-        Returns (same array type as `states`: torch tensor or NumPy array):
+        states (B, N, 15) float, actions (B, 6) float, mask (B, N) bool (None: every slot is real),
+        shapes (B, N, SHAPE_DIM) or (N, SHAPE_DIM) (one scene's, shared by all B) float: the objects' shape
+        descriptors (:mod:`robot_wm.model.shape`); None: each object's filled bounding box. Only grasps
+        read them. Returns (same array type as `states`: torch tensor or NumPy array):
 
-        * next_states (B, N, 15): position and yaw moved by the ensemble-mean delta, at_rest = 1; padded
-          slots are returned unchanged.
-        * p_success (B,): grasp actions: P(stable grasp: held through lift and shake without slipping);
-          push actions: 1.0 (a push has no failure outcome here).
-        * std (B, N, 4): predictive standard deviation of the world-frame delta (dx, dy, dz m, dyaw rad)
-          of the ensemble as a mixture of its K Gaussian members (PETS): spread of the member means
-          (epistemic) plus their mean predicted noise variance (aleatoric); 0 in padded slots.
+        * next_states (B, N, 15): pushes: position and yaw moved by the ensemble-mean delta, at_rest = 1;
+          grasps: the outcome on success: the grasped object raised by the lift (0.10 m), the others
+          unchanged. Padded slots are returned unchanged.
+        * p_success (B,): grasp actions: P(the shake test labels the grasp `stable`: held through close,
+          lift, shakes, pulls and hold without slipping); push actions: 1.0.
+        * std (B, N, 4): pushes: predictive standard deviation of the world-frame delta (dx, dy, dz m,
+          dyaw rad) of the ensemble as a mixture of its K Gaussian members (PETS): spread of the member
+          means (epistemic) plus their mean predicted noise variance (aleatoric); grasps and padded slots: 0.
         """
         as_numpy = not isinstance(states, torch.Tensor)
         s = torch.as_tensor(np.asarray(states, np.float32) if as_numpy else states, dtype=torch.float32)
@@ -130,10 +148,32 @@ class WorldModel:
             var = torch.stack([c2 * vx + s2 * vy - cs2 * cov_xy, s2 * vx + c2 * vy + cs2 * cov_xy,
                                var_a[..., 2], var_a[..., 3]], dim=-1)
             std = var.clamp_min_(0.0).sqrt_().mul_(fm[..., None])
+            logit = (logit * target).sum(-1)
+            is_grasp = a[:, 0] == GRASP
+            if bool(is_grasp.any()):
+                g = is_grasp.nonzero().squeeze(1)
+                slot = target.index_select(0, g).argmax(1)
+                obj = s[g, slot]
+                desc = None
+                if shapes is not None:
+                    sh = torch.as_tensor(np.asarray(shapes, np.float32) if as_numpy else shapes, dtype=torch.float32)
+                    if sh.shape[-1] != SHAPE_DIM or sh.ndim not in (2, 3) or sh.shape[-2] != s.shape[1] or (
+                            sh.ndim == 3 and sh.shape[0] not in (1, s.shape[0])):
+                        raise ValueError(f"shapes must have shape (B, N, {SHAPE_DIM}) or (N, {SHAPE_DIM}) "
+                                         f"(got {tuple(sh.shape)})")
+                    sh = sh.reshape(-1, s.shape[1], SHAPE_DIM)
+                    desc = sh[g if sh.shape[0] > 1 else torch.zeros_like(g), slot]
+                head = self.grasp_logits(obj, desc, a[g]).mean(0)
+                logit = logit.index_add(0, g, head)
+                gt = target * is_grasp[:, None].to(s.dtype)  # grasps: lift the target, no spread
+                keep = (1 - is_grasp.to(s.dtype))[:, None, None]
+                mean = mean * keep
+                mean[..., 2] += gt * LIFT
+                std = std * keep
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
-            logit = (logit * target).sum(-1) / self.temperature
-            p = torch.where(a[:, 0] == GRASP, torch.sigmoid(logit), torch.ones_like(logit))
+            logit = logit / self.temperature
+            p = torch.where(is_grasp, torch.sigmoid(logit), torch.ones_like(logit))
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()
         return nxt, p, std
@@ -142,13 +182,15 @@ class WorldModel:
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "state_dim": STATE_DIM, "action_dim": ACTION_DIM,
                 "n_features": N_FEATURES, "n_out": N_OUT, "k": self.net.k, "hidden": self.net.hidden,
-                "edge": self.net.edge, "head": self.net.head, "temperature": self.temperature, "train": self.info}
+                "edge": self.net.edge, "head": self.net.head, "shape_dim": SHAPE_DIM, "grasp_in": N_GRASP_IN,
+                "grasp_hidden": self.grasp_head.hidden, "temperature": self.temperature, "train": self.info}
 
     def save(self, path: Path) -> None:
         """Write safetensors (atomic) with the JSON header in its metadata."""
         from safetensors.torch import save_file
 
         tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        tensors |= {f"grasp.{k}": v.detach().contiguous() for k, v in self.grasp_head.state_dict().items()}
         tensors |= {"norm.feat_mean": self.norm.feat_mean, "norm.feat_std": self.norm.feat_std,
                     "norm.out_scale": self.norm.out_scale}
         path = Path(path)
@@ -183,20 +225,22 @@ class WorldModel:
         if h.get("version") != VERSION:
             raise ModelFileError(f"{path}: model version {h.get('version')} but this code reads version {VERSION}")
         for key, want in (("state_dim", STATE_DIM), ("action_dim", ACTION_DIM), ("n_features", N_FEATURES),
-                          ("n_out", N_OUT)):
+                          ("n_out", N_OUT), ("shape_dim", SHAPE_DIM), ("grasp_in", N_GRASP_IN)):
             if h.get(key) != want:
                 raise ModelFileError(f"{path}: header {key} = {h.get(key)}, this code needs {want}")
         try:
             net = EnsembleInteractionNet(int(h["k"]), int(h["hidden"]), int(h["edge"]), int(h["head"]))
             state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
             net.load_state_dict(state, strict=True)
+            head = GraspHead(int(h["k"]), int(h["grasp_hidden"]))
+            head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("grasp.")}, strict=True)
             norm = Normalisation(tensors["norm.feat_mean"], tensors["norm.feat_std"], tensors["norm.out_scale"])
             if norm.feat_mean.shape != (N_FEATURES,) or norm.out_scale.shape != (N_DELTA,):
                 raise ValueError("normalisation tensors have the wrong shape")
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{path}: tensors do not match the header ({msg[:200]})") from None
-        return cls(net, norm, float(h.get("temperature", 1.0)), h.get("train", {}))
+        return cls(net, norm, float(h.get("temperature", 1.0)), h.get("train", {}), head)
 
 
 def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from robot_wm.model.network import EnsembleInteractionNet
-from robot_wm.model.state import object_state, push_action, stack_scenes
+from robot_wm.model.shape import box_descriptor
+from robot_wm.model.state import grasp_action, object_state, push_action, stack_scenes
 from robot_wm.model.world_model import DEFAULT_MODEL, ModelFileError, WorldModel
 
 
@@ -81,6 +82,8 @@ def test_mismatched_files(tmp_path: Path):
         (lambda h: h.update(version=99), "version 99"),
         (lambda h: h.update(state_dim=14), "state_dim"),
         (lambda h: h.update(hidden=16), "do not match"),
+        (lambda h: h.update(grasp_hidden=32), "do not match"),
+        (lambda h: h.update(shape_dim=7), "shape_dim"),
     ]
     for edit, text in cases:
         bad = tmp_path / "bad.safetensors"
@@ -89,10 +92,11 @@ def test_mismatched_files(tmp_path: Path):
             WorldModel.load(bad)
         assert text in _one_line(e)
     bad = tmp_path / "bad2.safetensors"
-    _rewrite(f, bad, drop="norm.out_scale")
-    with pytest.raises(ModelFileError) as e:
-        WorldModel.load(bad)
-    assert "do not match" in _one_line(e)
+    for key in ("norm.out_scale", "grasp.w1"):
+        _rewrite(f, bad, drop=key)
+        with pytest.raises(ModelFileError) as e:
+            WorldModel.load(bad)
+        assert "do not match" in _one_line(e)
     truncated = tmp_path / "trunc.safetensors"
     truncated.write_bytes(f.read_bytes()[:-100])
     with pytest.raises(ModelFileError):
@@ -107,3 +111,10 @@ def test_shipped_model_loads_and_is_small():
     assert np.isfinite(nxt).all() and np.isfinite(std).all()
     # a push straight into the first box from 2 cm away moves it forward, not backwards
     assert nxt[0, 0, 0] > 0.5 + 0.02
+    # grasping the 5 cm box across a face, centred near its top, beats grasping beside it or too narrow
+    states, _, mask = _inputs()
+    shapes = np.stack([box_descriptor([0.05] * 3)] * 2)
+    acts = np.stack([grasp_action(0.5, 0.0, 0.035, 0.0, 0.05), grasp_action(0.5, 0.06, 0.035, 0.0, 0.05),
+                     grasp_action(0.5, 0.0, 0.035, 0.0, 0.01)])
+    _, p, _ = m.predict(np.repeat(states, 3, 0), acts, np.repeat(mask, 3, 0), shapes)
+    assert p[0] > 0.8 and p[1] < 0.3 and p[2] < 0.3, p

@@ -124,8 +124,15 @@ def test_predict_fast_path_matches_dense_members(model):
     da = out.detach().numpy()[..., :4].mean(0) * model.norm.out_scale.numpy()  # (B, N, 4) action frame
     yaw = actions[:, 4][:, None]
     dx = np.cos(yaw) * da[..., 0] - np.sin(yaw) * da[..., 1]
-    np.testing.assert_allclose((nxt[..., 0] - states[..., 0])[mask], dx[mask], atol=1e-5)
+    push = mask & (actions[:, 0] == 0)[:, None]
+    np.testing.assert_allclose((nxt[..., 0] - states[..., 0])[push], dx[push], atol=1e-5)
     np.testing.assert_array_equal(nxt[~mask], states[~mask])
-    logit = (out.detach().numpy()[..., 8].mean(0) * tgt.numpy()).sum(-1) / model.temperature
-    np.testing.assert_allclose(p[1], 1 / (1 + np.exp(-logit[1])), atol=1e-5)
+    # the grasp: its target lifted by 0.10 m (the outcome on success), nothing else moves
+    lift = np.zeros_like(states)
+    lift[1, tgt.numpy()[1].argmax(), 2] = 0.10
+    np.testing.assert_allclose(nxt[1, :, :3], (states + lift)[1, :, :3], atol=1e-6)
+    t = int(tgt.numpy()[1].argmax())
+    head = model.grasp_logits(torch.as_tensor(states[1:2, t]), None, torch.as_tensor(actions[1:2])).mean(0)
+    logit = (out.detach().numpy()[..., 8].mean(0) * tgt.numpy()).sum(-1)[1] + float(head[0])
+    np.testing.assert_allclose(p[1], 1 / (1 + np.exp(-logit / model.temperature)), atol=1e-5)
     assert p[0] == 1.0 and p[2] == 1.0

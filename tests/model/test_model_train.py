@@ -31,7 +31,7 @@ def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
         mask[t] = True
         after[t] = before[t]
         if t % 4 == 3:
-            act[t] = [GRASP, c[0], c[1], 0.02, yaw, 0]
+            act[t] = [GRASP, c[0], c[1], 0.02, yaw, 0.07]
             grasp_ok[t] = int(w < 0.06)
             after[t, 0, 2] += 0.1 * grasp_ok[t]
         else:
