@@ -12,6 +12,7 @@ Frames: TCP = 0.105 m along z of the base (hand) frame of ``robot_wm/assets/pand
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,27 @@ HAND_TO_TCP = 0.105  # m along the hand z axis
 FINGER_JOINTS = (0, 1)
 TCP_LINK = -1  # the TCP is no link of the hand URDF: base frame + HAND_TO_TCP along z
 MAX_OPENING = 0.08  # m
+# Runs of steps with constant inputs go to Bullet as one stepSimulation call of up to this many substeps
+# (a power of two, so k * dt / k == dt exactly); bit-identical to one call per step (docs/grasping.md).
+MAX_SUBSTEPS = 32
+
+
+def _substep_runs(n: int) -> list[int]:
+    """`n` steps as runs of power-of-two lengths, largest first (60 -> [32, 16, 8, 4])."""
+    runs, k = [], MAX_SUBSTEPS
+    while n > 0:
+        while k > n:
+            k //= 2
+        runs.append(k)
+        n -= k
+    return runs
+
+
+def _farthest_corner(aabb: tuple, point: np.ndarray) -> float:
+    """Largest distance (m) from `point` to a corner of the axis-aligned box `aabb` (lo, hi)."""
+    lo, hi = np.asarray(aabb[0], float), np.asarray(aabb[1], float)
+    far = np.maximum(np.abs(lo - point), np.abs(hi - point))
+    return float(np.linalg.norm(far))
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,14 @@ class HandWorld:
         self._cid = -1
         self._hand_force = 0.0
         self.object_mass = 0.0
+        self._dt = self.time_step
+        self._batch = False  # whether step()/pull() may batch substeps (see _steps)
+        self._force_at_com = False  # whether the object's base frame is its centre of mass
+        # Bounds for object_fell_clear (inf: never): hand geometry within hand_reach of the TCP, object
+        # geometry within object_reach of its base origin, base origin object_com_offset from the COM (m).
+        self.hand_reach = float("inf")
+        self.object_reach = float("inf")
+        self.object_com_offset = 0.0
 
     def close(self) -> None:
         try:
@@ -103,15 +133,26 @@ class HandWorld:
                                        hand_pose.position.tolist(), [0, 0, 0, 1], hand_pose.quaternion.tolist())
         c.changeConstraint(self._cid, maxForce=hand_max_force)
         self._add_object(obj, object_pose, mass_scale, friction_scale)
+        # Only this world batches substeps: its hand has no joint damping (which pybullet applies once per
+        # stepSimulation call, not per substep) and nothing else in it changes between steps.
+        self._batch = True
+        # The fingers only close from here, inside the convex hull of their open boxes: every hand point stays
+        # within the distance from the TCP to the farthest corner of the open hand's bounding box.
+        self.hand_reach = max(_farthest_corner(c.getAABB(self.hand, link), tcp_pose.position)
+                              for link in (-1, *self.finger_joints))
+        self.object_reach = _farthest_corner(c.getAABB(self.obj, -1), object_pose.position)
 
     def _reset(self) -> BulletClient:
         c = self.client
+        self.hand_reach = self.object_reach = float("inf")
         c.resetSimulation()
         c.setAdditionalSearchPath(pybullet_data.getDataPath())
         c.setPhysicsEngineParameter(fixedTimeStep=self.time_step, numSolverIterations=self.solver_iterations,
                                     deterministicOverlappingPairs=1, enableFileCaching=1)
         c.setGravity(0.0, 0.0, 0.0)
         self.reachable = True
+        self._dt = self.time_step
+        self._batch = False
         return c
 
     def _setup_fingers(self, opening: float, finger_friction: float) -> None:
@@ -136,7 +177,12 @@ class HandWorld:
         # Rolling friction adds 2 solver rows per contact point (~25 % of a step while holding); 0 is faster
         # but changes marginal labels (docs/grasping.md), so the reference keeps 1e-4 (physics.rolling_friction).
         c.changeDynamics(self.obj, -1, rollingFriction=self.rolling_friction, spinningFriction=1e-3)
-        self.object_mass = float(c.getDynamicsInfo(self.obj, -1)[0])
+        dyn = c.getDynamicsInfo(self.obj, -1)
+        self.object_mass = float(dyn[0])
+        # A pull applied at the base origin is a pure force (no torque) when the base frame is the centre of
+        # mass; only then is a force held over several substeps the same as one re-applied at every step.
+        self._force_at_com = all(v == 0.0 for v in dyn[3])
+        self.object_com_offset = float(np.linalg.norm(dyn[3]))
 
     def _load_object(self, obj: ObjectModel, pose: Pose) -> int:
         # A single rigid body in maximal coordinates (btRigidBody), not a one-link btMultiBody: the same
@@ -150,7 +196,9 @@ class HandWorld:
                                      useMaximalCoordinates=True)
             c.changeDynamics(body, -1, lateralFriction=0.8 if obj.friction is None else obj.friction)
             return body
-        body = c.loadURDF(str(obj.urdf), pos, orn, globalScaling=obj.scale, useMaximalCoordinates=True)
+        # Visual shapes play no part in the physics (nothing renders this world): not loaded.
+        body = c.loadURDF(str(obj.urdf), pos, orn, globalScaling=obj.scale, useMaximalCoordinates=True,
+                          flags=pybullet.URDF_IGNORE_VISUAL_SHAPES)
         if obj.mass is not None:
             c.changeDynamics(body, -1, mass=obj.mass)
         if obj.friction is not None:
@@ -160,7 +208,29 @@ class HandWorld:
     # ------------------------------------------------------------------ control
     def set_time_step(self, time_step: float) -> None:
         """Change the physics time step (s) from the next step on."""
-        self.client.setPhysicsEngineParameter(fixedTimeStep=float(time_step))
+        self._dt = float(time_step)
+        self.client.setPhysicsEngineParameter(fixedTimeStep=self._dt)
+
+    def _steps(self, n: int, before: Callable[[], None] | None = None, batch: bool = True) -> None:
+        """`n` steps with constant inputs (`before`, if given, is called before every Bullet call).
+
+        A run of k steps goes to Bullet as one call of k substeps of the same dt: forces, gravity and motor
+        targets persist over the substeps of one call, and k * dt / k == dt for k a power of two, so this is
+        bit-identical to k calls of one step (checked on the tuning set, docs/grasping.md). Worlds that do not
+        batch (see build) step one call per step."""
+        step, cid = pybullet.stepSimulation, self.client._client
+        runs = _substep_runs(n) if batch and self._batch else [1] * n
+        current = 1
+        for k in runs:
+            if k != current:
+                pybullet.setPhysicsEngineParameter(fixedTimeStep=self._dt * k, numSubSteps=k if k > 1 else 0,
+                                                   physicsClientId=cid)
+                current = k
+            if before is not None:
+                before()
+            step(physicsClientId=cid)
+        if current != 1:
+            pybullet.setPhysicsEngineParameter(fixedTimeStep=self._dt, numSubSteps=0, physicsClientId=cid)
 
     def set_gravity(self, g: float = 9.81) -> None:
         self.client.setGravity(0.0, 0.0, -float(g))
@@ -184,13 +254,16 @@ class HandWorld:
             step(physicsClientId=client)
 
     def pull(self, force: np.ndarray, n: int) -> None:
-        """Step `n` times with an external force (3,) N, world frame, at the object's centre of mass."""
+        """Step `n` times with an external force (3,) N, world frame, at the object's base origin (its centre
+        of mass for primitives and URDFs without an inertial offset), re-applied before every Bullet call."""
         body, f, cid, frame = self.obj, [float(v) for v in force], self.client._client, pybullet.WORLD_FRAME
         # pybullet's own functions, bound once (BulletClient looks each one up again at every call)
-        get_pose, apply, step = pybullet.getBasePositionAndOrientation, pybullet.applyExternalForce, pybullet.stepSimulation
-        for _ in range(n):
+        get_pose, apply = pybullet.getBasePositionAndOrientation, pybullet.applyExternalForce
+
+        def push() -> None:
             apply(body, -1, f, get_pose(body, physicsClientId=cid)[0], frame, physicsClientId=cid)
-            step(physicsClientId=cid)
+
+        self._steps(n, push, batch=self._force_at_com)
 
     def set_fingers(self, width: float, force: float) -> None:
         """Finger motors to opening `width` (m) with at most `force` N per finger (position control)."""
@@ -212,9 +285,8 @@ class HandWorld:
         self.client.applyExternalForce(self.obj, -1, [float(f) for f in force], pos, pybullet.WORLD_FRAME)
 
     def step(self, n: int = 1) -> None:
-        step, cid = pybullet.stepSimulation, self.client._client
-        for _ in range(n):
-            step(physicsClientId=cid)
+        """`n` physics steps with the current inputs."""
+        self._steps(n)
 
     # ------------------------------------------------------------------ queries
     def _tcp_state(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -237,6 +309,20 @@ class HandWorld:
         pos, _ = c.getBasePositionAndOrientation(self.obj)
         rot = np.asarray(c.getMatrixFromQuaternion(tcp_quat)).reshape(3, 3)
         return rot.T @ (np.asarray(pos) - np.asarray(tcp_pos))
+
+    def object_fell_clear(self, hand_tcp_z_min: float, margin: float) -> bool:
+        """Whether the object is out of reach of the hand for good, given that the TCP stays above
+        `hand_tcp_z_min` (m, world) and no net upward force acts on the object from now on: no contact
+        point with the hand, the centre of mass not rising, and the object's highest possible point more
+        than `margin` below the hand's lowest possible point. Only this world (hand and object, nothing
+        else) qualifies; conservative bounds from build (inf elsewhere: never true)."""
+        c = self.client
+        if c.getContactPoints(self.hand, self.obj):
+            return False
+        (_, _, z), _ = c.getBasePositionAndOrientation(self.obj)
+        (_, _, vz), _ = c.getBaseVelocity(self.obj)
+        top = z + 2.0 * self.object_com_offset + self.object_reach  # the COM never rises while vz <= 0
+        return vz <= 0.0 and top + margin < hand_tcp_z_min - self.hand_reach
 
     def object_pose(self) -> Pose:
         """Object centre-of-mass frame (world)."""

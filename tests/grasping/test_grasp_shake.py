@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 from robot_wm.config import ConfigError
 from robot_wm.geometry import Pose
 from robot_wm.grasping import Grasp, ObjectModel, load_shake_config, robust_shake_test, shake_test
+from robot_wm.sim.hand import HandWorld
 
 CFG = load_shake_config()
 CUBE = ObjectModel("cube", "box", (0.05, 0.05, 0.05), mass=0.1, friction=0.8)
@@ -112,3 +113,32 @@ def test_rolling_friction_option_gets_its_own_world() -> None:
     a = shake_test(CUBE, centred(), None, CFG)
     b = shake_test(CUBE, centred(), None, fast)
     assert a.slip != b.slip  # a different world, not the default one reused
+
+
+class _OneCallPerStep(HandWorld):
+    """The shake-test world without substep batching: one stepSimulation call per physics step."""
+
+    def _steps(self, n, before=None, batch=True) -> None:
+        super()._steps(n, before, batch=False)
+
+
+def test_substep_batching_is_bit_identical_to_one_call_per_step() -> None:
+    p = CFG.physics
+    heavy = ObjectModel("heavy", "box", (0.05, 0.05, 0.05), mass=0.6, friction=0.4)
+    tilted = Grasp(Pose([0.004, 0.0, 0.005], Rotation.from_euler("x", 0.3).as_quat()), 0.05)
+    with _OneCallPerStep(p.time_step, p.solver_iterations, p.rolling_friction) as plain:
+        for obj, g in ((CUBE, centred()), (CUBE, tilted), (heavy, tilted)):
+            a = shake_test(obj, g, None, CFG)
+            b = shake_test(obj, g, None, CFG, world=plain)
+            assert (a.label, a.slip, a.max_slip, a.closed_width, a.steps) == \
+                (b.label, b.slip, b.max_slip, b.closed_width, b.steps)
+
+
+def test_dropped_trials_stop_early_with_the_full_protocol_label(monkeypatch) -> None:
+    heavy = ObjectModel("heavy", "box", (0.05, 0.05, 0.05), mass=3.0, friction=0.1)
+    early = shake_test(heavy, centred(), None, CFG)
+    monkeypatch.setattr(HandWorld, "object_fell_clear", lambda self, *a: False)
+    full = shake_test(heavy, centred(), None, CFG)
+    assert early.label == full.label == "dropped"
+    assert early.steps < full.steps
+    assert shake_test(CUBE, centred(), None, CFG).label == "stable"  # a held object never qualifies
