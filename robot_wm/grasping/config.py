@@ -40,20 +40,20 @@ class CloseConfig(_Strict):
 
 class LiftConfig(_Strict):
     height: float = Field(0.10, ge=0)
-    duration_s: float = Field(0.4, gt=0)
+    duration_s: float = Field(0.3, gt=0)
 
 
 class RotShakeConfig(_Strict):
     count: int = Field(3, ge=0)
     amplitude: float = Field(0.0981748, ge=0)
-    period_s: float = Field(0.2, gt=0)
+    period_s: float = Field(0.15, gt=0)
 
 
 class TransShakeConfig(_Strict):
     count: int = Field(3, ge=0)
     amplitude: float = Field(0.01, ge=0)
     axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    period_s: float = Field(0.2, gt=0)
+    period_s: float = Field(0.15, gt=0)
 
     @field_validator("axis")
     @classmethod
@@ -79,7 +79,7 @@ class PullConfig(_Strict):
 
 
 class HoldConfig(_Strict):
-    duration_s: float = Field(0.3, ge=0)
+    duration_s: float = Field(0.1, ge=0)
 
 
 class LabelConfig(_Strict):

@@ -95,6 +95,16 @@ def test_shake_config_rejects_unknown_and_bad_values(tmp_path) -> None:
         load_shake_config(bad)
 
 
+def test_default_protocol_keeps_the_fixed_numbers() -> None:
+    # Fixed by the spec (the phase durations are not, see docs/grasping.md "Speed versus labels").
+    assert CFG.lift.height == pytest.approx(0.10)
+    assert (CFG.rotational_shakes.count, CFG.translational_shakes.count) == (3, 3)
+    assert CFG.rotational_shakes.amplitude == pytest.approx(np.pi / 32)
+    assert CFG.translational_shakes.amplitude == pytest.approx(0.01)
+    assert len(CFG.pulls.directions) == 5 and CFG.pulls.duration_s == 0.5 and CFG.pulls.weight_factor == 1.0
+    assert CFG.hold.duration_s > 0
+
+
 def test_full_arm_option_reachability_and_air() -> None:
     arm = CFG.model_copy(update={"arm": CFG.arm.model_copy(update={"enabled": True})})
     here = Pose([0.5, 0.0, 0.2], [0, 0, 0, 1])
