@@ -64,6 +64,8 @@ PUSH_Z_MIN = 0.016  # m, lowest TCP height that clears the table
 TRAIN_URDFS = range(0, 700)
 TEST_URDFS = range(700, 1000)
 WORKSPACE = ((0.38, 0.68), (-0.22, 0.22))  # x, y ranges (m) for placing objects
+MASS_RANGE = (0.05, 0.5)  # kg, log-uniform per object and episode
+FRICTION_RANGE = (0.3, 1.0)  # lateral friction coefficient, uniform
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def sample_scene(rng: np.random.Generator, object_set: str, n_objects: int | Non
                 radius, height = size[0], 2 * size[0]
             obj |= {"shape": str(shape), "size": size,
                     "color": [float(v) for v in rng.uniform(0.1, 0.9, 3)] + [1.0]}
-        obj["mass"] = float(np.exp(rng.uniform(np.log(0.05), np.log(0.5))))
-        obj["friction"] = float(rng.uniform(0.3, 1.0))
+        obj["mass"] = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
+        obj["friction"] = float(rng.uniform(*FRICTION_RANGE))
         for _ in range(30):
             xy = np.array([cx, cy]) + rng.normal(0, spread, 2)
             xy = np.clip(xy, [WORKSPACE[0][0], WORKSPACE[1][0]], [WORKSPACE[0][1], WORKSPACE[1][1]])
@@ -153,6 +155,7 @@ class SceneRecorder:
         self.scene_dir = scene_dir
         self._models: dict[int, object] = {}
         self._candidates: dict[int, list[np.ndarray]] = {}
+        self._shake_config = None
 
     def close(self) -> None:
         self.arm.close()
@@ -231,11 +234,14 @@ class SceneRecorder:
     def shake(self, action: np.ndarray, target: int, state: np.ndarray) -> str:
         """The shake test's label of a top-down grasp action on object i at its current pose."""
         from robot_wm.geometry import Pose
-        from robot_wm.grasping import Grasp, shake_test
+        from robot_wm.grasping import Grasp, load_shake_config, shake_test
 
+        if self._shake_config is None:
+            self._shake_config = load_shake_config()  # planners/shake_test.yaml, read once per scene
         _, x, y, z, yaw, width = (float(v) for v in action)
         tcp = self.sp.top_down(np.array([x, y, z]), yaw + np.pi / 2)  # closing axis (TCP y) at `yaw`
-        return shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7])).label
+        return shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7]),
+                          self._shake_config).label
 
 
 def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
