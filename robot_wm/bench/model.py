@@ -20,6 +20,8 @@ import torch
 
 from robot_wm.config import ConfigError, read_yaml
 from robot_wm.model.collect import (
+    FRICTION_RANGE,
+    MASS_RANGE,
     CollectConfig,
     SceneRecorder,
     clean,
@@ -78,6 +80,55 @@ def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarra
     return out
 
 
+def _subset_auc(model: WorldModel, data: dict[str, np.ndarray], rows: np.ndarray) -> float:
+    from robot_wm.model.collect import transition_descriptors
+    from robot_wm.model.evaluate import auc
+
+    if not rows.size:
+        return float("nan")
+    p = model.predict(data["before"][rows], data["action"][rows], data["mask"][rows],
+                      transition_descriptors(data, rows))[1]
+    return auc(p, data["grasp_ok"][rows].astype(int))
+
+
+GRASP_ORACLE, GRASP_ORACLE_QUICK, GRASP_REPLAYS = 300, 40, 4
+
+
+def _grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray, seed: int) -> float:
+    """AUC of a physics oracle that knows each grasped object's exact geometry and pose but, like the
+    model, not its mass and friction: P(stable) = fraction of GRASP_REPLAYS shake tests of the same grasp
+    with mass and friction drawn from the collection's ranges. The best a geometry-only predictor can do
+    (up to the replays' sampling noise)."""
+    from robot_wm.config.loader import resolve_asset
+    from robot_wm.geometry import Pose
+    from robot_wm.grasping import Grasp, ObjectModel, shake_test
+    from robot_wm.model.evaluate import auc
+    from robot_wm.sim.push import top_down
+
+    rng = np.random.default_rng([seed, 17])
+    p, y = [], []
+    for i in idx:
+        scene = scenes[int(data["episode"][i])]
+        t = int(data["target"][i])
+        o = scene["objects"][t]
+        sdir = scene.get("_dir")
+        if "urdf" in o:
+            found = resolve_asset(o["urdf"], Path(sdir) if sdir else None)
+            geo = {"urdf": str(found.resolve()) if found else o["urdf"], "scale": float(o.get("scale", 1.0))}
+        else:
+            geo = {"shape": o["shape"], "size": tuple(o["size"])}
+        s, a = data["before"][i, t], data["action"][i]
+        grasp = Grasp(top_down(a[1:4], float(a[4]) + np.pi / 2), float(a[5]))
+        ok = 0
+        for _ in range(GRASP_REPLAYS):
+            mass = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
+            obj = ObjectModel(o.get("name", "obj"), mass=mass, friction=float(rng.uniform(*FRICTION_RANGE)), **geo)
+            ok += shake_test(obj, grasp, Pose(s[0:3], s[3:7])).label == "stable"
+        p.append(ok / GRASP_REPLAYS)
+        y.append(int(data["grasp_ok"][i]))
+    return auc(np.array(p), np.array(y)) if idx.size else float("nan")
+
+
 def transitions_per_s(model: WorldModel, data: dict[str, np.ndarray], seconds: float = 3.0) -> tuple[float, int]:
     """Batched predict throughput on one CPU thread (B = 16384 scenes of N = 6 slots, tiled from data)."""
     n = len(data["action"])
@@ -123,6 +174,12 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | No
     idx = np.sort(rng.choice(pushes, n_or, replace=False)) if n_or else pushes
     oracle = _oracle(data, scene_of, idx)
     res = evaluate(model, data, oracle)
+    grasps = np.flatnonzero((data["action"][:, 0] == 1) & (data["grasp_ok"] >= 0))
+    n_g = min(len(grasps), GRASP_ORACLE_QUICK if quick else GRASP_ORACLE)
+    gidx = np.sort(rng.choice(grasps, n_g, replace=False)) if n_g else grasps
+    res["grasp_auc_oracle_unknown_mass_friction"] = _grasp_oracle(data, scene_of, gidx, seed)
+    res["grasp_auc_model_on_oracle_subset"] = _subset_auc(model, data, gidx)
+    res["n_grasp_oracle"] = int(n_g)
     rate, n_slots = transitions_per_s(model, data, 1.0 if quick else 3.0)
     res["transitions_per_s"] = rate
     res["speed_objects_per_scene"] = n_slots

@@ -1,18 +1,18 @@
 """The world model's grasp head: P(stable) of a top-down grasp from what the gripper would enclose.
 
-Gripper probes. A fixed lattice of points in the grasp frame G (origin at the TCP, u = closing axis at
-the action's yaw, v = u rotated +90 deg about world z, w = world up) covers the two finger volumes,
-the space between the finger pads and the palm above them::
+Gripper probes. Two fixed lattices of points in the grasp frame G (origin at the TCP, u = closing axis
+at the action's yaw, v = u rotated +90 deg about world z, w = world up):
 
-    u: 3 columns inside each finger (o/2 + 3, 10, 17 mm) and 9 between the pads (o = opening)
-    v: -8, 0, +8 mm (the 21-mm-wide finger pads)
-    w: -5, 5, 15, 30, 45 mm (fingers: -7.4..46.6 mm) and 55, 65 mm (palm)
+* fingers and pads (NU x NV x NW): u: 3 columns inside each finger (o/2 + 3, 10, 17 mm) and
+  N_BETWEEN between the pads (o = opening); v across the 21-mm pads; w from below the fingertips
+  (-7.4 mm) up to the palm (46.6 mm), denser near the tips where contacts form;
+* palm (PU x PV x PW): its 20 x 6 cm underside and 1 cm above it.
 
 Each probe is moved into the target object's body frame and reads its occupancy
 (:func:`robot_wm.model.shape.sample_occupancy`): "is there object between the pads, at which depth,
 and do fingers or palm overlap it?" — the geometry a shake test turns into a label. With the object's
 centre of mass in G (torque on the pads), its extents and the opening, these are the head's inputs.
-The lattice is symmetric under u -> -u and v -> -v, as the gripper is (training uses both flips).
+Both lattices are symmetric under u -> -u and v -> -v, as the gripper is (training uses both flips).
 
 The head is an ensemble of K small MLPs (members evaluated as batched products, bootstrap-trained
 with the rest of the model); its logit adds to the interaction network's own grasp logit.
@@ -30,11 +30,15 @@ from robot_wm.model.shape import sample_occupancy
 MAX_OPENING = 0.08  # m
 OPENING_CLEARANCE = 0.01  # m the fingers open beyond the grasp width (planners/shake_test.yaml)
 U_FINGER = (0.003, 0.010, 0.017)  # m beyond the pad faces
-N_BETWEEN = 9
-V_PROBES = (-0.008, 0.0, 0.008)
-W_PROBES = (-0.005, 0.005, 0.015, 0.03, 0.045, 0.055, 0.065)
+N_BETWEEN = 13
+V_PROBES = (-0.009, -0.0045, 0.0, 0.0045, 0.009)
+W_PROBES = (-0.006, -0.002, 0.002, 0.006, 0.012, 0.02, 0.03, 0.04)
 NU, NV, NW = 2 * len(U_FINGER) + N_BETWEEN, len(V_PROBES), len(W_PROBES)
-N_PROBES = NU * NV * NW
+PALM_U = (-0.09, -0.06, -0.03, 0.0, 0.03, 0.06, 0.09)
+PALM_V = (-0.025, 0.0, 0.025)
+PALM_W = (0.049, 0.056)
+PU, PV, PW = len(PALM_U), len(PALM_V), len(PALM_W)
+N_PROBES = NU * NV * NW + PU * PV * PW
 N_EXTRA = 7  # centre of mass in G (3), opening (1), extents (3); all / EXTRA_SCALE
 N_GRASP_IN = N_PROBES + N_EXTRA
 EXTRA_SCALE = 0.05  # m
@@ -53,6 +57,16 @@ def _u_values(opening: torch.Tensor) -> torch.Tensor:
     return torch.cat([-(h + f.flip(0)), h * between, h + f], dim=1)
 
 
+def _lattice(u: torch.Tensor, v: tuple[float, ...], w: tuple[float, ...]) -> torch.Tensor:
+    """Points (R, nu*nv*nw, 3) in G from per-grasp u values (R, nu) and fixed v, w; order [u, v, w]."""
+    r, nu = u.shape
+    nv, nw = len(v), len(w)
+    vt = torch.tensor(v, dtype=u.dtype)
+    wt = torch.tensor(w, dtype=u.dtype)
+    return torch.stack([u[:, :, None, None].expand(r, nu, nv, nw), vt[None, None, :, None].expand(r, nu, nv, nw),
+                        wt[None, None, None, :].expand(r, nu, nv, nw)], dim=-1).reshape(r, nu * nv * nw, 3)
+
+
 def _quat_matrix(q: torch.Tensor) -> torch.Tensor:
     """(R, 4) xyzw -> (R, 3, 3) rotation matrices (body -> world)."""
     q = q / q.norm(dim=-1, keepdim=True)
@@ -69,22 +83,18 @@ def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor, actions: torc
 
     obj_states (R, 15): the grasped object's state (robot_wm.model.state layout); shapes (R, SHAPE_DIM):
     its descriptor; actions (R, 6): grasp actions [1, x, y, z, yaw, width].
-    Probe values are ordered [u, v, w] (u slowest), so flips are flips of a (R, NU, NV, NW) view.
+    Probe values: the finger lattice as (NU, NV, NW), then the palm lattice as (PU, PV, PW), each [u, v, w]
+    order (u slowest), so flips are flips of those views; then the extras.
     """
     r = actions.shape[0]
-    dt = obj_states.dtype
     yaw, width = actions[:, 4], actions[:, 5]
     opening = opening_of(width)
     cu, su = torch.cos(yaw), torch.sin(yaw)
     zero, one = torch.zeros_like(cu), torch.ones_like(cu)
     g2w = torch.stack([torch.stack([cu, -su, zero], -1), torch.stack([su, cu, zero], -1),
                        torch.stack([zero, zero, one], -1)], dim=1)  # (R, 3, 3), columns u, v, w
-    u = _u_values(opening)  # (R, NU)
-    v = torch.tensor(V_PROBES, dtype=dt)
-    w = torch.tensor(W_PROBES, dtype=dt)
-    lat = torch.stack([
-        u[:, :, None, None].expand(r, NU, NV, NW), v[None, None, :, None].expand(r, NU, NV, NW),
-        w[None, None, None, :].expand(r, NU, NV, NW)], dim=-1).reshape(r, N_PROBES, 3)
+    palm_u = torch.tensor(PALM_U, dtype=actions.dtype).expand(r, PU)
+    lat = torch.cat([_lattice(_u_values(opening), V_PROBES, W_PROBES), _lattice(palm_u, PALM_V, PALM_W)], dim=1)
     tcp = actions[:, 1:4]
     world = tcp[:, None, :] + lat @ g2w.transpose(1, 2)  # (R, P, 3)
     b2w = _quat_matrix(obj_states[:, 3:7])
@@ -100,13 +110,18 @@ def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Ten
     `flip_v` (R,) bool are True: the gripper is symmetric and physics mirror-symmetric, so the label is
     unchanged (training augmentation)."""
     r = x.shape[0]
-    occ = x[:, :N_PROBES].reshape(r, NU, NV, NW)
-    occ = torch.where(flip_u[:, None, None, None], occ.flip(1), occ)
-    occ = torch.where(flip_v[:, None, None, None], occ.flip(2), occ)
+    parts = []
+    n0 = NU * NV * NW
+    for lo, shape in ((0, (NU, NV, NW)), (n0, (PU, PV, PW))):
+        n = shape[0] * shape[1] * shape[2]
+        occ = x[:, lo:lo + n].reshape(r, *shape)
+        occ = torch.where(flip_u[:, None, None, None], occ.flip(1), occ)
+        occ = torch.where(flip_v[:, None, None, None], occ.flip(2), occ)
+        parts.append(occ.reshape(r, n))
     extra = x[:, N_PROBES:].clone()
     extra[:, 0] = torch.where(flip_u, -extra[:, 0], extra[:, 0])
     extra[:, 1] = torch.where(flip_v, -extra[:, 1], extra[:, 1])
-    return torch.cat([occ.reshape(r, -1), extra], dim=1)
+    return torch.cat([*parts, extra], dim=1)
 
 
 class GraspHead(nn.Module):

@@ -82,15 +82,19 @@ def test_probes_see_what_the_fingers_would_enclose():
     s, d, a = _cube_grasp(0.05, yaw=0.4)
     x = grasp_features(s, d, a)
     assert x.shape == (1, N_GRASP_IN)
-    occ = x[0, :N_PROBES].reshape(NU, NV, NW).numpy()
-    nf = len(U_FINGER)
+    nl = NU * NV * NW
+    occ = x[0, :nl].reshape(NU, NV, NW).numpy()
+    nf, mid, vc = len(U_FINGER), NU // 2, NV // 2
     low = [i for i, w in enumerate(W_PROBES) if w <= 0.005]
-    assert occ[nf + 4, 1, low].min() > 0.99  # between the pads, at the tips: object
-    assert occ[nf + 4, 1, -1] == 0  # the palm is above the 5-cm cube top (TCP 1 cm below it)
+    assert occ[mid, vc, low].min() > 0.99  # between the pads, at the tips: object
+    assert occ[mid, vc, -1] == 0 and x[0, nl:N_PROBES].max() == 0  # above the cube top: the palm is clear
     assert occ[:nf].max() == 0 and occ[-nf:].max() == 0  # fingers clear
     s, d, a = _cube_grasp(0.03, yaw=0.4)
-    occ = grasp_features(s, d, a)[0, :N_PROBES].reshape(NU, NV, NW).numpy()
+    occ = grasp_features(s, d, a)[0, :nl].reshape(NU, NV, NW).numpy()
     assert occ[:nf].max() > 0.5 and occ[-nf:].max() > 0.5  # fingers inside the cube: a collision
+    s, d, a = _cube_grasp(0.05, yaw=0.4)
+    s[0, 2] += 0.045  # the cube 4.5 cm higher (top 9.5 cm): the palm (4.7 cm above the TCP) meets it
+    assert grasp_features(s, d, a)[0, nl:N_PROBES].max() > 0.5
 
 
 def test_half_turn_is_the_flip_of_both_axes():
