@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from robot_wm.model.collect import (
     run_episode,
 )
 from robot_wm.model.collect import scene_with_states as place
-from robot_wm.model.evaluate import evaluate
+from robot_wm.model.evaluate import auc, evaluate
 from robot_wm.model.world_model import DEFAULT_MODEL, ModelFileError, WorldModel
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,6 @@ def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarra
 
 def _subset_auc(model: WorldModel, data: dict[str, np.ndarray], rows: np.ndarray) -> float:
     from robot_wm.model.collect import transition_descriptors
-    from robot_wm.model.evaluate import auc
 
     if not rows.size:
         return float("nan")
@@ -94,19 +94,18 @@ def _subset_auc(model: WorldModel, data: dict[str, np.ndarray], rows: np.ndarray
 GRASP_ORACLE, GRASP_ORACLE_QUICK, GRASP_REPLAYS = 300, 40, 4
 
 
-def _grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray, seed: int) -> float:
-    """AUC of a physics oracle that knows each grasped object's exact geometry and pose but, like the
-    model, not its mass and friction: P(stable) = fraction of GRASP_REPLAYS shake tests of the same grasp
-    with mass and friction drawn from the collection's ranges. The best a geometry-only predictor can do
-    (up to the replays' sampling noise)."""
+def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray, seed: int) -> np.ndarray:
+    """P(stable) (R,) of grasps `idx` (R,) from a physics oracle that knows each grasped object's exact
+    geometry and pose but, like the model, not its mass and friction: the fraction of GRASP_REPLAYS shake
+    tests of the same grasp with mass and friction drawn from the collection's ranges. Its AUC is about
+    the best a geometry-only predictor can do (up to the replays' sampling noise)."""
     from robot_wm.config.loader import resolve_asset
     from robot_wm.geometry import Pose
     from robot_wm.grasping import Grasp, ObjectModel, shake_test
-    from robot_wm.model.evaluate import auc
     from robot_wm.sim.push import top_down
 
     rng = np.random.default_rng([seed, 17])
-    p, y = [], []
+    p = []
     for i in idx:
         scene = scenes[int(data["episode"][i])]
         t = int(data["target"][i])
@@ -125,29 +124,48 @@ def _grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.
             obj = ObjectModel(o.get("name", "obj"), mass=mass, friction=float(rng.uniform(*FRICTION_RANGE)), **geo)
             ok += shake_test(obj, grasp, Pose(s[0:3], s[3:7])).label == "stable"
         p.append(ok / GRASP_REPLAYS)
-        y.append(int(data["grasp_ok"][i]))
-    return auc(np.array(p), np.array(y)) if idx.size else float("nan")
+    return np.array(p, float)
 
 
-def transitions_per_s(model: WorldModel, data: dict[str, np.ndarray], seconds: float = 3.0) -> tuple[float, int]:
-    """Batched predict throughput on one CPU thread (B = 16384 scenes of N = 6 slots, tiled from data)."""
-    n = len(data["action"])
-    reps = -(-SPEED_BATCH // n)
-    states = torch.as_tensor(np.tile(data["before"], (reps, 1, 1))[:SPEED_BATCH])
-    mask = torch.as_tensor(np.tile(data["mask"], (reps, 1))[:SPEED_BATCH])
-    actions = torch.as_tensor(np.tile(data["action"], (reps, 1))[:SPEED_BATCH])
+def _rate(model: WorldModel, args: tuple, seconds: float) -> float:
+    """Calls of model.predict(*args) per second x batch size, on one CPU thread (after a warm-up call)."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model.predict(states, actions, mask)
+        model.predict(*args)
         t0, done = time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds:
-            model.predict(states, actions, mask)
-            done += SPEED_BATCH
-        rate = done / (time.perf_counter() - t0)
+            model.predict(*args)
+            done += len(args[1])
+        return done / (time.perf_counter() - t0)
     finally:
         torch.set_num_threads(old)
-    return rate, states.shape[1]
+
+
+def transitions_per_s(model: WorldModel, data: dict[str, np.ndarray], seconds: float = 3.0) -> dict[str, float]:
+    """Batched predict throughput on one CPU thread, B = 16384, N = 6 slots: pushes tiled from the data
+    (`transitions_per_s`); grasps as a planner asks them — the grasps of one recorded scene (grasps do
+    not change it) tiled to B on that scene, with its objects' shape descriptors given once (N, D)
+    (`grasp_predictions_per_s`) or the bounding-box prior (`grasp_predictions_per_s_box`)."""
+    from robot_wm.model.collect import transition_descriptors
+
+    out: dict[str, float] = {"transitions_per_s": math.nan, "grasp_predictions_per_s": math.nan,
+                             "grasp_predictions_per_s_box": math.nan}
+    push = np.flatnonzero(data["action"][:, 0] == 0)
+    if len(push):
+        t = np.resize(push, SPEED_BATCH)
+        out["transitions_per_s"] = _rate(model, (torch.as_tensor(data["before"][t]), torch.as_tensor(data["action"][t]),
+                                                 torch.as_tensor(data["mask"][t])), seconds)
+    grasp = np.flatnonzero(data["action"][:, 0] == 1)
+    if len(grasp):
+        eps, counts = np.unique(data["episode"][grasp], return_counts=True)
+        rows = grasp[data["episode"][grasp] == eps[counts.argmax()]]
+        t = np.resize(rows, SPEED_BATCH)
+        args = (torch.as_tensor(data["before"][t]), torch.as_tensor(data["action"][t]), torch.as_tensor(data["mask"][t]))
+        out["grasp_predictions_per_s_box"] = _rate(model, args, seconds)
+        shapes = torch.as_tensor(transition_descriptors(data, rows[:1])[0])  # (N, D), the scene's objects
+        out["grasp_predictions_per_s"] = _rate(model, (*args, shapes), seconds)
+    return out
 
 
 def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | None = None,
@@ -177,12 +195,12 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | No
     grasps = np.flatnonzero((data["action"][:, 0] == 1) & (data["grasp_ok"] >= 0))
     n_g = min(len(grasps), GRASP_ORACLE_QUICK if quick else GRASP_ORACLE)
     gidx = np.sort(rng.choice(grasps, n_g, replace=False)) if n_g else grasps
-    res["grasp_auc_oracle_unknown_mass_friction"] = _grasp_oracle(data, scene_of, gidx, seed)
+    p_or = grasp_oracle(data, scene_of, gidx, seed)
+    res["grasp_auc_oracle_unknown_mass_friction"] = auc(p_or, data["grasp_ok"][gidx].astype(int)) if n_g else math.nan
     res["grasp_auc_model_on_oracle_subset"] = _subset_auc(model, data, gidx)
     res["n_grasp_oracle"] = int(n_g)
-    rate, n_slots = transitions_per_s(model, data, 1.0 if quick else 3.0)
-    res["transitions_per_s"] = rate
-    res["speed_objects_per_scene"] = n_slots
+    res |= transitions_per_s(model, data, 1.0 if quick else 3.0)
+    res["speed_objects_per_scene"] = int(data["before"].shape[1])
     res["ensemble_members"] = model.k
     res["objects"] = "given scenes" if scenes else "held-out random_urdfs 700-999"
     res["episodes"] = len(np.unique(data["episode"]))

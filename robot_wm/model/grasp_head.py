@@ -25,16 +25,16 @@ import math
 import torch
 from torch import nn
 
-from robot_wm.model.shape import sample_occupancy
+from robot_wm.model.shape import GRID, MIN_HALF, box_occupancy, sample_grid
 
 MAX_OPENING = 0.08  # m
 OPENING_CLEARANCE = 0.01  # m the fingers open beyond the grasp width (planners/shake_test.yaml)
 U_FINGER = (0.003, 0.010, 0.017)  # m beyond the pad faces
-N_BETWEEN = 13
-V_PROBES = (-0.009, -0.0045, 0.0, 0.0045, 0.009)
-W_PROBES = (-0.006, -0.002, 0.002, 0.006, 0.012, 0.02, 0.03, 0.04)
+N_BETWEEN = 9
+V_PROBES = (-0.008, 0.0, 0.008)
+W_PROBES = (-0.005, 0.005, 0.015, 0.025, 0.035, 0.045)
 NU, NV, NW = 2 * len(U_FINGER) + N_BETWEEN, len(V_PROBES), len(W_PROBES)
-PALM_U = (-0.09, -0.06, -0.03, 0.0, 0.03, 0.06, 0.09)
+PALM_U = (-0.06, 0.0, 0.06)
 PALM_V = (-0.025, 0.0, 0.025)
 PALM_W = (0.049, 0.056)
 PU, PV, PW = len(PALM_U), len(PALM_V), len(PALM_W)
@@ -57,16 +57,6 @@ def _u_values(opening: torch.Tensor) -> torch.Tensor:
     return torch.cat([-(h + f.flip(0)), h * between, h + f], dim=1)
 
 
-def _lattice(u: torch.Tensor, v: tuple[float, ...], w: tuple[float, ...]) -> torch.Tensor:
-    """Points (R, nu*nv*nw, 3) in G from per-grasp u values (R, nu) and fixed v, w; order [u, v, w]."""
-    r, nu = u.shape
-    nv, nw = len(v), len(w)
-    vt = torch.tensor(v, dtype=u.dtype)
-    wt = torch.tensor(w, dtype=u.dtype)
-    return torch.stack([u[:, :, None, None].expand(r, nu, nv, nw), vt[None, None, :, None].expand(r, nu, nv, nw),
-                        wt[None, None, None, :].expand(r, nu, nv, nw)], dim=-1).reshape(r, nu * nv * nw, 3)
-
-
 def _quat_matrix(q: torch.Tensor) -> torch.Tensor:
     """(R, 4) xyzw -> (R, 3, 3) rotation matrices (body -> world)."""
     q = q / q.norm(dim=-1, keepdim=True)
@@ -78,31 +68,53 @@ def _quat_matrix(q: torch.Tensor) -> torch.Tensor:
     ], dim=-1).reshape(-1, 3, 3)
 
 
-def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def _lattice_coords(origin: torch.Tensor, axes: tuple[torch.Tensor, torch.Tensor, torch.Tensor], u: torch.Tensor,
+                    v: tuple[float, ...], w: tuple[float, ...]) -> torch.Tensor:
+    """Coordinates (R, nu * nv * nw, 3), order [u, v, w], of the lattice points origin + u a_u + v a_v +
+    w a_w for per-grasp u values (R, nu), fixed v and w, and per-grasp vectors origin, a_u, a_v, a_w
+    (R, 3) — one broadcast sum, no per-point matrix products."""
+    au, av, aw = axes
+    vt = torch.tensor(v, dtype=u.dtype)
+    wt = torch.tensor(w, dtype=u.dtype)
+    uv = u[:, :, None, None, None] * au[:, None, None, None, :] + vt[None, None, :, None, None] * av[:, None, None, None, :]
+    ow = origin[:, None, None, None, :] + wt[None, None, None, :, None] * aw[:, None, None, None, :]
+    return (uv + ow).reshape(u.shape[0], -1, 3)  # one full-size tensor
+
+
+def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor | None, actions: torch.Tensor) -> torch.Tensor:
     """Head inputs (R, N_GRASP_IN) for R grasps, each on one object.
 
     obj_states (R, 15): the grasped object's state (robot_wm.model.state layout); shapes (R, SHAPE_DIM):
-    its descriptor; actions (R, 6): grasp actions [1, x, y, z, yaw, width].
+    its descriptor, or None for the filled bounding box (computed in closed form, same values);
+    actions (R, 6): grasp actions [1, x, y, z, yaw, width].
     Probe values: the finger lattice as (NU, NV, NW), then the palm lattice as (PU, PV, PW), each [u, v, w]
     order (u slowest), so flips are flips of those views; then the extras.
     """
     r = actions.shape[0]
     yaw, width = actions[:, 4], actions[:, 5]
     opening = opening_of(width)
-    cu, su = torch.cos(yaw), torch.sin(yaw)
-    zero, one = torch.zeros_like(cu), torch.ones_like(cu)
-    g2w = torch.stack([torch.stack([cu, -su, zero], -1), torch.stack([su, cu, zero], -1),
-                       torch.stack([zero, zero, one], -1)], dim=1)  # (R, 3, 3), columns u, v, w
+    cu, su = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
+    b2w = _quat_matrix(obj_states[:, 3:7])  # rows: world axes x, y, z expressed in the body frame
+    d = actions[:, 1:4] - obj_states[:, 0:3]  # TCP relative to the body origin, world frame
+    origin = (d[:, :, None] * b2w).sum(1)  # R^T d
+    au, av, aw = cu * b2w[:, 0] + su * b2w[:, 1], cu * b2w[:, 1] - su * b2w[:, 0], b2w[:, 2]
+    if shapes is None:
+        centre = torch.zeros_like(origin)
+        half = obj_states[:, 7:10].clamp_min(2 * MIN_HALF) / 2 * GRID / (GRID - 2)
+    else:
+        centre, half = shapes[:, 0:3], shapes[:, 3:6]
+    # normalised grid coordinates ((body point - centre) / half) of the probes
+    axes = (au / half, av / half, aw / half)
+    o = (origin - centre) / half
     palm_u = torch.tensor(PALM_U, dtype=actions.dtype).expand(r, PU)
-    lat = torch.cat([_lattice(_u_values(opening), V_PROBES, W_PROBES), _lattice(palm_u, PALM_V, PALM_W)], dim=1)
-    tcp = actions[:, 1:4]
-    world = tcp[:, None, :] + lat @ g2w.transpose(1, 2)  # (R, P, 3)
-    b2w = _quat_matrix(obj_states[:, 3:7])
-    body = (world - obj_states[:, None, 0:3]) @ b2w  # row-vector form of R^T (p - c)
-    occ = sample_occupancy(shapes, body)  # (R, P)
-    com = ((obj_states[:, 0:3] - tcp)[:, None, :] @ g2w)[:, 0]  # (R, 3) in G
+    occ = []
+    for g in (_lattice_coords(o, axes, _u_values(opening), V_PROBES, W_PROBES),
+              _lattice_coords(o, axes, palm_u, PALM_V, PALM_W)):  # (R, P, 3) each
+        occ.append(box_occupancy(g, inplace=True) if shapes is None else sample_grid(shapes, g))
+    com = torch.stack([-(d[:, 0:1] * cu + d[:, 1:2] * su)[:, 0], -(d[:, 1:2] * cu - d[:, 0:1] * su)[:, 0],
+                       -d[:, 2]], dim=1)  # centre of mass in G
     extra = torch.cat([com, opening[:, None], obj_states[:, 7:10]], dim=1) / EXTRA_SCALE
-    return torch.cat([occ, extra], dim=1)
+    return torch.cat([*occ, extra], dim=1)
 
 
 def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Tensor) -> torch.Tensor:
@@ -128,7 +140,7 @@ class GraspHead(nn.Module):
     """K independent MLPs (N_GRASP_IN -> hidden -> hidden/2 -> 1), run as batched products.
     forward: (R, N_GRASP_IN) -> logits (K, R)."""
 
-    def __init__(self, k: int = 5, hidden: int = 64) -> None:
+    def __init__(self, k: int = 5, hidden: int = 32) -> None:
         super().__init__()
         self.k, self.hidden = k, hidden
         h2 = hidden // 2

@@ -18,8 +18,7 @@ from robot_wm.model.state import GRASP
 PAD_THICKNESS = 0.012  # m, TCP to the front of the closed finger pads
 N_FEATURES = 24
 N_EDGE_IN = 4
-N_OUT = 9  # mean dx, dy (action frame), dz, dyaw; their log-variances; grasp logit
-LOGIT = 8
+N_OUT = 8  # mean dx, dy (action frame), dz, dyaw; their log-variances (grasps: robot_wm.model.grasp_head)
 LOGVAR_MIN, LOGVAR_MAX = -4.0, 3.0  # bounds of the members' log-variances (normalised units)
 N_DELTA = 4
 
@@ -105,9 +104,10 @@ class EnsembleInteractionNet(nn.Module):
     * trunk (shared by the members): h_i = MLP(x_i) (H); interaction with the target in both directions,
       u_i = relu(A h_i + B h_t + C [r_i - r_t, |r_i - r_t|]) (2E): object i receives u_i[:E] (what the
       pushed object does to it), the target receives the sum over the others of u_i[E:] (who blocks it);
-    * K member heads: out_i^k = W2^k relu(W1^k [h_i, m_i]) -> 9 values: normalised mean dx, dy, dz, dyaw in
-      the action frame, their log-variances (PETS-style probabilistic members), and the grasp logit, each member trained on its own bootstrap weights. The K
-      heads run as two dense products (the second block-diagonal).
+    * K member heads: out_i^k = W2^k relu(W1^k [h_i, m_i]) -> 8 values: normalised mean dx, dy, dz, dyaw in
+      the action frame and their log-variances (PETS-style probabilistic members), each member trained on
+      its own bootstrap weights. The K heads run as two dense products (the second block-diagonal).
+      Grasp outcomes are the grasp head's (robot_wm.model.grasp_head), not this network's.
 
     The star-shaped interaction (through the object the action touches) keeps the cost linear in N,
     which is what makes ~10^5 transitions/s on one core possible.
@@ -181,11 +181,10 @@ class FusedInference:
             self.wat, self.ba = net.inter_a.weight.T.contiguous(), net.inter_a.bias.clone()
             self.wdt, self.bd = net.dec1_h.weight.T.contiguous(), net.dec1_h.bias.clone()
             # all members' output layers as one dense block-diagonal product, columns grouped by quantity:
-            # [means (4 x K) | log-variances (4 x K) | logits (K)] -> contiguous (R, 4, K) views
+            # [means (4 x K) | log-variances (4 x K)] -> contiguous (R, 4, K) views
             order = ([i * N_OUT + j for j in range(N_DELTA) for i in range(k)]
-                     + [i * N_OUT + N_DELTA + j for j in range(N_DELTA) for i in range(k)]
-                     + [i * N_OUT + LOGIT for i in range(k)])
-            self.wall = (net.dec2.weight * net.block)[order].T.contiguous()  # (K*head, 9K)
+                     + [i * N_OUT + N_DELTA + j for j in range(N_DELTA) for i in range(k)])
+            self.wall = (net.dec2.weight * net.block)[order].T.contiguous()  # (K*head, 8K)
             self.ball = net.dec2.bias[order].clone()
         self.k, self.edge, self.head = net.k, net.edge, net.head
 
@@ -217,11 +216,11 @@ class FusedInference:
 
     def moments(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
                 scene: torch.Tensor, b: int, n: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The ensemble's moments in normalised action-frame units from :func:`compact_features` (real
         objects only; padding rows get 0): mean (B, N, 4) of the member means, their variance plus the
-        mean member noise variance (B, N, 4), the x-y covariance of the member means (B, N), and the
-        mean grasp logit (B, N). Same numbers as :meth:`__call__` (tested)."""
+        mean member noise variance (B, N, 4), and the x-y covariance of the member means (B, N). Same
+        numbers as :meth:`__call__` (tested)."""
         k, e = self.k, self.edge
         tc = tc[:, None]
         h = torch.addmm(self.b1, fc, self.w1t).relu_()
@@ -236,7 +235,7 @@ class FusedInference:
         back = torch.zeros(b, e).index_add_(0, scene, u[:, e:])  # what the others do to the target
         m = u[:, :e].addcmul_(back.index_select(0, scene), tc)
         z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
-        o = torch.addmm(self.ball, z, self.wall)  # (R, 9K)
+        o = torch.addmm(self.ball, z, self.wall)  # (R, 8K)
         nd = N_DELTA * k
         mu = o[:, :nd].reshape(-1, N_DELTA, k)
         mean = mu.mean(-1)  # (R, 4)
@@ -244,7 +243,6 @@ class FusedInference:
         var = (dev * dev).mean(-1).add_(o[:, nd:2 * nd].clamp(LOGVAR_MIN, LOGVAR_MAX).exp_().reshape(-1, N_DELTA, k)
                                         .mean(-1))
         cov = (dev[:, 0] * dev[:, 1]).mean(-1)
-        logit = o[:, 2 * nd:].mean(-1)
-        stats = torch.cat([mean, var, cov[:, None], logit[:, None]], dim=1)  # (R, 10)
+        stats = torch.cat([mean, var, cov[:, None]], dim=1)  # (R, 9)
         full = torch.zeros(b * n, stats.shape[1]).index_copy_(0, idx, stats).reshape(b, n, -1)
-        return full[..., :N_DELTA], full[..., N_DELTA:2 * N_DELTA], full[..., 2 * N_DELTA], full[..., 2 * N_DELTA + 1]
+        return full[..., :N_DELTA], full[..., N_DELTA:2 * N_DELTA], full[..., 2 * N_DELTA]

@@ -97,12 +97,26 @@ def box_descriptors_torch(extents: torch.Tensor) -> torch.Tensor:
 def sample_occupancy(desc: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Occupancy (R, P) in [0, 1] of R descriptors (R, SHAPE_DIM) at body-frame points (R, P, 3) (m),
     trilinear between cell centres, 0 outside the grid."""
-    r, p, _ = points.shape
-    centre, half = desc[:, None, 0:3], desc[:, None, 3:6]
-    g = ((points - centre) / half).reshape(r, p, 1, 1, 3)
+    return sample_grid(desc, (points - desc[:, None, 0:3]) / desc[:, None, 3:6])
+
+
+def sample_grid(desc: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """:func:`sample_occupancy` at normalised grid coordinates (R, P, 3) ((point - centre) / half, so
+    the grid spans [-1, 1] per axis)."""
+    r, p, _ = coords.shape
     vol = desc[:, BOX_DIM:].reshape(r, 1, GRID, GRID, GRID)
-    out = torch.nn.functional.grid_sample(vol, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = torch.nn.functional.grid_sample(vol, coords.reshape(r, p, 1, 1, 3), mode="bilinear",
+                                          padding_mode="zeros", align_corners=False)
     return out.reshape(r, p)
+
+
+def box_occupancy(coords: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """What :func:`sample_grid` reads from a :func:`box_descriptor` at normalised coordinates (..., 3),
+    in closed form: the box grid is the outer product of 1-D indicators (empty border cell, full inside),
+    so its trilinear interpolation is the product of three 1-D ramps. `inplace`: `coords` is overwritten."""
+    ramp = coords.abs_() if inplace else coords.abs()
+    ramp.neg_().add_(1.0 - 1.0 / GRID).mul_(GRID / 2).clamp_(0.0, 1.0)
+    return ramp[..., 0] * ramp[..., 1] * ramp[..., 2]
 
 
 def pack(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,14 +17,12 @@ from scipy.spatial.transform import Rotation
 from robot_wm.model.collect import target_descriptors
 from robot_wm.model.grasp_head import N_GRASP_IN, GraspHead, flip_grasp_features, grasp_features
 from robot_wm.model.network import (
-    LOGIT,
     LOGVAR_MAX,
     LOGVAR_MIN,
     N_DELTA,
     EnsembleInteractionNet,
     action_frame_features,
 )
-from robot_wm.model.shape import box_descriptors_torch
 from robot_wm.model.state import GRASP
 from robot_wm.model.world_model import Normalisation, WorldModel
 
@@ -47,7 +45,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     target_weight: float = 4.0  # loss weight of the object the action aims at
     grasp_weight: float = 0.3
-    grasp_hidden: int = 64
+    grasp_hidden: int = 32
     max_minutes: float = 8.0
     mirror: bool = True  # reflection augmentation (see mirror())
     huber_delta: float = 0.3  # position deltas, normalised units; small = median regression
@@ -115,8 +113,8 @@ def prepare(data: dict[str, np.ndarray]) -> Prepared:
         r = rows[lo:lo + 2048]
         tr = torch.as_tensor(r)
         obj = before[tr, torch.as_tensor(data["target"][r].astype(np.int64))]
-        desc = torch.as_tensor(target_descriptors(data, r)) if "ep_shape_occ" in data else \
-            box_descriptors_torch(obj[:, 7:10])  # no descriptors recorded: the filled bounding boxes
+        # no descriptors recorded: None = the filled bounding boxes
+        desc = torch.as_tensor(target_descriptors(data, r)) if "ep_shape_occ" in data else None
         gx[tr] = grasp_features(obj, desc, actions[tr])
     return Prepared(feats, rel, target, mask, y, grasp, np.asarray(data["episode"]), gx)
 
@@ -133,13 +131,12 @@ def fit_normalisation(p: Prepared) -> Normalisation:
     return Normalisation(mean, std, scale)
 
 
-def grasp_logits(net: EnsembleInteractionNet, head: GraspHead, out: torch.Tensor, p: Prepared) -> torch.Tensor:
-    """Per-member grasp logits (K, B): the interaction network's logit of the target plus the grasp
-    head's (the head runs on grasp rows only; pushes get the network's logit alone)."""
-    logit = (out[..., LOGIT] * p.target).sum(-1)  # (K, B)
+def grasp_logits(head: GraspHead, p: Prepared) -> torch.Tensor:
+    """Per-member grasp logits (K, B) of the grasp head (computed on the grasp rows only; 0 for pushes)."""
+    logit = torch.zeros(head.k, len(p.grasp))
     g = (p.grasp >= 0).nonzero().squeeze(1)
     if len(g):
-        logit = logit.index_add(1, g, head(p.gx.index_select(0, g)))
+        logit = logit.index_copy(1, g, head(p.gx.index_select(0, g)))
     return logit
 
 
@@ -168,7 +165,7 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
     w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)
     per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, B)
     is_g = (p.grasp >= 0).to(x.dtype)
-    logit = grasp_logits(net, head, out, p)
+    logit = grasp_logits(head, p)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
     w = torch.ones_like(per_tr) if weights is None else weights
@@ -213,8 +210,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return 1.0
     best, best_t = math.inf, 1.0
     for t in np.exp(np.linspace(-1.5, 2.0, 71)):
-        p = 1 / (1 + np.exp(-logits / t))
-        nll = -np.mean(labels * np.log(p + 1e-9) + (1 - labels) * np.log(1 - p + 1e-9))
+        z = logits / t
+        nll = float(np.mean(labels * np.logaddexp(0.0, -z) + (1 - labels) * np.logaddexp(0.0, z)))
         if nll < best:
             best, best_t = nll, float(t)
     return best_t
@@ -301,9 +298,7 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     net.eval()
     head.eval()
     with torch.no_grad():
-        x = (pva.feats - norm.feat_mean) / norm.feat_std
-        out = net(x, pva.rel, pva.mask, pva.target)
-        logit = grasp_logits(net, head, out, pva).mean(0).numpy()
+        logit = grasp_logits(head, pva).mean(0).numpy()
     g = pva.grasp.numpy() >= 0
     temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
     hist |= {"best_epoch": best_epoch, "epochs": len(hist["val"]), "wall_s": round(time.time() - t0, 1),

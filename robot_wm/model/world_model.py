@@ -34,7 +34,7 @@ from robot_wm.model.network import (
     action_frame_features,
     compact_features,
 )
-from robot_wm.model.shape import SHAPE_DIM, box_descriptors_torch
+from robot_wm.model.shape import SHAPE_DIM
 from robot_wm.model.state import ACTION_DIM, GRASP, STATE_DIM
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,6 @@ class WorldModel:
                      ) -> torch.Tensor:
         """Grasp-head logits (K, R) for R grasps: obj_states (R, 15) of the grasped objects, their shape
         descriptors (R, SHAPE_DIM) (None: filled bounding boxes), actions (R, 6)."""
-        if shapes is None:
-            shapes = box_descriptors_torch(obj_states[:, 7:10])
         return self.grasp_head(grasp_features(obj_states, shapes, actions))
 
     def predict(self, states: Any, actions: Any, mask: Any = None, shapes: Any = None
@@ -128,11 +126,12 @@ class WorldModel:
             raise ValueError(f"actions must have shape ({s.shape[0]}, {ACTION_DIM}) (got {tuple(a.shape)})")
         m = torch.ones(s.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(
             np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
+        is_grasp = a[:, 0] == GRASP
         with torch.inference_mode():
-            # features of the real objects only; ensemble moments in the action frame, then one rotation
-            fc, relc, tc, idx, scene = compact_features(s, m, a)
-            mean_n, var_n, cov_n, logit = self.fused().moments(fc, relc, tc, idx, scene, *m.shape)
-            target = torch.zeros(m.numel()).index_copy_(0, idx, tc).reshape(m.shape)
+            # pushes: features of the real objects only; ensemble moments in the action frame, one rotation
+            mp = m & ~is_grasp[:, None]
+            fc, relc, tc, idx, scene = compact_features(s, mp, a)
+            mean_n, var_n, cov_n = self.fused().moments(fc, relc, tc, idx, scene, *m.shape)
             sc = self.norm.out_scale
             mean_a = mean_n * sc
             var_a = var_n * (sc * sc)  # mixture of the K Gaussians
@@ -140,7 +139,7 @@ class WorldModel:
             yaw = a[:, 4:5]
             c, sn = torch.cos(yaw), torch.sin(yaw)
             c2, s2, cs2 = c * c, sn * sn, 2 * c * sn
-            fm = m.to(s.dtype)
+            fm = mp.to(s.dtype)
             ax, ay = mean_a[..., 0], mean_a[..., 1]
             mean = torch.stack([(c * ax - sn * ay) * fm, (sn * ax + c * ay) * fm,
                                 mean_a[..., 2] * fm, mean_a[..., 3] * fm], dim=-1)
@@ -148,12 +147,11 @@ class WorldModel:
             var = torch.stack([c2 * vx + s2 * vy - cs2 * cov_xy, s2 * vx + c2 * vy + cs2 * cov_xy,
                                var_a[..., 2], var_a[..., 3]], dim=-1)
             std = var.clamp_min_(0.0).sqrt_().mul_(fm[..., None])
-            logit = (logit * target).sum(-1)
-            is_grasp = a[:, 0] == GRASP
-            if bool(is_grasp.any()):
-                g = is_grasp.nonzero().squeeze(1)
-                slot = target.index_select(0, g).argmax(1)
-                obj = s[g, slot]
+            p = torch.ones(s.shape[0])
+            g = is_grasp.nonzero().squeeze(1)
+            if len(g):
+                # grasps: the grasp head on the object nearest the grasp point; the outcome on success
+                slot = grasp_targets(s.index_select(0, g), m.index_select(0, g), a.index_select(0, g))
                 desc = None
                 if shapes is not None:
                     sh = torch.as_tensor(np.asarray(shapes, np.float32) if as_numpy else shapes, dtype=torch.float32)
@@ -163,17 +161,11 @@ class WorldModel:
                                          f"(got {tuple(sh.shape)})")
                     sh = sh.reshape(-1, s.shape[1], SHAPE_DIM)
                     desc = sh[g if sh.shape[0] > 1 else torch.zeros_like(g), slot]
-                head = self.grasp_logits(obj, desc, a[g]).mean(0)
-                logit = logit.index_add(0, g, head)
-                gt = target * is_grasp[:, None].to(s.dtype)  # grasps: lift the target, no spread
-                keep = (1 - is_grasp.to(s.dtype))[:, None, None]
-                mean = mean * keep
-                mean[..., 2] += gt * LIFT
-                std = std * keep
+                logit = self.grasp_logits(s[g, slot], desc, a.index_select(0, g)).mean(0) / self.temperature
+                p.index_copy_(0, g, torch.sigmoid(logit))
+                mean[g, slot, 2] = LIFT
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
-            logit = logit / self.temperature
-            p = torch.where(is_grasp, torch.sigmoid(logit), torch.ones_like(logit))
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()
         return nxt, p, std
@@ -241,6 +233,13 @@ class WorldModel:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{path}: tensors do not match the header ({msg[:200]})") from None
         return cls(net, norm, float(h.get("temperature", 1.0)), h.get("train", {}), head)
+
+
+def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Slot (R,) of the object each grasp acts on: the real object nearest the grasp point in x-y (the
+    same rule as robot_wm.model.network's target for grasps). states (R, N, 15), mask (R, N), actions (R, 6)."""
+    d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1)
+    return torch.where(mask, d, torch.full_like(d, float("inf"))).argmin(1)
 
 
 def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:

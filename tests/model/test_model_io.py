@@ -82,7 +82,7 @@ def test_mismatched_files(tmp_path: Path):
         (lambda h: h.update(version=99), "version 99"),
         (lambda h: h.update(state_dim=14), "state_dim"),
         (lambda h: h.update(hidden=16), "do not match"),
-        (lambda h: h.update(grasp_hidden=32), "do not match"),
+        (lambda h: h.update(grasp_hidden=16), "do not match"),
         (lambda h: h.update(shape_dim=7), "shape_dim"),
     ]
     for edit, text in cases:

@@ -123,3 +123,17 @@ def test_grasp_head_members_are_independent():
     torch.testing.assert_close(out2[0], out[0])
     torch.testing.assert_close(out2[2], out[2])
     assert not torch.allclose(out2[1], out[1])
+
+
+def test_closed_form_box_prior_equals_sampling_the_box_grid():
+    """grasp_features(shapes=None) (closed-form box) == features read from box_descriptor grids."""
+    rng = np.random.default_rng(3)
+    ext = rng.uniform(0.02, 0.08, (20, 3))
+    states = np.stack([object_state(rng.uniform(-0.02, 0.02, 3) + [0.5, 0, 0.03],
+                                    [0, 0, np.sin(y / 2), np.cos(y / 2)], e, "box")
+                       for y, e in zip(rng.uniform(-3, 3, 20), ext, strict=True)])
+    acts = np.stack([grasp_action(0.5, 0.0, 0.03 + rng.uniform(-0.02, 0.02), rng.uniform(-3, 3),
+                                  rng.uniform(0.01, 0.07)) for _ in range(20)])
+    s, a = torch.as_tensor(states), torch.as_tensor(acts)
+    grids = torch.as_tensor(np.stack([box_descriptor(e) for e in ext.astype(np.float32)]))
+    torch.testing.assert_close(grasp_features(s, None, a), grasp_features(s, grids, a), atol=2e-5, rtol=1e-4)
