@@ -132,6 +132,7 @@ def test_predict_fast_path_matches_dense_members(model):
     lift[1, tgt.numpy()[1].argmax(), 2] = 0.10
     np.testing.assert_allclose(nxt[1, :, :3], (states + lift)[1, :, :3], atol=1e-6)
     t = int(tgt.numpy()[1].argmax())
-    logit = float(model.grasp_logits(torch.as_tensor(states[1:2, t]), None, torch.as_tensor(actions[1:2])).mean())
+    with torch.no_grad():
+        logit = float(model.grasp_logits(torch.as_tensor(states[1:2, t]), None, torch.as_tensor(actions[1:2])).mean())
     np.testing.assert_allclose(p[1], 1 / (1 + np.exp(-logit / model.temperature)), atol=1e-5)
     assert p[0] == 1.0 and p[2] == 1.0
