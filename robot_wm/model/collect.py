@@ -52,7 +52,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS
-from robot_wm.model.shape import GRID, descriptor_from_hull, descriptor_from_primitive, pack
+from robot_wm.model.shape import GRID, descriptor_from_hull, descriptor_from_primitive, pack, unpack
 from robot_wm.model.state import GRASP, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
 
 log = logging.getLogger(__name__)
@@ -532,22 +532,21 @@ def episode_arrays(data: dict[str, np.ndarray]) -> set[str]:
     return {k for k in data if k.startswith("ep_")}
 
 
+def _episode_rows(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Row (R,) of the per-episode arrays for each transition of `rows` (R,)."""
+    pos = {int(e): i for i, e in enumerate(data["ep_index"])}
+    return np.array([pos[int(e)] for e in data["episode"][rows]], dtype=int)
+
+
 def target_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Shape descriptors (R, SHAPE_DIM) float32 of the aimed-at object of transitions `rows` (R,)."""
-    from robot_wm.model.shape import unpack
-
-    pos = {int(e): i for i, e in enumerate(data["ep_index"])}
-    ep = np.array([pos[int(e)] for e in data["episode"][rows]], dtype=int)
-    slot = data["target"][rows].astype(int)
+    ep, slot = _episode_rows(data, rows), data["target"][rows].astype(int)
     return unpack(data["ep_shape_box"][ep, slot], data["ep_shape_occ"][ep, slot])
 
 
 def transition_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Shape descriptors (R, NMAX, SHAPE_DIM) float32 of every object slot of transitions `rows` (R,)."""
-    from robot_wm.model.shape import unpack
-
-    pos = {int(e): i for i, e in enumerate(data["ep_index"])}
-    ep = np.array([pos[int(e)] for e in data["episode"][rows]], dtype=int)
+    ep = _episode_rows(data, rows)
     return unpack(data["ep_shape_box"][ep], data["ep_shape_occ"][ep])
 
 

@@ -59,7 +59,7 @@ def evaluate(model: WorldModel, data: dict[str, np.ndarray], oracle_after: dict[
     """
     before, after, mask, act = data["before"], data["after"], data["mask"], data["action"]
     tgt = data["target"].astype(int)
-    pred, p, std = model.predict(before, act, mask)
+    pred, _, std = model.predict(before, act, mask)  # grasps: grasp_metrics (with shape descriptors)
     t = np.arange(len(act))
     push = act[:, 0] == PUSH
     err = np.linalg.norm(pred[..., :3] - after[..., :3], axis=-1) * 1000  # mm (T, N)

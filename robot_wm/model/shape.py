@@ -85,15 +85,6 @@ def box_descriptor(extents: Sequence[float]) -> np.ndarray:
     return descriptor_from_primitive("box", extents)
 
 
-def box_descriptors_torch(extents: torch.Tensor) -> torch.Tensor:
-    """:func:`box_descriptor` for a batch of extents (R, 3) -> (R, SHAPE_DIM), in torch (no NumPy)."""
-    r = extents.shape[0]
-    half = extents.clamp_min(2 * MIN_HALF) / 2 * GRID / (GRID - 2)
-    occ = torch.zeros(GRID, GRID, GRID, dtype=extents.dtype)
-    occ[1:-1, 1:-1, 1:-1] = 1.0
-    return torch.cat([torch.zeros(r, 3, dtype=extents.dtype), half, occ.reshape(1, -1).expand(r, -1)], dim=1)
-
-
 def sample_occupancy(desc: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Occupancy (R, P) in [0, 1] of R descriptors (R, SHAPE_DIM) at body-frame points (R, P, 3) (m),
     trilinear between cell centres, 0 outside the grid."""

@@ -1,5 +1,5 @@
 """Executing single interaction primitives with the Panda for world-model data: pushes with the closed
-gripper's fingertips and top-down grasps labelled by a close / lift / hold test.
+gripper's fingertips (grasps are labelled by the grasping module's shake test instead).
 
 The arm is teleported (joint reset, no physics step in between) to a collision-free pre-action pose, so
 that each action is one short physical interaction; a pose that would overlap the table or an object is
@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 
 CLEARANCE = 0.004  # m: minimum gap between the teleported arm and anything else
 PUSH_SPEED = 0.12  # m/s along the push line
-LIFT_HEIGHT = 0.10  # m, grasp test lift
-HOLD_S = 0.4  # s held in the air after the lift
-SLIP_TOL = 0.01  # m, object displacement relative to the hand that counts as slipping
 
 
 def top_down(position: np.ndarray, yaw: float) -> Pose:
@@ -123,59 +120,6 @@ def execute_push(world: World, arm: Arm, start: np.ndarray, yaw: float, distance
     return PushResult(True, "", touched)
 
 
-@dataclass
-class GraspResult:
-    """Outcome of a grasp test: label is 'stable', 'slipped', 'dropped' or 'missed' (never closed on it)."""
-
-    ok: bool
-    label: str = ""
-    reason: str = ""
-    slip: float = 0.0  # m, object displacement relative to the hand between lift and end of hold
-
-
-def execute_grasp(world: World, arm: Arm, name: str, position: np.ndarray, yaw: float,
-                  lift: float = LIFT_HEIGHT, hold_s: float = HOLD_S) -> GraspResult:
-    """Top-down grasp of `name` at TCP `position` (3,) with closing axis at `yaw`: descend open, close,
-    lift `lift` m, hold `hold_s` s with a small shake; label by is_holding and slip relative to the hand.
-
-    Leaves the arm holding (or not) in the air; call :func:`release` afterwards.
-    """
-    position = np.asarray(position, float)
-    grasp = top_down(position, yaw)
-    above = top_down(position + [0, 0, 0.12], yaw)
-    if not teleport_arm(world, arm, above, panda.MAX_FINGER_OPENING):
-        return GraspResult(False, reason="pre-grasp pose blocked or unreachable")
-    res = arm.move_linear(grasp, 0.2)
-    if not res.ok:
-        return GraspResult(False, reason=res.reason)
-    arm.close_gripper()
-    res = arm.move_linear(top_down(position + [0, 0, lift], yaw), 0.2)
-    if not res.ok:
-        return GraspResult(False, reason=res.reason)
-    if not arm.is_holding(name):
-        return GraspResult(True, "missed" if world.object_pose(name).position[2] < position[2] else "dropped")
-    rel0 = arm.tcp_pose().inverse() @ world.object_pose(name)
-    # Shake: two quick yaw wiggles of the wrist, then hold.
-    q = arm.q()
-    for dq in (0.25, -0.25, 0.0):
-        q2 = q.copy()
-        q2[6] = np.clip(q[6] + dq, panda.LOWER[6], panda.UPPER[6])
-        arm.move_joints(q2, speed=0.8)
-    world.step(int(hold_s * 240))
-    if not arm.is_holding(name):
-        return GraspResult(True, "dropped")
-    rel1 = arm.tcp_pose().inverse() @ world.object_pose(name)
-    slip = float(np.linalg.norm(rel1.position - rel0.position))
-    return GraspResult(True, "stable" if slip < SLIP_TOL else "slipped", slip=slip)
-
-
-def release(world: World, arm: Arm) -> None:
-    """Open the gripper where it is, go home and let objects settle."""
-    arm.open_gripper()
-    go_home(world)
-    world.settle()
-
-
 def set_object_pose(world: World, name: str, pose: Pose) -> None:
     """Teleport an object (zero velocity). For building oracle worlds from recorded states."""
     c, body = world.client, world.objects[name].body
@@ -183,5 +127,5 @@ def set_object_pose(world: World, name: str, pose: Pose) -> None:
     c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
 
 
-__all__ = ["GraspResult", "PushResult", "arm_is_clear", "execute_grasp", "execute_push", "local_extents", "object_at_rest",
-           "release", "set_object_pose", "teleport_arm", "top_down"]
+__all__ = ["PushResult", "arm_is_clear", "execute_push", "local_extents", "object_at_rest", "set_object_pose",
+           "teleport_arm", "top_down"]
