@@ -53,7 +53,7 @@ from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS
 from robot_wm.model.shape import GRID, descriptor_from_hull, descriptor_from_primitive, pack, unpack
-from robot_wm.model.state import GRASP, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
+from robot_wm.model.state import GRASP, LIFT, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,6 @@ def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarra
     return a.astype(np.float32), i, mode
 
 
-LIFT = 0.10  # m, the shake test's lift: a stable grasp's `after` is its target raised by this
 
 
 def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | None = None,

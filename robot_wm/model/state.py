@@ -35,6 +35,7 @@ STATE_DIM = 15
 ACTION_DIM = 6
 SHAPES = ("box", "cylinder", "sphere", "mesh")
 PUSH, GRASP = 0, 1
+LIFT = 0.10  # m, the shake test's lift: a grasp's outcome on success is its object raised by this
 POS, QUAT, EXT, SHAPE, REST = slice(0, 3), slice(3, 7), slice(7, 10), slice(10, 14), 14
 
 

@@ -4,8 +4,8 @@ File: safetensors; all tensors are the network's parameters plus ``norm.*``; the
 ``robot_wm`` holds a JSON header::
 
     {"format": "robot_wm.world_model", "version": 2, "state_dim": 15, "action_dim": 6,
-     "n_features": 24, "n_out": 9, "k": 5, "hidden": 32, "edge": 16, "head": 16,
-     "shape_dim": 4102, "grasp_in": 322, "grasp_hidden": 64, "temperature": 1.0,
+     "n_features": 24, "n_out": 8, "k": 5, "hidden": 32, "edge": 16, "head": 12,
+     "shape_dim": 4102, "grasp_in": 295, "grasp_hidden": 32, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
 
 Tensors: ``net.*`` (interaction network), ``grasp.*`` (grasp head), ``norm.*``.
@@ -35,13 +35,12 @@ from robot_wm.model.network import (
     compact_features,
 )
 from robot_wm.model.shape import SHAPE_DIM
-from robot_wm.model.state import ACTION_DIM, GRASP, STATE_DIM
+from robot_wm.model.state import ACTION_DIM, GRASP, LIFT, STATE_DIM
 
 log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.world_model"
 VERSION = 2
-LIFT = 0.10  # m: a grasp's predicted outcome on success is its object raised by the shake test's lift
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
 
 
@@ -127,6 +126,14 @@ class WorldModel:
         m = torch.ones(s.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(
             np.asarray(mask, bool) if as_numpy else mask, dtype=torch.bool)
         is_grasp = a[:, 0] == GRASP
+        sh = None
+        if shapes is not None:
+            sh = torch.as_tensor(np.asarray(shapes, np.float32) if as_numpy else shapes, dtype=torch.float32)
+            if sh.shape[-1] != SHAPE_DIM or sh.ndim not in (2, 3) or sh.shape[-2] != s.shape[1] or (
+                    sh.ndim == 3 and sh.shape[0] not in (1, s.shape[0])):
+                raise ValueError(f"shapes must have shape (B, N, {SHAPE_DIM}) or (N, {SHAPE_DIM}) "
+                                 f"(got {tuple(sh.shape)})")
+            sh = sh.reshape(-1, s.shape[1], SHAPE_DIM)
         with torch.inference_mode():
             # pushes: features of the real objects only; ensemble moments in the action frame, one rotation
             mp = m & ~is_grasp[:, None]
@@ -152,15 +159,7 @@ class WorldModel:
             if len(g):
                 # grasps: the grasp head on the object nearest the grasp point; the outcome on success
                 slot = grasp_targets(s.index_select(0, g), m.index_select(0, g), a.index_select(0, g))
-                desc = None
-                if shapes is not None:
-                    sh = torch.as_tensor(np.asarray(shapes, np.float32) if as_numpy else shapes, dtype=torch.float32)
-                    if sh.shape[-1] != SHAPE_DIM or sh.ndim not in (2, 3) or sh.shape[-2] != s.shape[1] or (
-                            sh.ndim == 3 and sh.shape[0] not in (1, s.shape[0])):
-                        raise ValueError(f"shapes must have shape (B, N, {SHAPE_DIM}) or (N, {SHAPE_DIM}) "
-                                         f"(got {tuple(sh.shape)})")
-                    sh = sh.reshape(-1, s.shape[1], SHAPE_DIM)
-                    desc = sh[g if sh.shape[0] > 1 else torch.zeros_like(g), slot]
+                desc = None if sh is None else sh[g if sh.shape[0] > 1 else torch.zeros_like(g), slot]
                 logit = self.grasp_logits(s[g, slot], desc, a.index_select(0, g)).mean(0) / self.temperature
                 p.index_copy_(0, g, torch.sigmoid(logit))
                 mean[g, slot, 2] = LIFT

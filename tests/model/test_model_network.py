@@ -72,6 +72,14 @@ def test_bad_shapes_raise(model):
         model.predict(np.zeros((2, 15)), np.zeros((2, 6)))
     with pytest.raises(ValueError, match="actions must have shape"):
         model.predict(np.zeros((2, 3, 15)), np.zeros((2, 5)))
+    from robot_wm.model.shape import SHAPE_DIM
+
+    states = np.zeros((2, 3, 15), np.float32)
+    states[..., 6] = 1
+    pushes = np.stack([push_action(0.4, 0, 0.02, 0.0, 0.1)] * 2)
+    for bad in (np.zeros((3, 7)), np.zeros((4, 3, SHAPE_DIM)), np.zeros((2, 2, SHAPE_DIM))):
+        with pytest.raises(ValueError, match="shapes must have shape"):
+            model.predict(states, pushes, shapes=bad)  # checked even when no grasp reads them
 
 
 def test_fused_inference_matches_training_path(model):
