@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_wm.config.object_sets import HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
+from robot_wm.config.object_sets import BROKEN_URDF_IDS, HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
 
 WORKSPACE_X = (0.38, 0.68)  # m, where objects are dropped (reachable, visible from both cameras)
 WORKSPACE_Y = (-0.18, 0.28)
@@ -60,6 +60,8 @@ def random_scene(seed: int, n_objects: int, heldout: bool = False, urdf_fraction
         quat = [0.0, 0.0, round(float(np.sin(yaw / 2)), 6), round(float(np.cos(yaw / 2)), 6)]
         if heldout or rng.random() < urdf_fraction:
             idx = int(rng.choice(ids))
+            while idx in BROKEN_URDF_IDS:  # redraw only these, so other seeds keep their scenes
+                idx = int(rng.choice(ids))
             obj = {"name": f"obj{i}_urdf{idx:03d}", "urdf": random_urdf_path(idx),
                    "scale": round(float(rng.uniform(*RANDOM_URDF_SCALE)), 3), "mass": round(float(rng.uniform(0.05, 0.2)), 3),
                    "position": [round(float(p[0]), 4), round(float(p[1]), 4), 0.06]}
