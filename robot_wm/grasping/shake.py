@@ -117,6 +117,7 @@ def shake_test(obj: ObjectModel, grasp: Grasp, object_pose: Pose | None = None, 
     n = n_steps(cfg.close.duration_s)
     w.step(n)
     steps += n
+    w.grip(cfg.close.finger_force)  # from here on each finger presses with the full finger_force
     closed = w.gripper_width()
     if not all(w.finger_contacts()):
         return ShakeResult("no_contact", closed_width=closed, steps=steps)

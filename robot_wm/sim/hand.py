@@ -33,6 +33,7 @@ HAND_TO_TCP = 0.105  # m along the hand z axis
 FINGER_JOINTS = (0, 1)
 TCP_LINK = -1  # the TCP is no link of the hand URDF: base frame + HAND_TO_TCP along z
 MAX_OPENING = 0.08  # m
+GRIP_SPEED = 10.0  # m/s, finger velocity target of `grip`: unreachable, so the motor presses at its force cap
 # Runs of steps with constant inputs go to Bullet as one stepSimulation call of up to this many substeps
 # (a power of two, so k * dt / k == dt exactly); bit-identical to one call per step (docs/grasping.md).
 MAX_SUBSTEPS = 32
@@ -278,6 +279,18 @@ class HandWorld:
         self.client.setJointMotorControlArray(self.hand, list(self.finger_joints), pybullet.POSITION_CONTROL,
                                               targetPositions=[0.0, 0.0], forces=[force, force],
                                               positionGains=[gain, gain])
+
+    def grip(self, force: float) -> None:
+        """Hold the fingers closed with `force` N each (after `squeeze` has brought them into contact).
+
+        A velocity target far beyond reach (-10 m/s) with the force cap: the motor then sits at its cap,
+        so each finger presses with `force` N at any solver iteration count. A position target with a
+        small gain (as in `squeeze`) delivers only a fraction of its cap at 20 iterations (16 of 40 N,
+        docs/grasping.md "Finger force").
+        """
+        self.client.setJointMotorControlArray(self.hand, list(self.finger_joints), pybullet.VELOCITY_CONTROL,
+                                              targetVelocities=[-GRIP_SPEED, -GRIP_SPEED],
+                                              forces=[force, force])
 
     def apply_object_force(self, force: np.ndarray) -> None:
         """External force (3,) N, world frame, at the object's centre of mass, for the next step only."""
