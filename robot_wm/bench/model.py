@@ -91,21 +91,52 @@ def _subset_auc(model: WorldModel, data: dict[str, np.ndarray], rows: np.ndarray
     return auc(p, data["grasp_ok"][rows].astype(int))
 
 
-GRASP_ORACLE, GRASP_ORACLE_QUICK, GRASP_REPLAYS = 300, 40, 4
+GRASP_ORACLE, GRASP_ORACLE_QUICK = 300, 40
+GRASP_REPLAYS = 16  # shake tests per grasp with mass and friction redrawn (4 underestimated the ceiling by ~0.04)
+KNOWN_REPLAYS = 4  # shake tests per grasp with the true mass and friction, the grasp jittered by JITTER
+JITTER = (1e-4, 1e-3)  # m, rad: far below anything a planner controls; measures how chaotic a label is
 
 
-def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray, seed: int) -> np.ndarray:
-    """P(stable) (R,) of grasps `idx` (R,) from a physics oracle that knows each grasped object's exact
-    geometry and pose but, like the model, not its mass and friction: the fraction of GRASP_REPLAYS shake
-    tests of the same grasp with mass and friction drawn from the collection's ranges. Its AUC is about
-    the best a geometry-only predictor can do (up to the replays' sampling noise)."""
-    from robot_wm.config.loader import resolve_asset
+def _oracle_grasp(job: tuple) -> tuple[float, float]:
+    """(P(stable) with mass and friction redrawn, P(stable) with the true ones and a jittered grasp) of one
+    grasp. job = (geometry kwargs of ObjectModel, object state (15,), action (6,), true mass, true friction,
+    seed sequence entropy)."""
     from robot_wm.geometry import Pose
     from robot_wm.grasping import Grasp, ObjectModel, shake_test
     from robot_wm.sim.push import top_down
 
-    rng = np.random.default_rng([seed, 17])
-    p = []
+    geo, s, a, mass, friction, entropy = job
+    rng = np.random.default_rng(entropy)
+    pose = Pose(s[0:3], s[3:7])
+    grasp = Grasp(top_down(a[1:4], float(a[4]) + np.pi / 2), float(a[5]))
+    unknown = 0
+    for _ in range(GRASP_REPLAYS):
+        m = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
+        obj = ObjectModel("obj", mass=m, friction=float(rng.uniform(*FRICTION_RANGE)), **geo)
+        unknown += shake_test(obj, grasp, pose).label == "stable"
+    known = 0
+    obj = ObjectModel("obj", mass=mass, friction=friction, **geo)
+    for _ in range(KNOWN_REPLAYS):
+        jit = Grasp(top_down(a[1:4] + rng.normal(0.0, JITTER[0], 3), float(a[4]) + rng.normal(0.0, JITTER[1])
+                             + np.pi / 2), float(a[5]))
+        known += shake_test(obj, jit, pose).label == "stable"
+    return unknown / GRASP_REPLAYS, known / KNOWN_REPLAYS
+
+
+def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray, seed: int,
+                 workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Two physics oracles for grasps `idx` (R,), each P(stable) (R,):
+
+    * unknown mass and friction (like the model): the fraction of GRASP_REPLAYS shake tests of the same
+      grasp on the exact geometry and pose with mass and friction drawn from the collection's ranges —
+      about the best any predictor that is not told mass and friction can rank the labels;
+    * known mass and friction: KNOWN_REPLAYS shake tests with the true values, the grasp jittered by
+      0.1 mm / 1 mrad — how far the labels are decided at all (physics chaos).
+
+    Grasp i draws from ``default_rng([seed, 17, i])``: same numbers whatever `workers`."""
+    from robot_wm.config.loader import resolve_asset
+
+    jobs = []
     for i in idx:
         scene = scenes[int(data["episode"][i])]
         t = int(data["target"][i])
@@ -116,15 +147,18 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
             geo = {"urdf": str(found.resolve()) if found else o["urdf"], "scale": float(o.get("scale", 1.0))}
         else:
             geo = {"shape": o["shape"], "size": tuple(o["size"])}
-        s, a = data["before"][i, t], data["action"][i]
-        grasp = Grasp(top_down(a[1:4], float(a[4]) + np.pi / 2), float(a[5]))
-        ok = 0
-        for _ in range(GRASP_REPLAYS):
-            mass = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
-            obj = ObjectModel(o.get("name", "obj"), mass=mass, friction=float(rng.uniform(*FRICTION_RANGE)), **geo)
-            ok += shake_test(obj, grasp, Pose(s[0:3], s[3:7])).label == "stable"
-        p.append(ok / GRASP_REPLAYS)
-    return np.array(p, float)
+        mass = float(data["mass"][i, t]) if "mass" in data else float(o.get("mass", 0.1))
+        friction = float(data["friction"][i, t]) if "friction" in data else float(o.get("friction", 0.5))
+        jobs.append((geo, data["before"][i, t], data["action"][i], mass, friction, [seed, 17, int(i)]))
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            out = pool.map(_oracle_grasp, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+    else:
+        out = [_oracle_grasp(j) for j in jobs]
+    p = np.array(out, float).reshape(-1, 2)
+    return p[:, 0], p[:, 1]
 
 
 def _rate(model: WorldModel, args: tuple, seconds: float) -> float:
@@ -195,8 +229,10 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | No
     grasps = np.flatnonzero((data["action"][:, 0] == 1) & (data["grasp_ok"] >= 0))
     n_g = min(len(grasps), GRASP_ORACLE_QUICK if quick else GRASP_ORACLE)
     gidx = np.sort(rng.choice(grasps, n_g, replace=False)) if n_g else grasps
-    p_or = grasp_oracle(data, scene_of, gidx, seed)
-    res["grasp_auc_oracle_unknown_mass_friction"] = auc(p_or, data["grasp_ok"][gidx].astype(int)) if n_g else math.nan
+    p_unknown, p_known = grasp_oracle(data, scene_of, gidx, seed, workers)
+    y_or = data["grasp_ok"][gidx].astype(int)
+    res["grasp_auc_oracle_unknown_mass_friction"] = auc(p_unknown, y_or) if n_g else math.nan
+    res["grasp_auc_oracle_known_mass_friction"] = auc(p_known, y_or) if n_g else math.nan
     res["grasp_auc_model_on_oracle_subset"] = _subset_auc(model, data, gidx)
     res["n_grasp_oracle"] = int(n_g)
     res |= transitions_per_s(model, data, 1.0 if quick else 3.0)
