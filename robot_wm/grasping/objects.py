@@ -168,6 +168,33 @@ def _read_obj_vertices(path: str) -> np.ndarray:
     return np.asarray(verts)
 
 
+def _read_obj_parts(path: str) -> list[np.ndarray]:
+    """Vertices of each object (``o``/``g`` group) of a Wavefront file, one array (V_i, 3) each. PyBullet makes
+    one convex hull per such shape of a dynamic body's mesh, so these are its convex collision parts."""
+    verts: list[list[float]] = []
+    parts: list[set[int]] = []
+    current: set[int] | None = None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("v "):
+                verts.append([float(v) for v in line.split()[1:4]])
+            elif line.startswith(("o ", "g ")):
+                current = set()
+                parts.append(current)
+            elif line.startswith("f "):
+                if current is None:
+                    current = set()
+                    parts.append(current)
+                for token in line.split()[1:]:
+                    i = int(token.split("/")[0])
+                    current.add(i - 1 if i > 0 else len(verts) + i)
+    if not verts:
+        raise ConfigError(path, "", "mesh has no vertices (only Wavefront .obj meshes are supported)")
+    v = np.asarray(verts)
+    out = [v[sorted(p)] for p in parts if len(p) >= 4]
+    return out or [v]
+
+
 def _hull_samples(vertices: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     try:
         hull = ConvexHull(vertices)
@@ -234,6 +261,46 @@ def surface_points(obj: ObjectModel, n: int, rng: np.random.Generator) -> tuple[
         keep = rng.choice(len(pts), n, replace=False)
         pts, nrm = pts[keep], nrm[keep]
     return pts, nrm
+
+
+PRIMITIVE_SEGMENTS = 32  # sides of the prism / rings of the polyhedron that stand for a cylinder / sphere
+
+
+def primitive_polytope(shape: str, size: tuple[float, ...]) -> np.ndarray:
+    """Vertices (V, 3) of a convex polytope for a primitive centred on its frame: a box exactly, a cylinder
+    (axis z) as a PRIMITIVE_SEGMENTS-sided prism, a sphere as a Fibonacci polyhedron (both within 0.5 % of
+    the radius)."""
+    if shape == "box":
+        h = np.asarray(size, float) / 2
+        return np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float) * h
+    if shape == "cylinder":
+        r, half = float(size[0]), float(size[1]) / 2
+        a = np.linspace(0.0, 2 * np.pi, PRIMITIVE_SEGMENTS, endpoint=False)
+        ring = np.stack([r * np.cos(a), r * np.sin(a)], 1)
+        return np.concatenate([np.c_[ring, np.full(len(a), -half)], np.c_[ring, np.full(len(a), half)]])
+    k = np.arange(2 * PRIMITIVE_SEGMENTS) + 0.5
+    phi = np.arccos(1 - 2 * k / len(k))
+    theta = np.pi * (1 + 5**0.5) * k
+    return float(size[0]) * np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], 1)
+
+
+def collision_parts(obj: ObjectModel) -> list[np.ndarray]:
+    """The object's collision geometry as PyBullet collides a dynamic body: a list of convex parts, each
+    given by body-frame points (V_i, 3) (m, scaled) whose convex hull it is — one per shape of each mesh
+    (Wavefront ``o``/``g`` groups: pybullet_data's random_urdfs have 5-100), one per primitive (as
+    :func:`primitive_polytope`). The union of the parts is the solid; its overall convex hull fills the
+    concavities between them."""
+    if obj.shape == "hull":
+        return [np.asarray(obj.size, float).reshape(-1, 3)]
+    if obj.shape is not None:
+        return [primitive_polytope(obj.shape, obj.size)]
+    parts = []
+    for kind, params, origin, mesh in urdf_collision(str(obj.urdf)):
+        pieces = [p * np.asarray(params) for p in _read_obj_parts(mesh)] if kind == "mesh" else \
+            [primitive_polytope(kind, params)]
+        rot = Rotation.from_euler("xyz", origin[3:])
+        parts.extend((rot.apply(p) + origin[:3]) * obj.scale for p in pieces)
+    return parts
 
 
 def collision_hull_points(obj: ObjectModel) -> np.ndarray:

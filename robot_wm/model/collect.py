@@ -26,7 +26,11 @@ Arrays in a shard (T transitions, NMAX = 6 object slots):
     scenes         (E,)          str       the scene of each episode as JSON (contract scene dict)
     scene_episode  (E,)          int32     episode index of each entry of `scenes`
     ep_shape_box   (E, NMAX, 6)  float32   shape descriptors (robot_wm.model.shape), grid box part ...
-    ep_shape_occ   (E, NMAX, G^3) uint8    ... and occupancy x 255, per episode and object slot
+    ep_shape_occ   (E, NMAX, G^3) uint8    ... occupancy x 255 ...
+    ep_shape_parts (E, NMAX, PARTS_DIM) float32  ... and convex parts, per episode and object slot
+
+Shards written before the descriptors had convex parts (no ``ep_shape_parts``; their grid is the overall
+convex hull) still load: :func:`load_dataset` recomputes their descriptors from the recorded scenes.
 
 A grasp does not disturb the scene (the shake test runs in its own world): its `after` is `before` with
 the target raised by the lift height (0.10 m) when it was stable — the state the model predicts on
@@ -52,7 +56,14 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS
-from robot_wm.model.shape import GRID, descriptor_from_hull, descriptor_from_primitive, pack, unpack
+from robot_wm.model.shape import (
+    GRID,
+    PARTS_DIM,
+    descriptor_from_parts,
+    descriptor_from_primitive,
+    pack,
+    unpack,
+)
 from robot_wm.model.state import GRASP, LIFT, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
 
 log = logging.getLogger(__name__)
@@ -194,12 +205,7 @@ class SceneRecorder:
 
     def descriptor(self, i: int) -> np.ndarray:
         """Shape descriptor (SHAPE_DIM,) of object i from its true collision geometry."""
-        obj = self.object_model(i)
-        if obj.shape is not None:
-            return descriptor_from_primitive(obj.shape, obj.size)
-        from robot_wm.grasping.objects import collision_hull_points
-
-        return descriptor_from_hull(collision_hull_points(obj))
+        return object_descriptor(self.object_model(i))
 
     def top_down_candidates(self, i: int, state: np.ndarray, rng: np.random.Generator, top_k: int = 10
                             ) -> list[np.ndarray]:
@@ -242,6 +248,34 @@ class SceneRecorder:
         tcp = self.sp.top_down(np.array([x, y, z]), yaw + np.pi / 2)  # closing axis (TCP y) at `yaw`
         return shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7]),
                           self._shake_config).label
+
+
+def object_descriptor(obj) -> np.ndarray:
+    """Shape descriptor (SHAPE_DIM,) of a grasping ObjectModel from its collision geometry as PyBullet
+    collides it (primitives exactly; meshes as the union of their convex parts; a hull as itself)."""
+    if obj.shape in ("box", "cylinder", "sphere"):
+        return descriptor_from_primitive(obj.shape, obj.size)
+    from robot_wm.grasping.objects import collision_parts
+
+    return descriptor_from_parts(collision_parts(obj))
+
+
+def scene_descriptors(scene: dict, scene_dir: Path | None = None) -> np.ndarray:
+    """Descriptors (NMAX, SHAPE_DIM) of a recorded scene's objects (zeros in the empty slots)."""
+    from robot_wm.config.loader import resolve_asset
+    from robot_wm.grasping import ObjectModel
+    from robot_wm.model.shape import SHAPE_DIM
+
+    out = np.zeros((NMAX, SHAPE_DIM), np.float32)
+    for i, o in enumerate(scene["objects"]):
+        if "urdf" in o:
+            found = resolve_asset(o["urdf"], scene_dir)
+            obj = ObjectModel(o.get("name", "obj"), None, (), str(found.resolve()) if found else o["urdf"],
+                              float(o.get("scale", 1.0)))
+        else:
+            obj = ObjectModel(o.get("name", "obj"), o["shape"], tuple(o["size"]))
+        out[i] = object_descriptor(obj)
+    return out
 
 
 def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
@@ -373,10 +407,11 @@ def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | 
             out["grasp_class"][t] = LABELS.index(r["label"])
             out["grasp_ok"][t] = int(r["label"] == "stable")
             out["grasp_mode"][t] = r["mode"]
-    box, occ = pack(np.stack(descriptors))
+    box, occ, parts = pack(np.stack(descriptors))
     out["ep_shape_box"] = np.zeros((1, NMAX, 6), np.float32)
     out["ep_shape_occ"] = np.zeros((1, NMAX, GRID**3), np.uint8)
-    out["ep_shape_box"][0, :n], out["ep_shape_occ"][0, :n] = box, occ
+    out["ep_shape_parts"] = np.zeros((1, NMAX, PARTS_DIM), np.float32)
+    out["ep_shape_box"][0, :n], out["ep_shape_occ"][0, :n], out["ep_shape_parts"][0, :n] = box, occ, parts
     return out, scene
 
 
@@ -512,10 +547,14 @@ def load_dataset(paths: Path | Iterable[Path]) -> dict[str, np.ndarray]:
             try:
                 with np.load(f, allow_pickle=False) as z:
                     part = {key: z[key] for key in z.files if key != "scenes"}
-            except (OSError, ValueError) as exc:
+                    scenes = [json.loads(str(x)) for x in z["scenes"]]
+            except (OSError, ValueError, KeyError) as exc:
                 raise ValueError(f"{f}: unreadable shard ({exc})") from None
             if "ep_shape_occ" not in part:
                 raise ValueError(f"{f}: shard of an older data format (recollect with this version)")
+            if "ep_shape_parts" not in part:  # written before descriptors had convex parts: recompute them
+                part["ep_shape_box"], part["ep_shape_occ"], part["ep_shape_parts"] = pack(
+                    np.stack([scene_descriptors(sc) for sc in scenes]))
             part["ep_index"] = part.pop("scene_episode") + offset
             part["episode"] = part["episode"] + offset
             top = max(top, int(part["ep_index"].max(initial=-1)) + 1)
@@ -540,13 +579,13 @@ def _episode_rows(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
 def target_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Shape descriptors (R, SHAPE_DIM) float32 of the aimed-at object of transitions `rows` (R,)."""
     ep, slot = _episode_rows(data, rows), data["target"][rows].astype(int)
-    return unpack(data["ep_shape_box"][ep, slot], data["ep_shape_occ"][ep, slot])
+    return unpack(data["ep_shape_box"][ep, slot], data["ep_shape_occ"][ep, slot], data["ep_shape_parts"][ep, slot])
 
 
 def transition_descriptors(data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Shape descriptors (R, NMAX, SHAPE_DIM) float32 of every object slot of transitions `rows` (R,)."""
     ep = _episode_rows(data, rows)
-    return unpack(data["ep_shape_box"][ep], data["ep_shape_occ"][ep])
+    return unpack(data["ep_shape_box"][ep], data["ep_shape_occ"][ep], data["ep_shape_parts"][ep])
 
 
 OFF_TABLE_Z = -0.05  # m: an object below this has fallen off the table (there is no floor)

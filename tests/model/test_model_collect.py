@@ -46,11 +46,12 @@ def test_collect_records_transitions(collected: Path):
     assert np.all(lift == 0)
     # one shape descriptor per episode and object slot, real objects non-empty
     from robot_wm.model.collect import target_descriptors
-    from robot_wm.model.shape import SHAPE_DIM
+    from robot_wm.model.shape import OCC_DIM, PARTS_DIM, SHAPE_DIM
 
-    assert d["ep_shape_occ"].shape == (2, 6, SHAPE_DIM - 6) and list(d["ep_index"]) == [0, 1]
+    assert d["ep_shape_occ"].shape == (2, 6, OCC_DIM) and list(d["ep_index"]) == [0, 1]
+    assert d["ep_shape_parts"].shape == (2, 6, PARTS_DIM)
     desc = target_descriptors(d, np.flatnonzero(g))
-    assert desc.shape == (g.sum(), SHAPE_DIM) and np.all(desc[:, 6:].sum(1) > 10)
+    assert desc.shape == (g.sum(), SHAPE_DIM) and np.all(desc[:, 6:6 + OCC_DIM].sum(1) > 10)
     assert np.all((d["friction"][d["mask"]] >= 0.3) & (d["friction"][d["mask"]] <= 1.0))
     assert set(load_scenes(collected)) == {0, 1}
     assert len(clean(d)["action"]) <= T
@@ -127,3 +128,20 @@ def test_ray_backend_gives_the_same_data(tmp_path: Path):
     a, b = load_dataset(tmp_path / "ray"), load_dataset(tmp_path / "local")
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_shards_without_convex_parts_get_the_descriptors_the_collector_writes(collected: Path, tmp_path: Path):
+    """A shard written before descriptors had convex parts (no ep_shape_parts, a stale grid) loads with
+    descriptors recomputed from its recorded scenes: the same arrays the collector writes now."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(collected, old)
+    for f in old.glob("shard_*.npz"):
+        with np.load(f, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k != "ep_shape_parts"}
+        arrays["ep_shape_occ"] = np.zeros_like(arrays["ep_shape_occ"])  # stale
+        np.savez_compressed(f, **arrays)
+    new, recomputed = load_dataset(collected), load_dataset(old)
+    for key in ("ep_shape_box", "ep_shape_occ", "ep_shape_parts"):
+        np.testing.assert_array_equal(recomputed[key], new[key])
