@@ -64,4 +64,5 @@ def register(app: typer.Typer) -> None:
         plot_curves(hist, curve)
         write_json(out.with_name(out.name.removesuffix(".safetensors") + "_train.json"), hist)
         typer.echo(f"{out}: {hist['n_train']} train / {hist['n_val']} val transitions, best epoch "
-                   f"{hist['best_epoch'] + 1}/{hist['epochs']}, {hist['wall_s']} s; curve {curve}")
+                   f"{hist['best_epoch'] + 1} (push network) / {hist['best_epoch_grasp'] + 1} (grasp head) of "
+                   f"{hist['epochs']}, {hist['wall_s']} s; curve {curve}")

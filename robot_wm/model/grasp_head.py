@@ -10,9 +10,17 @@ at the action's yaw, v = u rotated +90 deg about world z, w = world up):
 
 Each probe is moved into the target object's body frame and reads its occupancy
 (:func:`robot_wm.model.shape.sample_occupancy`): "is there object between the pads, at which depth,
-and do fingers or palm overlap it?" — the geometry a shake test turns into a label. With the object's
-centre of mass in G (torque on the pads), its extents and the opening, these are the head's inputs.
-Both lattices are symmetric under u -> -u and v -> -v, as the gripper is (training uses both flips).
+and do fingers or palm overlap it?" — the geometry a shake test turns into a label.
+
+Overlaps. The grid is too coarse to tell whether the open hand overlaps the object by more than the shake
+test's 2-mm collision tolerance, or whether anything lies between the pads at all, so these come exactly
+from the descriptor's convex parts: for each of four boxes in G — the left finger, the right finger, the
+palm and the slab the pads sweep when closing — the separating-axis overlap (m, > 0: they intersect, by
+about that much; <= 0: apart) with the nearest part, maximised over the parts (:func:`box_overlaps`).
+
+With the object's centre of mass in G (torque on the pads), its extents and the opening, these are the
+head's inputs. Both lattices and the boxes are symmetric under u -> -u and v -> -v, as the gripper is
+(training uses both flips).
 
 The head is an ensemble of K small MLPs (members evaluated as batched products, bootstrap-trained
 with the rest of the model); its logit adds to the interaction network's own grasp logit.
@@ -25,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from robot_wm.model.shape import GRID, MIN_HALF, box_occupancy, sample_grid
+from robot_wm.model.shape import GRID, MIN_HALF, box_occupancy, sample_grid, split_parts
 
 MAX_OPENING = 0.08  # m
 OPENING_CLEARANCE = 0.01  # m the fingers open beyond the grasp width (planners/shake_test.yaml)
@@ -39,8 +47,14 @@ PALM_V = (-0.025, 0.0, 0.025)
 PALM_W = (0.049, 0.056)
 PU, PV, PW = len(PALM_U), len(PALM_V), len(PALM_W)
 N_PROBES = NU * NV * NW + PU * PV * PW
+# The hand's collision boxes in G (assets/panda_hand): fingers 20 mm thick along u beyond the pad faces,
+# 21 mm wide (v), from 7.4 mm below the TCP to 46.6 mm above it; the palm above them.
+FINGER_THICKNESS, FINGER_HALF_WIDTH, FINGER_W = 0.02, 0.0105, (-0.0074, 0.0466)
+PALM_HALF_U, PALM_HALF_V, PALM_W = 0.1022, 0.0315, (0.0466, 0.131)
+N_OVERLAP = 4  # left finger, right finger, palm, between the pads
+OVERLAP_SCALE, OVERLAP_CLIP = 0.005, 4.0  # m per unit, units
 N_EXTRA = 7  # centre of mass in G (3), opening (1), extents (3); all / EXTRA_SCALE
-N_GRASP_IN = N_PROBES + N_EXTRA
+N_GRASP_IN = N_PROBES + N_OVERLAP + N_EXTRA
 EXTRA_SCALE = 0.05  # m
 
 
@@ -81,6 +95,53 @@ def _lattice_coords(origin: torch.Tensor, axes: tuple[torch.Tensor, torch.Tensor
     return (uv + ow).reshape(u.shape[0], -1, 3)  # one full-size tensor
 
 
+def hand_boxes(opening: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners lo, hi (R, N_OVERLAP, 3) in G of the left finger, right finger, palm and the slab between
+    the pads, for finger openings (R,) m."""
+    h = opening / 2
+    z = torch.zeros_like(h)
+    w0, w1 = FINGER_W
+    lo = torch.stack([
+        torch.stack([-h - FINGER_THICKNESS, z - FINGER_HALF_WIDTH, z + w0], -1),
+        torch.stack([h, z - FINGER_HALF_WIDTH, z + w0], -1),
+        torch.stack([z - PALM_HALF_U, z - PALM_HALF_V, z + PALM_W[0]], -1),
+        torch.stack([-h, z - FINGER_HALF_WIDTH, z + w0], -1)], 1)
+    hi = torch.stack([
+        torch.stack([-h, z + FINGER_HALF_WIDTH, z + w1], -1),
+        torch.stack([h + FINGER_THICKNESS, z + FINGER_HALF_WIDTH, z + w1], -1),
+        torch.stack([z + PALM_HALF_U, z + PALM_HALF_V, z + PALM_W[1]], -1),
+        torch.stack([h, z + FINGER_HALF_WIDTH, z + w1], -1)], 1)
+    return lo, hi
+
+
+def box_overlaps(verts: torch.Tensor, planes: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Separating-axis overlaps (R, M) of M axis-aligned boxes [lo, hi] (R, M, 3) with a union of convex
+    parts, all in the same frame: vertices (R, P, V, 3) and planes (R, P, F, 4) [n, b] (n . x <= b inside).
+    Per part and box, the smallest interval overlap over the box's 3 axes and the part's face normals (> 0:
+    they intersect, roughly by that much; <= 0: a separating plane exists); then the largest over parts."""
+    n, b = planes[..., :3], planes[..., 3]
+    part_lo, part_hi = verts.amin(2), verts.amax(2)  # (R, P, 3)
+    ov_axes = torch.minimum(part_hi[:, :, None] - lo[:, None], hi[:, None] - part_lo[:, :, None]).amin(-1)
+    part_min = torch.einsum("rpfk,rpvk->rpfv", n, verts).amin(-1)  # (R, P, F): the part's extent along n is [min, b]
+    c, e = (lo + hi) / 2, (hi - lo) / 2  # (R, M, 3)
+    nc = torch.einsum("rpfk,rmk->rpmf", n, c)
+    ne = torch.einsum("rpfk,rmk->rpmf", n.abs(), e)
+    ov_faces = torch.minimum(b[:, :, None] - (nc - ne), (nc + ne) - part_min[:, :, None]).amin(-1)  # (R, P, M)
+    return torch.minimum(ov_axes, ov_faces).amax(1)
+
+
+def _box_parts(extents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The filled bounding box (R, 3) extents centred on the body frame as one part: vertices (R, 1, 8, 3),
+    planes (R, 1, 6, 4)."""
+    h = extents / 2
+    signs = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)], dtype=h.dtype)
+    verts = signs[None] * h[:, None]
+    eye = torch.eye(3, dtype=h.dtype)
+    n = torch.cat([eye, -eye])[None].expand(len(h), 6, 3)
+    planes = torch.cat([n, torch.cat([h, h], 1)[..., None]], -1)
+    return verts[:, None], planes[:, None]
+
+
 def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor | None, actions: torch.Tensor) -> torch.Tensor:
     """Head inputs (R, N_GRASP_IN) for R grasps, each on one object.
 
@@ -111,10 +172,18 @@ def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor | None, action
     for g in (_lattice_coords(o, axes, _u_values(opening), V_PROBES, W_PROBES),
               _lattice_coords(o, axes, palm_u, PALM_V, PALM_W)):  # (R, P, 3) each
         occ.append(box_occupancy(g, inplace=True) if shapes is None else sample_grid(shapes, g))
+    # the object's convex parts in G: x_G = A (x_body - origin), rows of A = the G axes in the body frame
+    verts, planes = _box_parts(obj_states[:, 7:10]) if shapes is None else split_parts(shapes)
+    a = torch.stack([au, av, aw], 1)  # (R, 3, 3)
+    vg = torch.einsum("rpvk,rjk->rpvj", verts - origin[:, None, None], a)
+    ng = torch.einsum("rpfk,rjk->rpfj", planes[..., :3], a)
+    bg = planes[..., 3] - (planes[..., :3] * origin[:, None, None]).sum(-1)
+    overlap = box_overlaps(vg, torch.cat([ng, bg[..., None]], -1), *hand_boxes(opening))
+    overlap = (overlap / OVERLAP_SCALE).clamp(-OVERLAP_CLIP, OVERLAP_CLIP)
     com = torch.stack([-(d[:, 0:1] * cu + d[:, 1:2] * su)[:, 0], -(d[:, 1:2] * cu - d[:, 0:1] * su)[:, 0],
                        -d[:, 2]], dim=1)  # centre of mass in G
     extra = torch.cat([com, opening[:, None], obj_states[:, 7:10]], dim=1) / EXTRA_SCALE
-    return torch.cat([*occ, extra], dim=1)
+    return torch.cat([*occ, overlap, extra], dim=1)
 
 
 def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Tensor) -> torch.Tensor:
@@ -130,19 +199,24 @@ def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Ten
         occ = torch.where(flip_u[:, None, None, None], occ.flip(1), occ)
         occ = torch.where(flip_v[:, None, None, None], occ.flip(2), occ)
         parts.append(occ.reshape(r, n))
-    extra = x[:, N_PROBES:].clone()
+    ov = x[:, N_PROBES:N_PROBES + N_OVERLAP]
+    ov = torch.where(flip_u[:, None], ov[:, [1, 0, 2, 3]], ov)  # u -> -u swaps the fingers
+    extra = x[:, N_PROBES + N_OVERLAP:].clone()
     extra[:, 0] = torch.where(flip_u, -extra[:, 0], extra[:, 0])
     extra[:, 1] = torch.where(flip_v, -extra[:, 1], extra[:, 1])
-    return torch.cat([*parts, extra], dim=1)
+    return torch.cat([*parts, ov, extra], dim=1)
 
 
 class GraspHead(nn.Module):
-    """K independent MLPs (N_GRASP_IN -> hidden -> hidden/2 -> 1), run as batched products.
-    forward: (R, N_GRASP_IN) -> logits (K, R)."""
+    """K independent MLPs (N_GRASP_IN -> hidden -> hidden/2 -> 1) on standardised inputs, run as batched
+    products. forward: (R, N_GRASP_IN) -> logits (K, R)."""
 
     def __init__(self, k: int = 5, hidden: int = 32) -> None:
         super().__init__()
         self.k, self.hidden = k, hidden
+        # input standardisation (fitted on the training grasps and their flips; part of the model file)
+        self.register_buffer("in_mean", torch.zeros(N_GRASP_IN))
+        self.register_buffer("in_std", torch.ones(N_GRASP_IN))
         h2 = hidden // 2
         self.w1 = nn.Parameter(torch.empty(k, N_GRASP_IN, hidden))
         self.b1 = nn.Parameter(torch.zeros(k, 1, hidden))
@@ -155,7 +229,18 @@ class GraspHead(nn.Module):
                 bound = 1 / math.sqrt(wt.shape[1])
                 wt.uniform_(-bound, bound)
 
+    def fit_input_scale(self, x: torch.Tensor) -> None:
+        """Standardise inputs with the mean and std of head inputs x (R, N_GRASP_IN) and their u/v flips
+        (so the scaling is as symmetric as the gripper)."""
+        r = x.shape[0]
+        t, f = torch.ones(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
+        allx = torch.cat([x, flip_grasp_features(x, t, f), flip_grasp_features(x, f, t), flip_grasp_features(x, t, t)])
+        with torch.no_grad():
+            self.in_mean.copy_(allx.mean(0))
+            self.in_std.copy_(allx.std(0).clamp_min(1e-3))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.in_mean) / self.in_std
         xk = x[None].expand(self.k, -1, -1)
         h = torch.baddbmm(self.b1, xk, self.w1).relu()
         h = torch.baddbmm(self.b2, h, self.w2).relu()

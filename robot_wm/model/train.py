@@ -244,12 +244,18 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     norm = fit_normalisation(ptr)
     net = EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head)
     head = GraspHead(cfg.k, cfg.grasp_hidden)
+    if (ptr.grasp >= 0).any():
+        head.fit_input_scale(ptr.gx[ptr.grasp >= 0])
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.max_epochs, eta_min=cfg.lr * 0.05)
     boot = torch.poisson(torch.ones(cfg.k, len(ptr)), generator=gen)  # bootstrap weights per member
     hist: dict = {"train": [], "val": [], "val_delta": [], "val_grasp": []}
-    best, best_state, best_epoch, bad = math.inf, None, -1, 0
+    # the push network and the grasp head share no parameters: each keeps its own best epoch (validation
+    # pose-delta loss, validation grasp BCE); training stops when neither has improved for `patience` epochs
+    best, best_state, best_epoch = math.inf, None, -1
+    best_g, best_head, best_epoch_g = math.inf, None, -1
+    bad = 0
     t0 = time.time()
     for epoch in range(cfg.max_epochs):
         net.train()
@@ -280,30 +286,35 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         hist["val_grasp"].append(float(vg.mean()))
         if progress:
             progress(epoch, hist["train"][-1], val)
-        if val < best - 1e-5:
-            best, best_epoch, bad = val, epoch, 0
-            best_state = ({k: v.clone() for k, v in net.state_dict().items()},
-                          {k: v.clone() for k, v in head.state_dict().items()})
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
-                break
+        improved = False
+        if hist["val_delta"][-1] < best - 1e-5:
+            best, best_epoch, improved = hist["val_delta"][-1], epoch, True
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        if hist["val_grasp"][-1] < best_g - 1e-5:
+            best_g, best_epoch_g, improved = hist["val_grasp"][-1], epoch, True
+            best_head = {k: v.clone() for k, v in head.state_dict().items()}
+        bad = 0 if improved else bad + 1
+        if bad >= cfg.patience:
+            log.info("early stop at epoch %d (best %d / grasp %d)", epoch, best_epoch, best_epoch_g)
+            break
         if time.time() - t0 > cfg.max_minutes * 60:
             log.info("time budget reached at epoch %d", epoch)
             break
     if best_state is not None:
-        net.load_state_dict(best_state[0])
-        head.load_state_dict(best_state[1])
+        net.load_state_dict(best_state)
+    if best_head is not None:
+        head.load_state_dict(best_head)
     net.eval()
     head.eval()
     with torch.no_grad():
         logit = grasp_logits(head, pva).mean(0).numpy()
     g = pva.grasp.numpy() >= 0
     temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
-    hist |= {"best_epoch": best_epoch, "epochs": len(hist["val"]), "wall_s": round(time.time() - t0, 1),
+    hist |= {"best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g, "epochs": len(hist["val"]),
+             "wall_s": round(time.time() - t0, 1),
              "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
-    info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_val_loss": best,
+    info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g,
+            "best_val_delta_loss": best, "best_val_grasp_bce": best_g,
             "n_train": len(tr_idx), "n_val": len(va_idx), "n_grasps": int((p.grasp >= 0).sum())}
     return WorldModel(net, norm, temperature, info, head), hist
 
@@ -322,7 +333,9 @@ def plot_curves(hist: dict, path: Path) -> None:
     ax.plot(ep, hist["val_delta"], "--", label="validation: pose deltas")
     ax.plot(ep, hist["val_grasp"], ":", label="validation: grasp BCE")
     if hist.get("best_epoch", -1) >= 0:
-        ax.axvline(hist["best_epoch"] + 1, color="gray", lw=0.8, label="kept (best) epoch")
+        ax.axvline(hist["best_epoch"] + 1, color="gray", lw=0.8, label="kept epoch: push network")
+    if hist.get("best_epoch_grasp", -1) >= 0:
+        ax.axvline(hist["best_epoch_grasp"] + 1, color="gray", lw=0.8, ls=":", label="kept epoch: grasp head")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (mean over ensemble members)")
     ax.set_title("world model training")

@@ -3,9 +3,9 @@
 File: safetensors; all tensors are the network's parameters plus ``norm.*``; the metadata key
 ``robot_wm`` holds a JSON header::
 
-    {"format": "robot_wm.world_model", "version": 2, "state_dim": 15, "action_dim": 6,
+    {"format": "robot_wm.world_model", "version": 3, "state_dim": 15, "action_dim": 6,
      "n_features": 24, "n_out": 8, "k": 5, "hidden": 32, "edge": 16, "head": 12,
-     "shape_dim": 4102, "grasp_in": 295, "grasp_hidden": 32, "temperature": 1.0,
+     "shape_dim": 6918, "grasp_in": 299, "grasp_hidden": 32, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
 
 Tensors: ``net.*`` (interaction network), ``grasp.*`` (grasp head), ``norm.*``.
@@ -40,7 +40,8 @@ from robot_wm.model.state import ACTION_DIM, GRASP, LIFT, STATE_DIM
 log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.world_model"
-VERSION = 2
+VERSION = 3  # 3: shape descriptors with convex parts, grasp head with exact hand-object overlaps
+GRASP_CHUNK = 2048  # grasps whose head inputs are built at once (bounds memory for large batches)
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
 
 
@@ -97,6 +98,19 @@ class WorldModel:
         """Grasp-head logits (K, R) for R grasps: obj_states (R, 15) of the grasped objects, their shape
         descriptors (R, SHAPE_DIM) (None: filled bounding boxes), actions (R, 6)."""
         return self.grasp_head(grasp_features(obj_states, shapes, actions))
+
+    def _grasp_p(self, s: torch.Tensor, a: torch.Tensor, slot: torch.Tensor,
+                 sh: torch.Tensor | None, scene: torch.Tensor) -> torch.Tensor:
+        """P(stable) (R,) of R grasps on objects `slot` (R,) of scenes s (R, N, 15); descriptors sh
+        (S, N, SHAPE_DIM) indexed by `scene` (R,), or None. In chunks of GRASP_CHUNK grasps."""
+        out = []
+        for lo in range(0, len(a), GRASP_CHUNK):
+            i = slice(lo, lo + GRASP_CHUNK)
+            desc = None if sh is None else sh[scene[i], slot[i]]
+            logit = self.grasp_logits(s[i].gather(1, slot[i, None, None].expand(-1, 1, s.shape[-1]))[:, 0], desc,
+                                      a[i]).mean(0)
+            out.append(torch.sigmoid(logit / self.temperature))
+        return torch.cat(out)
 
     def predict(self, states: Any, actions: Any, mask: Any = None, shapes: Any = None
                 ) -> tuple[Any, Any, Any]:
@@ -158,10 +172,10 @@ class WorldModel:
             g = is_grasp.nonzero().squeeze(1)
             if len(g):
                 # grasps: the grasp head on the object nearest the grasp point; the outcome on success
-                slot = grasp_targets(s.index_select(0, g), m.index_select(0, g), a.index_select(0, g))
-                desc = None if sh is None else sh[g if sh.shape[0] > 1 else torch.zeros_like(g), slot]
-                logit = self.grasp_logits(s[g, slot], desc, a.index_select(0, g)).mean(0) / self.temperature
-                p.index_copy_(0, g, torch.sigmoid(logit))
+                sg, ag = s.index_select(0, g), a.index_select(0, g)
+                slot = grasp_targets(sg, m.index_select(0, g), ag)
+                scene = g if sh is not None and sh.shape[0] > 1 else torch.zeros_like(g)
+                p.index_copy_(0, g, self._grasp_p(sg, ag, slot, sh, scene))
                 mean[g, slot, 2] = LIFT
             nxt = apply_delta(s, mean)
             nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])

@@ -17,12 +17,15 @@ from robot_wm.model.grasp_head import (
 )
 from robot_wm.model.shape import (
     GRID,
+    OCC_DIM,
     SHAPE_DIM,
     box_descriptor,
     descriptor_from_hull,
+    descriptor_from_parts,
     descriptor_from_primitive,
     pack,
     sample_occupancy,
+    split_parts,
     unpack,
 )
 from robot_wm.model.state import grasp_action, object_state
@@ -30,7 +33,7 @@ from robot_wm.model.state import grasp_action, object_state
 
 def _volume(desc: np.ndarray) -> float:
     cell = np.prod(2 * desc[3:6] / GRID)
-    return float(desc[6:].sum() * cell)
+    return float(desc[6:6 + OCC_DIM].sum() * cell)
 
 
 def test_descriptors_have_the_right_volume_and_layout():
@@ -46,7 +49,7 @@ def test_descriptors_have_the_right_volume_and_layout():
     hull = descriptor_from_hull(corners)
     np.testing.assert_allclose(hull[0:3], [0.03, 0.0, 0.015], atol=1e-9)
     assert abs(_volume(hull) - 0.04 * 0.04 * 0.03) < 1e-8
-    occ = hull[6:].reshape(GRID, GRID, GRID)  # [z, y, x]: the outer cells are empty
+    occ = hull[6:6 + OCC_DIM].reshape(GRID, GRID, GRID)  # [z, y, x]: the outer cells are empty
     assert occ[0].sum() == occ[-1].sum() == occ[:, 0].sum() == occ[:, :, -1].sum() == 0
 
 
@@ -133,3 +136,41 @@ def test_closed_form_box_prior_equals_sampling_the_box_grid():
     s, a = torch.as_tensor(states), torch.as_tensor(acts)
     grids = torch.as_tensor(np.stack([box_descriptor(e) for e in ext.astype(np.float32)]))
     torch.testing.assert_close(grasp_features(s, None, a), grasp_features(s, grids, a), atol=2e-5, rtol=1e-4)
+
+
+def _box_points(lo, hi):
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
+def test_a_union_of_parts_keeps_its_concavity():
+    """Two 2-cm cubes 4 cm apart (an object PyBullet collides as two convex parts): the gap between them is
+    empty in the descriptor, where the overall convex hull would have filled it."""
+    parts = [_box_points([-0.03, -0.01, -0.01], [-0.01, 0.01, 0.01]), _box_points([0.01, -0.01, -0.01], [0.03, 0.01, 0.01])]
+    d = torch.as_tensor(descriptor_from_parts(parts)[None])
+    inside = sample_occupancy(d, torch.tensor([[[-0.02, 0.0, 0.0], [0.02, 0.0, 0.0], [0.0, 0.0, 0.0]]]))[0]
+    assert inside[0] > 0.99 and inside[1] > 0.99 and inside[2] < 0.01
+    assert abs(_volume(d[0].numpy()) / (2 * 0.02**3) - 1) < 0.06  # grid partial volumes
+    verts, planes = split_parts(d)
+    assert verts.shape[1:] == (8, 32, 3) and planes.shape[1:] == (8, 64, 4)
+    # every vertex of every part satisfies every plane of its own part (n . x <= b)
+    assert float(torch.einsum("rpfk,rpvk->rpfv", planes[..., :3], verts).sub(planes[..., 3:4]).max()) < 1e-7
+
+
+def test_overlaps_are_exact_for_fingers_and_between_the_pads():
+    """A 5 cm cube grasped across a face: width 5 cm -> fingers clear by the 5 mm clearance each, the cube
+    fills the slab between the pads; width 3 cm -> each finger overlaps the cube by 5 mm (collision); the
+    grasp moved 6 cm sideways -> nothing between the pads."""
+    from robot_wm.model.grasp_head import N_OVERLAP, OVERLAP_SCALE
+
+    def overlaps(width, dy=0.0):
+        s = object_state([0.5, 0.0, 0.025], [0, 0, 0, 1], [0.05] * 3, "box")
+        a = grasp_action(0.5, dy, 0.035, 0.0, width)
+        x = grasp_features(torch.as_tensor(s[None]), torch.as_tensor(box_descriptor([0.05] * 3)[None]),
+                           torch.as_tensor(a[None]))
+        return x[0, N_PROBES:N_PROBES + N_OVERLAP].numpy() * OVERLAP_SCALE
+
+    left, right, palm, slab = overlaps(0.05)
+    assert abs(left + 0.005) < 1e-6 and abs(right + 0.005) < 1e-6 and palm < 0 and slab > 0.019  # (clipped at 2 cm)
+    left, right, _, _ = overlaps(0.03)
+    assert abs(left - 0.005) < 1e-6 and abs(right - 0.005) < 1e-6
+    assert overlaps(0.05, dy=0.06)[3] < 0
