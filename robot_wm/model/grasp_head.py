@@ -116,29 +116,30 @@ def hand_boxes(opening: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def box_overlaps(verts: torch.Tensor, planes: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Separating-axis overlaps (R, M) of M axis-aligned boxes [lo, hi] (R, M, 3) with a union of convex
-    parts, all in the same frame: vertices (R, P, V, 3) and planes (R, P, F, 4) [n, b] (n . x <= b inside).
-    Per part and box, the smallest interval overlap over the box's 3 axes and the part's face normals (> 0:
-    they intersect, roughly by that much; <= 0: a separating plane exists); then the largest over parts."""
-    n, b = planes[..., :3], planes[..., 3]
+    parts, all in the same frame: vertices (R, P, V, 3) and planes (R, P, F, 5) [n, b, m] (the part spans
+    [m, b] along n). Per part and box, the smallest interval overlap over the box's 3 axes and the part's
+    face normals (> 0: they intersect, roughly by that much; <= 0: a separating plane exists); then the
+    largest over parts."""
+    n, b, m = planes[..., :3], planes[..., 3], planes[..., 4]
     part_lo, part_hi = verts.amin(2), verts.amax(2)  # (R, P, 3)
     ov_axes = torch.minimum(part_hi[:, :, None] - lo[:, None], hi[:, None] - part_lo[:, :, None]).amin(-1)
-    part_min = torch.einsum("rpfk,rpvk->rpfv", n, verts).amin(-1)  # (R, P, F): the part's extent along n is [min, b]
     c, e = (lo + hi) / 2, (hi - lo) / 2  # (R, M, 3)
     nc = torch.einsum("rpfk,rmk->rpmf", n, c)
     ne = torch.einsum("rpfk,rmk->rpmf", n.abs(), e)
-    ov_faces = torch.minimum(b[:, :, None] - (nc - ne), (nc + ne) - part_min[:, :, None]).amin(-1)  # (R, P, M)
+    ov_faces = torch.minimum(b[:, :, None] - (nc - ne), (nc + ne) - m[:, :, None]).amin(-1)  # (R, P, M)
     return torch.minimum(ov_axes, ov_faces).amax(1)
 
 
 def _box_parts(extents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The filled bounding box (R, 3) extents centred on the body frame as one part: vertices (R, 1, 8, 3),
-    planes (R, 1, 6, 4)."""
+    planes (R, 1, 6, 5)."""
     h = extents / 2
     signs = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)], dtype=h.dtype)
     verts = signs[None] * h[:, None]
     eye = torch.eye(3, dtype=h.dtype)
     n = torch.cat([eye, -eye])[None].expand(len(h), 6, 3)
-    planes = torch.cat([n, torch.cat([h, h], 1)[..., None]], -1)
+    hh = torch.cat([h, h], 1)[..., None]
+    planes = torch.cat([n, hh, -hh], -1)
     return verts[:, None], planes[:, None]
 
 
@@ -174,11 +175,13 @@ def grasp_features(obj_states: torch.Tensor, shapes: torch.Tensor | None, action
         occ.append(box_occupancy(g, inplace=True) if shapes is None else sample_grid(shapes, g))
     # the object's convex parts in G: x_G = A (x_body - origin), rows of A = the G axes in the body frame
     verts, planes = _box_parts(obj_states[:, 7:10]) if shapes is None else split_parts(shapes)
-    a = torch.stack([au, av, aw], 1)  # (R, 3, 3)
-    vg = torch.einsum("rpvk,rjk->rpvj", verts - origin[:, None, None], a)
-    ng = torch.einsum("rpfk,rjk->rpfj", planes[..., :3], a)
-    bg = planes[..., 3] - (planes[..., :3] * origin[:, None, None]).sum(-1)
-    overlap = box_overlaps(vg, torch.cat([ng, bg[..., None]], -1), *hand_boxes(opening))
+    def to_g(x: torch.Tensor) -> torch.Tensor:  # body-frame vectors (R, P, Q, 3) -> G
+        return torch.stack([(x * ax[:, None, None]).sum(-1) for ax in (au, av, aw)], -1)
+
+    vg = to_g(verts - origin[:, None, None])
+    ng = to_g(planes[..., :3])
+    shift = (planes[..., :3] * origin[:, None, None]).sum(-1, keepdim=True)  # n . origin: extents move with it
+    overlap = box_overlaps(vg, torch.cat([ng, planes[..., 3:5] - shift], -1), *hand_boxes(opening))
     overlap = (overlap / OVERLAP_SCALE).clamp(-OVERLAP_CLIP, OVERLAP_CLIP)
     com = torch.stack([-(d[:, 0:1] * cu + d[:, 1:2] * su)[:, 0], -(d[:, 1:2] * cu - d[:, 0:1] * su)[:, 0],
                        -d[:, 2]], dim=1)  # centre of mass in G

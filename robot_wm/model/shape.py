@@ -10,9 +10,10 @@ index       name         meaning
 3:6         half         half-size of the grid along the body axes, m (one empty cell beyond the object)
 6:4102      occupancy    GRID^3 cells, fraction of each cell inside the object (0..1), index [z, y, x]
 4102:       parts        the solid as a union of PARTS convex polytopes: vertices (PARTS, PART_VERTS, 3),
-                         then face planes (PARTS, PART_PLANES, 4) = (unit normal n, offset b) with
-                         n . x <= b inside; m, body frame. Padding repeats a part's first vertex / plane
-                         and part 0, so minima and maxima over them are unchanged.
+                         then face planes (PARTS, PART_PLANES, 5) = (unit normal n, offset b, and the
+                         part's minimum of n . x) with n . x <= b inside — the part spans [min, b] along
+                         n; m, body frame. Padding repeats a part's first vertex / plane and part 0, so
+                         minima and maxima over them are unchanged.
 =========== ============ ======================================================================
 
 The object is a union of convex parts because that is what PyBullet collides: one convex hull per shape
@@ -40,7 +41,8 @@ OCC_DIM = GRID**3
 PARTS = 8  # convex parts kept per object (beyond: the smallest is merged into the nearest, repeatedly)
 PART_VERTS = 32  # hull vertices per part (beyond: a farthest-point subset)
 PART_PLANES = 64  # face planes per part (a hull of 32 vertices has at most 60 faces)
-PARTS_DIM = PARTS * (PART_VERTS * 3 + PART_PLANES * 4)
+PLANE_DIM = 5  # unit normal n (3), offset b = max over the part of n . x, and the minimum of n . x
+PARTS_DIM = PARTS * (PART_VERTS * 3 + PART_PLANES * PLANE_DIM)
 SHAPE_DIM = BOX_DIM + OCC_DIM + PARTS_DIM
 MIN_HALF = 0.004  # m: the grid is never thinner than this (flat objects)
 _SUPER = 2  # sub-samples per cell and axis for the occupancy fractions
@@ -96,7 +98,7 @@ def _part_block(parts: list[np.ndarray]) -> np.ndarray:
         hulls = [ConvexHull(np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                                       for z in (lo[2], hi[2])]))]
     verts = np.zeros((PARTS, PART_VERTS, 3))
-    planes = np.zeros((PARTS, PART_PLANES, 4))
+    planes = np.zeros((PARTS, PART_PLANES, PLANE_DIM))
     for k, p in enumerate(_merge_parts([h.points for h in hulls], hulls)):
         if len(p) > PART_VERTS:
             p = _farthest_subset(p, PART_VERTS)
@@ -104,7 +106,7 @@ def _part_block(parts: list[np.ndarray]) -> np.ndarray:
         v = p if h is None else h.points[h.vertices]
         eq = np.array([[0.0, 0.0, 1.0, -v[:, 2].max()]]) if h is None else np.unique(np.round(h.equations, 9), axis=0)
         verts[k] = np.concatenate([v, np.repeat(v[:1], PART_VERTS - len(v), 0)])
-        pl = np.concatenate([eq[:, :3], -eq[:, 3:]], axis=1)
+        pl = np.concatenate([eq[:, :3], -eq[:, 3:], (v @ eq[:, :3].T).min(0)[:, None]], axis=1)
         planes[k] = np.concatenate([pl, np.repeat(pl[:1], PART_PLANES - len(pl), 0)])
         n = k + 1
     verts[n:], planes[n:] = verts[0], planes[0]
@@ -113,11 +115,11 @@ def _part_block(parts: list[np.ndarray]) -> np.ndarray:
 
 def split_parts(desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Views of a descriptor batch (R, SHAPE_DIM): part vertices (R, PARTS, PART_VERTS, 3) and planes
-    (R, PARTS, PART_PLANES, 4)."""
+    (R, PARTS, PART_PLANES, PLANE_DIM)."""
     r = desc.shape[0]
     lo = BOX_DIM + OCC_DIM
     mid = lo + PARTS * PART_VERTS * 3
-    return desc[:, lo:mid].reshape(r, PARTS, PART_VERTS, 3), desc[:, mid:].reshape(r, PARTS, PART_PLANES, 4)
+    return desc[:, lo:mid].reshape(r, PARTS, PART_VERTS, 3), desc[:, mid:].reshape(r, PARTS, PART_PLANES, PLANE_DIM)
 
 
 def _grid(inside: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

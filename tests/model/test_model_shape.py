@@ -151,9 +151,11 @@ def test_a_union_of_parts_keeps_its_concavity():
     assert inside[0] > 0.99 and inside[1] > 0.99 and inside[2] < 0.01
     assert abs(_volume(d[0].numpy()) / (2 * 0.02**3) - 1) < 0.06  # grid partial volumes
     verts, planes = split_parts(d)
-    assert verts.shape[1:] == (8, 32, 3) and planes.shape[1:] == (8, 64, 4)
-    # every vertex of every part satisfies every plane of its own part (n . x <= b)
-    assert float(torch.einsum("rpfk,rpvk->rpfv", planes[..., :3], verts).sub(planes[..., 3:4]).max()) < 1e-7
+    assert verts.shape[1:] == (8, 32, 3) and planes.shape[1:] == (8, 64, 5)
+    # every part's vertices lie within [m, b] along each of its own face normals, touching both ends
+    proj = torch.einsum("rpfk,rpvk->rpfv", planes[..., :3], verts)
+    torch.testing.assert_close(proj.amax(-1), planes[..., 3], atol=1e-7, rtol=0)
+    torch.testing.assert_close(proj.amin(-1), planes[..., 4], atol=1e-7, rtol=0)
 
 
 def test_overlaps_are_exact_for_fingers_and_between_the_pads():
