@@ -72,9 +72,9 @@ def _farthest_subset(v: np.ndarray, n: int) -> np.ndarray:
     return v[chosen]
 
 
-def _merge_parts(parts: list[np.ndarray], hulls: list[ConvexHull]) -> list[np.ndarray]:
-    """At most PARTS point sets: while there are more, the smallest (by hull volume) joins the part whose
-    centroid is nearest (their convex hull replaces both: a slight over-approximation)."""
+def _merge_parts(hulls: list[ConvexHull]) -> list[np.ndarray]:
+    """Vertex sets of at most PARTS convex parts: while there are more, the smallest (by hull volume) joins
+    the part whose centroid is nearest (their convex hull replaces both: a slight over-approximation)."""
     parts = [h.points[h.vertices] for h in hulls]
     vols = [h.volume for h in hulls]
     while len(parts) > PARTS:
@@ -89,9 +89,9 @@ def _merge_parts(parts: list[np.ndarray], hulls: list[ConvexHull]) -> list[np.nd
     return parts
 
 
-def _part_block(parts: list[np.ndarray]) -> np.ndarray:
-    """The PARTS_DIM polytope block of convex point sets (each (V_i, 3), body frame); see the module doc."""
-    hulls = [h for h in (_hull(np.asarray(p, float)) for p in parts) if h is not None]
+def _part_block(parts: list[np.ndarray], hulls: list[ConvexHull]) -> np.ndarray:
+    """The PARTS_DIM polytope block of convex point sets (each (V_i, 3), body frame) given their hulls (the
+    degenerate ones left out); see the module doc."""
     if not hulls:  # flat or degenerate: its bounding box
         pts = np.concatenate([np.asarray(p, float) for p in parts])
         lo, hi = pts.min(0), np.maximum(pts.max(0), pts.min(0) + 1e-4)
@@ -99,7 +99,7 @@ def _part_block(parts: list[np.ndarray]) -> np.ndarray:
                                       for z in (lo[2], hi[2])]))]
     verts = np.zeros((PARTS, PART_VERTS, 3))
     planes = np.zeros((PARTS, PART_PLANES, PLANE_DIM))
-    for k, p in enumerate(_merge_parts([h.points for h in hulls], hulls)):
+    for k, p in enumerate(_merge_parts(hulls)):
         if len(p) > PART_VERTS:
             p = _farthest_subset(p, PART_VERTS)
         h = _hull(p)
@@ -153,7 +153,7 @@ def descriptor_from_parts(parts: Sequence[np.ndarray]) -> np.ndarray:
             out[near[np.all(x[near] @ eq[:, :3].T + eq[:, 3] <= 1e-9, axis=1)]] = True
         return out
 
-    return np.concatenate([_grid(inside, lo, hi), _part_block(parts)]).astype(np.float32)
+    return np.concatenate([_grid(inside, lo, hi), _part_block(parts, hulls)]).astype(np.float32)
 
 
 def descriptor_from_hull(vertices: np.ndarray) -> np.ndarray:
@@ -179,7 +179,8 @@ def descriptor_from_primitive(shape: str, size: Sequence[float]) -> np.ndarray:
         grid = _grid(lambda p: np.sum(p * p, axis=1) <= r * r, -np.full(3, r), np.full(3, r))
     else:
         raise ValueError(f"unknown primitive shape {shape!r}")
-    return np.concatenate([grid, _part_block([primitive_polytope(shape, tuple(size))])]).astype(np.float32)
+    poly = primitive_polytope(shape, tuple(size))
+    return np.concatenate([grid, _part_block([poly], [ConvexHull(poly)])]).astype(np.float32)
 
 
 def box_descriptor(extents: Sequence[float]) -> np.ndarray:
