@@ -134,7 +134,7 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
       0.1 mm / 1 mrad — how far the labels are decided at all (physics chaos).
 
     Grasp i draws from ``default_rng([seed, 17, i])``: same numbers whatever `workers`."""
-    from robot_wm.config.loader import resolve_asset
+    from robot_wm.model.collect import object_geometry
 
     jobs = []
     for i in idx:
@@ -142,11 +142,7 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
         t = int(data["target"][i])
         o = scene["objects"][t]
         sdir = scene.get("_dir")
-        if "urdf" in o:
-            found = resolve_asset(o["urdf"], Path(sdir) if sdir else None)
-            geo = {"urdf": str(found.resolve()) if found else o["urdf"], "scale": float(o.get("scale", 1.0))}
-        else:
-            geo = {"shape": o["shape"], "size": tuple(o["size"])}
+        geo = object_geometry(o, Path(sdir) if sdir else None)
         mass = float(data["mass"][i, t]) if "mass" in data else float(o.get("mass", 0.1))
         friction = float(data["friction"][i, t]) if "friction" in data else float(o.get("friction", 0.5))
         jobs.append((geo, data["before"][i, t], data["action"][i], mass, friction, [seed, 17, int(i)]))

@@ -260,21 +260,25 @@ def object_descriptor(obj) -> np.ndarray:
     return descriptor_from_parts(collision_parts(obj))
 
 
+def object_geometry(obj: dict, scene_dir: Path | None = None) -> dict:
+    """The geometry keyword arguments of a grasping ObjectModel for a recorded scene object: ``urdf``
+    (resolved: scene folder, then pybullet_data) and ``scale``, or ``shape`` and ``size``."""
+    if "urdf" in obj:
+        from robot_wm.config.loader import resolve_asset
+
+        found = resolve_asset(obj["urdf"], scene_dir)
+        return {"urdf": str(found.resolve()) if found else obj["urdf"], "scale": float(obj.get("scale", 1.0))}
+    return {"shape": obj["shape"], "size": tuple(obj["size"])}
+
+
 def scene_descriptors(scene: dict, scene_dir: Path | None = None) -> np.ndarray:
     """Descriptors (NMAX, SHAPE_DIM) of a recorded scene's objects (zeros in the empty slots)."""
-    from robot_wm.config.loader import resolve_asset
     from robot_wm.grasping import ObjectModel
     from robot_wm.model.shape import SHAPE_DIM
 
     out = np.zeros((NMAX, SHAPE_DIM), np.float32)
     for i, o in enumerate(scene["objects"]):
-        if "urdf" in o:
-            found = resolve_asset(o["urdf"], scene_dir)
-            obj = ObjectModel(o.get("name", "obj"), None, (), str(found.resolve()) if found else o["urdf"],
-                              float(o.get("scale", 1.0)))
-        else:
-            obj = ObjectModel(o.get("name", "obj"), o["shape"], tuple(o["size"]))
-        out[i] = object_descriptor(obj)
+        out[i] = object_descriptor(ObjectModel(o.get("name", "obj"), **object_geometry(o, scene_dir)))
     return out
 
 
@@ -546,15 +550,15 @@ def load_dataset(paths: Path | Iterable[Path]) -> dict[str, np.ndarray]:
             f = d / manifest["shards"][k]["file"]
             try:
                 with np.load(f, allow_pickle=False) as z:
-                    part = {key: z[key] for key in z.files if key != "scenes"}
-                    scenes = [json.loads(str(x)) for x in z["scenes"]]
-            except (OSError, ValueError, KeyError) as exc:
+                    part = {key: z[key] for key in z.files}
+            except (OSError, ValueError) as exc:
                 raise ValueError(f"{f}: unreadable shard ({exc})") from None
+            scenes = part.pop("scenes", np.array([], dtype=str))
             if "ep_shape_occ" not in part:
                 raise ValueError(f"{f}: shard of an older data format (recollect with this version)")
             if "ep_shape_parts" not in part:  # written before descriptors had convex parts: recompute them
                 part["ep_shape_box"], part["ep_shape_occ"], part["ep_shape_parts"] = pack(
-                    np.stack([scene_descriptors(sc) for sc in scenes]))
+                    np.stack([scene_descriptors(json.loads(str(sc))) for sc in scenes]))
             part["ep_index"] = part.pop("scene_episode") + offset
             part["episode"] = part["episode"] + offset
             top = max(top, int(part["ep_index"].max(initial=-1)) + 1)
