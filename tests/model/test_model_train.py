@@ -121,3 +121,17 @@ def test_given_validation_episodes_are_not_trained_on():
     cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=2, batch=32)
     _, h = train(data, cfg, seed=0, val_episodes={0, 1, 2})
     assert h["n_val"] == 24 and h["n_train"] == 72
+
+
+def test_grasp_head_does_not_depend_on_the_push_network_size():
+    """The two parts share no parameters and draw their initial weights from their own seeds: resizing
+    the push network leaves the trained grasp head bit-identical."""
+    from dataclasses import replace
+
+    data = synthetic(96, 7)
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=3, patience=10, batch=32)
+    m1, _ = train(data, cfg, seed=0)
+    m2, _ = train(data, replace(cfg, hidden=12, edge=6), seed=0)
+    assert m1.net.enc1.weight.shape != m2.net.enc1.weight.shape
+    for (k, a), b in zip(m1.grasp_head.state_dict().items(), m2.grasp_head.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
