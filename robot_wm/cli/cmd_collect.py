@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         objects: str = typer.Option("train", "--objects",
                                     help="train: primitives + random_urdfs 000-699; test: held-out 700-999."),
         pushes: int = typer.Option(8, "--pushes", help="Pushes per episode."),
-        grasps: int = typer.Option(20, "--grasps", help="Shake-tested grasps per episode (after the pushes)."),
+        grasps: int = typer.Option(40, "--grasps", help="Shake-tested grasps per episode (after the pushes)."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Execute random pushes and grasps in random scenes and record object-centric transitions."""

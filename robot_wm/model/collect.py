@@ -87,7 +87,7 @@ class CollectConfig:
     seed: int = 0
     object_set: str = "train"
     pushes_per_episode: int = 8
-    grasps_per_episode: int = 20
+    grasps_per_episode: int = 40  # grasps are cheap next to pushes; 40 vs 20: validation AUC +0.003
     episodes_per_shard: int = 10
     version: int = FORMAT_VERSION
 

@@ -242,6 +242,15 @@ class GraspHead(nn.Module):
             self.in_mean.copy_(allx.mean(0))
             self.in_std.copy_(allx.std(0).clamp_min(1e-3))
 
+    def symmetric(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (K, R) of inputs x (R, N_GRASP_IN) averaged over their four reflections (none, u, v,
+        both): the gripper and physics are symmetric under them, which training only teaches by random
+        flips; averaging makes the prediction exactly symmetric (what predict and validation use)."""
+        r = x.shape[0]
+        t, f = torch.ones(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
+        xs = torch.cat([x, flip_grasp_features(x, t, f), flip_grasp_features(x, f, t), flip_grasp_features(x, t, t)])
+        return self(xs).reshape(self.k, 4, r).mean(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.in_mean) / self.in_std
         xk = x[None].expand(self.k, -1, -1)

@@ -131,19 +131,22 @@ def fit_normalisation(p: Prepared) -> Normalisation:
     return Normalisation(mean, std, scale)
 
 
-def grasp_logits(head: GraspHead, p: Prepared) -> torch.Tensor:
-    """Per-member grasp logits (K, B) of the grasp head (computed on the grasp rows only; 0 for pushes)."""
+def grasp_logits(head: GraspHead, p: Prepared, symmetric: bool = False) -> torch.Tensor:
+    """Per-member grasp logits (K, B) of the grasp head (computed on the grasp rows only; 0 for pushes);
+    `symmetric`: averaged over the grasps' four reflections, as predict does (validation)."""
     logit = torch.zeros(head.k, len(p.grasp))
     g = (p.grasp >= 0).nonzero().squeeze(1)
     if len(g):
-        logit = logit.index_copy(1, g, head(p.gx.index_select(0, g)))
+        x = p.gx.index_select(0, g)
+        logit = logit.index_copy(1, g, head.symmetric(x) if symmetric else head(x))
     return logit
 
 
 def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p: Prepared, cfg: TrainConfig,
-           weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+           weights: torch.Tensor | None = None, symmetric: bool = False
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps).
-    `weights` (K, B) bootstrap."""
+    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation)."""
     x = (p.feats - norm.feat_mean) / norm.feat_std
     out = net(x, p.rel, p.mask, p.target)  # (K, B, N, 9)
     y = p.y / norm.out_scale
@@ -165,7 +168,7 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
     w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)
     per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, B)
     is_g = (p.grasp >= 0).to(x.dtype)
-    logit = grasp_logits(head, p)
+    logit = grasp_logits(head, p, symmetric)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
     w = torch.ones_like(per_tr) if weights is None else weights
@@ -219,22 +222,29 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
           progress: Callable[[int, float, float], None] | None = None,
-          val_episodes: set[int] | None = None) -> tuple[WorldModel, dict]:
+          val_episodes: set[int] | None = None, refit_epochs: tuple[int, int] | None = None,
+          temperature: float = 1.0) -> tuple[WorldModel, dict]:
     """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
 
     `val_episodes`: the episodes to validate on (early stopping, grasp temperature); by default a
     random `cfg.val_fraction` of the episodes. Choosing episodes whose objects never occur in training
     (see :func:`robot_wm.model.collect.unseen_object_episodes`) makes both reflect new objects.
 
-    `progress(epoch, train_loss, val_loss)` is called after each epoch. Returns (model, history) with
-    history = {"train": [...], "val": [...], "best_epoch": int, ...}.
+    `refit_epochs` = (push network epochs, grasp head epochs): no validation; train on every episode and
+    keep each part's weights after its number of epochs (chosen by a validated run, see
+    :func:`train_and_refit`), with the given grasp `temperature`.
+
+    `progress(epoch, train_loss, val_loss)` is called after each epoch (val_loss NaN when refitting).
+    Returns (model, history) with history = {"train": [...], "val": [...], "best_epoch": int, ...}.
     """
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     seed_net, seed_head = (int(v) for v in rng.integers(2**62, size=2))  # nn.Linear default inits
     p = prepare(data)
-    if val_episodes:
+    if refit_epochs:
+        tr_idx, va_idx = np.arange(len(p)), np.zeros(0, int)
+    elif val_episodes:
         is_val = np.isin(p.episode, np.fromiter(val_episodes, int))
         tr_idx, va_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     else:
@@ -260,7 +270,7 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     best_g, best_head, best_epoch_g = math.inf, None, -1
     bad = 0
     t0 = time.time()
-    for epoch in range(cfg.max_epochs):
+    for epoch in range(max(refit_epochs) if refit_epochs else cfg.max_epochs):
         net.train()
         head.train()
         perm = torch.randperm(len(ptr), generator=gen)
@@ -280,8 +290,20 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         sched.step()
         net.eval()
         head.eval()
+        if refit_epochs:
+            hist["train"].append(tot / max(nb, 1))
+            if progress:
+                progress(epoch, hist["train"][-1], math.nan)
+            if epoch + 1 == refit_epochs[0]:
+                best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
+            if epoch + 1 == refit_epochs[1]:
+                best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
+            if time.time() - t0 > cfg.max_minutes * 60:
+                log.info("time budget reached at epoch %d (refit)", epoch)
+                break
+            continue
         with torch.no_grad():
-            vl, vd, vg = losses(net, head, norm, pva, cfg)
+            vl, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True)
         val = float(vl.mean())
         hist["train"].append(tot / max(nb, 1))
         hist["val"].append(val)
@@ -309,17 +331,36 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         head.load_state_dict(best_head)
     net.eval()
     head.eval()
-    with torch.no_grad():
-        logit = grasp_logits(head, pva).mean(0).numpy()
-    g = pva.grasp.numpy() >= 0
-    temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
-    hist |= {"best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g, "epochs": len(hist["val"]),
+    if not refit_epochs:
+        with torch.no_grad():
+            logit = grasp_logits(head, pva, symmetric=True).mean(0).numpy()
+        g = pva.grasp.numpy() >= 0
+        temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
+    hist |= {"best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g, "epochs": len(hist["train"]),
              "wall_s": round(time.time() - t0, 1),
              "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
     info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g,
-            "best_val_delta_loss": best, "best_val_grasp_bce": best_g,
+            "best_val_delta_loss": None if refit_epochs else best, "best_val_grasp_bce": None if refit_epochs else best_g,
             "n_train": len(tr_idx), "n_val": len(va_idx), "n_grasps": int((p.grasp >= 0).sum())}
     return WorldModel(net, norm, temperature, info, head), hist
+
+
+def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
+                    progress: Callable[[int, float, float], None] | None = None,
+                    val_episodes: set[int] | None = None) -> tuple[WorldModel, dict]:
+    """Train with validation (early stopping per part, grasp temperature), then train again from the
+    same initial weights on every episode — the validation episodes' objects too — for the epochs the
+    validated run chose (refit after model selection). Returns the refitted model, whose ``info`` keeps
+    the validated run's record under ``"validated"``, and the validated run's history (with ``"refit"``:
+    the refit's epochs, counts and time)."""
+    model, hist = train(data, cfg, seed, progress, val_episodes)
+    if not hist["n_val"] or hist["best_epoch"] < 0 or hist["best_epoch_grasp"] < 0:
+        return model, hist
+    epochs = (hist["best_epoch"] + 1, hist["best_epoch_grasp"] + 1)
+    final, h2 = train(data, cfg, seed, progress, refit_epochs=epochs, temperature=model.temperature)
+    final.info = {**final.info, "refit_epochs": list(epochs), "validated": model.info}
+    hist["refit"] = {"epochs": list(epochs), "n_train": h2["n_train"], "wall_s": h2["wall_s"]}
+    return final, hist
 
 
 def plot_curves(hist: dict, path: Path) -> None:

@@ -96,9 +96,10 @@ class WorldModel:
 
     def grasp_logits(self, obj_states: torch.Tensor, shapes: torch.Tensor | None, actions: torch.Tensor
                      ) -> torch.Tensor:
-        """Grasp-head logits (K, R) for R grasps: obj_states (R, 15) of the grasped objects, their shape
-        descriptors (R, SHAPE_DIM) (None: filled bounding boxes), actions (R, 6)."""
-        return self.grasp_head(grasp_features(obj_states, shapes, actions))
+        """Grasp-head logits (K, R) for R grasps (each member's mean over the grasp's four reflections):
+        obj_states (R, 15) of the grasped objects, their shape descriptors (R, SHAPE_DIM) (None: filled
+        bounding boxes), actions (R, 6)."""
+        return self.grasp_head.symmetric(grasp_features(obj_states, shapes, actions))
 
     def _grasp_p(self, s: torch.Tensor, a: torch.Tensor, slot: torch.Tensor,
                  sh: torch.Tensor | None, scene: torch.Tensor) -> torch.Tensor:

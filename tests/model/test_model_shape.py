@@ -176,3 +176,22 @@ def test_overlaps_are_exact_for_fingers_and_between_the_pads():
     left, right, _, _ = overlaps(0.03)
     assert abs(left - 0.005) < 1e-6 and abs(right - 0.005) < 1e-6
     assert overlaps(0.05, dy=0.06)[3] < 0
+
+
+def test_symmetric_logits_are_exactly_symmetric():
+    """The head's symmetric logits are the mean over the four reflections: the same for a grasp and any
+    of its reflections (e.g. the grasp turned by pi), while the plain head is not."""
+    torch.manual_seed(1)
+    head = GraspHead(k=3, hidden=8)
+    s, d, a = _cube_grasp(0.045, yaw=0.3, dz=0.004)
+    s[0, 0] += 0.007
+    x = grasp_features(s, d, a).repeat(2, 1)
+    t, f = torch.tensor([True, False]), torch.tensor([False, True])
+    xr = flip_grasp_features(x, t, f)  # row 0 reflected in u, row 1 in v
+    with torch.no_grad():
+        assert not torch.allclose(head(x), head(xr), atol=1e-4)
+        torch.testing.assert_close(head.symmetric(xr), head.symmetric(x), atol=1e-5, rtol=1e-5)
+        ref = torch.stack([head(flip_grasp_features(x, u.expand(2), v.expand(2)))
+                           for u in (torch.tensor([False]), torch.tensor([True]))
+                           for v in (torch.tensor([False]), torch.tensor([True]))]).mean(0)
+        torch.testing.assert_close(head.symmetric(x), ref, atol=1e-6, rtol=1e-6)

@@ -8,7 +8,14 @@ import torch
 
 from robot_wm.model.evaluate import auc, ece, evaluate, follow_baseline
 from robot_wm.model.state import GRASP, PUSH, object_state
-from robot_wm.model.train import TrainConfig, delta_targets, fit_temperature, plot_curves, train
+from robot_wm.model.train import (
+    TrainConfig,
+    delta_targets,
+    fit_temperature,
+    plot_curves,
+    train,
+    train_and_refit,
+)
 
 
 def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -134,4 +141,19 @@ def test_grasp_head_does_not_depend_on_the_push_network_size():
     m2, _ = train(data, replace(cfg, hidden=12, edge=6), seed=0)
     assert m1.net.enc1.weight.shape != m2.net.enc1.weight.shape
     for (k, a), b in zip(m1.grasp_head.state_dict().items(), m2.grasp_head.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_refit_trains_on_every_episode_for_the_validated_epochs():
+    data = synthetic(96, 8)
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=6, patience=10, batch=32)
+    model, h = train_and_refit(data, cfg, seed=0, val_episodes={0, 1, 2})
+    validated, hv = train(data, cfg, seed=0, val_episodes={0, 1, 2})
+    assert h["n_val"] == 24 and h["refit"]["n_train"] == 96
+    assert h["refit"]["epochs"] == [hv["best_epoch"] + 1, hv["best_epoch_grasp"] + 1]
+    assert model.info["validated"]["n_val"] == 24 and model.info["n_train"] == 96
+    assert model.temperature == validated.temperature  # fitted on the validation episodes only
+    assert not torch.equal(model.net.enc1.weight, validated.net.enc1.weight)
+    again, _ = train(data, cfg, seed=0, refit_epochs=tuple(h["refit"]["epochs"]), temperature=model.temperature)
+    for (k, a), b in zip(model.grasp_head.state_dict().items(), again.grasp_head.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
