@@ -188,25 +188,15 @@ class FusedInference:
             self.wdt, self.bd = net.dec1_h.weight.T.contiguous(), net.dec1_h.bias.clone()
             # all members' output layers as one dense product, re-expressed as what the moments need:
             # rows [member deviations from the ensemble mean (4 x K) | log-variances (4 x K) | ensemble
-            # mean (4) | K spare rows for dev_x * dev_y] (the deviations and the mean are linear in z)
+            # mean (4)] (the deviations and the mean are linear in z)
             w = (net.dec2.weight * net.block).T.reshape(-1, k, N_OUT)  # (K*head, K, 8)
             bias = net.dec2.bias.reshape(k, N_OUT)
             wmu, bmu = w[..., :N_DELTA], bias[:, :N_DELTA]
             wdev, bdev = wmu - wmu.mean(1, keepdim=True), bmu - bmu.mean(0)
             self.wout = torch.cat([wdev.transpose(1, 2).reshape(-1, N_DELTA * k),
                                    w[..., N_DELTA:].transpose(1, 2).reshape(-1, N_DELTA * k),
-                                   wmu.mean(1), torch.zeros(w.shape[0], k)], 1).T.contiguous()  # (9K + 4, K*head)
-            self.bout = torch.cat([bdev.T.reshape(-1), bias[:, N_DELTA:].T.reshape(-1), bmu.mean(0),
-                                   torch.zeros(k)])[:, None]
-            # the moments as one product of the rows [dev^2 | exp(logvar) | mean | dev_x * dev_y] -> (9, R)
-            nd = N_DELTA * k
-            red = torch.zeros(2 * nd + N_DELTA + k, 2 * N_DELTA + 1)
-            for q in range(N_DELTA):
-                red[q * k:(q + 1) * k, N_DELTA + q] = 1.0 / k
-                red[nd + q * k:nd + (q + 1) * k, N_DELTA + q] = 1.0 / k
-                red[2 * nd + q, q] = 1.0
-            red[2 * nd + N_DELTA:, 2 * N_DELTA] = 1.0 / k
-            self.reduce_t = red.T.contiguous()  # (9, 9K + 4)
+                                   wmu.mean(1)], 1).T.contiguous()  # (8K + 4, K*head)
+            self.bout = torch.cat([bdev.T.reshape(-1), bias[:, N_DELTA:].T.reshape(-1), bmu.mean(0)])[:, None]
         self.k, self.edge, self.head = net.k, net.edge, net.head
 
     def _hidden(self, f: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -258,11 +248,15 @@ class FusedInference:
         back = torch.zeros(b * n, e).index_copy_(0, idx, u[:, e:]).reshape(b, n, e).sum(1)
         m = u[:, :e].addcmul_(back.index_select(0, scene), tcc)
         z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
-        # outputs transposed (one contiguous row per quantity and member, so the element-wise passes are
-        # contiguous): [dev 4K | logvar 4K | mean 4 | dev_x * dev_y K] x R
+        # outputs transposed (one contiguous row per quantity and member, so the element-wise passes and
+        # the sums over members are contiguous): [dev 4K | logvar 4K | mean 4] x R
         o = torch.addmm(self.bout, self.wout, z.T)
-        torch.mul(o[:k], o[k:2 * k], out=o[2 * nd + N_DELTA:])
+        stats = torch.empty(2 * N_DELTA + 1, len(fc))
+        stats[:N_DELTA] = o[2 * nd:]
+        stats[2 * N_DELTA] = (o[:k] * o[k:2 * k]).sum(0).mul_(1.0 / k)  # x-y covariance of the member means
         o[:nd].square_()
         o[nd:2 * nd].clamp_(LOGVAR_MIN, LOGVAR_MAX).exp_()
-        stats = torch.mm(self.reduce_t, o)  # (9, R)
+        # mixture variance: spread of the member means plus their mean noise variance
+        v = o[:2 * nd].view(2, N_DELTA, k, -1).sum(2)  # (2, 4, R)
+        torch.add(v[0], v[1], out=stats[N_DELTA:2 * N_DELTA]).mul_(1.0 / k)
         return torch.zeros(stats.shape[0], b * n).index_copy_(1, idx, stats).reshape(-1, b, n)

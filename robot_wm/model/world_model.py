@@ -266,7 +266,8 @@ def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tenso
     return torch.where(mask, d, torch.full_like(d, float("inf"))).argmin(1)
 
 
-_QUAT_SIGN = torch.tensor([-1.0, 1.0, 1.0, -1.0])
+# Rz(a) * q = cos(a/2) q + sin(a/2) (-qy, qx, qw, -qz) for q = (qx, qy, qz, qw): the second term as q @ _QUAT_Z
+_QUAT_Z = torch.tensor([[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0], [0.0, 0.0, 1.0, 0.0]])
 
 
 def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -275,7 +276,7 @@ def apply_delta(states: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     out = states.clone()
     out[..., 0:3] += delta[..., 0:3]
     half = delta[..., 3:4] * 0.5
-    q = states[..., 3:7]
-    # Rz(a) * q = cos(a/2) q + sin(a/2) (-qy, qx, qw, -qz)
-    out[..., 3:7] = q * torch.cos(half) + q[..., [1, 0, 3, 2]] * (torch.sin(half) * _QUAT_SIGN)
+    q = out[..., 3:7]
+    turn = (q.reshape(-1, 4) @ _QUAT_Z).reshape(q.shape)
+    q.mul_(torch.cos(half)).addcmul_(turn, torch.sin(half))
     return out
