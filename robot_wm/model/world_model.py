@@ -4,7 +4,7 @@ File: safetensors; all tensors are the network's parameters plus ``norm.*``; the
 ``robot_wm`` holds a JSON header::
 
     {"format": "robot_wm.world_model", "version": 3, "state_dim": 15, "action_dim": 6,
-     "n_features": 24, "n_out": 8, "k": 5, "hidden": 32, "edge": 16, "head": 12,
+     "n_features": 24, "n_out": 8, "k": 5, "hidden": 16, "edge": 8, "head": 8,
      "shape_dim": 7430, "grasp_in": 299, "grasp_hidden": 32, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
 
