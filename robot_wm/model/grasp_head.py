@@ -210,6 +210,13 @@ def flip_grasp_features(x: torch.Tensor, flip_u: torch.Tensor, flip_v: torch.Ten
     return torch.cat([*parts, ov, extra], dim=1)
 
 
+def reflections(x: torch.Tensor) -> torch.Tensor:
+    """Head inputs x (R, N_GRASP_IN) and their reflections in u, in v and in both, stacked (4R, N_GRASP_IN)."""
+    r = x.shape[0]
+    t, f = torch.ones(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
+    return torch.cat([x, flip_grasp_features(x, t, f), flip_grasp_features(x, f, t), flip_grasp_features(x, t, t)])
+
+
 class GraspHead(nn.Module):
     """K independent MLPs (N_GRASP_IN -> hidden -> hidden/2 -> 1) on standardised inputs, run as batched
     products. forward: (R, N_GRASP_IN) -> logits (K, R)."""
@@ -235,9 +242,7 @@ class GraspHead(nn.Module):
     def fit_input_scale(self, x: torch.Tensor) -> None:
         """Standardise inputs with the mean and std of head inputs x (R, N_GRASP_IN) and their u/v flips
         (so the scaling is as symmetric as the gripper)."""
-        r = x.shape[0]
-        t, f = torch.ones(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
-        allx = torch.cat([x, flip_grasp_features(x, t, f), flip_grasp_features(x, f, t), flip_grasp_features(x, t, t)])
+        allx = reflections(x)
         with torch.no_grad():
             self.in_mean.copy_(allx.mean(0))
             self.in_std.copy_(allx.std(0).clamp_min(1e-3))
@@ -246,10 +251,7 @@ class GraspHead(nn.Module):
         """Logits (K, R) of inputs x (R, N_GRASP_IN) averaged over their four reflections (none, u, v,
         both): the gripper and physics are symmetric under them, which training only teaches by random
         flips; averaging makes the prediction exactly symmetric (what predict and validation use)."""
-        r = x.shape[0]
-        t, f = torch.ones(r, dtype=torch.bool), torch.zeros(r, dtype=torch.bool)
-        xs = torch.cat([x, flip_grasp_features(x, t, f), flip_grasp_features(x, f, t), flip_grasp_features(x, t, t)])
-        return self(xs).reshape(self.k, 4, r).mean(1)
+        return self(reflections(x)).reshape(self.k, 4, x.shape[0]).mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.in_mean) / self.in_std

@@ -290,35 +290,28 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         sched.step()
         net.eval()
         head.eval()
-        if refit_epochs:
-            hist["train"].append(tot / max(nb, 1))
-            if progress:
-                progress(epoch, hist["train"][-1], math.nan)
-            if epoch + 1 == refit_epochs[0]:
-                best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
-            if epoch + 1 == refit_epochs[1]:
-                best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
-            if time.time() - t0 > cfg.max_minutes * 60:
-                log.info("time budget reached at epoch %d (refit)", epoch)
-                break
-            continue
-        with torch.no_grad():
-            vl, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True)
-        val = float(vl.mean())
         hist["train"].append(tot / max(nb, 1))
-        hist["val"].append(val)
-        hist["val_delta"].append(float(vd.mean()))
-        hist["val_grasp"].append(float(vg.mean()))
+        if refit_epochs:  # no validation: keep each part after its chosen number of epochs
+            val, keep_net, keep_head = math.nan, epoch + 1 == refit_epochs[0], epoch + 1 == refit_epochs[1]
+        else:
+            with torch.no_grad():
+                vl, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True)
+            val = float(vl.mean())
+            hist["val"].append(val)
+            hist["val_delta"].append(float(vd.mean()))
+            hist["val_grasp"].append(float(vg.mean()))
+            keep_net, keep_head = hist["val_delta"][-1] < best - 1e-5, hist["val_grasp"][-1] < best_g - 1e-5
+            if keep_net:
+                best = hist["val_delta"][-1]
+            if keep_head:
+                best_g = hist["val_grasp"][-1]
+            bad = 0 if keep_net or keep_head else bad + 1
         if progress:
             progress(epoch, hist["train"][-1], val)
-        improved = False
-        if hist["val_delta"][-1] < best - 1e-5:
-            best, best_epoch, improved = hist["val_delta"][-1], epoch, True
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        if hist["val_grasp"][-1] < best_g - 1e-5:
-            best_g, best_epoch_g, improved = hist["val_grasp"][-1], epoch, True
-            best_head = {k: v.clone() for k, v in head.state_dict().items()}
-        bad = 0 if improved else bad + 1
+        if keep_net:
+            best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
+        if keep_head:
+            best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
         if bad >= cfg.patience:
             log.info("early stop at epoch %d (best %d / grasp %d)", epoch, best_epoch, best_epoch_g)
             break

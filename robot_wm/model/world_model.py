@@ -118,8 +118,6 @@ class WorldModel:
         """The ensemble's moments (9, B, N) (see FusedInference.moments) of the objects where `mp` is True,
         PUSH_CHUNK scenes at a time (their intermediate products then stay in the cache)."""
         b, n = mp.shape
-        if b <= PUSH_CHUNK:
-            return self.fused().moments(*compact_features(s, mp, a), b, n)
         out = torch.empty(2 * N_DELTA + 1, b, n)
         for lo in range(0, b, PUSH_CHUNK):
             i = slice(lo, lo + PUSH_CHUNK)
