@@ -64,6 +64,9 @@ class SamplerConfig:
     com_weight: float = 0.5
     reach_radius: float = 0.80       # m from the shoulder; None-equivalent: a large number
     max_upward_approach: float = 0.35  # reject approach vectors with z > this (from below the object)
+    # rad: when set, only grasps approaching within this angle of straight down (world -z) are kept,
+    # before the collision check (the same survivors as filtering the full list afterwards, cheaper)
+    max_approach_tilt: float | None = None
 
 
 def downsample(points: np.ndarray, voxel: float) -> np.ndarray:
@@ -249,6 +252,8 @@ def sample_grasps(object_points: np.ndarray, rng: np.random.Generator, object_no
         rot, w, marg = np.repeat(rot, nd, axis=0), np.repeat(w, nd), np.repeat(marg, nd)
     opening = np.minimum(w + cfg.clearance, MAX_WIDTH)
     keep = workspace_reachable(rot, pos, cfg, robot_base)
+    if cfg.max_approach_tilt is not None:
+        keep &= rot[:, 2, 2] <= -np.cos(cfg.max_approach_tilt)
     own = downsample(pts, max(cfg.voxel, 0.004))
     obstacles = own if scene_points is None or len(scene_points) == 0 else np.concatenate(
         [own, downsample(np.asarray(scene_points, float), cfg.voxel)])

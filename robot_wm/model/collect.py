@@ -77,6 +77,7 @@ TEST_URDFS = range(700, 1000)
 WORKSPACE = ((0.38, 0.68), (-0.22, 0.22))  # x, y ranges (m) for placing objects
 MASS_RANGE = (0.05, 0.5)  # kg, log-uniform per object and episode
 FRICTION_RANGE = (0.3, 1.0)  # lateral friction coefficient, uniform
+TOP_DOWN_TILT = np.radians(30.0)  # grasp candidates approaching within this of straight down count as top-down
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,21 @@ def scene_with_states(scene: dict, states: np.ndarray) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- episodes
+_KINEMATICS: dict[tuple, object] = {}
+
+
+def _kinematics(world):
+    """One KinematicModel per robot (URDF, base) and process, shared by the episodes' arms: its IK and FK
+    set the whole joint state before every query, so sharing changes no answer (and saves loading the
+    Panda into a new physics client for every episode)."""
+    from robot_wm.sim import KinematicModel
+
+    urdf, base = str(world.scene.robot_urdf), tuple(world.scene.config.robot.base_position)
+    if (urdf, base) not in _KINEMATICS:
+        _KINEMATICS[(urdf, base)] = KinematicModel(urdf, np.asarray(base, float))
+    return _KINEMATICS[(urdf, base)]
+
+
 class SceneRecorder:
     """A World + Arm built from a scene dict, reading object-centric states (the sim-touching part)."""
 
@@ -159,7 +175,7 @@ class SceneRecorder:
         self.sp = simpush
         self.scene = scene
         self.world = World(scene_from_dict(scene, "<collect>", scene_dir), seed=seed)
-        self.arm = Arm(self.world)
+        self.arm = Arm(self.world, kin=_kinematics(self.world))
         self.names = list(self.world.objects)
         self.extents = [simpush.local_extents(self.world, n) for n in self.names]
         self.shapes = [self.world.objects[n].shape or "mesh" for n in self.names]
@@ -224,11 +240,11 @@ class SceneRecorder:
             return []
         rot = Rotation.from_quat(state[3:7])
         grasps = sample_grasps(rot.apply(pts) + state[0:3], rng, rot.apply(nrm), None,
-                               SamplerConfig(num_contacts=120), None)
+                               SamplerConfig(num_contacts=120, max_approach_tilt=TOP_DOWN_TILT), None)
         out = []
         for g in grasps:
             m = g.pose.rotation.as_matrix()
-            if m[2, 2] > -np.cos(np.radians(30.0)):
+            if m[2, 2] > -np.cos(TOP_DOWN_TILT):  # (the sampler's own filter, re-checked on the quaternion)
                 continue
             y = m[:, 1]
             out.append(np.array([GRASP, *g.pose.position, np.arctan2(y[1], y[0]), g.width], np.float32))

@@ -146,15 +146,21 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
            weights: torch.Tensor | None = None, symmetric: bool = False
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps).
-    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation)."""
-    x = (p.feats - norm.feat_mean) / norm.feat_std
-    out = net(x, p.rel, p.mask, p.target)  # (K, B, N, 9)
-    y = p.y / norm.out_scale
+    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation).
+    The push network runs on the pushes only: a grasp's outcome state is fixed (lifted on success), so
+    grasps have no delta loss (most rows are grasps: this is most of an epoch's time saved)."""
+    w = torch.ones(net.k, len(p.grasp)) if weights is None else weights
+    is_g = (p.grasp >= 0).to(p.feats.dtype)
+    pi = (p.grasp < 0).nonzero().squeeze(1)
+    feats, mask, target = p.feats.index_select(0, pi), p.mask.index_select(0, pi), p.target.index_select(0, pi)
+    x = (feats - norm.feat_mean) / norm.feat_std
+    out = net(x, p.rel.index_select(0, pi), mask, target)  # (K, P, N, 9)
+    y = p.y.index_select(0, pi) / norm.out_scale
     mu = out[..., :N_DELTA]
     per_obj = torch.nn.functional.huber_loss(mu[..., :3], y[..., :3].expand_as(mu[..., :3]), reduction="none",
                                              delta=cfg.huber_delta).sum(-1) / cfg.huber_delta
     # the yaw of a cylinder or sphere is unobservable and physically arbitrary: no yaw target for them
-    has_yaw = 1.0 - p.feats[..., 15] - p.feats[..., 16]
+    has_yaw = 1.0 - feats[..., 15] - feats[..., 16]
     if cfg.yaw_cauchy > 0:
         yaw_loss = torch.log1p(((mu[..., 3] - y[..., 3]) / cfg.yaw_cauchy) ** 2)
     else:
@@ -165,14 +171,12 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
     logvar = out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)
     resid2 = (y - mu.detach()) ** 2
     per_obj = per_obj + 0.5 * (resid2 * torch.exp(-logvar) + logvar).sum(-1) * 0.1  # (K, B, N)
-    w_obj = p.mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * p.target)
-    per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, B)
-    is_g = (p.grasp >= 0).to(x.dtype)
+    w_obj = mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * target)
+    per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, P)
     logit = grasp_logits(head, p, symmetric)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
-    w = torch.ones_like(per_tr) if weights is None else weights
-    wd = w * (1 - is_g)  # a grasp's outcome state is fixed (lifted on success): no delta loss
+    wd = w.index_select(1, pi)
     d = (per_tr * wd).sum(-1) / wd.sum(-1).clamp_min(1e-6)
     g = (bce * w).sum(-1) / (is_g * w).sum(-1).clamp_min(1e-6)
     return d + cfg.grasp_weight * g, d, g

@@ -31,10 +31,13 @@ class MotionResult:
 class Arm:
     """Controls the World's Panda through PyBullet's joint motors (position control at 240 Hz)."""
 
-    def __init__(self, world: World, speed: float = 0.6) -> None:
+    def __init__(self, world: World, speed: float = 0.6, kin: KinematicModel | None = None) -> None:
+        """`kin`: a kinematic model of this robot (same URDF and base) to share, e.g. across the episodes
+        of a data collector; it stays open when the arm closes. Default: the arm makes and owns one."""
         self.world = world
         cfg = world.scene.config.robot
-        self.kin = KinematicModel(str(world.scene.robot_urdf), np.asarray(cfg.base_position))
+        self._owns_kin = kin is None
+        self.kin = kin or KinematicModel(str(world.scene.robot_urdf), np.asarray(cfg.base_position))
         self.planner = TrajectoryPlanner(self.kin, speed)
 
     @property
@@ -47,7 +50,8 @@ class Arm:
         self.planner.speed = value
 
     def close(self) -> None:
-        self.kin.close()
+        if self._owns_kin:
+            self.kin.close()
 
     # ------------------------------------------------------------------ state
     def q(self) -> np.ndarray:

@@ -33,7 +33,7 @@ class KinematicModel:
     def __init__(self, urdf: str = "franka_panda/panda.urdf", base_position: np.ndarray | None = None) -> None:
         self._client = make_client()
         base = np.zeros(3) if base_position is None else np.asarray(base_position, float)
-        self.base_position = base
+        self.urdf, self.base_position = urdf, base
         self._robot = self._client.loadURDF(urdf, base.tolist(), useFixedBase=True)
         self._obstacles: dict[str, int] = {}
         self._ranges = (panda.UPPER - panda.LOWER).tolist()
@@ -66,8 +66,8 @@ class KinematicModel:
         starts = [seed, panda.HOME] + [rng.uniform(panda.LOWER, panda.UPPER) for _ in range(restarts)]
         for start in starts:
             q = np.clip(start, panda.LOWER, panda.UPPER)
+            self._set(q)  # later rounds: fk() below has just set q
             for _ in range(max_rounds):
-                self._set(q)
                 sol = self._client.calculateInverseKinematics(
                     self._robot, panda.TCP_LINK, target.position.tolist(), target.quaternion.tolist(),
                     lowerLimits=panda.LOWER.tolist(), upperLimits=panda.UPPER.tolist(),

@@ -83,3 +83,17 @@ def test_estimated_normals_point_outwards() -> None:
     pts, nrm = surface_points(ObjectModel("s", "sphere", (0.03,)), 800, np.random.default_rng(0))
     est = estimate_normals(pts)
     assert np.mean(np.sum(est * nrm, axis=1) > 0.9) > 0.98
+
+
+def test_approach_tilt_filter_equals_filtering_afterwards() -> None:
+    """max_approach_tilt drops grasps before the collision check; the survivors, their order and poses are
+    exactly those of the full list filtered by approach angle."""
+    pts, table = _cube_on_table(np.random.default_rng(4))
+    tilt = np.radians(30.0)
+    full = sample_grasps(pts, np.random.default_rng(5), scene_points=table)
+    cut = sample_grasps(pts, np.random.default_rng(5), scene_points=table,
+                        config=SamplerConfig(max_approach_tilt=tilt))
+    expect = [g for g in full if g.pose.rotation.as_matrix()[2, 2] <= -np.cos(tilt) + 1e-12]
+    assert 0 < len(cut) < len(full)
+    assert len(cut) == len(expect)
+    assert all(np.array_equal(a.matrix(), b.matrix()) and a.width == b.width for a, b in zip(cut, expect, strict=True))

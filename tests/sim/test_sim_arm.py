@@ -134,3 +134,13 @@ def test_motion_collision_check(rig):
     assert arm.check_motion(np.stack([q_home, q_above]), gripper_width=0.08) is None
     hit = arm.check_motion(np.stack([q_above, q_through]), gripper_width=0.0)
     assert hit is not None and hit[1] in ("blue_block", "table")
+
+
+def test_shared_kinematic_model_stays_open_and_answers_alike(rig):
+    world, arm = rig
+    shared = Arm(world, kin=arm.kin)
+    home = arm.kin.fk(panda.HOME)
+    target = Pose(home.position + [0.05, -0.1, -0.2], home.quaternion)
+    q = shared.ik(target, panda.HOME)
+    shared.close()  # does not close the model it was given
+    assert q is not None and np.array_equal(q, arm.ik(target, panda.HOME))
