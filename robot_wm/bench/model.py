@@ -62,14 +62,17 @@ def _episodes_from_scenes(scenes: list[Path], cfg: CollectConfig, per_scene: int
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, scene_of
 
 
-def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray) -> dict[int, np.ndarray]:
-    """Re-simulate pushes from the recorded before-states in fresh worlds with the true parameters."""
+def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarray,
+            push_speed: float) -> dict[int, np.ndarray]:
+    """Re-simulate pushes from the recorded before-states in fresh worlds with the true parameters
+    (and the pusher speed the data were collected at)."""
     out = {}
     for i in idx:
         scene = dict(scenes[int(data["episode"][i])])
         sdir = scene.pop("_dir", None)
         n = int(data["mask"][i].sum())
-        rec = SceneRecorder(place(scene, data["before"][i, :n]), seed=0, scene_dir=Path(sdir) if sdir else None)
+        rec = SceneRecorder(place(scene, data["before"][i, :n]), seed=0, scene_dir=Path(sdir) if sdir else None,
+                            push_speed=push_speed)
         try:
             ok, _ = rec.push(data["action"][i])
             if ok:
@@ -220,7 +223,7 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, model_path: Path | No
     pushes = np.flatnonzero(data["action"][:, 0] == 0)
     n_or = min(len(pushes), ORACLE_QUICK if quick else ORACLE)
     idx = np.sort(rng.choice(pushes, n_or, replace=False)) if n_or else pushes
-    oracle = _oracle(data, scene_of, idx)
+    oracle = _oracle(data, scene_of, idx, cfg.push_speed)
     res = evaluate(model, data, oracle)
     grasps = np.flatnonzero((data["action"][:, 0] == 1) & (data["grasp_ok"] >= 0))
     n_g = min(len(grasps), GRASP_ORACLE_QUICK if quick else GRASP_ORACLE)

@@ -65,6 +65,7 @@ from robot_wm.model.shape import (
     unpack,
 )
 from robot_wm.model.state import GRASP, LIFT, PUSH, SHAPES, STATE_DIM, object_state, yaw_of_quats
+from robot_wm.sim.push import PUSH_SPEED
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class CollectConfig:
     grasps_per_episode: int = 40  # grasps are cheap next to pushes; 40 vs 20: validation AUC +0.003
     episodes_per_shard: int = 10
     version: int = FORMAT_VERSION
+    # m/s, peak pusher speed: part of the physics the data record, so a folder collected at another
+    # speed is refused on resume instead of mixed
+    push_speed: float = PUSH_SPEED
 
 
 # ---------------------------------------------------------------------------------------------- scenes
@@ -167,13 +171,15 @@ def _kinematics(world):
 class SceneRecorder:
     """A World + Arm built from a scene dict, reading object-centric states (the sim-touching part)."""
 
-    def __init__(self, scene: dict, seed: int, scene_dir: Path | None = None) -> None:
+    def __init__(self, scene: dict, seed: int, scene_dir: Path | None = None,
+                 push_speed: float = PUSH_SPEED) -> None:
         from robot_wm.config import scene_from_dict
         from robot_wm.sim import Arm, World
         from robot_wm.sim import push as simpush
 
         self.sp = simpush
         self.scene = scene
+        self.push_speed = push_speed
         self.world = World(scene_from_dict(scene, "<collect>", scene_dir), seed=seed)
         self.arm = Arm(self.world, kin=_kinematics(self.world))
         self.names = list(self.world.objects)
@@ -201,7 +207,7 @@ class SceneRecorder:
 
     def push(self, action: np.ndarray) -> tuple[bool, set[int]]:
         _, x, y, z, yaw, dist = (float(v) for v in action)
-        res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist)
+        res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist, self.push_speed)
         return res.ok, {self.names.index(n) for n in res.touched}
 
     def object_model(self, i: int):
@@ -374,7 +380,7 @@ def run_episode(cfg: CollectConfig, episode: int, tries: int = 8, scene: dict | 
         scene = json.loads(json.dumps(scene))
         if not 1 <= len(scene.get("objects", [])) <= NMAX:
             raise ValueError(f"scene {scene.get('name')!r}: needs 1-{NMAX} objects")
-    rec = SceneRecorder(scene, seed=int(rng.integers(2**31)), scene_dir=scene_dir)
+    rec = SceneRecorder(scene, seed=int(rng.integers(2**31)), scene_dir=scene_dir, push_speed=cfg.push_speed)
     n = len(rec.names)
     for obj, name in zip(scene["objects"], rec.names, strict=True):  # record what the simulator uses
         info = rec.world.objects[name]

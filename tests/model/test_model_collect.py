@@ -71,6 +71,8 @@ def test_collect_is_seeded_and_resumable(collected: Path, tmp_path: Path):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     with pytest.raises(ValueError, match="different config"):
         collect(collected, 2, CollectConfig(seed=4, episodes_per_shard=1), workers=1)
+    with pytest.raises(ValueError, match="different config"):  # same draws, other physics: not mixed in
+        collect(collected, 2, CollectConfig(**{**CFG.__dict__, "push_speed": 0.12}), workers=1)
 
 
 def test_scene_sampling_uses_the_right_objects():
