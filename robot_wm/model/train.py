@@ -146,12 +146,25 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
            weights: torch.Tensor | None = None, symmetric: bool = False
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps).
-    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation).
-    The push network runs on the pushes only: a grasp's outcome state is fixed (lifted on success), so
-    grasps have no delta loss (most rows are grasps: this is most of an epoch's time saved)."""
+    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation)."""
     w = torch.ones(net.k, len(p.grasp)) if weights is None else weights
     is_g = (p.grasp >= 0).to(p.feats.dtype)
+    d = push_loss(net, norm, p, cfg, w)
+    logit = grasp_logits(head, p, symmetric)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
+    g = (bce * w).sum(-1) / (is_g * w).sum(-1).clamp_min(1e-6)
+    return d + cfg.grasp_weight * g, d, g
+
+
+def push_loss(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg: TrainConfig,
+              w: torch.Tensor) -> torch.Tensor:
+    """Per-member pose-delta loss (K,) of the batch's pushes, weighted by `w` (K, B); zeros without pushes.
+    The network runs on the push rows only: a grasp's outcome state is fixed (lifted on success), so
+    grasps have no delta loss (most rows are grasps: most of an epoch's time saved)."""
     pi = (p.grasp < 0).nonzero().squeeze(1)
+    if len(pi) == 0:  # e.g. a short last batch of grasps only
+        return torch.zeros(w.shape[0])
     feats, mask, target = p.feats.index_select(0, pi), p.mask.index_select(0, pi), p.target.index_select(0, pi)
     x = (feats - norm.feat_mean) / norm.feat_std
     out = net(x, p.rel.index_select(0, pi), mask, target)  # (K, P, N, 9)
@@ -170,16 +183,11 @@ def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p:
     # noise model: Gaussian NLL of the (detached) mean's residual, log-variance bounded
     logvar = out[..., N_DELTA:2 * N_DELTA].clamp(LOGVAR_MIN, LOGVAR_MAX)
     resid2 = (y - mu.detach()) ** 2
-    per_obj = per_obj + 0.5 * (resid2 * torch.exp(-logvar) + logvar).sum(-1) * 0.1  # (K, B, N)
+    per_obj = per_obj + 0.5 * (resid2 * torch.exp(-logvar) + logvar).sum(-1) * 0.1  # (K, P, N)
     w_obj = mask.to(x.dtype) * (1 + (cfg.target_weight - 1) * target)
     per_tr = (per_obj * w_obj).sum(-1) / w_obj.sum(-1).clamp_min(1.0)  # (K, P)
-    logit = grasp_logits(head, p, symmetric)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
     wd = w.index_select(1, pi)
-    d = (per_tr * wd).sum(-1) / wd.sum(-1).clamp_min(1e-6)
-    g = (bce * w).sum(-1) / (is_g * w).sum(-1).clamp_min(1e-6)
-    return d + cfg.grasp_weight * g, d, g
+    return (per_tr * wd).sum(-1) / wd.sum(-1).clamp_min(1e-6)
 
 
 MIRROR_FEATURES = (1, 5, 7, 9, 20)  # action-frame features that change sign under y -> -y (network.py)
@@ -286,7 +294,9 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
                 flips = torch.rand(2, len(bi), generator=gen) < 0.5
                 batch = mirror(batch, flips[0], flips[1])
             loss, _, _ = losses(net, head, norm, batch, cfg, boot[:, bi])
-            opt.zero_grad(set_to_none=True)
+            # zeros, not None: a part that a batch does not reach (no pushes in it) still takes its optimiser
+            # step (momentum, weight decay) with a zero gradient, as when every row went through both parts
+            opt.zero_grad(set_to_none=False)
             loss.sum().backward()
             opt.step()
             tot += float(loss.detach().mean())

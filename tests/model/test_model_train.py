@@ -12,7 +12,9 @@ from robot_wm.model.train import (
     TrainConfig,
     delta_targets,
     fit_temperature,
+    losses,
     plot_curves,
+    prepare,
     train,
     train_and_refit,
 )
@@ -157,3 +159,19 @@ def test_refit_trains_on_every_episode_for_the_validated_epochs():
     again, _ = train(data, cfg, seed=0, refit_epochs=tuple(h["refit"]["epochs"]), temperature=model.temperature)
     for (k, a), b in zip(model.grasp_head.state_dict().items(), again.grasp_head.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_a_batch_without_pushes_trains_the_grasp_head_only():
+    """A batch may hold no push at all (say a short last batch of grasps): the push loss is then zero and
+    training goes on (the push network is not run on zero rows)."""
+    data = synthetic(40, 9)
+    grasps = np.flatnonzero(data["action"][:, 0] == GRASP)
+    data = {k: v[np.r_[np.flatnonzero(data["action"][:, 0] == PUSH)[:32], grasps]] for k, v in data.items()}
+    data["episode"] = np.arange(len(data["action"])) // 8
+    # 32 pushes and 10 grasps in batches of 2: some batches are grasps only
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=3, patience=10, batch=2)
+    model, h = train(data, cfg, seed=0, refit_epochs=(3, 3))
+    assert h["epochs"] == 3 and np.isfinite(h["train"]).all()
+    p = prepare({k: v[32:] for k, v in data.items()})
+    total, d, g = losses(model.net, model.grasp_head, model.norm, p, cfg)
+    assert torch.equal(d, torch.zeros(2)) and (g > 0).all()
