@@ -161,16 +161,20 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
 
 
 def _rate(model: WorldModel, args: tuple, seconds: float) -> float:
-    """Calls of model.predict(*args) per second x batch size, on one CPU thread (after a warm-up call)."""
+    """Batch size / median time of one model.predict(*args) call, on one CPU thread, over `seconds` of
+    calls after a warm-up call (the median: a call slowed by another process on a shared machine does
+    not move it; a mean over the run did, by up to 10 %)."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model.predict(*args)
-        t0, done = time.perf_counter(), 0
-        while time.perf_counter() - t0 < seconds:
+        times: list[float] = []
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds or len(times) < 3:
+            t = time.perf_counter()
             model.predict(*args)
-            done += len(args[1])
-        return done / (time.perf_counter() - t0)
+            times.append(time.perf_counter() - t)
+        return len(args[1]) / float(np.median(times))
     finally:
         torch.set_num_threads(old)
 

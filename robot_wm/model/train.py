@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -235,7 +237,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
           progress: Callable[[int, float, float], None] | None = None,
           val_episodes: set[int] | None = None, refit_epochs: tuple[int, int] | None = None,
-          temperature: float = 1.0) -> tuple[WorldModel, dict]:
+          temperature: float = 1.0,
+          on_epoch: Callable[[int, torch.nn.Module, torch.nn.Module], bool] | None = None
+          ) -> tuple[WorldModel, dict]:
     """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
 
     `val_episodes`: the episodes to validate on (early stopping, grasp temperature); by default a
@@ -246,7 +250,8 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     keep each part's weights after its number of epochs (chosen by a validated run, see
     :func:`train_and_refit`), with the given grasp `temperature`.
 
-    `progress(epoch, train_loss, val_loss)` is called after each epoch (val_loss NaN when refitting).
+    `progress(epoch, train_loss, val_loss)` is called after each epoch (val_loss NaN when refitting);
+    `on_epoch(epoch, net, head)` too, with the weights after that epoch: True stops training there.
     Returns (model, history) with history = {"train": [...], "val": [...], "best_epoch": int, ...}.
     """
     torch.set_num_threads(cfg.threads)
@@ -326,6 +331,8 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
             best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
         if keep_head:
             best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
+        if on_epoch is not None and on_epoch(epoch, net, head):
+            break
         if bad >= cfg.patience:
             log.info("early stop at epoch %d (best %d / grasp %d)", epoch, best_epoch, best_epoch_g)
             break
@@ -354,20 +361,89 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
 
 def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
                     progress: Callable[[int, float, float], None] | None = None,
-                    val_episodes: set[int] | None = None) -> tuple[WorldModel, dict]:
+                    val_episodes: set[int] | None = None, parallel: bool | None = None
+                    ) -> tuple[WorldModel, dict]:
     """Train with validation (early stopping per part, grasp temperature), then train again from the
     same initial weights on every episode — the validation episodes' objects too — for the epochs the
     validated run chose (refit after model selection). Returns the refitted model, whose ``info`` keeps
     the validated run's record under ``"validated"``, and the validated run's history (with ``"refit"``:
-    the refit's epochs, counts and time)."""
-    model, hist = train(data, cfg, seed, progress, val_episodes)
+    the refit's epochs, counts and time). `parallel` (default: when there are 2 or more CPUs): run the
+    refit in a second process at the same time as the validated run (same weights, about half the time)."""
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) >= 2
+    if not parallel:
+        model, hist = train(data, cfg, seed, progress, val_episodes)
+        epochs = _chosen_epochs(hist)
+        if epochs is None:
+            return model, hist
+        final, h2 = train(data, cfg, seed, progress, refit_epochs=epochs, temperature=model.temperature)
+        return _refitted(final, model, hist, epochs, h2["n_train"], h2["wall_s"]), hist
+    # In parallel: the refit's weights after epoch e do not depend on how many epochs it will run (same
+    # seeds, batches and schedule), so a second process trains on every episode while this one validates,
+    # keeping a copy of its weights after each epoch, and hands over those of the epochs validation chose.
+    ctx = multiprocessing.get_context("spawn")
+    conn, child_conn = ctx.Pipe()
+    proc = ctx.Process(target=_refit_process, args=(data, cfg, seed, child_conn), daemon=True)
+    proc.start()
+    try:
+        model, hist = train(data, cfg, seed, progress, val_episodes)
+        epochs = _chosen_epochs(hist)
+        conn.send(epochs)
+        if epochs is None:
+            return model, hist
+        net_state, head_state, norm, n_train, wall_s = (
+            {k: torch.from_numpy(v) for k, v in x.items()} if isinstance(x, dict) else x for x in conn.recv())
+    finally:
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.terminate()
+    final = WorldModel(EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head), Normalisation(**norm),
+                       model.temperature,
+                       {**model.info, "best_epoch": epochs[0] - 1, "best_epoch_grasp": epochs[1] - 1,
+                        "best_val_delta_loss": None, "best_val_grasp_bce": None, "n_train": n_train, "n_val": 0},
+                       GraspHead(cfg.k, cfg.grasp_hidden))
+    final.net.load_state_dict(net_state)
+    final.grasp_head.load_state_dict(head_state)
+    return _refitted(final, model, hist, epochs, n_train, wall_s), hist
+
+
+def _chosen_epochs(hist: dict) -> tuple[int, int] | None:
+    """(push network, grasp head) epochs a validated run chose, None when it could not choose."""
     if not hist["n_val"] or hist["best_epoch"] < 0 or hist["best_epoch_grasp"] < 0:
-        return model, hist
-    epochs = (hist["best_epoch"] + 1, hist["best_epoch_grasp"] + 1)
-    final, h2 = train(data, cfg, seed, progress, refit_epochs=epochs, temperature=model.temperature)
-    final.info = {**final.info, "refit_epochs": list(epochs), "validated": model.info}
-    hist["refit"] = {"epochs": list(epochs), "n_train": h2["n_train"], "wall_s": h2["wall_s"]}
-    return final, hist
+        return None
+    return hist["best_epoch"] + 1, hist["best_epoch_grasp"] + 1
+
+
+def _refitted(final: WorldModel, validated: WorldModel, hist: dict, epochs: tuple[int, int], n_train: int,
+              wall_s: float) -> WorldModel:
+    final.info = {**final.info, "refit_epochs": list(epochs), "validated": validated.info}
+    hist["refit"] = {"epochs": list(epochs), "n_train": n_train, "wall_s": wall_s}
+    return final
+
+
+def _refit_process(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, conn) -> None:
+    """Child of :func:`train_and_refit`: train on every episode, a copy of the weights after each epoch,
+    until the parent's chosen epochs (or None: stop) have been reached; send back those weights."""
+    snaps: dict[int, tuple[dict, dict]] = {}
+    wanted: list = []
+
+    def on_epoch(epoch: int, net: torch.nn.Module, head: torch.nn.Module) -> bool:
+        snaps[epoch + 1] = ({k: v.clone() for k, v in net.state_dict().items()},
+                            {k: v.clone() for k, v in head.state_dict().items()})
+        if not wanted and conn.poll():
+            wanted.append(conn.recv())
+        return bool(wanted) and (wanted[0] is None or epoch + 1 >= max(wanted[0]))
+
+    model, h = train(data, cfg, seed, refit_epochs=(cfg.max_epochs, cfg.max_epochs), on_epoch=on_epoch)
+    if not wanted:
+        wanted.append(conn.recv())
+    if wanted[0] is None:
+        return
+    last = max(snaps)  # the time budget may have ended the run first: then its last weights, as in train()
+    net_epoch, head_epoch = (min(e, last) for e in wanted[0])
+    # as NumPy: torch would pass tensors as shared-memory handles, which die with this process
+    arrays = [{k: v.numpy() for k, v in d.items()} for d in (snaps[net_epoch][0], snaps[head_epoch][1], vars(model.norm))]
+    conn.send((*arrays, h["n_train"], h["wall_s"]))
 
 
 def plot_curves(hist: dict, path: Path) -> None:

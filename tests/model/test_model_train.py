@@ -159,6 +159,15 @@ def test_refit_trains_on_every_episode_for_the_validated_epochs():
     again, _ = train(data, cfg, seed=0, refit_epochs=tuple(h["refit"]["epochs"]), temperature=model.temperature)
     for (k, a), b in zip(model.grasp_head.state_dict().items(), again.grasp_head.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+    # the refit in a second process, alongside the validated run, gives the same model as one after it
+    sequential, hs = train_and_refit(data, cfg, seed=0, val_episodes={0, 1, 2}, parallel=False)
+    parallel, hp = train_and_refit(data, cfg, seed=0, val_episodes={0, 1, 2}, parallel=True)
+    assert hs["refit"]["epochs"] == hp["refit"]["epochs"] and hs["refit"]["n_train"] == hp["refit"]["n_train"]
+    assert sequential.header() == parallel.header()
+    for part in ("net", "grasp_head"):
+        a, b = getattr(sequential, part).state_dict(), getattr(parallel, part).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), part
+    assert all(torch.equal(x, y) for x, y in zip(vars(sequential.norm).values(), vars(parallel.norm).values(), strict=True))
 
 
 def test_a_batch_without_pushes_trains_the_grasp_head_only():
