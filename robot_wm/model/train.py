@@ -391,20 +391,16 @@ def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0
         conn.send(epochs)
         if epochs is None:
             return model, hist
-        net_state, head_state, norm, n_train, wall_s = (
-            {k: torch.from_numpy(v) for k, v in x.items()} if isinstance(x, dict) else x for x in conn.recv())
+        net_state, head_state, norm, info, wall_s = conn.recv()
     finally:
         proc.join(timeout=60)
         if proc.is_alive():
             proc.terminate()
-    final = WorldModel(EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head), Normalisation(**norm),
-                       model.temperature,
-                       {**model.info, "best_epoch": epochs[0] - 1, "best_epoch_grasp": epochs[1] - 1,
-                        "best_val_delta_loss": None, "best_val_grasp_bce": None, "n_train": n_train, "n_val": 0},
-                       GraspHead(cfg.k, cfg.grasp_hidden))
-    final.net.load_state_dict(net_state)
-    final.grasp_head.load_state_dict(head_state)
-    return _refitted(final, model, hist, epochs, n_train, wall_s), hist
+    final = WorldModel(EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head), Normalisation(**_torch(norm)),
+                       model.temperature, info, GraspHead(cfg.k, cfg.grasp_hidden))
+    final.net.load_state_dict(_torch(net_state))
+    final.grasp_head.load_state_dict(_torch(head_state))
+    return _refitted(final, model, hist, epochs, info["n_train"], wall_s), hist
 
 
 def _chosen_epochs(hist: dict) -> tuple[int, int] | None:
@@ -441,9 +437,18 @@ def _refit_process(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, con
         return
     last = max(snaps)  # the time budget may have ended the run first: then its last weights, as in train()
     net_epoch, head_epoch = (min(e, last) for e in wanted[0])
-    # as NumPy: torch would pass tensors as shared-memory handles, which die with this process
-    arrays = [{k: v.numpy() for k, v in d.items()} for d in (snaps[net_epoch][0], snaps[head_epoch][1], vars(model.norm))]
-    conn.send((*arrays, h["n_train"], h["wall_s"]))
+    # the record train(refit_epochs=wanted) writes; tensors as NumPy: torch would pass them as shared-memory
+    # handles, which die with this process
+    info = model.info | {"best_epoch": wanted[0][0] - 1, "best_epoch_grasp": wanted[0][1] - 1}
+    conn.send((_numpy(snaps[net_epoch][0]), _numpy(snaps[head_epoch][1]), _numpy(vars(model.norm)), info, h["wall_s"]))
+
+
+def _numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in tensors.items()}
+
+
+def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
 def plot_curves(hist: dict, path: Path) -> None:

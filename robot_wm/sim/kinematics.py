@@ -33,7 +33,7 @@ class KinematicModel:
     def __init__(self, urdf: str = "franka_panda/panda.urdf", base_position: np.ndarray | None = None) -> None:
         self._client = make_client()
         base = np.zeros(3) if base_position is None else np.asarray(base_position, float)
-        self.urdf, self.base_position = urdf, base
+        self.base_position = base
         self._robot = self._client.loadURDF(urdf, base.tolist(), useFixedBase=True)
         self._obstacles: dict[str, int] = {}
         self._ranges = (panda.UPPER - panda.LOWER).tolist()
