@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from robot_wm.config import ConfigError, read_yaml
+from robot_wm.config.processes import single_threaded_workers
 from robot_wm.model.collect import (
     FRICTION_RANGE,
     MASS_RANGE,
@@ -152,7 +153,7 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
             out = pool.map(_oracle_grasp, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
     else:
         out = [_oracle_grasp(j) for j in jobs]

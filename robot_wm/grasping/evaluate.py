@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from robot_wm.config.processes import single_threaded_workers
 from robot_wm.geometry import Pose
 from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
 from robot_wm.grasping.config import ShakeConfig
@@ -138,7 +139,7 @@ def _local(units: list[Unit], seed: int, config: ShakeConfig, workers: int) -> I
             yield u, run_unit(u, seed, config)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with single_threaded_workers(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending = {pool.submit(run_unit, u, seed, config): u for u in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

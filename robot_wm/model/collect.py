@@ -56,6 +56,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS
+from robot_wm.config.processes import single_threaded_workers
 from robot_wm.model.shape import (
     GRID,
     PARTS_DIM,
@@ -550,7 +551,7 @@ def _run_jobs(jobs: list, workers: int, backend: str) -> Iterable[tuple[int, dic
             yield _shard_job(j)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    with single_threaded_workers(), ctx.Pool(workers) as pool:
         yield from pool.imap_unordered(_shard_job, jobs)
 
 

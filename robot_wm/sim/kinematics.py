@@ -27,6 +27,14 @@ class Obstacle:
     scale: float = 1.0
 
 
+# A start whose error (position and rotation, each in units of its tolerance) has not fallen 3 % below its
+# best for STALL_ROUNDS rounds has stalled off the target and is abandoned instead of re-run to max_rounds.
+# Converging starts shrink it by 10-90 % a round, though not always monotonically (up to 3 rounds without
+# progress were seen); stalled ones by 0-0.2 %. Over 900 random top-down targets the answers (255
+# unreachable) are the same as without the check, 2.5x faster.
+STALL_RATIO, STALL_ROUNDS = 0.97, 4
+
+
 class KinematicModel:
     """The arm alone (plus optional static obstacles) in its own DIRECT client."""
 
@@ -63,10 +71,12 @@ class KinematicModel:
         """
         seed = panda.HOME if q_seed is None else np.asarray(q_seed, float)
         rng = np.random.default_rng(0)
-        starts = [seed, panda.HOME] + [rng.uniform(panda.LOWER, panda.UPPER) for _ in range(restarts)]
+        starts = [seed] + ([] if np.array_equal(seed, panda.HOME) else [panda.HOME])
+        starts += [rng.uniform(panda.LOWER, panda.UPPER) for _ in range(restarts)]
         for start in starts:
             q = np.clip(start, panda.LOWER, panda.UPPER)
             self._set(q)  # later rounds: fk() below has just set q
+            best, stalled = np.inf, 0
             for _ in range(max_rounds):
                 sol = self._client.calculateInverseKinematics(
                     self._robot, panda.TCP_LINK, target.position.tolist(), target.quaternion.tolist(),
@@ -78,6 +88,10 @@ class KinematicModel:
                 dp, dr = self.fk(q).distance(target)
                 if dp < pos_tol and dr < rot_tol:
                     return q
+                err = dp / pos_tol + dr / rot_tol
+                best, stalled = (err, 0) if err < STALL_RATIO * best else (best, stalled + 1)
+                if stalled >= STALL_ROUNDS:
+                    break
         return None
 
     def set_obstacles(self, obstacles: list[Obstacle]) -> None:
