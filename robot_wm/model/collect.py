@@ -190,6 +190,7 @@ class SceneRecorder:
         self._models: dict[int, object] = {}
         self._candidates: dict[int, list[np.ndarray]] = {}
         self._shake_config = None
+        self._labels: dict[tuple, str] = {}
 
     def close(self) -> None:
         self.arm.close()
@@ -261,16 +262,22 @@ class SceneRecorder:
         return out
 
     def shake(self, action: np.ndarray, target: int, state: np.ndarray) -> str:
-        """The shake test's label of a top-down grasp action on object i at its current pose."""
+        """The shake test's label of a top-down grasp action on object i at its current pose. The test is
+        deterministic, so a grasp asked again (the same candidate drawn twice: 12 % of an episode's grasps)
+        reuses its label instead of re-running the test."""
         from robot_wm.geometry import Pose
         from robot_wm.grasping import Grasp, load_shake_config, shake_test
 
+        key = (target, np.asarray(action, np.float32).tobytes(), np.asarray(state, np.float32).tobytes())
+        if key in self._labels:
+            return self._labels[key]
         if self._shake_config is None:
             self._shake_config = load_shake_config()  # planners/shake_test.yaml, read once per scene
         _, x, y, z, yaw, width = (float(v) for v in action)
         tcp = self.sp.top_down(np.array([x, y, z]), yaw + np.pi / 2)  # closing axis (TCP y) at `yaw`
-        return shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7]),
-                          self._shake_config).label
+        self._labels[key] = shake_test(self.object_model(target), Grasp(tcp, width), Pose(state[0:3], state[3:7]),
+                                       self._shake_config).label
+        return self._labels[key]
 
 
 def object_descriptor(obj) -> np.ndarray:

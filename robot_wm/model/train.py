@@ -385,13 +385,18 @@ def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0
     conn, child_conn = ctx.Pipe()
     proc = ctx.Process(target=_refit_process, args=(data, cfg, seed, child_conn), daemon=True)
     proc.start()
+    child_conn.close()  # the child's end lives in the child only: if the child dies, recv() ends, not hangs
     try:
         model, hist = train(data, cfg, seed, progress, val_episodes)
         epochs = _chosen_epochs(hist)
-        conn.send(epochs)
-        if epochs is None:
-            return model, hist
-        net_state, head_state, norm, info, wall_s = conn.recv()
+        try:
+            conn.send(epochs)
+            if epochs is None:
+                return model, hist
+            net_state, head_state, norm, info, wall_s = conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            proc.join(timeout=10)
+            raise RuntimeError(f"the refit process ended without a result (exit code {proc.exitcode})") from None
     finally:
         proc.join(timeout=60)
         if proc.is_alive():

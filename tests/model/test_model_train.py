@@ -184,3 +184,24 @@ def test_a_batch_without_pushes_trains_the_grasp_head_only():
     p = prepare({k: v[32:] for k, v in data.items()})
     total, d, g = losses(model.net, model.grasp_head, model.norm, p, cfg)
     assert torch.equal(d, torch.zeros(2)) and (g > 0).all()
+
+
+def test_a_refit_process_that_dies_is_an_error_not_a_hang(monkeypatch):
+    import multiprocessing
+    import os
+
+    from robot_wm.model import train as train_module
+
+    real = multiprocessing.get_context("spawn")
+
+    class DyingRefit:  # a spawn context whose refit process exits at once with status 3
+        def Pipe(self):  # noqa: N802 (multiprocessing's name)
+            return real.Pipe()
+
+        def Process(self, target, args, daemon):  # noqa: N802
+            return real.Process(target=os._exit, args=(3,), daemon=daemon)
+
+    monkeypatch.setattr(train_module.multiprocessing, "get_context", lambda method: DyingRefit())
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=2, patience=10, batch=32)
+    with pytest.raises(RuntimeError, match="refit process ended without a result .exit code 3"):
+        train_and_refit(synthetic(48, 9), cfg, seed=0, val_episodes={0, 1}, parallel=True)
