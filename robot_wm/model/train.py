@@ -91,10 +91,11 @@ class Prepared:
     episode: np.ndarray
     gx: torch.Tensor
 
-    def subset(self, idx: np.ndarray) -> Prepared:
+    def subset(self, idx: np.ndarray, grasp_inputs: bool = True) -> Prepared:
+        """Rows `idx`; without `grasp_inputs` the grasp head's (large) inputs are left out (0 rows)."""
         t = torch.as_tensor(idx)
         return Prepared(self.feats[t], self.rel[t], self.target[t], self.mask[t], self.y[t], self.grasp[t],
-                        self.episode[idx], self.gx[t])
+                        self.episode[idx], self.gx[t] if grasp_inputs else self.gx[:0])
 
     def __len__(self) -> int:
         return len(self.feats)
@@ -145,13 +146,16 @@ def grasp_logits(head: GraspHead, p: Prepared, symmetric: bool = False) -> torch
 
 
 def losses(net: EnsembleInteractionNet, head: GraspHead, norm: Normalisation, p: Prepared, cfg: TrainConfig,
-           weights: torch.Tensor | None = None, symmetric: bool = False
+           weights: torch.Tensor | None = None, symmetric: bool = False, grasp: bool = True
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps).
-    `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes them (validation)."""
+    """Per-member losses (K,) over a batch: total, delta part (pushes), grasp part (grasps; zeros when not
+    `grasp`: the head is not run). `weights` (K, B) bootstrap; `symmetric`: grasp logits as predict makes
+    them (validation)."""
     w = torch.ones(net.k, len(p.grasp)) if weights is None else weights
-    is_g = (p.grasp >= 0).to(p.feats.dtype)
     d = push_loss(net, norm, p, cfg, w)
+    if not grasp:
+        return d, d, torch.zeros_like(d)
+    is_g = (p.grasp >= 0).to(p.feats.dtype)
     logit = grasp_logits(head, p, symmetric)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logit, p.grasp.clamp_min(0).expand_as(logit), reduction="none") * is_g
@@ -208,7 +212,8 @@ def mirror(p: Prepared, flip: torch.Tensor, flip_u: torch.Tensor | None = None) 
     feats = p.feats * col
     rel = p.rel * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign)], -1)[:, None, :]
     y = p.y * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign), sign], -1)[:, None, :]
-    gx = flip_grasp_features(p.gx, torch.zeros_like(flip) if flip_u is None else flip_u, flip)
+    gx = p.gx if not len(p.gx) else flip_grasp_features(p.gx, torch.zeros_like(flip) if flip_u is None else flip_u,
+                                                        flip)
     return Prepared(feats, rel, p.target, p.mask, y, p.grasp, p.episode, gx)
 
 
@@ -238,7 +243,9 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
           progress: Callable[[int, float, float], None] | None = None,
           val_episodes: set[int] | None = None, refit_epochs: tuple[int, int] | None = None,
           temperature: float = 1.0,
-          on_epoch: Callable[[int, torch.nn.Module, torch.nn.Module], bool] | None = None
+          on_epoch: Callable[[int, torch.nn.Module, torch.nn.Module], bool] | None = None,
+          head_epochs: Callable[[], int | None] | None = None,
+          on_head_done: Callable[[int], None] | None = None,
           ) -> tuple[WorldModel, dict]:
     """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
 
@@ -249,6 +256,12 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     `refit_epochs` = (push network epochs, grasp head epochs): no validation; train on every episode and
     keep each part's weights after its number of epochs (chosen by a validated run, see
     :func:`train_and_refit`), with the given grasp `temperature`.
+
+    The grasp head converges in a few tens of epochs, the push network in hundreds; they share no
+    parameters (each has its own AdamW state), so once the head is done it is no longer run: validated, when
+    its validation BCE has not improved for `cfg.patience` epochs (then `on_head_done(its chosen epoch
+    count)` is called); refitting, after `refit_epochs[1]` epochs, or once `head_epochs()` returns a count
+    that has been reached. The push network's weights do not change by it (same batches and draws).
 
     `progress(epoch, train_loss, val_loss)` is called after each epoch (val_loss NaN when refitting);
     `on_epoch(epoch, net, head)` too, with the weights after that epoch: True stops training there.
@@ -285,7 +298,8 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     # pose-delta loss, validation grasp BCE); training stops when neither has improved for `patience` epochs
     best, best_state, best_epoch = math.inf, None, -1
     best_g, best_head, best_epoch_g = math.inf, None, -1
-    bad = 0
+    bad = bad_g = 0
+    head_on, head_stopped = True, None
     t0 = time.time()
     for epoch in range(max(refit_epochs) if refit_epochs else cfg.max_epochs):
         net.train()
@@ -294,13 +308,14 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         tot, nb = 0.0, 0
         for i in range(0, len(ptr), cfg.batch):
             bi = perm[i:i + cfg.batch]
-            batch = ptr.subset(bi.numpy())
+            batch = ptr.subset(bi.numpy(), grasp_inputs=head_on)
             if cfg.mirror:
                 flips = torch.rand(2, len(bi), generator=gen) < 0.5
                 batch = mirror(batch, flips[0], flips[1])
-            loss, _, _ = losses(net, head, norm, batch, cfg, boot[:, bi])
+            loss, _, _ = losses(net, head, norm, batch, cfg, boot[:, bi], grasp=head_on)
             # zeros, not None: a part that a batch does not reach (no pushes in it) still takes its optimiser
             # step (momentum, weight decay) with a zero gradient, as when every row went through both parts
+            # (a finished head's gradients are None: AdamW skips it)
             opt.zero_grad(set_to_none=False)
             loss.sum().backward()
             opt.step()
@@ -319,18 +334,32 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
             hist["val"].append(val)
             hist["val_delta"].append(float(vd.mean()))
             hist["val_grasp"].append(float(vg.mean()))
-            keep_net, keep_head = hist["val_delta"][-1] < best - 1e-5, hist["val_grasp"][-1] < best_g - 1e-5
+            keep_net = hist["val_delta"][-1] < best - 1e-5
+            keep_head = head_on and hist["val_grasp"][-1] < best_g - 1e-5
             if keep_net:
                 best = hist["val_delta"][-1]
             if keep_head:
                 best_g = hist["val_grasp"][-1]
             bad = 0 if keep_net or keep_head else bad + 1
+            bad_g = 0 if keep_head else bad_g + 1
         if progress:
             progress(epoch, hist["train"][-1], val)
         if keep_net:
             best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
         if keep_head:
             best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
+        if head_on:
+            if refit_epochs:
+                limit = head_epochs() if head_epochs else None
+                done = epoch + 1 >= (refit_epochs[1] if limit is None else min(limit, refit_epochs[1]))
+            else:
+                done = bad_g >= cfg.patience and best_head is not None
+            if done:
+                head_on, head_stopped = False, epoch + 1
+                for prm in head.parameters():
+                    prm.grad = None
+                if on_head_done and not refit_epochs:
+                    on_head_done(best_epoch_g + 1)
         if on_epoch is not None and on_epoch(epoch, net, head):
             break
         if bad >= cfg.patience:
@@ -351,6 +380,7 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         g = pva.grasp.numpy() >= 0
         temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
     hist |= {"best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g, "epochs": len(hist["train"]),
+             "grasp_head_trained_epochs": head_stopped or len(hist["train"]),
              "wall_s": round(time.time() - t0, 1),
              "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
     info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g,
@@ -387,10 +417,12 @@ def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0
     proc.start()
     child_conn.close()  # the child's end lives in the child only: if the child dies, recv() ends, not hangs
     try:
-        model, hist = train(data, cfg, seed, progress, val_episodes)
+        # the grasp head's epochs are known long before the push network's: the refit stops its head then too
+        model, hist = train(data, cfg, seed, progress, val_episodes,
+                            on_head_done=lambda e: _send(conn, ("head", e)))
         epochs = _chosen_epochs(hist)
         try:
-            conn.send(epochs)
+            conn.send(("epochs", epochs))
             if epochs is None:
                 return model, hist
             net_state, head_state, norm, info, wall_s = conn.recv()
@@ -422,22 +454,40 @@ def _refitted(final: WorldModel, validated: WorldModel, hist: dict, epochs: tupl
     return final
 
 
+def _send(conn, message: tuple) -> None:
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError):  # the refit died: reported when its result is read
+        pass
+
+
 def _refit_process(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, conn) -> None:
     """Child of :func:`train_and_refit`: train on every episode, a copy of the weights after each epoch,
-    until the parent's chosen epochs (or None: stop) have been reached; send back those weights."""
+    until the parent's chosen epochs (or None: stop) have been reached; send back those weights.
+    Messages from the parent: ("head", grasp head epochs) as soon as the validated run's head is done (the
+    head stops training here too), then ("epochs", (push network, grasp head) or None)."""
     snaps: dict[int, tuple[dict, dict]] = {}
     wanted: list = []
+    head_epochs: list[int] = []
+
+    def read(message: tuple) -> None:
+        kind, value = message
+        if kind == "head":
+            head_epochs.append(value)
+        else:
+            wanted.append(value)
 
     def on_epoch(epoch: int, net: torch.nn.Module, head: torch.nn.Module) -> bool:
         snaps[epoch + 1] = ({k: v.clone() for k, v in net.state_dict().items()},
                             {k: v.clone() for k, v in head.state_dict().items()})
-        if not wanted and conn.poll():
-            wanted.append(conn.recv())
+        while not wanted and conn.poll():
+            read(conn.recv())
         return bool(wanted) and (wanted[0] is None or epoch + 1 >= max(wanted[0]))
 
-    model, h = train(data, cfg, seed, refit_epochs=(cfg.max_epochs, cfg.max_epochs), on_epoch=on_epoch)
-    if not wanted:
-        wanted.append(conn.recv())
+    model, h = train(data, cfg, seed, refit_epochs=(cfg.max_epochs, cfg.max_epochs), on_epoch=on_epoch,
+                     head_epochs=lambda: head_epochs[0] if head_epochs else None)
+    while not wanted:
+        read(conn.recv())
     if wanted[0] is None:
         return
     last = max(snaps)  # the time budget may have ended the run first: then its last weights, as in train()

@@ -205,3 +205,23 @@ def test_a_refit_process_that_dies_is_an_error_not_a_hang(monkeypatch):
     cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=2, patience=10, batch=32)
     with pytest.raises(RuntimeError, match="refit process ended without a result .exit code 3"):
         train_and_refit(synthetic(48, 9), cfg, seed=0, val_episodes={0, 1}, parallel=True)
+
+
+def test_a_finished_grasp_head_stops_training_without_changing_the_push_network():
+    data = synthetic(64, 11)
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=5, patience=10, batch=16)
+    short_head, hs = train(data, cfg, seed=0, refit_epochs=(5, 2))
+    long_head, hl = train(data, cfg, seed=0, refit_epochs=(5, 5))
+    assert hs["grasp_head_trained_epochs"] == 2 and hl["grasp_head_trained_epochs"] == 5
+    a, b = short_head.net.state_dict(), long_head.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit: the head's work was all it saved
+    two, _ = train(data, cfg, seed=0, refit_epochs=(2, 2))
+    a, b = short_head.grasp_head.state_dict(), two.grasp_head.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # validated: the head stops once its validation BCE has not improved for `patience` epochs
+    cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=25, patience=3, batch=8, lr=3e-2)
+    done: list[int] = []
+    _, h = train(synthetic(24, 11), cfg, seed=0, val_episodes={0, 1}, on_head_done=done.append)
+    assert done == [h["best_epoch_grasp"] + 1] and h["best_epoch"] > h["best_epoch_grasp"]  # head first
+    assert h["grasp_head_trained_epochs"] == h["best_epoch_grasp"] + 1 + cfg.patience < h["epochs"]
+    assert len(set(h["val_grasp"][h["grasp_head_trained_epochs"]:])) == 1  # frozen from then on
