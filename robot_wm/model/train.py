@@ -328,12 +328,12 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
         if refit_epochs:  # no validation: keep each part after its chosen number of epochs
             val, keep_net, keep_head = math.nan, epoch + 1 == refit_epochs[0], epoch + 1 == refit_epochs[1]
         else:
-            with torch.no_grad():
-                vl, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True)
-            val = float(vl.mean())
-            hist["val"].append(val)
+            with torch.no_grad():  # a finished head no longer changes: its validation loss is not recomputed
+                _, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True, grasp=head_on)
             hist["val_delta"].append(float(vd.mean()))
-            hist["val_grasp"].append(float(vg.mean()))
+            hist["val_grasp"].append(float(vg.mean()) if head_on else hist["val_grasp"][-1])
+            val = hist["val_delta"][-1] + cfg.grasp_weight * hist["val_grasp"][-1]
+            hist["val"].append(val)
             keep_net = hist["val_delta"][-1] < best - 1e-5
             keep_head = head_on and hist["val_grasp"][-1] < best_g - 1e-5
             if keep_net:
