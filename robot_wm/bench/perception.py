@@ -36,7 +36,7 @@ from robot_wm.config import load_scene, read_yaml, scene_from_dict
 from robot_wm.config.loader import CALIBRATION_DIR, resolve_asset
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
 from robot_wm.config.random_scene import sample_separated_xy
-from robot_wm.geometry import upright_box
+from robot_wm.geometry import upright_box, yaw_quaternion
 from robot_wm.perception import Perceiver
 from robot_wm.perception.baseline import naive_open3d_labels
 
@@ -69,7 +69,7 @@ def _color(rng: np.random.Generator) -> list[float]:
 
 
 def _quat(yaw: float) -> list[float]:
-    return [0.0, 0.0, round(float(np.sin(yaw / 2)), 6), round(float(np.cos(yaw / 2)), 6)]
+    return [round(v, 6) for v in yaw_quaternion(yaw).tolist()]
 
 
 def _item(rng: np.random.Generator, name: str, allow_sphere: bool = True, mesh_p: float = 0.5) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from robot_wm.bench.timing import median_seconds
 from robot_wm.config import REPO_SCENES_DIR, load_scene
 from robot_wm.control.demo import run_demo
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, top_down_quaternion
 from robot_wm.sim import Arm, World
 
 STEPS = 480
@@ -41,7 +40,7 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
         arm = Arm(world)
         rng = np.random.default_rng(seed)
         targets = [Pose([rng.uniform(0.3, 0.7), rng.uniform(-0.3, 0.3), rng.uniform(0.05, 0.4)],
-                        (Rotation.from_euler("z", rng.uniform(-1.5, 1.5)) * Rotation.from_euler("x", np.pi)).as_quat())
+                        top_down_quaternion(rng.uniform(-1.5, 1.5)))
                    for _ in range(20 if quick else 100)]
         ik_times, ik_fail = [], 0
         for t in targets:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS, HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
+from robot_wm.geometry import yaw_quaternion
 
 WORKSPACE_X = (0.38, 0.68)  # m, where objects are dropped (reachable, visible from both cameras)
 WORKSPACE_Y = (-0.18, 0.28)
@@ -57,7 +58,7 @@ def random_scene(seed: int, n_objects: int, heldout: bool = False, urdf_fraction
     objects = []
     for i, p in enumerate(positions):
         yaw = float(rng.uniform(-np.pi, np.pi))
-        quat = [0.0, 0.0, round(float(np.sin(yaw / 2)), 6), round(float(np.cos(yaw / 2)), 6)]
+        quat = [round(v, 6) for v in yaw_quaternion(yaw).tolist()]
         if heldout or rng.random() < urdf_fraction:
             idx = int(rng.choice(ids))
             while idx in BROKEN_URDF_IDS:  # redraw only these, so other seeds keep their scenes

@@ -25,10 +25,10 @@ from robot_wm.control.pick_place import (
     top_down_grasps,
     top_down_quaternion,
 )
-from robot_wm.geometry import Pose, yaw_of
+from robot_wm.geometry import Pose, panda, yaw_of
 from robot_wm.grasping import Grasp
 from robot_wm.planning import ShadowVerifier
-from robot_wm.sim import KinematicModel, Observation, panda
+from robot_wm.sim import KinematicModel, Observation
 from robot_wm.sim.client import TIME_STEP
 from robot_wm.sim.trajectory import TrajectoryPlanner
 
@@ -106,7 +106,7 @@ class PickPlaceController:
         self._wait = 0
         self._segment: _Segment | None = None
         self._hold: np.ndarray | None = None
-        self._gripper = (0.08, panda.FINGER_FORCE)
+        self._gripper = (panda.MAX_OPENING, panda.FINGER_FORCE)
         self._widths: list[float] = []
         self._slot = 0
         self._finished = False
@@ -219,7 +219,7 @@ class PickPlaceController:
         self._queue.clear()
         up = self.kin.fk(self._hold)
         up = Pose([up.position[0], up.position[1], max(up.position[2], self.settings.lift)], up.quaternion)
-        self._queue.extend([_Segment("grip", 0.08), _Segment("pose", up)])
+        self._queue.extend([_Segment("grip", panda.MAX_OPENING), _Segment("pose", up)])
 
     # ------------------------------------------------------------------ deciding
     def _candidates(self, estimates: list[ObjectEstimate]) -> list[ObjectEstimate]:
@@ -281,6 +281,6 @@ class PickPlaceController:
         return [
             _Segment("pose", pre), _Segment("grip", grasp.width), _Segment("line", g),
             _Segment("grip", 0.0), _Segment("line", lift), _Segment("check"),
-            _Segment("pose", above), _Segment("line", release), _Segment("grip", 0.08),
+            _Segment("pose", above), _Segment("line", release), _Segment("grip", panda.MAX_OPENING),
             _Segment("line", above), _Segment("settle", int(0.5 / self.dt)),
         ]

@@ -9,16 +9,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from robot_wm.config import PlaceRegion
 from robot_wm.control.estimate import ObjectEstimate
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, panda, top_down_quaternion
 from robot_wm.sim import World
 
 log = logging.getLogger(__name__)
 
-MAX_GRASP_WIDTH = 0.075  # m; the Panda opens to 0.08
+MAX_GRASP_WIDTH = panda.MAX_OPENING - 0.005  # m: 5 mm of clearance when the fingers are fully open
 MIN_TCP_HEIGHT = 0.012  # m above the table: keeps the fingertips off it
 
 
@@ -31,11 +30,6 @@ class TopDownGrasp:
     width: float
     target: str
     contact_width: float = 0.0
-
-
-def top_down_quaternion(yaw: float) -> np.ndarray:
-    """TCP orientation pointing straight down with the closing axis at angle `yaw` + pi/2 in the xy plane."""
-    return (Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)).as_quat()
 
 
 def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[float, ...] | None = None
@@ -63,7 +57,7 @@ def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[flo
         yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2  # the gripper is symmetric: keep yaw in [-pi/2, pi/2)
         for z in heights:
             pos = np.array([est.pose.position[0], est.pose.position[1], z])
-            out.append(TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, 0.08), est.id, width))
+            out.append(TopDownGrasp(Pose(pos, top_down_quaternion(yaw)), min(width + 0.02, panda.MAX_OPENING), est.id, width))
     return out
 
 

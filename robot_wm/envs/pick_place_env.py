@@ -1,7 +1,7 @@
 """A Gymnasium environment of the pick-and-place task on any contract scene.
 
 Action (8,) in [-1, 1]: joint position increments (scaled by `max_joint_step` rad per env step) for the
-7 arm joints, and the gripper opening (-1 closed .. 1 fully open, 0.08 m). Each env step holds the action
+7 arm joints, and the gripper opening (-1 closed .. 1 fully open, panda.MAX_OPENING = 0.08 m). Each env step holds the action
 for `frame_skip` physics steps (default 24: 10 Hz control at 240 Hz physics).
 
 Observation (dict): ``joints`` (7,) rad, ``gripper`` (1,) m, ``tcp`` (7,) position + xyzw quaternion,
@@ -24,7 +24,8 @@ from gymnasium import spaces
 from robot_wm.config import REPO_SCENES_DEFAULT, Scene, load_scene
 from robot_wm.control.demo import task_objects
 from robot_wm.control.pick_place import evaluate_task
-from robot_wm.sim import Arm, World, panda
+from robot_wm.geometry import panda
+from robot_wm.sim import Arm, World
 from robot_wm.sim.camera import Camera
 from robot_wm.sim.recorder import OVERVIEW
 
@@ -83,7 +84,7 @@ class PickPlaceEnv(gymnasium.Env):
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
         self._q_target = np.clip(self._q_target + a[:7] * self.max_joint_step, panda.LOWER, panda.UPPER)
         self.arm.command(self._q_target)
-        self.arm.set_gripper((a[7] + 1.0) / 2.0 * 0.08)
+        self.arm.set_gripper((a[7] + 1.0) / 2.0 * panda.MAX_OPENING)
         self.world.step(self.frame_skip)
         placed = evaluate_task(self.world, list(self._placed))
         reward = float(sum(placed.values()) - sum(self._placed.values()))

@@ -10,7 +10,7 @@ from robot_wm.geometry.camera import (
     opengl_view_matrix,
     project_points,
 )
-from robot_wm.geometry.pose import Pose, quat_normalize, yaw_of
+from robot_wm.geometry.pose import Pose, quat_normalize, top_down_quaternion, yaw_of, yaw_quaternion
 
 __all__ = [
     "Intrinsics",
@@ -24,5 +24,7 @@ __all__ = [
     "opengl_view_matrix",
     "project_points",
     "quat_normalize",
+    "top_down_quaternion",
     "yaw_of",
+    "yaw_quaternion",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from robot_wm.geometry.pose import Pose
+from robot_wm.geometry.pose import Pose, yaw_quaternion
 
 
 def min_area_rectangle(xy: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -45,5 +45,5 @@ def upright_box(points: np.ndarray) -> tuple[Pose, np.ndarray]:
     pts = np.asarray(points, dtype=float)
     centre_xy, yaw, ext_xy = min_area_rectangle(pts[:, :2])
     zlo, zhi = pts[:, 2].min(), pts[:, 2].max()
-    pose = Pose([centre_xy[0], centre_xy[1], (zlo + zhi) / 2], [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)])
+    pose = Pose([centre_xy[0], centre_xy[1], (zlo + zhi) / 2], yaw_quaternion(yaw))
     return pose, np.array([ext_xy[0], ext_xy[1], zhi - zlo])

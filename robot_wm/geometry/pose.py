@@ -20,6 +20,17 @@ def yaw_of(quaternion: np.ndarray) -> float:
     return float(Rotation.from_quat(quaternion).as_euler("xyz")[2])
 
 
+def yaw_quaternion(yaw: float) -> np.ndarray:
+    """Quaternion (4,) xyzw of a rotation by `yaw` rad about world z."""
+    return np.array([0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)])
+
+
+def top_down_quaternion(yaw: float) -> np.ndarray:
+    """Quaternion (4,) xyzw of a gripper TCP pointing straight down (z = world -z), turned by `yaw` rad
+    about world z: ``Rz(yaw) @ Rx(pi)``; the fingers then close along (sin yaw, -cos yaw, 0)."""
+    return (Rotation.from_euler("z", yaw) * Rotation.from_euler("x", np.pi)).as_quat()
+
+
 @dataclass(frozen=True)
 class Pose:
     """A rigid transform: position (3,) in metres and quaternion (4,) xyzw.
@@ -44,11 +55,6 @@ class Pose:
         """From a 4x4 homogeneous transform."""
         m = np.asarray(matrix, dtype=float)
         return Pose(m[:3, 3], Rotation.from_matrix(m[:3, :3]).as_quat())
-
-    @staticmethod
-    def from_xyz_rpy(xyz: np.ndarray, rpy: np.ndarray) -> Pose:
-        """From a position and extrinsic roll-pitch-yaw angles (rad, about fixed x, y, z)."""
-        return Pose(xyz, Rotation.from_euler("xyz", rpy).as_quat())
 
     @property
     def rotation(self) -> Rotation:

@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from robot_wm.config import Scene, scene_from_dict
+from robot_wm.geometry import yaw_quaternion
 from robot_wm.sim import Observation
 
 
@@ -61,7 +62,7 @@ def single_object_scene(urdf: str, scale: float, position: tuple[float, float, f
     for cam in cameras:
         (tmp / f"{cam['name']}.yaml").write_text(yaml.safe_dump(cam))
         refs.append({"calibration": f"{cam['name']}.yaml"})
-    quat = [0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2))]
+    quat = yaw_quaternion(yaw).tolist()
     data = {"name": f"grasp_{name}", "cameras": refs,
             "objects": [{"name": name, "urdf": urdf, "scale": scale, "position": list(position), "orientation": quat}]}
     scene = scene_from_dict(data, str(tmp / "scene.yaml"), tmp)

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from robot_wm.config import ConfigError
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, panda
 
 log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.grasps/1"
-MAX_WIDTH = 0.08  # m, Panda maximum opening
+MAX_WIDTH = panda.MAX_OPENING  # m
 
 
 @dataclass(frozen=True)

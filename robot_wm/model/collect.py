@@ -57,6 +57,7 @@ from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS
 from robot_wm.config.processes import single_threaded_workers
+from robot_wm.geometry import yaw_quaternion
 from robot_wm.model.shape import (
     GRID,
     PARTS_DIM,
@@ -139,7 +140,7 @@ def sample_scene(rng: np.random.Generator, object_set: str, n_objects: int | Non
         placed.append(xy)
         yaw = float(rng.uniform(-np.pi, np.pi))
         obj["position"] = [float(xy[0]), float(xy[1]), float(height / 2 + 0.005)]
-        obj["orientation"] = [0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2))]
+        obj["orientation"] = yaw_quaternion(yaw).tolist()
         objects.append(obj)
     return {"name": "collect", "cameras": [{"calibration": "front.yaml"}], "objects": objects}
 

@@ -33,9 +33,10 @@ import math
 import torch
 from torch import nn
 
+from robot_wm.geometry import panda
 from robot_wm.model.shape import GRID, MIN_HALF, box_occupancy, sample_grid, split_parts
 
-MAX_OPENING = 0.08  # m
+MAX_OPENING = panda.MAX_OPENING  # m
 OPENING_CLEARANCE = 0.01  # m the fingers open beyond the grasp width (planners/shake_test.yaml)
 U_FINGER = (0.003, 0.010, 0.017)  # m beyond the pad faces
 N_BETWEEN = 9

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, yaw_quaternion
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame
@@ -354,7 +354,7 @@ class Perceiver:
         if bottom is None:
             bottom = float(np.median(table.z_at(cxy[None])))
         bottom = min(bottom, top - 0.002)
-        pose = Pose([cxy[0], cxy[1], (top + bottom) / 2], [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)])
+        pose = Pose([cxy[0], cxy[1], (top + bottom) / 2], yaw_quaternion(yaw))
         ext = np.array([hi[0] - lo[0], hi[1] - lo[1], top - bottom])
         color = np.median(g.colors, axis=0) if len(g.colors) else np.full(3, 0.5)
         obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.client import TIME_STEP, pybullet
 from robot_wm.sim.kinematics import KinematicModel
 from robot_wm.sim.trajectory import TrajectoryPlanner
@@ -126,7 +125,7 @@ class Arm:
             targetPositions=[half, half], forces=[force, force],
         )
 
-    def open_gripper(self, width: float = 0.08, max_s: float = 1.0) -> float:
+    def open_gripper(self, width: float = panda.MAX_OPENING, max_s: float = 1.0) -> float:
         self.set_gripper(width)
         return self._wait_fingers(max_s)
 

@@ -13,8 +13,7 @@ import numpy as np
 import pybullet
 import pybullet_data
 
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.hand import HandWorld, ObjectModel
 from robot_wm.sim.kinematics import KinematicModel
 

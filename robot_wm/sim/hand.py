@@ -22,7 +22,7 @@ import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 from scipy.spatial.transform import Rotation
 
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.client import quiet_stdio
 from robot_wm.sim.kinematics import primitive_collision_shape
 
@@ -32,7 +32,7 @@ HAND_URDF = Path(__file__).resolve().parents[1] / "assets" / "panda_hand" / "pan
 HAND_TO_TCP = 0.105  # m along the hand z axis
 FINGER_JOINTS = (0, 1)
 TCP_LINK = -1  # the TCP is no link of the hand URDF: base frame + HAND_TO_TCP along z
-MAX_OPENING = 0.08  # m
+MAX_OPENING = panda.MAX_OPENING  # m
 GRIP_SPEED = 10.0  # m/s, finger velocity target of `grip`: unreachable, so the motor presses at its force cap
 # Runs of steps with constant inputs go to Bullet as one stepSimulation call of up to this many substeps
 # (a power of two, so k * dt / k == dt exactly); bit-identical to one call per step (docs/grasping.md).

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.client import make_client, pybullet
 
 

@@ -12,10 +12,8 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda, top_down_quaternion
 from robot_wm.sim.arm import Arm
 from robot_wm.sim.world import World
 
@@ -30,8 +28,7 @@ PUSH_SPEED = 0.18
 
 def top_down(position: np.ndarray, yaw: float) -> Pose:
     """TCP pose pointing straight down (TCP z = world -z) with the closing axis at `yaw` about world z."""
-    rot = Rotation.from_euler("z", yaw) * Rotation.from_euler("x", np.pi)
-    return Pose(np.asarray(position, float), rot.as_quat())
+    return Pose(np.asarray(position, float), top_down_quaternion(yaw))
 
 
 def local_extents(world: World, name: str) -> np.ndarray:

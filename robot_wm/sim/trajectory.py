@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.client import TIME_STEP
 from robot_wm.sim.kinematics import KinematicModel
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_wm.config import Scene
-from robot_wm.geometry import Pose
-from robot_wm.sim import panda
+from robot_wm.geometry import Pose, panda
 from robot_wm.sim.camera import Camera
 from robot_wm.sim.client import TIME_STEP, configure_client, make_client, pybullet
 from robot_wm.sim.kinematics import Obstacle, primitive_collision_shape, primitive_visual_shape

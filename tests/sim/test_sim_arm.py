@@ -5,8 +5,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config import load_scene
-from robot_wm.geometry import Pose
-from robot_wm.sim import Arm, World, panda
+from robot_wm.geometry import Pose, panda
+from robot_wm.sim import Arm, World
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from robot_wm.sim import kinematics, panda
+from robot_wm.geometry import panda
+from robot_wm.sim import kinematics
 from robot_wm.sim.kinematics import KinematicModel
 from robot_wm.sim.push import top_down
 

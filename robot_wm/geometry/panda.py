@@ -1,4 +1,5 @@
-"""Constants of the Franka Panda as modelled by pybullet_data's ``franka_panda/panda.urdf``.
+"""Constants of the Franka Panda as modelled by pybullet_data's ``franka_panda/panda.urdf`` (no simulator:
+a real-robot controller reads its limits from here too).
 
 TCP (tool centre point) frame = link ``panda_grasptarget``: origin between the fingertip pads,
 z = approach direction (out of the palm), y = closing direction of the fingers, x = z cross y... i.e. the
@@ -19,7 +20,8 @@ UPPER = np.array([2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
 VELOCITY_LIMIT = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])  # rad/s
 EFFORT_LIMIT = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N m
 HOME = np.array([0.0, -0.6, 0.0, -2.4, 0.0, 1.8, 0.785])
-MAX_FINGER_OPENING = 0.04  # m per finger; the gripper opens to 0.08 m
+MAX_FINGER_OPENING = 0.04  # m per finger
+MAX_OPENING = 2 * MAX_FINGER_OPENING  # m between the fingers, fully open (0.08)
 FINGER_FORCE = 40.0  # N per finger when closing
 FINGER_DEPTH = 0.045  # m, how far the finger pads reach along the approach axis
 HAND_TO_TCP = 0.105  # m from the hand frame to the TCP along z
