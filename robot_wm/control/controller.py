@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -27,8 +26,9 @@ from robot_wm.control.pick_place import (
 )
 from robot_wm.geometry import Pose, panda, yaw_of
 from robot_wm.grasping import Grasp
+from robot_wm.interface import Command, Observation
 from robot_wm.planning import ShadowVerifier
-from robot_wm.sim import KinematicModel, Observation
+from robot_wm.sim import KinematicModel
 from robot_wm.sim.client import TIME_STEP
 from robot_wm.sim.trajectory import TrajectoryPlanner
 
@@ -38,29 +38,6 @@ MIN_HELD_WIDTH = 0.004  # m: fingers closed further than this hold nothing
 ARRIVE_TOL = 1e-3  # rad: joint error at which a motion counts as arrived
 ARRIVE_TIMEOUT_S = 0.5
 GRIPPER_TIMEOUT_S = 1.0
-
-
-@dataclass
-class Command:
-    """What the robot should do this tick: joint position targets (7,) rad with feed-forward velocities
-    (7,) rad/s, a gripper opening target (m) under a force limit (N per finger). `events` name milestones
-    reached this tick (e.g. ``grasp_checked``) so a runner can log or evaluate them."""
-
-    joint_positions: np.ndarray
-    joint_velocities: np.ndarray
-    gripper_width: float
-    gripper_force: float
-    done: bool = False
-    phase: str = ""
-    events: list[str] = field(default_factory=list)
-
-
-class Controller(Protocol):
-    wants_images: bool
-
-    def reset(self) -> None: ...
-
-    def step(self, obs: Observation) -> Command: ...
 
 
 @dataclass

@@ -12,8 +12,9 @@ from typing import Protocol
 import numpy as np
 
 from robot_wm.geometry import Pose, upright_box
+from robot_wm.interface import Observation
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.sim import Observation, World
+from robot_wm.sim import World
 
 
 class ObjectEstimator(Protocol):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from robot_wm.control.estimate import ObjectEstimate
+from robot_wm.interface import Observation
 from robot_wm.perception import Perceiver, PerceptionConfig, SceneGraph
 from robot_wm.perception.tracking import Tracker
-from robot_wm.sim import Observation
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import yaml
 
 from robot_wm.config import Scene, scene_from_dict
 from robot_wm.geometry import yaw_quaternion
-from robot_wm.sim import Observation
+from robot_wm.interface import Observation
 
 
 def object_and_scene_clouds(obs: Observation, body: int, radius: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

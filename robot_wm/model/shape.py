@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from scipy.spatial import ConvexHull, QhullError
 
+from robot_wm.geometry.polytope import primitive_polytope
+
 GRID = 16
 BOX_DIM = 6
 OCC_DIM = GRID**3
@@ -164,8 +166,7 @@ def descriptor_from_hull(vertices: np.ndarray) -> np.ndarray:
 def descriptor_from_primitive(shape: str, size: Sequence[float]) -> np.ndarray:
     """Descriptor of a primitive centred on its body frame: box (full extents), cylinder [radius, height]
     (axis = body z), sphere [radius] — the scene contract's sizes. The grid is the exact solid; the
-    polytope is :func:`robot_wm.grasping.objects.primitive_polytope`."""
-    from robot_wm.grasping.objects import primitive_polytope
+    polytope is :func:`robot_wm.geometry.polytope.primitive_polytope`."""
 
     if shape == "box":
         h = np.asarray(size, float) / 2

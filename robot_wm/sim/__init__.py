@@ -3,17 +3,14 @@
 from robot_wm.sim.arm import Arm, MotionResult
 from robot_wm.sim.camera import Camera
 from robot_wm.sim.kinematics import KinematicModel, Obstacle
-from robot_wm.sim.observation import CameraFrame, Observation
 from robot_wm.sim.world import ObjectInfo, World
 
 __all__ = [
     "Arm",
     "Camera",
-    "CameraFrame",
     "KinematicModel",
     "MotionResult",
     "ObjectInfo",
-    "Observation",
     "Obstacle",
     "World",
 ]

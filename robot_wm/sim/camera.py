@@ -17,9 +17,9 @@ from robot_wm.geometry import (
     opengl_projection_matrix,
     opengl_view_matrix,
 )
+from robot_wm.interface import CameraFrame
 from robot_wm.sim.client import pybullet
 from robot_wm.sim.depth_noise import nguyen2012
-from robot_wm.sim.observation import CameraFrame
 
 
 class Camera:

@@ -14,10 +14,10 @@ import numpy as np
 
 from robot_wm.config import Scene
 from robot_wm.geometry import Pose, panda
+from robot_wm.interface import Observation
 from robot_wm.sim.camera import Camera
 from robot_wm.sim.client import TIME_STEP, configure_client, make_client, pybullet
 from robot_wm.sim.kinematics import Obstacle, primitive_collision_shape, primitive_visual_shape
-from robot_wm.sim.observation import Observation
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class World:
         if render:
             for cam in self.cameras:
                 frames[cam.name] = cam.render(self.client, self.rng, segmentation=segmentation)
-        return Observation(frames, self.joint_positions(), self.gripper_width(), self.time, self.body_names())
+        return Observation(frames, self.joint_positions(), self.gripper_width(), self.time)
 
     def close(self) -> None:
         try:

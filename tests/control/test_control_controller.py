@@ -3,10 +3,11 @@
 import numpy as np
 
 from robot_wm.config import load_scene
-from robot_wm.control.controller import Command, PickPlaceController
+from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.demo import run_controller
 from robot_wm.control.estimate import ObjectEstimate
 from robot_wm.geometry import Pose, panda
+from robot_wm.interface import Command
 from robot_wm.sim import Arm, World
 
 

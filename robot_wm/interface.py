@@ -1,4 +1,8 @@
-"""What a robot's sensors deliver each tick: RGB-D frames with calibration, joint state and time."""
+"""The control-loop interface: what a robot's sensors deliver each tick (:class:`Observation`: calibrated
+RGB-D frames, joint state, time) and what the controller answers (:class:`Command`).
+
+NumPy only: a real robot's loop talks to the controller through these types without importing PyBullet.
+"""
 
 from __future__ import annotations
 
@@ -41,4 +45,18 @@ class Observation:
     joint_positions: np.ndarray
     gripper_width: float
     time: float
-    body_names: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Command:
+    """What the robot should do this tick: joint position targets (7,) rad with feed-forward velocities
+    (7,) rad/s, a gripper opening target (m) under a force limit (N per finger). `events` name milestones
+    reached this tick (e.g. ``grasp_checked``) so a runner can log or evaluate them."""
+
+    joint_positions: np.ndarray
+    joint_velocities: np.ndarray
+    gripper_width: float
+    gripper_force: float
+    done: bool = False
+    phase: str = ""
+    events: list[str] = field(default_factory=list)
