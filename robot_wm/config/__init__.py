@@ -19,6 +19,7 @@ from robot_wm.config.loader import (
 from robot_wm.config.models import (
     CalibrationConfig,
     CameraRef,
+    GoalConfig,
     LaunchConfig,
     LookAt,
     ObjectConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "CalibrationConfig",
     "CameraRef",
     "ConfigError",
+    "GoalConfig",
     "Launch",
     "LaunchConfig",
     "LookAt",

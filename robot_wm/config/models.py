@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot_wm.config.workspace import REACH_MAX, REACH_MIN, in_reach, on_table
+
 # A quaternion further than this from unit length is an error; a closer one is normalised.
 QUAT_NORM_TOLERANCE = 0.05
 
@@ -96,6 +98,7 @@ class ObjectConfig(StrictModel):
     scale: float = Field(default=1.0, gt=0)
     mass: float | None = Field(default=None, gt=0)
     friction: float | None = Field(default=None, ge=0)
+    fixed: bool = False  # a static obstacle (wall, tray, fixture): never moves, never a task object
     color: Rgba | None = None
     position: Vec3
     orientation: Quat = [0.0, 0.0, 0.0, 1.0]
@@ -121,8 +124,8 @@ class ObjectConfig(StrictModel):
                 raise ValueError(f"size: {self.shape} takes {expected} values (got {len(self.size)})")
             if any(not (s > 0 and math.isfinite(s)) for s in self.size):
                 raise ValueError(f"size: values must be > 0 (got {self.size})")
-            if self.mass is None:
-                raise ValueError("mass: required for primitive shapes")
+            if self.mass is None and not self.fixed:
+                raise ValueError("mass: required for primitive shapes (or fixed: true for a static obstacle)")
         elif self.size is not None:
             raise ValueError("size: only for primitive shapes; use scale with urdf")
         return self
@@ -144,9 +147,43 @@ class PlaceRegion(StrictModel):
         return bool(np.all(np.abs(np.asarray(xy)[:2] - np.asarray(self.center[:2])) <= half))
 
 
+Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class GoalConfig(StrictModel):
+    """Where one object should end up: a table position (x, y) m in the world frame and optionally a heading
+    (yaw about world z, degrees), each with a tolerance."""
+
+    object: str = Field(min_length=1)
+    position: Vec2
+    yaw_deg: float | None = None
+    tolerance_m: float = Field(default=0.02, gt=0, le=0.2)
+    tolerance_deg: float = Field(default=10.0, gt=0, le=180)
+
+    @field_validator("position")
+    @classmethod
+    def _reachable(cls, p: list[float]) -> list[float]:
+        if not on_table(p[0], p[1]):
+            raise ValueError(f"must lie on the table (got {p})")
+        if not in_reach(p[0], p[1]):
+            raise ValueError(f"must lie within the arm's reach, {REACH_MIN}-{REACH_MAX} m from the base (got {p})")
+        return p
+
+    @property
+    def yaw(self) -> float | None:
+        """Goal heading in rad, or None when any heading will do."""
+        return None if self.yaw_deg is None else math.radians(self.yaw_deg)
+
+
 class TaskConfig(StrictModel):
+    """What the robot should do: pick objects into a region (pick_place), push objects to goal poses
+    (push_to_goal), or clear the table into the region (clear: every movable object, whatever task.objects
+    says)."""
+
+    kind: Literal["pick_place", "push_to_goal", "clear"] = "pick_place"
     place_region: PlaceRegion = PlaceRegion(center=[0.45, -0.35, 0.0], size=[0.2, 0.2])
     objects: list[str] | None = None  # which objects to pick; default: all
+    goals: list[GoalConfig] = []
 
 
 class SceneConfig(StrictModel):
@@ -166,10 +203,24 @@ class SceneConfig(StrictModel):
             if obj.name in seen:
                 raise ValueError(f"objects[{i}].name: duplicate object name {obj.name!r}")
             seen.add(obj.name)
+        fixed = {o.name for o in self.objects if o.fixed}
         if self.task.objects is not None:
             for name in self.task.objects:
                 if name not in seen:
                     raise ValueError(f"task.objects: unknown object {name!r}")
+                if name in fixed:
+                    raise ValueError(f"task.objects: {name!r} is a fixed obstacle and cannot be moved")
+        goal_objects: set[str] = set()
+        for i, goal in enumerate(self.task.goals):
+            if goal.object not in seen:
+                raise ValueError(f"task.goals[{i}].object: unknown object {goal.object!r}")
+            if goal.object in fixed:
+                raise ValueError(f"task.goals[{i}].object: {goal.object!r} is a fixed obstacle and cannot be moved")
+            if goal.object in goal_objects:
+                raise ValueError(f"task.goals[{i}].object: a second goal for {goal.object!r}")
+            goal_objects.add(goal.object)
+        if self.task.kind == "push_to_goal" and not self.task.goals:
+            raise ValueError("task.goals: push_to_goal needs at least one goal")
         return self
 
 

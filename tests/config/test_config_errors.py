@@ -72,6 +72,25 @@ SCENE_CASES = [
     ("no cameras", scene_with("cameras", []), "cameras", "wrong length"),
     ("missing calibration", scene_with("cameras.0.calibration", "nope.yaml"), "cameras[0].calibration", "not found"),
     ("unknown shape", scene_with("objects.0.shape", "cone"), "objects[0].shape", "must be one of"),
+    ("unknown task kind", scene_with("task", {"kind": "juggle"}), "task.kind", "must be one of"),
+    ("push without goals", scene_with("task", {"kind": "push_to_goal"}), "task.goals", "at least one goal"),
+    ("goal unknown object", scene_with("task", {"goals": [{"object": "zz", "position": [0.5, 0.1]}]}),
+     "task.goals[0].object", "unknown object 'zz'"),
+    ("goal NaN", scene_with("task", {"goals": [{"object": "a", "position": [0.5, math.nan]}]}),
+     "task.goals[0].position[1]", "finite"),
+    ("goal off the table", scene_with("task", {"goals": [{"object": "a", "position": [1.5, 0.0]}]}),
+     "task.goals[0].position", "on the table"),
+    ("goal out of reach", scene_with("task", {"goals": [{"object": "a", "position": [0.1, 0.0]}]}),
+     "task.goals[0].position", "reach"),
+    ("goal tolerance", scene_with("task", {"goals": [{"object": "a", "position": [0.5, 0.1], "tolerance_m": 0}]}),
+     "task.goals[0].tolerance_m", "must be > 0"),
+    ("two goals one object", scene_with("task", {"goals": [{"object": "a", "position": [0.5, 0.1]},
+                                                           {"object": "a", "position": [0.5, 0.2]}]}),
+     "task.goals[1].object", "second goal"),
+    ("goal for a fixed obstacle", {**GOOD_SCENE, "objects": [*GOOD_SCENE["objects"], {
+        "name": "wall", "shape": "box", "size": [0.02, 0.3, 0.1], "fixed": True, "position": [0.75, 0.0, 0.05]}],
+        "task": {"goals": [{"object": "wall", "position": [0.5, 0.1]}]}}, "task.goals[0].object", "fixed obstacle"),
+    ("primitive without mass", scene_with("objects.0.mass", DELETE), "objects[0].mass", "required"),
 ]
 
 
@@ -170,3 +189,14 @@ def test_shipped_files_are_valid(repo):
         assert load_scene(f).config.objects
     for f in sorted((repo / "calibration").glob("*.yaml")):
         load_calibration(f)
+
+
+def test_task_goals_and_fixed_obstacles_load(tmp_path):
+    data = {**GOOD_SCENE, "objects": [*GOOD_SCENE["objects"], {
+        "name": "wall", "shape": "box", "size": [0.02, 0.3, 0.1], "fixed": True, "position": [0.75, 0.0, 0.05]}],
+        "task": {"kind": "push_to_goal", "goals": [{"object": "a", "position": [0.55, 0.1], "yaw_deg": 30}]}}
+    cfg = load_scene(write(tmp_path, data)).config
+    assert cfg.task.kind == "push_to_goal" and cfg.objects[-1].fixed and cfg.objects[-1].mass is None
+    goal = cfg.task.goals[0]
+    assert goal.yaw == pytest.approx(math.radians(30)) and goal.tolerance_m == 0.02 and goal.tolerance_deg == 10
+    assert load_scene(write(tmp_path, GOOD_SCENE, "plain.yaml")).config.task.kind == "pick_place"
