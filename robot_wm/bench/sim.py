@@ -23,19 +23,18 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
     scene = load_scene(scene_path).with_seed(seed)
     rounds = 3 if quick else 7
     with World(scene) as world:
-        # Interleave World.step and bare stepSimulation on the same bodies so machine noise hits both alike.
+        # Interleave World.step and bare stepSimulation (World.step_raw) on the same bodies so machine noise
+        # hits both alike.
         world_t, raw_t = [], []
-        raw_step = world.client.stepSimulation
         for _ in range(rounds):
             t0 = time.perf_counter()
             world.step(STEPS)
             world_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            for _ in range(STEPS):
-                raw_step()
+            world.step_raw(STEPS)
             raw_t.append(time.perf_counter() - t0)
         cam = next(c for c in world.cameras if c.intrinsics.width == 640 and c.intrinsics.height == 480)
-        render_s = median_seconds(lambda: cam.render(world.client, world.rng), 3 if quick else 10)
+        render_s = median_seconds(lambda: world.render(cam), 3 if quick else 10)
         reset_s = median_seconds(world.reset, 2 if quick else 5)
         arm = Arm(world)
         rng = np.random.default_rng(seed)
@@ -48,7 +47,7 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
             ik_fail += arm.ik(t) is None
             ik_times.append(time.perf_counter() - t0)
         arm.close()
-        n_bodies = world.client.getNumBodies()
+        n_bodies = world.num_bodies()
     det_scene = load_scene(REPO_SCENES_DIR / "two_blocks.yaml").with_seed(seed)
     a = run_demo(det_scene, "oracle")["final_poses"]
     b = run_demo(det_scene, "oracle")["final_poses"]

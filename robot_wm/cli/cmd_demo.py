@@ -11,7 +11,7 @@ from rich.console import Console
 from robot_wm.cli.common import SEED_HELP, load_scene_arg, write_json
 from robot_wm.config import load_launch
 from robot_wm.control.demo import PERCEPTION_MODES, run_demo
-from robot_wm.sim.client import gui_available
+from robot_wm.sim import gui_available
 
 DEFAULT_OUT = Path("out/demo")
 

@@ -16,20 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
-from robot_wm.control.estimate import ObjectEstimate, ObjectEstimator
-from robot_wm.control.pick_place import (
-    MIN_TCP_HEIGHT,
-    TopDownGrasp,
-    place_slots,
-    top_down_grasps,
-    top_down_quaternion,
-)
-from robot_wm.geometry import Pose, panda, yaw_of
+from robot_wm.control.estimate import ObjectEstimator
+from robot_wm.control.pick_place import MIN_TCP_HEIGHT, TopDownGrasp, place_slots, top_down_grasps
+from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
 from robot_wm.grasping import Grasp
 from robot_wm.interface import Command, Observation
+from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning import ShadowVerifier
-from robot_wm.sim import KinematicModel
-from robot_wm.sim.client import TIME_STEP
+from robot_wm.sim import TIME_STEP, KinematicModel
 from robot_wm.sim.trajectory import TrajectoryPlanner
 
 log = logging.getLogger(__name__)
@@ -60,15 +54,24 @@ class _Segment:
 
 
 class PickPlaceController:
-    """Pick every object the estimator reports (optionally only `task_objects`) into `region`."""
+    """Pick every movable object the estimator reports into `region`, highest first.
+
+    task_objects: estimate ids to pick, the others are left where they are (None: all). Only meaningful
+    when the estimator's ids are known in advance (the oracle's ids are the scene's object names; a
+    perception tracker's are not). request_images: ask for camera frames (`wants_images`) before each
+    estimate; False for an estimator that ignores the observation's images (the oracle), so the runner
+    need not render them. n_slots: place positions in a grid over `region`; dt: control tick (s).
+    """
 
     def __init__(self, estimator: ObjectEstimator, kin: KinematicModel, region: PlaceRegion,
                  settings: PickPlacePlannerConfig | None = None, task_objects: list[str] | None = None,
-                 n_slots: int = 4, dt: float = TIME_STEP, verifier: ShadowVerifier | None = None) -> None:
+                 n_slots: int = 4, dt: float = TIME_STEP, verifier: ShadowVerifier | None = None,
+                 request_images: bool = True) -> None:
         self.estimator, self.kin, self.region = estimator, kin, region
         self.verifier = verifier
         self.settings = settings or PickPlacePlannerConfig()
         self.task_objects = task_objects
+        self.request_images = request_images
         self.dt = dt
         self.planner = TrajectoryPlanner(kin, self.settings.joint_speed, dt)
         self.slots = place_slots(region, n_slots)
@@ -93,8 +96,7 @@ class PickPlaceController:
     @property
     def wants_images(self) -> bool:
         """True when the next step will estimate objects and so needs camera frames in its observation."""
-        return (self.estimator.name != "oracle" and self._segment is None and not self._queue
-                and not self._finished)
+        return self.request_images and self._segment is None and not self._queue and not self._finished
 
     # ------------------------------------------------------------------ the tick
     def step(self, obs: Observation) -> Command:
@@ -202,7 +204,7 @@ class PickPlaceController:
     def _candidates(self, estimates: list[ObjectEstimate]) -> list[ObjectEstimate]:
         todo = [e for e in estimates if not e.fixed and not self.region.contains(e.pose.position, margin=-0.005)
                 and self._tries.get(e.id, 0) < self.settings.max_attempts_per_object]
-        if self.task_objects is not None and self.estimator.name == "oracle":
+        if self.task_objects is not None:
             todo = [e for e in todo if e.id in self.task_objects]
         return sorted(todo, key=lambda e: -e.top_z)  # unstack from the top
 

@@ -1,4 +1,5 @@
-"""The pick-and-place demo: a World, the controller loop, and a report judged from ground truth."""
+"""The pick-and-place demo: a World, the controller loop, and a report judged from ground truth
+(``robot_wm.sim.truth``; the controller itself never sees it)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,23 @@ from typing import Any
 from robot_wm.config import PickPlacePlannerConfig, Scene
 from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.estimate import ObjectEstimator, OracleEstimator
-from robot_wm.control.pick_place import evaluate_task
 from robot_wm.control.rgbd_estimator import RgbdEstimator
 from robot_wm.planning import ShadowVerifier
 from robot_wm.sim import Arm, World
 from robot_wm.sim.recorder import VideoRecorder
+from robot_wm.sim.truth import evaluate_task, held_object, task_objects, true_poses
 
 PERCEPTION_MODES = ("rgbd", "oracle")  # the first is the default
 SIM_S_PER_OBJECT = 40.0  # budget of simulated time per task object before the run is cut off
 
 
 def make_estimator(mode: str, world: World) -> ObjectEstimator:
+    """The estimator of a perception mode: "rgbd" (perception from the cameras) or "oracle" (true state)."""
     if mode == "oracle":
         return OracleEstimator(world)
     if mode == "rgbd":
         return RgbdEstimator()
     raise ValueError(f"unknown perception mode {mode!r}")
-
-
-def task_objects(world: World) -> list[str]:
-    """Names the task asks to pick: the scene's task.objects, or every movable object."""
-    names = world.scene.config.task.objects
-    return list(names) if names is not None else [n for n, o in world.objects.items() if not o.fixed]
 
 
 def run_controller(world: World, arm: Arm, controller: PickPlaceController, max_sim_s: float) -> dict[str, str | None]:
@@ -46,8 +42,7 @@ def run_controller(world: World, arm: Arm, controller: PickPlaceController, max_
         cmd = controller.step(obs)
         for event in cmd.events:
             if event.startswith("grasp_checked:"):
-                held[f"{len(held)}:{event.split(':', 1)[1]}"] = next(
-                    (n for n in world.objects if arm.is_holding(n)), None)
+                held[f"{len(held)}:{event.split(':', 1)[1]}"] = held_object(arm)
         if cmd.done:
             break
         arm.command(cmd.joint_positions, cmd.joint_velocities)
@@ -59,9 +54,10 @@ def run_controller(world: World, arm: Arm, controller: PickPlaceController, max_
     return held
 
 
-def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_path: Path | None = None,
+def run_demo(scene: Scene, perception: str = PERCEPTION_MODES[0], gui: bool = False, video_path: Path | None = None,
              planner: PickPlacePlannerConfig | None = None) -> dict[str, Any]:
-    """Run pick-and-place on `scene`; returns the report (fields in docs/ARCHITECTURE.md)."""
+    """Run pick-and-place on `scene` with `perception` (one of PERCEPTION_MODES, default "rgbd"); returns
+    the report (fields in docs/ARCHITECTURE.md), judged from the simulator's true state."""
     with World(scene, gui=gui) as world:
         arm = Arm(world)
         recorder = VideoRecorder(world) if video_path is not None else None
@@ -69,9 +65,10 @@ def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_
         planner = planner or PickPlacePlannerConfig()
         verifier = (ShadowVerifier(trials=planner.verify_trials, min_success=planner.verify_min_success,
                                    seed=scene.config.seed) if planner.verify_grasps else None)
+        oracle = perception == "oracle"  # the oracle's ids are object names and it needs no images
         controller = PickPlaceController(make_estimator(perception, world), arm.kin,
-                                         scene.config.task.place_region, planner, names, n_slots=len(names),
-                                         verifier=verifier)
+                                         scene.config.task.place_region, planner, names if oracle else None,
+                                         n_slots=len(names), verifier=verifier, request_images=not oracle)
         t0, sim0 = time.perf_counter(), world.time
         held = run_controller(world, arm, controller, SIM_S_PER_OBJECT * max(1, len(names)))
         wall, sim_s = time.perf_counter() - t0, world.time - sim0
@@ -99,7 +96,7 @@ def run_demo(scene: Scene, perception: str = "oracle", gui: bool = False, video_
             "shadow_verified": verifier is not None,
             "attempts": attempts,
             "per_object": {n: {"picked": n in picked, "placed": ok} for n, ok in truth.items()},
-            "final_poses": {n: world.object_pose(n).as_list() for n in world.objects},
+            "final_poses": true_poses(world),
         }
         if recorder is not None:
             recorder.detach()

@@ -1,8 +1,9 @@
 """Where the picker's knowledge of objects comes from.
 
-An :class:`ObjectEstimator` turns an :class:`~robot_wm.sim.Observation` into object estimates.
-``OracleEstimator`` reads the simulator's true state (a baseline and upper bound, never the product);
-perception-based estimators implement the same protocol from RGB-D alone.
+An :class:`ObjectEstimator` turns an :class:`~robot_wm.interface.Observation` into object estimates
+(:class:`~robot_wm.perception.estimate.ObjectEstimate`). ``OracleEstimator`` reads the simulator's true
+state through the World's public queries (a baseline and upper bound, never the product); perception-based
+estimators (``RgbdEstimator``) implement the same protocol from RGB-D alone.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ class ObjectEstimator(Protocol):
 
 
 class OracleEstimator:
-    """Reads true poses and geometry from the simulator: the baseline perception is measured against."""
+    """Reads true poses and geometry from the simulator: the baseline perception is measured against.
+
+    Estimate ids are the scene's object names; the observation is ignored (it needs no images). Extents:
+    box size, cylinder/sphere bounding box, or for meshes the gravity-aligned box of the collision mesh
+    (its world AABB when the mesh is not available).
+    """
 
     name = "oracle"
 
@@ -54,4 +60,4 @@ class OracleEstimator:
         return out
 
 
-__all__ = ["ObjectEstimate", "ObjectEstimator", "OracleEstimator"]
+__all__ = ["ObjectEstimator", "OracleEstimator"]

@@ -1,5 +1,6 @@
-"""Pick-and-place geometry: top-down grasps from object estimates, placement slots, and the ground-truth
-check of a finished task (evaluation only, never used for control).
+"""Pick-and-place geometry from object estimates alone: top-down grasps and placement slots.
+
+The ground-truth check of a finished task lives on the simulator side (``robot_wm.sim.truth``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_wm.config import PlaceRegion
-from robot_wm.control.estimate import ObjectEstimate
 from robot_wm.geometry import Pose, panda, top_down_quaternion
-from robot_wm.sim import World
+from robot_wm.perception.estimate import ObjectEstimate
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,6 @@ def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[flo
     return out
 
 
-def top_down_grasp(est: ObjectEstimate, depth: float = 0.025) -> TopDownGrasp | None:
-    """The preferred vertical grasp (across the narrower side), or None when the object is too wide."""
-    grasps = top_down_grasps(est, depth)
-    return grasps[0] if grasps else None
-
-
 def place_slots(region: PlaceRegion, n: int) -> list[np.ndarray]:
     """Grid of n placement points (x, y) inside the region (row-major, centred)."""
     cx, cy = region.center[:2]
@@ -76,9 +70,3 @@ def place_slots(region: PlaceRegion, n: int) -> list[np.ndarray]:
     xs = cx + (np.arange(cols) + 0.5 - cols / 2) * sx / cols
     ys = cy + (np.arange(rows) + 0.5 - rows / 2) * sy / rows
     return [np.array([x, y]) for y in ys for x in xs][:n] or [np.array([cx, cy])]
-
-
-def evaluate_task(world: World, task_objects: list[str]) -> dict[str, bool]:
-    """Ground truth for reports: for each task object, is it at rest inside the place region?"""
-    region = world.scene.config.task.place_region
-    return {n: region.contains(world.object_pose(n).position) for n in task_objects}

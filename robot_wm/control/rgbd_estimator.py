@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from robot_wm.control.estimate import ObjectEstimate
 from robot_wm.interface import Observation
 from robot_wm.perception import Perceiver, PerceptionConfig, SceneGraph
+from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.perception.tracking import Tracker
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ Observation (dict): ``joints`` (7,) rad, ``gripper`` (1,) m, ``tcp`` (7,) positi
 ``rgb`` (H, W, 3) uint8 and ``depth`` (H, W) float32 m from the scene's first camera, rendered at
 `image_scale` of its calibrated size.
 
-Reward: +1 for each task object newly resting inside the place region, -1 when one leaves it; the episode
-terminates when every task object is placed.
+Reward: +1 for each task object newly inside the place region, -1 when one leaves it (judged from the
+simulator's true state, ``robot_wm.sim.truth``); the episode terminates when every task object is placed.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import numpy as np
 from gymnasium import spaces
 
 from robot_wm.config import REPO_SCENES_DEFAULT, Scene, load_scene
-from robot_wm.control.demo import task_objects
-from robot_wm.control.pick_place import evaluate_task
 from robot_wm.geometry import panda
-from robot_wm.sim import Arm, World
-from robot_wm.sim.camera import Camera
+from robot_wm.sim import Arm, Camera, World
 from robot_wm.sim.recorder import OVERVIEW
+from robot_wm.sim.truth import evaluate_task, task_objects
 
 
 class PickPlaceEnv(gymnasium.Env):
@@ -56,7 +54,7 @@ class PickPlaceEnv(gymnasium.Env):
         self._q_target = panda.HOME.copy()
 
     def _obs(self) -> dict[str, np.ndarray]:
-        frame = self.world.cameras[0].render(self.world.client, self.world.rng, self.image_scale, segmentation=False)
+        frame = self.world.render(self.world.cameras[0], self.image_scale, segmentation=False)
         tcp = self.arm.tcp_pose()
         return {
             "joints": self.arm.q().astype(np.float32),
@@ -95,7 +93,7 @@ class PickPlaceEnv(gymnasium.Env):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array" or self.world is None:
             return None
-        return self._viewer.render(self.world.client, None, 1.0, segmentation=False).rgb
+        return self.world.render(self._viewer, segmentation=False, noise=False).rgb
 
     def close(self) -> None:
         if self.arm is not None:

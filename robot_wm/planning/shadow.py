@@ -55,7 +55,9 @@ class ShadowVerifier:
     """Runs the shake test (robot_wm.grasping, protocol in planners/shake_test.yaml) on perceived
     geometry with `trials` perturbed repetitions; a grasp passes at `min_success` or better.
 
-    Seeded: the trials for an object id and attempt draw from ``SeedSequence([seed, crc32(id), k])``.
+    Seeded: the k-th call of :meth:`verify` on this verifier (k = 1, 2, ... counted over all objects and
+    grasps since construction) draws its trials from ``SeedSequence([seed, crc32(estimate id), k])``. So a
+    verdict depends on every verification before it; the same sequence of calls gives the same verdicts.
     """
 
     def __init__(self, config: ShakeConfig | None = None, trials: int = 3, min_success: float = 0.6,

@@ -23,7 +23,10 @@ from robot_wm.sim.depth_noise import nguyen2012
 
 
 class Camera:
-    """Intrinsics and `camera2world` from a calibration file; renders frames from a physics client."""
+    """Intrinsics and `camera2world` from a calibration file; renders frames from a physics client.
+
+    Outside ``robot_wm.sim`` render through :meth:`robot_wm.sim.World.render` (no physics client needed).
+    """
 
     def __init__(self, calibration: CalibrationConfig) -> None:
         c = calibration

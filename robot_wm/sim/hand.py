@@ -292,11 +292,6 @@ class HandWorld:
                                               targetVelocities=[-GRIP_SPEED, -GRIP_SPEED],
                                               forces=[force, force])
 
-    def apply_object_force(self, force: np.ndarray) -> None:
-        """External force (3,) N, world frame, at the object's centre of mass, for the next step only."""
-        pos, _ = self.client.getBasePositionAndOrientation(self.obj)
-        self.client.applyExternalForce(self.obj, -1, [float(f) for f in force], pos, pybullet.WORLD_FRAME)
-
     def step(self, n: int = 1) -> None:
         """`n` physics steps with the current inputs."""
         self._steps(n)

@@ -39,7 +39,7 @@ class VideoRecorder:
         t = world.step_count * (1.0 / 240.0)
         if t + 1e-9 >= self._next:
             self._next = t + self.every_s
-            self.frames.append(self.camera.render(world.client, None, self.scale, segmentation=False).rgb)
+            self.frames.append(world.render(self.camera, self.scale, segmentation=False, noise=False).rgb)
 
     def detach(self) -> None:
         self.world.remove_step_hook(self)

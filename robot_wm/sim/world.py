@@ -14,7 +14,7 @@ import numpy as np
 
 from robot_wm.config import Scene
 from robot_wm.geometry import Pose, panda
-from robot_wm.interface import Observation
+from robot_wm.interface import CameraFrame, Observation
 from robot_wm.sim.camera import Camera
 from robot_wm.sim.client import TIME_STEP, configure_client, make_client, pybullet
 from robot_wm.sim.kinematics import Obstacle, primitive_collision_shape, primitive_visual_shape
@@ -44,6 +44,25 @@ class ObjectInfo:
     friction: float
     color: tuple[float, float, float, float]
     fixed: bool
+
+
+@dataclass
+class Contact:
+    """One contact point between bodies `a` and `b` (scene object names, or "table" / "robot").
+
+    All vectors are in the world frame. `position_on_a` / `position_on_b` (3,) m: the closest points on
+    each body's surface; `normal_on_b` (3,): unit contact normal on b, pointing from b towards a;
+    `distance` m: signed separation along the normal (negative = penetration); `normal_force` N: the
+    normal force the solver applied in the last step.
+    """
+
+    a: str
+    b: str
+    position_on_a: np.ndarray
+    position_on_b: np.ndarray
+    normal_on_b: np.ndarray
+    distance: float
+    normal_force: float
 
 
 class World:
@@ -157,6 +176,16 @@ class World:
                 hook(self)
         self.time = self.step_count * TIME_STEP
 
+    def step_raw(self, n: int = 1) -> None:
+        """n bare physics steps: no step hooks, and `time` / `step_count` are NOT advanced.
+
+        Only for measuring what :meth:`step`'s bookkeeping costs (``robot-wm bench sim``); anything else
+        should call :meth:`step`.
+        """
+        step = self.client.stepSimulation
+        for _ in range(n):
+            step()
+
     def at_rest(self) -> bool:
         """True when no movable object moves faster than the rest thresholds."""
         for info in self.objects.values():
@@ -219,10 +248,15 @@ class World:
         out.update({info.body: name for name, info in self.objects.items()})
         return out
 
-    def contacts(self, a: str, b: str) -> list:
-        """PyBullet contact points between two objects (or 'table'/'robot')."""
+    def num_bodies(self) -> int:
+        """Bodies in the physics world: table, robot and every object."""
+        return int(self.client.getNumBodies())
+
+    def contacts(self, a: str, b: str) -> list[Contact]:
+        """Contact points between two objects (or "table" / "robot"), from the last simulation step."""
         ids = {"table": self.table, "robot": self.robot} | {n: o.body for n, o in self.objects.items()}
-        return list(self.client.getContactPoints(ids[a], ids[b]))
+        return [Contact(a, b, np.array(cp[5]), np.array(cp[6]), np.array(cp[7]), float(cp[8]), float(cp[9]))
+                for cp in self.client.getContactPoints(ids[a], ids[b])]
 
     def obstacles(self) -> list[Obstacle]:
         """Snapshot of the table and objects as static obstacles for motion checks."""
@@ -242,12 +276,26 @@ class World:
     def gripper_width(self) -> float:
         return float(sum(s[0] for s in self.client.getJointStates(self.robot, list(panda.FINGER_JOINTS))))
 
+    def render(self, camera: Camera | str, scale: float = 1.0, segmentation: bool = True,
+               noise: bool = True) -> CameraFrame:
+        """Render one frame of `camera` (one of :attr:`cameras`, by name, or any other :class:`Camera`).
+
+        `scale` < 1 renders a smaller image with matching intrinsics (previews, videos). `noise`: apply the
+        camera's calibrated depth noise, drawn from the world's seeded generator (this advances
+        :attr:`rng`); False renders a noise-free frame and leaves the generator alone. `segmentation`: add
+        the ground-truth body-id image (simulator body ids, see :meth:`body_names`).
+        """
+        if isinstance(camera, str):
+            camera = next(c for c in self.cameras if c.name == camera)
+        return camera.render(self.client, self.rng if noise else None, scale, segmentation=segmentation)
+
     def observe(self, render: bool = True, segmentation: bool = True) -> Observation:
-        """Render every camera (with calibrated noise drawn from the world's seeded generator)."""
+        """Joint state, gripper width and time, plus (`render`) a frame of every camera, with calibrated
+        noise drawn from the world's seeded generator."""
         frames = {}
         if render:
             for cam in self.cameras:
-                frames[cam.name] = cam.render(self.client, self.rng, segmentation=segmentation)
+                frames[cam.name] = self.render(cam, segmentation=segmentation)
         return Observation(frames, self.joint_positions(), self.gripper_width(), self.time)
 
     def close(self) -> None:

@@ -5,10 +5,10 @@ import numpy as np
 from robot_wm.config import load_scene
 from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.demo import run_controller
-from robot_wm.control.estimate import ObjectEstimate
 from robot_wm.geometry import Pose, panda
-from robot_wm.interface import Command
-from robot_wm.sim import Arm, World
+from robot_wm.interface import Command, Observation
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.sim import Arm, KinematicModel, World
 
 
 class FixedEstimator:
@@ -64,3 +64,25 @@ def test_commands_stay_within_limits_and_are_smooth(repo):
         assert any(c.phase == "grip" for c in commands) and any(c.events for c in commands)
         assert world.object_pose("red_block").position[2] > 0.1 or ctrl.attempts[0].grasped
         arm.close()
+
+
+def test_image_requests_and_task_filter_are_explicit_not_read_from_the_estimator(repo):
+    """The controller never looks at an estimator's name: whether it asks for images and which ids it may
+    pick are constructor arguments."""
+    from robot_wm.config import PlaceRegion
+
+    region = PlaceRegion(center=[0.45, -0.35, 0.0], size=[0.2, 0.2])
+    a = ObjectEstimate("a", Pose([0.5, 0.1, 0.03], [0, 0, 0, 1]), np.array([0.05, 0.05, 0.06]))
+    b = ObjectEstimate("b", Pose([0.5, -0.1, 0.025], [0, 0, 0, 1]), np.array([0.05, 0.05, 0.05]))
+    est = FixedEstimator([a, b])
+    est.name = "oracle"
+    kin = KinematicModel()
+    try:
+        assert PickPlaceController(est, kin, region).wants_images  # the name changes nothing
+        ctrl = PickPlaceController(est, kin, region, task_objects=["b"], request_images=False)
+        assert not ctrl.wants_images
+        obs = Observation({"front": None}, panda.HOME.copy(), 0.08, 0.0)
+        cmd = ctrl.step(obs)
+        assert "pick:b" in cmd.events and [t.target for t in ctrl.attempts] == ["b"]  # "a" is higher, not a task object
+    finally:
+        kin.close()

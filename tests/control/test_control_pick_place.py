@@ -8,9 +8,9 @@ import pytest
 from robot_wm.cli.main import main
 from robot_wm.config import load_scene
 from robot_wm.control.demo import run_demo
-from robot_wm.control.estimate import ObjectEstimate
-from robot_wm.control.pick_place import MAX_GRASP_WIDTH, top_down_grasp
+from robot_wm.control.pick_place import MAX_GRASP_WIDTH, place_slots, top_down_grasps
 from robot_wm.geometry import Pose
+from robot_wm.perception.estimate import ObjectEstimate
 
 
 def test_oracle_demo_clears_two_blocks(repo):
@@ -39,7 +39,7 @@ def test_unstacks_from_the_top(repo):
 def test_top_down_grasp_closes_across_the_narrow_side(yaw):
     pose = Pose([0.5, 0.0, 0.03], [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)])
     est = ObjectEstimate("o", pose, np.array([0.07, 0.04, 0.06]))
-    g = top_down_grasp(est)
+    g = top_down_grasps(est)[0]  # the narrow side comes first
     closing = g.pose.rotation.apply([0, 1, 0])
     narrow_axis = pose.rotation.apply([0, 1, 0])
     assert abs(np.dot(closing, narrow_axis)) == pytest.approx(1.0, abs=1e-9)
@@ -50,7 +50,23 @@ def test_top_down_grasp_closes_across_the_narrow_side(yaw):
 
 def test_too_wide_objects_are_refused():
     est = ObjectEstimate("o", Pose.identity(), np.array([0.1, MAX_GRASP_WIDTH + 0.01, 0.05]))
-    assert top_down_grasp(est) is None
+    assert top_down_grasps(est) == []
+
+
+def test_wide_side_follows_when_it_fits_and_depths_are_capped():
+    est = ObjectEstimate("o", Pose([0.5, 0.0, 0.03], [0, 0, 0, 1]), np.array([0.06, 0.04, 0.06]))
+    grasps = top_down_grasps(est, depths=(0.025, 0.04))
+    assert [round(g.contact_width, 6) for g in grasps] == [0.04, 0.04, 0.06, 0.06]
+    assert [round(g.pose.position[2], 6) for g in grasps] == [0.035, 0.03, 0.035, 0.03]  # 0.04 capped at h/2
+
+
+def test_place_slots_fill_the_region_row_major():
+    from robot_wm.config import PlaceRegion
+
+    region = PlaceRegion(center=[0.45, -0.35, 0.0], size=[0.2, 0.2])
+    slots = place_slots(region, 4)
+    np.testing.assert_allclose(slots, [[0.4, -0.4], [0.5, -0.4], [0.4, -0.3], [0.5, -0.3]], atol=1e-12)
+    assert all(region.contains(s) for s in slots)
 
 
 def test_cli_demo_writes_report_and_gif(repo, tmp_path, capsys):

@@ -78,7 +78,7 @@ def test_controller_does_not_commit_to_a_grasp_that_fails_in_the_shadow_world(re
         arm = Arm(world)
         start = world.object_poses()
         ctrl = PickPlaceController(OracleEstimator(world), arm.kin, world.scene.config.task.place_region,
-                                   verifier=ShadowVerifier(harsh, trials=1))
+                                   verifier=ShadowVerifier(harsh, trials=1), request_images=False)
         run_controller(world, arm, ctrl, max_sim_s=30)
         assert ctrl.phase == "done"
         assert all(a.reason == "no grasp passed the shadow-world test" for a in ctrl.attempts)
@@ -86,3 +86,28 @@ def test_controller_does_not_commit_to_a_grasp_that_fails_in_the_shadow_world(re
         for name, pose in world.object_poses().items():  # nothing was touched
             assert np.linalg.norm(pose.position - start[name].position) < 1e-3
         arm.close()
+
+
+
+def test_seeds_follow_the_global_call_counter(monkeypatch):
+    """The k-th verify call (over all objects) draws from SeedSequence([seed, crc32(id), k])."""
+    import zlib
+    from types import SimpleNamespace
+
+    from robot_wm.planning import shadow
+
+    seeds = []
+
+    def fake_test(model, grasp, seq, pose, config, trials):
+        seeds.append(list(seq.entropy))
+        return SimpleNamespace(success_rate=1.0, labels={})
+
+    monkeypatch.setattr(shadow, "robust_shake_test", fake_test)
+    est = cube_estimate(False)
+    other = ObjectEstimate("other", est.pose, est.extents)
+    g = Grasp(Pose([0.5, 0.0, 0.03], DOWN), 0.05)
+    v = ShadowVerifier(trials=1, seed=5)
+    for e in (est, other, est):
+        v.verify(e, g)
+    crc = zlib.crc32(b"cube")
+    assert seeds == [[5, crc, 1], [5, zlib.crc32(b"other"), 2], [5, crc, 3]]

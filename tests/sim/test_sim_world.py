@@ -1,6 +1,7 @@
 """The World: settling, isolation between worlds, determinism of rebuilds."""
 
 import numpy as np
+import pytest
 
 from robot_wm.config import load_scene, scene_from_dict
 from robot_wm.sim import World
@@ -15,7 +16,16 @@ def test_objects_settle_on_the_table(repo):
             assert lo[2] > -2e-3, name  # nothing sinks through the table
         # the stack stands: the top block rests on its base
         assert w.object_pose("top_a").position[2] > w.object_pose("base_a").position[2] + 0.03
-        assert w.contacts("top_a", "base_a")
+        contacts = w.contacts("top_a", "base_a")
+        assert contacts
+        mass = w.objects["top_a"].mass
+        for c in contacts:
+            assert (c.a, c.b) == ("top_a", "base_a")
+            assert c.normal_on_b[2] > 0.99  # on the base, pointing up towards the top block
+            assert abs(c.distance) < 1e-3 and c.normal_force >= 0.0
+            np.testing.assert_allclose(c.position_on_a, c.position_on_b, atol=1e-3)
+        assert sum(c.normal_force for c in contacts) == pytest.approx(mass * 9.81, rel=0.1)  # it carries the weight
+        assert w.contacts("top_a", "table") == []
 
 
 def test_worlds_are_isolated(repo):
@@ -63,3 +73,30 @@ def test_observation_contents(repo):
         assert obs.joint_positions.shape == (7,)
         assert 0.07 < obs.gripper_width <= 0.081
         assert obs.time == w.time > 0  # settling took simulated time
+
+
+def test_render_by_name_matches_observe_and_noise_is_optional(repo):
+    data = box_scene_dict(cameras=[{"calibration": "front_noisy.yaml"}, {"calibration": "side.yaml"}])
+    with World(scene_from_dict(data, "noisy", repo / "sim_scenes"), seed=3) as w:
+        state = w.rng.bit_generator.state
+        clean = w.render("front_noisy", noise=False)
+        assert w.rng.bit_generator.state == state  # a noise-free render leaves the generator alone
+        noisy = w.render("front_noisy", segmentation=False)
+        assert w.rng.bit_generator.state != state and noisy.segmentation is None
+        assert not np.array_equal(clean.depth, noisy.depth)
+        np.testing.assert_array_equal(clean.rgb, noisy.rgb)
+        np.testing.assert_array_equal(w.render(w.cameras[1]).depth, w.observe().frames["side"].depth)
+        small = w.render("side", scale=0.25)
+        assert small.rgb.shape == (120, 160, 3) and small.intrinsics.width == 160
+
+
+def test_step_raw_skips_hooks_and_bookkeeping(repo):
+    with World(load_scene(repo / "sim_scenes/two_blocks.yaml")) as w:
+        calls = []
+        w.add_step_hook(lambda world: calls.append(world.step_count))
+        t, n = w.time, w.step_count
+        w.step_raw(10)
+        assert (w.time, w.step_count, calls) == (t, n, [])
+        w.step(2)
+        assert calls == [n + 1, n + 2] and w.time > t
+        assert w.num_bodies() == 2 + len(w.objects)  # table, robot, objects
