@@ -11,9 +11,14 @@ from robot_wm.sim.world import World
 
 
 def task_objects(world: World) -> list[str]:
-    """Names the task asks to pick: the scene's ``task.objects``, or every movable object (scene order)."""
-    names = world.scene.config.task.objects
-    return list(names) if names is not None else [n for n, o in world.objects.items() if not o.fixed]
+    """Names the task is about (scene order): the objects with goals for ``push_to_goal``; every movable
+    object for ``clear``; for ``pick_place`` the scene's ``task.objects``, or every movable object."""
+    task = world.scene.config.task
+    if task.kind == "push_to_goal":
+        return [g.object for g in task.goals]
+    if task.kind == "pick_place" and task.objects is not None:
+        return list(task.objects)
+    return [n for n, o in world.objects.items() if not o.fixed]
 
 
 def evaluate_task(world: World, names: list[str]) -> dict[str, bool]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_wm.config import Scene
+from robot_wm.config.workspace import TABLE_CENTER_XY, TABLE_SIZE
 from robot_wm.geometry import Pose, panda
 from robot_wm.interface import CameraFrame, Observation
 from robot_wm.sim.camera import Camera
@@ -21,8 +22,6 @@ from robot_wm.sim.kinematics import Obstacle, primitive_collision_shape, primiti
 
 log = logging.getLogger(__name__)
 
-TABLE_SIZE = (1.4, 1.4, 0.05)
-TABLE_CENTER_XY = (0.4, 0.0)
 TABLE_COLOR = (0.76, 0.66, 0.52, 1.0)
 DEFAULT_COLOR = (0.6, 0.6, 0.6, 1.0)
 SETTLE_MAX_S = 2.0
@@ -136,11 +135,14 @@ class World:
             color = tuple(obj.color or DEFAULT_COLOR)
             col = primitive_collision_shape(c, obj.shape, obj.size)
             vis = primitive_visual_shape(c, obj.shape, obj.size, color)
-            body = c.createMultiBody(obj.mass, col, vis, pos, orn)
+            body = c.createMultiBody(0.0 if obj.fixed else obj.mass, col, vis, pos, orn)
             size = tuple(obj.size)
         else:
-            body = c.loadURDF(str(self.scene.urdf_paths[obj.name]), pos, orn, globalScaling=obj.scale)
-            if obj.mass is not None:
+            body = c.loadURDF(str(self.scene.urdf_paths[obj.name]), pos, orn, globalScaling=obj.scale,
+                              useFixedBase=obj.fixed)
+            if obj.fixed:
+                c.changeDynamics(body, -1, mass=0.0)
+            elif obj.mass is not None:
                 c.changeDynamics(body, -1, mass=obj.mass)
             if obj.color is not None:
                 for link in range(-1, c.getNumJoints(body)):

@@ -50,3 +50,18 @@ def test_held_object_is_the_one_between_the_fingers(repo):
             assert held_object(arm) is None
         finally:
             arm.close()
+
+
+def test_fixed_obstacles_stay_and_are_not_task_objects(repo):
+    from robot_wm.config import load_scene
+    from robot_wm.sim import World
+    from robot_wm.sim.truth import task_objects
+
+    with World(load_scene(repo / "sim_scenes/singulate.yaml")) as world:
+        before = world.object_pose("wall").position.copy()
+        world.step(120)
+        assert world.objects["wall"].fixed and world.objects["wall"].mass == 0.0
+        assert (world.object_pose("wall").position == before).all()
+        assert "wall" not in task_objects(world) and "by_wall" in task_objects(world)
+    with World(load_scene(repo / "sim_scenes/push_to_goal.yaml")) as world:
+        assert task_objects(world) == ["wide_box"]
