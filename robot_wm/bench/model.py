@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_wm.bench.model_eval import auc, evaluate
 from robot_wm.config import ConfigError, read_yaml
 from robot_wm.config.processes import single_threaded_workers
 from robot_wm.model.collect import (
@@ -26,14 +27,13 @@ from robot_wm.model.collect import (
     MASS_RANGE,
     CollectConfig,
     SceneRecorder,
-    clean,
-    collect,
-    load_dataset,
-    load_scenes,
+    grasp_from_action,
+    object_geometry,
     run_episode,
 )
 from robot_wm.model.collect import scene_with_states as place
-from robot_wm.model.evaluate import auc, evaluate
+from robot_wm.model.collect_jobs import collect
+from robot_wm.model.dataset import clean, load_dataset, load_scenes, transition_descriptors
 from robot_wm.model.world_model import DEFAULT_MODEL, ModelFileError, WorldModel
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,6 @@ def _oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.ndarra
 
 
 def _subset_auc(model: WorldModel, data: dict[str, np.ndarray], rows: np.ndarray) -> float:
-    from robot_wm.model.collect import transition_descriptors
-
     if not rows.size:
         return float("nan")
     p = model.predict(data["before"][rows], data["action"][rows], data["mask"][rows],
@@ -106,13 +104,12 @@ def _oracle_grasp(job: tuple) -> tuple[float, float]:
     grasp. job = (geometry kwargs of ObjectModel, object state (15,), action (6,), true mass, true friction,
     seed sequence entropy)."""
     from robot_wm.geometry import Pose
-    from robot_wm.grasping import Grasp, ObjectModel, shake_test
-    from robot_wm.sim.push import top_down
+    from robot_wm.grasping import ObjectModel, shake_test
 
     geo, s, a, mass, friction, entropy = job
     rng = np.random.default_rng(entropy)
     pose = Pose(s[0:3], s[3:7])
-    grasp = Grasp(top_down(a[1:4], float(a[4]) + np.pi / 2), float(a[5]))
+    grasp = grasp_from_action(a)
     unknown = 0
     for _ in range(GRASP_REPLAYS):
         m = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
@@ -121,9 +118,10 @@ def _oracle_grasp(job: tuple) -> tuple[float, float]:
     known = 0
     obj = ObjectModel("obj", mass=mass, friction=friction, **geo)
     for _ in range(KNOWN_REPLAYS):
-        jit = Grasp(top_down(a[1:4] + rng.normal(0.0, JITTER[0], 3), float(a[4]) + rng.normal(0.0, JITTER[1])
-                             + np.pi / 2), float(a[5]))
-        known += shake_test(obj, jit, pose).label == "stable"
+        jit = np.array(a, dtype=float)  # a float64 copy: the jittered values are not rounded to float32
+        jit[1:4] += rng.normal(0.0, JITTER[0], 3)
+        jit[4] += rng.normal(0.0, JITTER[1])
+        known += shake_test(obj, grasp_from_action(jit), pose).label == "stable"
     return unknown / GRASP_REPLAYS, known / KNOWN_REPLAYS
 
 
@@ -138,8 +136,6 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
       0.1 mm / 1 mrad — how far the labels are decided at all (physics chaos).
 
     Grasp i draws from ``default_rng([seed, 17, i])``: same numbers whatever `workers`."""
-    from robot_wm.model.collect import object_geometry
-
     jobs = []
     for i in idx:
         scene = scenes[int(data["episode"][i])]
@@ -185,8 +181,6 @@ def transitions_per_s(model: WorldModel, data: dict[str, np.ndarray], seconds: f
     (`transitions_per_s`); grasps as a planner asks them — the grasps of one recorded scene (grasps do
     not change it) tiled to B on that scene, with its objects' shape descriptors given once (N, D)
     (`grasp_predictions_per_s`) or the bounding-box prior (`grasp_predictions_per_s_box`)."""
-    from robot_wm.model.collect import transition_descriptors
-
     out: dict[str, float] = {"transitions_per_s": math.nan, "grasp_predictions_per_s": math.nan,
                              "grasp_predictions_per_s_box": math.nan}
     push = np.flatnonzero(data["action"][:, 0] == 0)

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
         from robot_wm.cli.main import BadInput
         from robot_wm.model.collect import CollectConfig
-        from robot_wm.model.collect import collect as run_collect
+        from robot_wm.model.collect_jobs import collect as run_collect
 
         if episodes < 1:
             raise BadInput(f"collect: --episodes must be >= 1 (got {episodes})")

@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
 
         from robot_wm.cli.common import write_json
         from robot_wm.cli.main import BadInput
-        from robot_wm.model.collect import clean, load_dataset, unseen_object_episodes
+        from robot_wm.model.collect import scene_descriptors
+        from robot_wm.model.dataset import clean, load_dataset, unseen_object_episodes
         from robot_wm.model.train import TrainConfig, plot_curves, train_and_refit
         from robot_wm.model.train import train as run_train
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
             if not d.is_dir():
                 raise BadInput(f"train: --data {d} is not a folder")
         try:
-            arrays = clean(load_dataset(data))
+            arrays = clean(load_dataset(data, scene_descriptors))  # (older shards: descriptors recomputed)
         except ValueError as exc:
             raise BadInput(f"train: {exc}") from None
         if len(arrays["action"]) < 20:

@@ -21,7 +21,8 @@ Action: a float vector of length ``ACTION_DIM`` = 6: ``[kind, x, y, z, yaw, dist
 * grasp (kind 1): top-down Panda grasp with the TCP (between the fingertip pads) at (x, y, z), the
   closing axis at heading ``yaw``, and the last element the grasp width (m; the fingers open 1 cm more,
   at most 8 cm). Outcome: the grasping module's shake test (close, lift 0.10 m, shakes, pulls, hold);
-  success = labelled ``stable``.
+  success = labelled ``stable``. :func:`grasp_action_to_tcp` and :func:`grasp_action_from_tcp` convert
+  between this row and a TCP pose + width (what the grasping module's ``Grasp`` holds).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry import top_down_quaternion
 
 STATE_DIM = 15
 ACTION_DIM = 6
@@ -77,6 +80,22 @@ def grasp_action(x: float, y: float, z: float, yaw: float, width: float = 0.07) 
     """A grasp action (6,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad, grasp `width` m
     (default 7 cm: a blind grasp, the fingers open fully)."""
     return np.array([GRASP, x, y, z, yaw, width], np.float32)
+
+
+def grasp_action_to_tcp(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The TCP of a grasp action row (6,) ``[GRASP, x, y, z, yaw, width]``: position (3,) float64 in m
+    (world frame), quaternion (4,) xyzw pointing straight down with the closing axis (TCP y) at heading
+    `yaw` (``top_down_quaternion(yaw + pi/2)``), and the width in m. The row may be float64 (e.g. a
+    jittered grasp) to keep its values exact."""
+    return np.asarray(action[1:4], float), top_down_quaternion(float(action[4]) + np.pi / 2), float(action[5])
+
+
+def grasp_action_from_tcp(position: Sequence[float], quaternion: Sequence[float], width: float) -> np.ndarray:
+    """A grasp action (6,) float32 from a TCP pose (position (3,) m, quaternion (4,) xyzw, world frame) and
+    a width in m: the yaw is the heading of the TCP's closing axis (y) projected on the table, so a tilted
+    TCP is snapped to top-down. Inverse of :func:`grasp_action_to_tcp` (yaw wrapped to (-pi, pi])."""
+    closing = Rotation.from_quat(quaternion).as_matrix()[:, 1]
+    return grasp_action(*position, np.arctan2(closing[1], closing[0]), width)
 
 
 def yaw_of_quats(q: np.ndarray) -> np.ndarray:

@@ -1,5 +1,11 @@
 """Training the ensemble world model on collected transitions: seeded, early-stopped, with a
-validation-curve PNG. Data: the arrays of :mod:`robot_wm.model.collect`."""
+validation-curve PNG. Data: the arrays of :mod:`robot_wm.model.dataset`.
+
+Two kinds of run share one setup (:func:`_start`) and one epoch (:func:`_train_epoch`): a validated run
+(:func:`train`: each part keeps its best epoch on validation episodes, early stopping, grasp temperature)
+and a refit (:func:`refit`: every episode, each part kept after a given number of epochs).
+:func:`train_and_refit` runs the first, then the second for the epochs the first chose, optionally at the
+same time in a second process."""
 
 from __future__ import annotations
 
@@ -9,23 +15,15 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
-from robot_wm.model.collect import target_descriptors
-from robot_wm.model.grasp_head import N_GRASP_IN, GraspHead, flip_grasp_features, grasp_features
-from robot_wm.model.network import (
-    LOGVAR_MAX,
-    LOGVAR_MIN,
-    N_DELTA,
-    EnsembleInteractionNet,
-    action_frame_features,
-)
-from robot_wm.model.state import GRASP
+from robot_wm.model.grasp_head import GraspHead
+from robot_wm.model.network import LOGVAR_MAX, LOGVAR_MIN, N_DELTA, EnsembleInteractionNet
+from robot_wm.model.training_data import Prepared, fit_normalisation, mirror, prepare, split_by_episode
 from robot_wm.model.world_model import Normalisation, WorldModel
 
 log = logging.getLogger(__name__)
@@ -57,81 +55,6 @@ class TrainConfig:
     # lands between the modes and is worse than "no turn"; the Cauchy fit follows the dominant mode.
     yaw_cauchy: float = 0.1
     threads: int = 1
-
-
-def delta_targets(before: np.ndarray, after: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """Action-frame deltas (T, N, 4): (dx, dy along / across the action heading, dz, dyaw) in m, rad.
-    dyaw is the rotation about world z of after * before^-1 (wrapped to (-pi, pi])."""
-    T, N, _ = before.shape
-    dp = after[..., :3] - before[..., :3]
-    yaw = actions[:, 4][:, None]
-    c, s = np.cos(yaw), np.sin(yaw)
-    out = np.zeros((T, N, 4), np.float32)
-    out[..., 0] = c * dp[..., 0] + s * dp[..., 1]
-    out[..., 1] = -s * dp[..., 0] + c * dp[..., 1]
-    out[..., 2] = dp[..., 2]
-    r_rel = Rotation.from_quat(after[..., 3:7].reshape(-1, 4)) * Rotation.from_quat(before[..., 3:7].reshape(-1, 4)).inv()
-    m = r_rel.as_matrix()
-    out[..., 3] = np.arctan2(m[:, 1, 0], m[:, 0, 0]).reshape(T, N)
-    return out
-
-
-@dataclass
-class Prepared:
-    """Tensors for training: features (T, N, F), rel (T, N, 3), target (T, N), mask (T, N),
-    y (T, N, 4) action-frame deltas, grasp (T,) 1/0 for grasps and -1 for pushes, episode (T,),
-    gx (T, N_GRASP_IN) grasp-head inputs (zeros for pushes)."""
-
-    feats: torch.Tensor
-    rel: torch.Tensor
-    target: torch.Tensor
-    mask: torch.Tensor
-    y: torch.Tensor
-    grasp: torch.Tensor
-    episode: np.ndarray
-    gx: torch.Tensor
-
-    def subset(self, idx: np.ndarray, grasp_inputs: bool = True) -> Prepared:
-        """Rows `idx`; without `grasp_inputs` the grasp head's (large) inputs are left out (0 rows)."""
-        t = torch.as_tensor(idx)
-        return Prepared(self.feats[t], self.rel[t], self.target[t], self.mask[t], self.y[t], self.grasp[t],
-                        self.episode[idx], self.gx[t] if grasp_inputs else self.gx[:0])
-
-    def __len__(self) -> int:
-        return len(self.feats)
-
-
-def prepare(data: dict[str, np.ndarray]) -> Prepared:
-    """Features and targets from collected arrays (before, after, mask, action, grasp_ok, episode)."""
-    before = torch.as_tensor(data["before"], dtype=torch.float32)
-    mask = torch.as_tensor(data["mask"], dtype=torch.bool)
-    actions = torch.as_tensor(data["action"], dtype=torch.float32)
-    feats, rel, target = action_frame_features(before, mask, actions)
-    y = torch.as_tensor(delta_targets(data["before"], data["after"], data["action"]))
-    y = y * mask[..., None]
-    grasp = torch.as_tensor(np.where(data["action"][:, 0] == GRASP, data["grasp_ok"], -1), dtype=torch.float32)
-    gx = torch.zeros(len(actions), N_GRASP_IN)
-    rows = np.flatnonzero(data["action"][:, 0] == GRASP)
-    for lo in range(0, len(rows), 2048):  # descriptors are large: a chunk at a time
-        r = rows[lo:lo + 2048]
-        tr = torch.as_tensor(r)
-        obj = before[tr, torch.as_tensor(data["target"][r].astype(np.int64))]
-        # no descriptors recorded: None = the filled bounding boxes
-        desc = torch.as_tensor(target_descriptors(data, r)) if "ep_shape_occ" in data else None
-        gx[tr] = grasp_features(obj, desc, actions[tr])
-    return Prepared(feats, rel, target, mask, y, grasp, np.asarray(data["episode"]), gx)
-
-
-def fit_normalisation(p: Prepared) -> Normalisation:
-    m = p.mask.reshape(-1)
-    f = p.feats.reshape(-1, p.feats.shape[-1])[m]
-    mean, std = f.mean(0), f.std(0)
-    binary = ((f == 0) | (f == 1)).all(0)  # one-hot / flag columns stay as they are
-    mean = torch.where(binary, torch.zeros_like(mean), mean)
-    std = torch.where(binary | (std < 1e-6), torch.ones_like(std), std)
-    y = p.y.reshape(-1, N_DELTA)[m]
-    scale = y.std(0).clamp_min(1e-4)
-    return Normalisation(mean, std, scale)
 
 
 def grasp_logits(head: GraspHead, p: Prepared, symmetric: bool = False) -> torch.Tensor:
@@ -196,36 +119,6 @@ def push_loss(net: EnsembleInteractionNet, norm: Normalisation, p: Prepared, cfg
     return (per_tr * wd).sum(-1) / wd.sum(-1).clamp_min(1e-6)
 
 
-MIRROR_FEATURES = (1, 5, 7, 9, 20)  # action-frame features that change sign under y -> -y (network.py)
-
-
-def mirror(p: Prepared, flip: torch.Tensor, flip_u: torch.Tensor | None = None) -> Prepared:
-    """Reflect the transitions where `flip` (B,) is True about the action's heading (y -> -y in the
-    action frame): physics is mirror-symmetric, so the reflected scene's outcome is the reflected
-    outcome (lateral motion and yaw change flip sign). A free 2x data augmentation. `flip_u` (B,)
-    additionally reflects the grasp head's inputs about the closing axis's u = 0 plane (the gripper is
-    symmetric: same label)."""
-    sign = 1.0 - 2.0 * flip.to(p.feats.dtype)
-    fs = torch.ones(p.feats.shape[-1])
-    fs[list(MIRROR_FEATURES)] = -1.0
-    col = torch.where(fs < 0, sign[:, None, None], torch.ones(1))  # (B, 1, F)
-    feats = p.feats * col
-    rel = p.rel * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign)], -1)[:, None, :]
-    y = p.y * torch.stack([torch.ones_like(sign), sign, torch.ones_like(sign), sign], -1)[:, None, :]
-    gx = p.gx if not len(p.gx) else flip_grasp_features(p.gx, torch.zeros_like(flip) if flip_u is None else flip_u,
-                                                        flip)
-    return Prepared(feats, rel, p.target, p.mask, y, p.grasp, p.episode, gx)
-
-
-def split_by_episode(episodes: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): whole episodes go to validation."""
-    uniq = np.unique(episodes)
-    n_val = max(1, int(round(fraction * len(uniq)))) if len(uniq) > 1 else 0
-    val_eps = set(rng.choice(uniq, n_val, replace=False).tolist()) if n_val else set()
-    is_val = np.array([e in val_eps for e in episodes])
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature T minimising the NLL of sigmoid(logit / T) (grid search; 1.0 without data)."""
     if len(labels) < 10 or labels.min() == labels.max():
@@ -239,40 +132,47 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
-def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
-          progress: Callable[[int, float, float], None] | None = None,
-          val_episodes: set[int] | None = None, refit_epochs: tuple[int, int] | None = None,
-          temperature: float = 1.0,
-          on_epoch: Callable[[int, torch.nn.Module, torch.nn.Module], bool] | None = None,
-          head_epochs: Callable[[], int | None] | None = None,
-          on_head_done: Callable[[int], None] | None = None,
-          ) -> tuple[WorldModel, dict]:
-    """Train a WorldModel. Same data + config + seed -> same weights (single-process torch).
+# ---------------------------------------------------------------------------------------------- one run
+@dataclass
+class _Run:
+    """What a training run works on and updates: its rows (`ptr` training, `pva` validation: `ptr` when
+    there are none), the normalisation fitted on `ptr`, both parts and their optimiser and schedule, the
+    bootstrap weights (K, len(ptr)), the generator of every draw after setup, the history, and whether the
+    grasp head still trains (`head_stopped`: the epoch count at which it stopped)."""
 
-    `val_episodes`: the episodes to validate on (early stopping, grasp temperature); by default a
-    random `cfg.val_fraction` of the episodes. Choosing episodes whose objects never occur in training
-    (see :func:`robot_wm.model.collect.unseen_object_episodes`) makes both reflect new objects.
+    cfg: TrainConfig
+    seed: int
+    ptr: Prepared
+    pva: Prepared
+    n_train: int
+    n_val: int
+    n_grasps: int
+    norm: Normalisation
+    net: EnsembleInteractionNet
+    head: GraspHead
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    boot: torch.Tensor
+    gen: torch.Generator
+    hist: dict = field(default_factory=lambda: {"train": [], "val": [], "val_delta": [], "val_grasp": []})
+    head_on: bool = True
+    head_stopped: int | None = None
+    t0: float = field(default_factory=time.time)
 
-    `refit_epochs` = (push network epochs, grasp head epochs): no validation; train on every episode and
-    keep each part's weights after its number of epochs (chosen by a validated run, see
-    :func:`train_and_refit`), with the given grasp `temperature`.
 
-    The grasp head converges in a few tens of epochs, the push network in hundreds; they share no
-    parameters (each has its own AdamW state), so once the head is done it is no longer run: validated, when
-    its validation BCE has not improved for `cfg.patience` epochs (then `on_head_done(its chosen epoch
-    count)` is called); refitting, after `refit_epochs[1]` epochs, or once `head_epochs()` returns a count
-    that has been reached. The push network's weights do not change by it (same batches and draws).
-
-    `progress(epoch, train_loss, val_loss)` is called after each epoch (val_loss NaN when refitting);
-    `on_epoch(epoch, net, head)` too, with the weights after that epoch: True stops training there.
-    Returns (model, history) with history = {"train": [...], "val": [...], "best_epoch": int, ...}.
-    """
+def _start(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, val_episodes: set[int] | None,
+           all_rows: bool) -> _Run:
+    """Prepare the data, split it (`all_rows`: no validation; else `val_episodes`, or a random
+    `cfg.val_fraction` of the episodes), fit the normalisation, build both parts and the optimiser. Every
+    draw comes from `seed`, in a fixed order: the seed of the run's torch generator, each part's
+    initial-weight seed (so resizing one part does not change the other), the random split; then, from
+    the generator, the bootstrap weights and (in the epochs) batch orders and mirror flips."""
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     seed_net, seed_head = (int(v) for v in rng.integers(2**62, size=2))  # nn.Linear default inits
     p = prepare(data)
-    if refit_epochs:
+    if all_rows:
         tr_idx, va_idx = np.arange(len(p)), np.zeros(0, int)
     elif val_episodes:
         is_val = np.isin(p.episode, np.fromiter(val_episodes, int))
@@ -282,113 +182,219 @@ def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
     ptr = p.subset(tr_idx)
     pva = p.subset(va_idx) if len(va_idx) else ptr
     norm = fit_normalisation(ptr)
-    # each part's initial weights from its own seed: resizing one does not change the other's
     torch.manual_seed(seed_net)
     net = EnsembleInteractionNet(cfg.k, cfg.hidden, cfg.edge, cfg.head)
     torch.manual_seed(seed_head)
     head = GraspHead(cfg.k, cfg.grasp_hidden)
     if (ptr.grasp >= 0).any():
         head.fit_input_scale(ptr.gx[ptr.grasp >= 0])
-    params = list(net.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.max_epochs, eta_min=cfg.lr * 0.05)
     boot = torch.poisson(torch.ones(cfg.k, len(ptr)), generator=gen)  # bootstrap weights per member
-    hist: dict = {"train": [], "val": [], "val_delta": [], "val_grasp": []}
-    # the push network and the grasp head share no parameters: each keeps its own best epoch (validation
-    # pose-delta loss, validation grasp BCE); training stops when neither has improved for `patience` epochs
-    best, best_state, best_epoch = math.inf, None, -1
-    best_g, best_head, best_epoch_g = math.inf, None, -1
-    bad = bad_g = 0
-    head_on, head_stopped = True, None
-    t0 = time.time()
-    for epoch in range(max(refit_epochs) if refit_epochs else cfg.max_epochs):
-        net.train()
-        head.train()
-        perm = torch.randperm(len(ptr), generator=gen)
-        tot, nb = 0.0, 0
-        for i in range(0, len(ptr), cfg.batch):
-            bi = perm[i:i + cfg.batch]
-            batch = ptr.subset(bi.numpy(), grasp_inputs=head_on)
-            if cfg.mirror:
-                flips = torch.rand(2, len(bi), generator=gen) < 0.5
-                batch = mirror(batch, flips[0], flips[1])
-            loss, _, _ = losses(net, head, norm, batch, cfg, boot[:, bi], grasp=head_on)
-            # zeros, not None: a part that a batch does not reach (no pushes in it) still takes its optimiser
-            # step (momentum, weight decay) with a zero gradient, as when every row went through both parts
-            # (a finished head's gradients are None: AdamW skips it)
-            opt.zero_grad(set_to_none=False)
-            loss.sum().backward()
-            opt.step()
-            tot += float(loss.detach().mean())
-            nb += 1
-        sched.step()
-        net.eval()
-        head.eval()
-        hist["train"].append(tot / max(nb, 1))
-        if refit_epochs:  # no validation: keep each part after its chosen number of epochs
-            val, keep_net, keep_head = math.nan, epoch + 1 == refit_epochs[0], epoch + 1 == refit_epochs[1]
-        else:
-            with torch.no_grad():  # a finished head no longer changes: its validation loss is not recomputed
-                _, vd, vg = losses(net, head, norm, pva, cfg, symmetric=True, grasp=head_on)
-            hist["val_delta"].append(float(vd.mean()))
-            hist["val_grasp"].append(float(vg.mean()) if head_on else hist["val_grasp"][-1])
-            val = hist["val_delta"][-1] + cfg.grasp_weight * hist["val_grasp"][-1]
-            hist["val"].append(val)
-            keep_net = hist["val_delta"][-1] < best - 1e-5
-            keep_head = head_on and hist["val_grasp"][-1] < best_g - 1e-5
-            if keep_net:
-                best = hist["val_delta"][-1]
-            if keep_head:
-                best_g = hist["val_grasp"][-1]
-            bad = 0 if keep_net or keep_head else bad + 1
-            bad_g = 0 if keep_head else bad_g + 1
-        if progress:
-            progress(epoch, hist["train"][-1], val)
+    return _Run(cfg, seed, ptr, pva, len(tr_idx), len(va_idx), int((p.grasp >= 0).sum()), norm, net, head, opt,
+                sched, boot, gen)
+
+
+def _train_epoch(run: _Run) -> float:
+    """One pass over the training rows in a random order, in batches (each mirrored at random when
+    `cfg.mirror`), one optimiser step per batch, then a schedule step. Returns the mean batch loss; leaves
+    both parts in eval mode. A stopped grasp head is not run."""
+    cfg, ptr = run.cfg, run.ptr
+    run.net.train()
+    run.head.train()
+    perm = torch.randperm(len(ptr), generator=run.gen)
+    tot, nb = 0.0, 0
+    for i in range(0, len(ptr), cfg.batch):
+        bi = perm[i:i + cfg.batch]
+        batch = ptr.subset(bi.numpy(), grasp_inputs=run.head_on)
+        if cfg.mirror:
+            flips = torch.rand(2, len(bi), generator=run.gen) < 0.5
+            batch = mirror(batch, flips[0], flips[1])
+        loss, _, _ = losses(run.net, run.head, run.norm, batch, cfg, run.boot[:, bi], grasp=run.head_on)
+        # zeros, not None: a part that a batch does not reach (no pushes in it) still takes its optimiser
+        # step (momentum, weight decay) with a zero gradient, as when every row went through both parts
+        # (a finished head's gradients are None: AdamW skips it)
+        run.opt.zero_grad(set_to_none=False)
+        loss.sum().backward()
+        run.opt.step()
+        tot += float(loss.detach().mean())
+        nb += 1
+    run.sched.step()
+    run.net.eval()
+    run.head.eval()
+    return tot / max(nb, 1)
+
+
+def _stop_head(run: _Run, epoch: int) -> None:
+    """The grasp head trains no more after `epoch` (its gradients dropped: AdamW leaves it alone)."""
+    run.head_on, run.head_stopped = False, epoch + 1
+    for prm in run.head.parameters():
+        prm.grad = None
+
+
+def _out_of_time(run: _Run, epoch: int) -> bool:
+    if time.time() - run.t0 > run.cfg.max_minutes * 60:
+        log.info("time budget reached at epoch %d", epoch)
+        return True
+    return False
+
+
+def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
+class _Kept:
+    """The weights each part keeps (a copy after its chosen epoch; -1 / None: none yet)."""
+
+    net_epoch: int = -1
+    net_state: dict | None = None
+    head_epoch: int = -1
+    head_state: dict | None = None
+
+    def update(self, run: _Run, epoch: int, keep_net: bool, keep_head: bool) -> None:
         if keep_net:
-            best_epoch, best_state = epoch, {k: v.clone() for k, v in net.state_dict().items()}
+            self.net_epoch, self.net_state = epoch, _copy(run.net)
         if keep_head:
-            best_epoch_g, best_head = epoch, {k: v.clone() for k, v in head.state_dict().items()}
-        if head_on:
-            if refit_epochs:
-                limit = head_epochs() if head_epochs else None
-                done = epoch + 1 >= (refit_epochs[1] if limit is None else min(limit, refit_epochs[1]))
-            else:
-                done = bad_g >= cfg.patience and best_head is not None
-            if done:
-                head_on, head_stopped = False, epoch + 1
-                for prm in head.parameters():
-                    prm.grad = None
-                if on_head_done and not refit_epochs:
-                    on_head_done(best_epoch_g + 1)
-        if on_epoch is not None and on_epoch(epoch, net, head):
-            break
-        if bad >= cfg.patience:
-            log.info("early stop at epoch %d (best %d / grasp %d)", epoch, best_epoch, best_epoch_g)
-            break
-        if time.time() - t0 > cfg.max_minutes * 60:
-            log.info("time budget reached at epoch %d", epoch)
-            break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    if best_head is not None:
-        head.load_state_dict(best_head)
-    net.eval()
-    head.eval()
-    if not refit_epochs:
+            self.head_epoch, self.head_state = epoch, _copy(run.head)
+
+    def restore(self, run: _Run) -> None:
+        """Load the kept weights (a part with none keeps its last ones); both parts in eval mode."""
+        if self.net_state is not None:
+            run.net.load_state_dict(self.net_state)
+        if self.head_state is not None:
+            run.head.load_state_dict(self.head_state)
+        run.net.eval()
+        run.head.eval()
+
+
+@dataclass
+class _Validation:
+    """Model selection on the validation rows: each part's best loss (pose deltas; grasp BCE) and the
+    epochs since either improved (`bad`) and since the head did (`bad_g`). Appends the validation losses
+    to the history; a stopped head's BCE is carried forward (it no longer changes), not recomputed."""
+
+    best: float = math.inf
+    best_g: float = math.inf
+    bad: int = 0
+    bad_g: int = 0
+
+    def score(self, run: _Run) -> tuple[float, bool, bool]:
+        """(validation loss, keep the push network's weights, keep the grasp head's) after an epoch."""
+        hist, cfg = run.hist, run.cfg
         with torch.no_grad():
-            logit = grasp_logits(head, pva, symmetric=True).mean(0).numpy()
-        g = pva.grasp.numpy() >= 0
-        temperature = fit_temperature(logit[g], pva.grasp.numpy()[g])
-    hist |= {"best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g, "epochs": len(hist["train"]),
-             "grasp_head_trained_epochs": head_stopped or len(hist["train"]),
-             "wall_s": round(time.time() - t0, 1),
-             "n_train": len(tr_idx), "n_val": len(va_idx), "temperature": temperature}
-    info = {"config": asdict(cfg), "seed": seed, "best_epoch": best_epoch, "best_epoch_grasp": best_epoch_g,
-            "best_val_delta_loss": None if refit_epochs else best, "best_val_grasp_bce": None if refit_epochs else best_g,
-            "n_train": len(tr_idx), "n_val": len(va_idx), "n_grasps": int((p.grasp >= 0).sum())}
-    return WorldModel(net, norm, temperature, info, head), hist
+            _, vd, vg = losses(run.net, run.head, run.norm, run.pva, cfg, symmetric=True, grasp=run.head_on)
+        hist["val_delta"].append(float(vd.mean()))
+        hist["val_grasp"].append(float(vg.mean()) if run.head_on else hist["val_grasp"][-1])
+        val = hist["val_delta"][-1] + cfg.grasp_weight * hist["val_grasp"][-1]
+        hist["val"].append(val)
+        keep_net = hist["val_delta"][-1] < self.best - 1e-5
+        keep_head = run.head_on and hist["val_grasp"][-1] < self.best_g - 1e-5
+        if keep_net:
+            self.best = hist["val_delta"][-1]
+        if keep_head:
+            self.best_g = hist["val_grasp"][-1]
+        self.bad = 0 if keep_net or keep_head else self.bad + 1
+        self.bad_g = 0 if keep_head else self.bad_g + 1
+        return val, keep_net, keep_head
 
 
+def _finish(run: _Run, kept: _Kept, temperature: float, best_val: tuple[float, float] | None
+            ) -> tuple[WorldModel, dict]:
+    """The model (with the weights `kept`, already restored) and its history; the record (``info``, the
+    file header's "train") with the validation losses `best_val` = (pose deltas, grasp BCE), None for a refit."""
+    run.hist |= {"best_epoch": kept.net_epoch, "best_epoch_grasp": kept.head_epoch, "epochs": len(run.hist["train"]),
+                 "grasp_head_trained_epochs": run.head_stopped or len(run.hist["train"]),
+                 "wall_s": round(time.time() - run.t0, 1),
+                 "n_train": run.n_train, "n_val": run.n_val, "temperature": temperature}
+    info = {"config": asdict(run.cfg), "seed": run.seed, "best_epoch": kept.net_epoch,
+            "best_epoch_grasp": kept.head_epoch,
+            "best_val_delta_loss": None if best_val is None else best_val[0],
+            "best_val_grasp_bce": None if best_val is None else best_val[1],
+            "n_train": run.n_train, "n_val": run.n_val, "n_grasps": run.n_grasps}
+    return WorldModel(run.net, run.norm, temperature, info, run.head), run.hist
+
+
+# ---------------------------------------------------------------------------------------------- the two runs
+def train(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
+          progress: Callable[[int, float, float], None] | None = None,
+          val_episodes: set[int] | None = None, on_head_done: Callable[[int], None] | None = None,
+          ) -> tuple[WorldModel, dict]:
+    """Train a WorldModel with validation. Same data + config + seed -> same weights (single-process torch).
+
+    `val_episodes`: the episodes to validate on (early stopping, grasp temperature); by default a
+    random `cfg.val_fraction` of the episodes. Choosing episodes whose objects never occur in training
+    (see :func:`robot_wm.model.dataset.unseen_object_episodes`) makes both reflect new objects.
+
+    The push network and the grasp head share no parameters (each has its own AdamW state): each keeps
+    its best epoch (validation pose-delta loss; validation grasp BCE, grasp logits averaged over the four
+    reflections as predict makes them); training stops when neither has improved for `cfg.patience`
+    epochs, at `cfg.max_epochs` or after `cfg.max_minutes`. The grasp head converges in a few tens of
+    epochs, the push network in hundreds: once the head's BCE has not improved for `cfg.patience` epochs
+    it is no longer run (`on_head_done(its chosen epoch count)` is called); the push network's weights do
+    not change by it (same batches and draws). The grasp temperature is then fitted on the validation rows.
+
+    `progress(epoch, train_loss, val_loss)` is called after each epoch.
+    Returns (model, history) with history = {"train": [...], "val": [...], "best_epoch": int, ...}.
+    """
+    run = _start(data, cfg, seed, val_episodes, all_rows=False)
+    select, kept = _Validation(), _Kept()
+    for epoch in range(cfg.max_epochs):
+        run.hist["train"].append(_train_epoch(run))
+        val, keep_net, keep_head = select.score(run)
+        if progress:
+            progress(epoch, run.hist["train"][-1], val)
+        kept.update(run, epoch, keep_net, keep_head)
+        if run.head_on and select.bad_g >= cfg.patience and kept.head_state is not None:
+            _stop_head(run, epoch)
+            if on_head_done:
+                on_head_done(kept.head_epoch + 1)
+        if select.bad >= cfg.patience:
+            log.info("early stop at epoch %d (best %d / grasp %d)", epoch, kept.net_epoch, kept.head_epoch)
+            break
+        if _out_of_time(run, epoch):
+            break
+    kept.restore(run)
+    with torch.no_grad():
+        logit = grasp_logits(run.head, run.pva, symmetric=True).mean(0).numpy()
+    g = run.pva.grasp.numpy() >= 0
+    temperature = fit_temperature(logit[g], run.pva.grasp.numpy()[g])
+    return _finish(run, kept, temperature, (select.best, select.best_g))
+
+
+def refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, epochs: tuple[int, int], temperature: float = 1.0,
+          progress: Callable[[int, float, float], None] | None = None,
+          on_epoch: Callable[[int, torch.nn.Module, torch.nn.Module], bool] | None = None,
+          head_epochs: Callable[[], int | None] | None = None) -> tuple[WorldModel, dict]:
+    """Train a WorldModel on every episode, no validation: the setup and draws of :func:`train` with the
+    same seed, each part kept after its number of `epochs` = (push network, grasp head) (chosen by a
+    validated run, see :func:`train_and_refit`), with the given grasp `temperature`.
+
+    The grasp head stops training after `epochs[1]` epochs, or once `head_epochs()` returns a count that
+    has been reached. `progress(epoch, train_loss, NaN)` is called after each epoch; `on_epoch(epoch, net,
+    head)` too, with the weights after that epoch: True stops training there (a part whose epoch count was
+    not reached keeps its last weights). Returns (model, history) as :func:`train`.
+    """
+    run = _start(data, cfg, seed, None, all_rows=True)
+    kept = _Kept()
+    for epoch in range(max(epochs)):
+        run.hist["train"].append(_train_epoch(run))
+        if progress:
+            progress(epoch, run.hist["train"][-1], math.nan)
+        kept.update(run, epoch, epoch + 1 == epochs[0], epoch + 1 == epochs[1])
+        if run.head_on:
+            limit = head_epochs() if head_epochs else None
+            if epoch + 1 >= (epochs[1] if limit is None else min(limit, epochs[1])):
+                _stop_head(run, epoch)
+        if on_epoch is not None and on_epoch(epoch, run.net, run.head):
+            break
+        if _out_of_time(run, epoch):
+            break
+    kept.restore(run)
+    return _finish(run, kept, temperature, None)
+
+
+# ---------------------------------------------------------------------------------------------- validate, then refit
 def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0,
                     progress: Callable[[int, float, float], None] | None = None,
                     val_episodes: set[int] | None = None, parallel: bool | None = None
@@ -397,20 +403,33 @@ def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0
     same initial weights on every episode — the validation episodes' objects too — for the epochs the
     validated run chose (refit after model selection). Returns the refitted model, whose ``info`` keeps
     the validated run's record under ``"validated"``, and the validated run's history (with ``"refit"``:
-    the refit's epochs, counts and time). `parallel` (default: when there are 2 or more CPUs): run the
-    refit in a second process at the same time as the validated run (same weights, about half the time)."""
+    the refit's epochs, counts and time); the validated model when it could not choose. `parallel`
+    (default: when there are 2 or more CPUs): run the refit in a second process at the same time as the
+    validated run (same weights, about half the time)."""
     if parallel is None:
         parallel = (os.cpu_count() or 1) >= 2
-    if not parallel:
-        model, hist = train(data, cfg, seed, progress, val_episodes)
-        epochs = _chosen_epochs(hist)
-        if epochs is None:
-            return model, hist
-        final, h2 = train(data, cfg, seed, progress, refit_epochs=epochs, temperature=model.temperature)
-        return _refitted(final, model, hist, epochs, h2["n_train"], h2["wall_s"]), hist
-    # In parallel: the refit's weights after epoch e do not depend on how many epochs it will run (same
-    # seeds, batches and schedule), so a second process trains on every episode while this one validates,
-    # keeping a copy of its weights after each epoch, and hands over those of the epochs validation chose.
+    return (_validate_and_refit_in_parallel if parallel else _validate_then_refit)(data, cfg, seed, progress,
+                                                                                     val_episodes)
+
+
+def _validate_then_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int,
+                         progress: Callable[[int, float, float], None] | None, val_episodes: set[int] | None
+                         ) -> tuple[WorldModel, dict]:
+    model, hist = train(data, cfg, seed, progress, val_episodes)
+    epochs = _chosen_epochs(hist)
+    if epochs is None:
+        return model, hist
+    final, h2 = refit(data, cfg, seed, epochs, model.temperature, progress)
+    return _refitted(final, model, hist, epochs, h2["n_train"], h2["wall_s"]), hist
+
+
+def _validate_and_refit_in_parallel(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int,
+                                    progress: Callable[[int, float, float], None] | None,
+                                    val_episodes: set[int] | None) -> tuple[WorldModel, dict]:
+    """The refit's weights after epoch e do not depend on how many epochs it will run (same seeds, batches
+    and schedule), so a second process (:func:`_refit_process`) trains on every episode while this one
+    validates, keeping a copy of its weights after each epoch, and hands over those of the epochs
+    validation chose."""
     ctx = multiprocessing.get_context("spawn")
     conn, child_conn = ctx.Pipe()
     proc = ctx.Process(target=_refit_process, args=(data, cfg, seed, child_conn), daemon=True)
@@ -418,8 +437,7 @@ def train_and_refit(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int = 0
     child_conn.close()  # the child's end lives in the child only: if the child dies, recv() ends, not hangs
     try:
         # the grasp head's epochs are known long before the push network's: the refit stops its head then too
-        model, hist = train(data, cfg, seed, progress, val_episodes,
-                            on_head_done=lambda e: _send(conn, ("head", e)))
+        model, hist = train(data, cfg, seed, progress, val_episodes, on_head_done=lambda e: _send(conn, ("head", e)))
         epochs = _chosen_epochs(hist)
         try:
             conn.send(("epochs", epochs))
@@ -478,21 +496,20 @@ def _refit_process(data: dict[str, np.ndarray], cfg: TrainConfig, seed: int, con
             wanted.append(value)
 
     def on_epoch(epoch: int, net: torch.nn.Module, head: torch.nn.Module) -> bool:
-        snaps[epoch + 1] = ({k: v.clone() for k, v in net.state_dict().items()},
-                            {k: v.clone() for k, v in head.state_dict().items()})
+        snaps[epoch + 1] = (_copy(net), _copy(head))
         while not wanted and conn.poll():
             read(conn.recv())
         return bool(wanted) and (wanted[0] is None or epoch + 1 >= max(wanted[0]))
 
-    model, h = train(data, cfg, seed, refit_epochs=(cfg.max_epochs, cfg.max_epochs), on_epoch=on_epoch,
+    model, h = refit(data, cfg, seed, (cfg.max_epochs, cfg.max_epochs), on_epoch=on_epoch,
                      head_epochs=lambda: head_epochs[0] if head_epochs else None)
     while not wanted:
         read(conn.recv())
     if wanted[0] is None:
         return
-    last = max(snaps)  # the time budget may have ended the run first: then its last weights, as in train()
+    last = max(snaps)  # the time budget may have ended the run first: then its last weights, as in refit()
     net_epoch, head_epoch = (min(e, last) for e in wanted[0])
-    # the record train(refit_epochs=wanted) writes; tensors as NumPy: torch would pass them as shared-memory
+    # the record refit(epochs=wanted) writes; tensors as NumPy: torch would pass them as shared-memory
     # handles, which die with this process
     info = model.info | {"best_epoch": wanted[0][0] - 1, "best_epoch_grasp": wanted[0][1] - 1}
     conn.send((_numpy(snaps[net_epoch][0]), _numpy(snaps[head_epoch][1]), _numpy(vars(model.norm)), info, h["wall_s"]))

@@ -1,23 +1,20 @@
-"""Data collection in PyBullet: physically meaningful pushes, seeded, sharded, resumable; CLI errors."""
+"""Data generation in PyBullet: physically meaningful pushes, shake-tested grasps, the scenes they happen in,
+grasp actions <-> the grasping module's Grasp; CLI errors. (`collected`: tests/model/conftest.py.)"""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from robot_wm.cli.main import main
-from robot_wm.model.collect import CollectConfig, clean, collect, load_dataset, load_scenes, sample_scene
-
-CFG = CollectConfig(seed=3, pushes_per_episode=2, grasps_per_episode=4, episodes_per_shard=1)
-
-
-@pytest.fixture(scope="module")
-def collected(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wm_data")
-    collect(out, 2, CFG, workers=1)
-    return out
+from robot_wm.model.collect import (
+    action_from_grasp,
+    grasp_from_action,
+    sample_collection_scene,
+    scene_descriptors,
+)
+from robot_wm.model.dataset import clean, load_dataset, load_scenes, target_descriptors
+from robot_wm.model.state import grasp_action
 
 
 def test_collect_records_transitions(collected: Path):
@@ -45,7 +42,6 @@ def test_collect_records_transitions(collected: Path):
     lift[np.arange(g.sum()), t, 2] = 0
     assert np.all(lift == 0)
     # one shape descriptor per episode and object slot, real objects non-empty
-    from robot_wm.model.collect import target_descriptors
     from robot_wm.model.shape import OCC_DIM, PARTS_DIM, SHAPE_DIM
 
     assert d["ep_shape_occ"].shape == (2, 6, OCC_DIM) and list(d["ep_index"]) == [0, 1]
@@ -57,31 +53,13 @@ def test_collect_records_transitions(collected: Path):
     assert len(clean(d)["action"]) <= T
 
 
-def test_collect_is_seeded_and_resumable(collected: Path, tmp_path: Path):
-    before = {p.name: p.stat().st_mtime_ns for p in collected.glob("shard_*.npz")}
-    collect(collected, 2, CFG, workers=1)  # nothing left to do
-    assert before == {p.name: p.stat().st_mtime_ns for p in collected.glob("shard_*.npz")}
-    # an interrupted run (shard 1 missing) redone gives the same data as the uninterrupted one
-    other = tmp_path / "again"
-    shutil.copytree(collected, other)
-    (other / "shard_00001.npz").unlink()
-    collect(other, 2, CFG, workers=1)
-    a, b = load_dataset(collected), load_dataset(other)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    with pytest.raises(ValueError, match="different config"):
-        collect(collected, 2, CollectConfig(seed=4, episodes_per_shard=1), workers=1)
-    with pytest.raises(ValueError, match="different config"):  # same draws, other physics: not mixed in
-        collect(collected, 2, CollectConfig(**{**CFG.__dict__, "push_speed": 0.12}), workers=1)
-
-
 def test_scene_sampling_uses_the_right_objects():
     rng = np.random.default_rng(0)
     for _ in range(20):
-        s = sample_scene(rng, "test")
+        s = sample_collection_scene(rng, "test")
         assert 1 <= len(s["objects"]) <= 6
         assert all(700 <= int(o["urdf"].split("/")[1]) <= 999 for o in s["objects"])
-        s = sample_scene(rng, "train")
+        s = sample_collection_scene(rng, "train")
         assert all("shape" in o or int(o["urdf"].split("/")[1]) < 700 for o in s["objects"])
 
 
@@ -111,27 +89,6 @@ def test_cli_ray_missing(tmp_path: Path, monkeypatch, capsys):
     assert "robot-wm[ray]" in capsys.readouterr().err
 
 
-def test_unseen_object_episodes(collected: Path):
-    from robot_wm.model.collect import unseen_object_episodes
-
-    scenes = load_scenes(collected)
-    for modulus in (1, 7, 1000):
-        eps = unseen_object_episodes(collected, modulus)
-        want = {e for e, s in scenes.items()
-                if any(int(o["urdf"].split("/")[1]) % modulus == 0 for o in s["objects"] if "urdf" in o)}
-        assert eps == want
-
-
-def test_ray_backend_gives_the_same_data(tmp_path: Path):
-    pytest.importorskip("ray")
-    cfg = CollectConfig(seed=9, pushes_per_episode=1, grasps_per_episode=0, episodes_per_shard=1)
-    collect(tmp_path / "ray", 2, cfg, workers=2, backend="ray")
-    collect(tmp_path / "local", 2, cfg, workers=1)
-    a, b = load_dataset(tmp_path / "ray"), load_dataset(tmp_path / "local")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def test_shards_without_convex_parts_get_the_descriptors_the_collector_writes(collected: Path, tmp_path: Path):
     """A shard written before descriptors had convex parts (no ep_shape_parts, a stale grid) loads with
     descriptors recomputed from its recorded scenes: the same arrays the collector writes now."""
@@ -144,6 +101,28 @@ def test_shards_without_convex_parts_get_the_descriptors_the_collector_writes(co
             arrays = {k: z[k] for k in z.files if k != "ep_shape_parts"}
         arrays["ep_shape_occ"] = np.zeros_like(arrays["ep_shape_occ"])  # stale
         np.savez_compressed(f, **arrays)
-    new, recomputed = load_dataset(collected), load_dataset(old)
+    new, recomputed = load_dataset(collected), load_dataset(old, scene_descriptors)
     for key in ("ep_shape_box", "ep_shape_occ", "ep_shape_parts"):
         np.testing.assert_array_equal(recomputed[key], new[key])
+
+
+def test_grasp_actions_and_grasps_convert_both_ways():
+    """A grasp action's Grasp: TCP at (x, y, z) pointing straight down, closing axis (TCP y) at the yaw;
+    back to the same action. A tilted Grasp comes back snapped to top-down (its closing axis's heading)."""
+    from scipy.spatial.transform import Rotation
+
+    from robot_wm.geometry import Pose
+    from robot_wm.grasping import Grasp
+
+    a = grasp_action(0.5, -0.1, 0.03, 2.5, 0.04)
+    g = grasp_from_action(a)
+    np.testing.assert_allclose(g.pose.position, a[1:4], rtol=0, atol=0)
+    np.testing.assert_allclose(g.approach, [0, 0, -1], atol=1e-12)
+    np.testing.assert_allclose(g.closing_axis, [np.cos(2.5), np.sin(2.5), 0], atol=1e-7)
+    assert g.width == np.float32(0.04)
+    np.testing.assert_allclose(action_from_grasp(g), a, rtol=0, atol=1e-6)
+    tilted = Grasp(Pose([0.5, 0, 0.03], (Rotation.from_euler("z", 0.4) * Rotation.from_euler("xy", [np.pi, 0.3]))
+                        .as_quat()), 0.05)
+    back = action_from_grasp(tilted)
+    assert back.dtype == np.float32 and back[0] == 1
+    assert abs(back[4] - np.arctan2(tilted.closing_axis[1], tilted.closing_axis[0])) < 1e-6

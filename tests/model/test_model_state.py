@@ -7,6 +7,9 @@ from scipy.spatial.transform import Rotation
 from robot_wm.model.state import (
     STATE_DIM,
     apply_planar_delta,
+    grasp_action,
+    grasp_action_from_tcp,
+    grasp_action_to_tcp,
     object_state,
     push_action,
     rotation_error_deg,
@@ -50,3 +53,24 @@ def test_yaw_and_rotation_error():
     np.testing.assert_allclose(yaw_of_quats(q), [0.3, -2.0], atol=1e-6)
     assert abs(rotation_error_deg(q[:1], Rotation.from_euler("z", [[0.3 + np.radians(10)]]).as_quat())[0] - 10) < 1e-3
     assert push_action(0.4, 0, 0.02, 1.0, 0.1).shape == (6,)
+
+
+def test_grasp_action_to_tcp_and_back():
+    """The TCP of a grasp action points straight down (TCP z = world -z) with its closing axis (TCP y) at
+    the action's yaw; converting back gives the same row (to rounding). A float64 row keeps its values exact."""
+    for yaw in (-3.0, -1.2, 0.0, 0.4, 2.9):
+        a = grasp_action(0.5, -0.1, 0.03, yaw, 0.04)
+        position, quaternion, width = grasp_action_to_tcp(a)
+        assert position.dtype == np.float64 and width == float(np.float32(0.04))
+        np.testing.assert_array_equal(position, a[1:4])
+        m = Rotation.from_quat(quaternion).as_matrix()
+        np.testing.assert_allclose(m[:, 2], [0, 0, -1], atol=1e-12)
+        np.testing.assert_allclose(m[:, 1], [np.cos(a[4]), np.sin(a[4]), 0], atol=1e-12)
+        np.testing.assert_allclose(grasp_action_from_tcp(position, quaternion, width), a, rtol=0, atol=1e-6)
+    exact = np.array([1, 0.5, 0.0, 0.03, 0.1, 0.04]) + 1e-9
+    assert grasp_action_to_tcp(exact)[0][0] == 0.5 + 1e-9
+    # a tilted TCP: the heading of its closing axis
+    q = (Rotation.from_euler("z", 0.7) * Rotation.from_euler("x", np.pi) * Rotation.from_euler("y", 0.2)).as_quat()
+    back = grasp_action_from_tcp([0.5, 0, 0.03], q, 0.05)
+    closing = Rotation.from_quat(q).as_matrix()[:, 1]
+    assert back.dtype == np.float32 and back[0] == 1 and back[4] == np.float32(np.arctan2(closing[1], closing[0]))

@@ -1,4 +1,4 @@
-"""Training on tiny synthetic transitions: learns, is seeded, early-stops, writes a curve."""
+"""Training on tiny synthetic transitions: learns, is seeded, early-stops, refits, writes a curve."""
 
 from pathlib import Path
 
@@ -6,56 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from robot_wm.model.evaluate import auc, ece, evaluate, follow_baseline
-from robot_wm.model.state import GRASP, PUSH, object_state
+from robot_wm.model.state import GRASP, PUSH
 from robot_wm.model.train import (
     TrainConfig,
-    delta_targets,
     fit_temperature,
     losses,
     plot_curves,
-    prepare,
+    refit,
     train,
     train_and_refit,
 )
-
-
-def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
-    """One box per scene pushed straight on: it moves by (travel - gap) along the push ('physics' =
-    kinematic follow plus a 5 mm slide). Grasps succeed when the box is narrower than 6 cm."""
-    rng = np.random.default_rng(seed)
-    T, N = n, 2
-    before = np.zeros((T, N, 15), np.float32)
-    before[..., 6] = 1
-    mask = np.zeros((T, N), bool)
-    act = np.zeros((T, 6), np.float32)
-    grasp_ok = np.full(T, -1, np.int8)
-    after = before.copy()
-    for t in range(T):
-        w = rng.uniform(0.03, 0.09)
-        yaw = rng.uniform(-np.pi, np.pi)
-        c = np.array([rng.uniform(0.4, 0.6), rng.uniform(-0.2, 0.2), 0.02])
-        before[t, 0] = object_state(c, [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)], [w, w, 0.04], "box")
-        before[t, 1] = object_state(c + [0.3, 0.3, 0], [0, 0, 0, 1], [0.04] * 3, "box")
-        mask[t] = True
-        after[t] = before[t]
-        if t % 4 == 3:
-            act[t] = [GRASP, c[0], c[1], 0.02, yaw, 0.07]
-            grasp_ok[t] = int(w < 0.06)
-            after[t, 0, 2] += 0.1 * grasp_ok[t]
-        else:
-            h = rng.uniform(-np.pi, np.pi)
-            u = np.array([np.cos(h), np.sin(h), 0])
-            gap = rng.uniform(0.005, 0.03)
-            reach = w / 2 * min(1 / max(abs(np.cos(h - yaw)), 1e-6), 1 / max(abs(np.sin(h - yaw)), 1e-6))
-            start = c - u * (reach + 0.012 + gap)
-            travel = gap + rng.uniform(0.02, 0.12)
-            act[t] = [PUSH, start[0], start[1], 0.02, h, travel]
-            after[t, 0, :3] += u * (travel - gap + 0.005)
-    return {"before": before, "after": after, "mask": mask, "action": act, "target": np.zeros(T, np.int16),
-            "touched": np.zeros((T, N), bool) | (np.arange(N) == 0), "grasp_ok": grasp_ok,
-            "episode": np.arange(T) // 8, "step": np.arange(T) % 8}
-
+from robot_wm.model.training_data import prepare
+from tests.model.synthetic import synthetic
 
 CFG = TrainConfig(k=2, hidden=16, edge=8, head=8, max_epochs=15, patience=15, batch=64, lr=1e-2)
 
@@ -66,11 +28,7 @@ def test_training_learns_and_is_deterministic(tmp_path: Path):
     m2, _ = train(data, CFG, seed=5)
     for (k, a), b in zip(m1.net.state_dict().items(), m2.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
-    assert h1["val"][-1] < h1["val"][0]
-    test = synthetic(160, 1)
-    res = evaluate(m1, test)
-    assert res["push_pos_err_mm_median"] < 0.5 * res["no_motion_pos_err_mm_median"]
-    assert res["grasp_auc"] > 0.8
+    assert h1["val"][-1] < h1["val"][0]  # (what it learnt: tests/bench/test_bench_model_eval.py)
     plot_curves(h1, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000
     m3, _ = train(data, CFG, seed=6)
@@ -84,45 +42,9 @@ def test_early_stopping_stops():
     assert h["epochs"] < 200 and 0 <= h["best_epoch"] < h["epochs"]
 
 
-def test_delta_targets_action_frame():
-    d = synthetic(8, 3)
-    y = delta_targets(d["before"], d["after"], d["action"])
-    push = d["action"][:, 0] == PUSH
-    assert np.all(y[push, 0, 0] > 0) and np.allclose(y[push, 0, 1], 0, atol=1e-5)
-    assert np.allclose(y[:, 1], 0)
-
-
-def test_metrics():
-    y = np.array([0, 0, 1, 1])
-    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), y) == 1.0
-    assert auc(np.array([0.9, 0.8, 0.2, 0.1]), y) == 0.0
-    assert ece(np.array([0.0, 0.0, 1.0, 1.0]), y) == 0.0
-    assert ece(np.array([1.0, 1.0, 0.0, 0.0]), y) == pytest.approx(1.0)
-    assert fit_temperature(np.array([8.0, -8.0] * 10), np.array([1, 0] * 9 + [0, 1])) > 1.0
-    d = synthetic(8, 4)
-    f = follow_baseline(d["before"], d["mask"], d["action"], d["target"].astype(int))
-    push = d["action"][:, 0] == PUSH
-    err = np.linalg.norm(f[push, 0, :3] - d["after"][push, 0, :3], axis=-1)
-    nomo = np.linalg.norm(d["before"][push, 0, :3] - d["after"][push, 0, :3], axis=-1)
-    assert np.all(err < 0.012) and np.all(err < nomo)  # follow misses the slide and the box-size estimate
-
-
-def test_mirror_matches_reflected_scene():
-    """Mirroring prepared features equals preparing the physically reflected transitions."""
-    from robot_wm.model.train import mirror, prepare
-
-    d = synthetic(16, 5)
-    r = {k: v.copy() for k, v in d.items()}
-    for key in ("before", "after"):
-        r[key][..., 1] *= -1  # y -> -y: position, and the quaternion (x, y, z, w) -> (-x, y, -z, w)
-        r[key][..., 3] *= -1
-        r[key][..., 5] *= -1
-    r["action"][:, 2] *= -1
-    r["action"][:, 4] *= -1
-    p, q = prepare(d), prepare(r)
-    m = mirror(p, torch.ones(len(p), dtype=torch.bool))
-    torch.testing.assert_close(m.feats, q.feats, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(m.y, q.y, atol=1e-4, rtol=1e-4)
+def test_fit_temperature():
+    assert fit_temperature(np.array([8.0, -8.0] * 10), np.array([1, 0] * 9 + [0, 1])) > 1.0  # overconfident
+    assert fit_temperature(np.array([1.0, -1.0]), np.array([1, 0])) == 1.0  # too few labels
 
 
 def test_given_validation_episodes_are_not_trained_on():
@@ -156,7 +78,7 @@ def test_refit_trains_on_every_episode_for_the_validated_epochs():
     assert model.info["validated"]["n_val"] == 24 and model.info["n_train"] == 96
     assert model.temperature == validated.temperature  # fitted on the validation episodes only
     assert not torch.equal(model.net.enc1.weight, validated.net.enc1.weight)
-    again, _ = train(data, cfg, seed=0, refit_epochs=tuple(h["refit"]["epochs"]), temperature=model.temperature)
+    again, _ = refit(data, cfg, 0, tuple(h["refit"]["epochs"]), model.temperature)
     for (k, a), b in zip(model.grasp_head.state_dict().items(), again.grasp_head.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     # the refit in a second process, alongside the validated run, gives the same model as one after it
@@ -179,7 +101,7 @@ def test_a_batch_without_pushes_trains_the_grasp_head_only():
     data["episode"] = np.arange(len(data["action"])) // 8
     # 32 pushes and 10 grasps in batches of 2: some batches are grasps only
     cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=3, patience=10, batch=2)
-    model, h = train(data, cfg, seed=0, refit_epochs=(3, 3))
+    model, h = refit(data, cfg, 0, (3, 3))
     assert h["epochs"] == 3 and np.isfinite(h["train"]).all()
     p = prepare({k: v[32:] for k, v in data.items()})
     total, d, g = losses(model.net, model.grasp_head, model.norm, p, cfg)
@@ -210,12 +132,12 @@ def test_a_refit_process_that_dies_is_an_error_not_a_hang(monkeypatch):
 def test_a_finished_grasp_head_stops_training_without_changing_the_push_network():
     data = synthetic(64, 11)
     cfg = TrainConfig(k=2, hidden=8, edge=4, head=4, max_epochs=5, patience=10, batch=16)
-    short_head, hs = train(data, cfg, seed=0, refit_epochs=(5, 2))
-    long_head, hl = train(data, cfg, seed=0, refit_epochs=(5, 5))
+    short_head, hs = refit(data, cfg, 0, (5, 2))
+    long_head, hl = refit(data, cfg, 0, (5, 5))
     assert hs["grasp_head_trained_epochs"] == 2 and hl["grasp_head_trained_epochs"] == 5
     a, b = short_head.net.state_dict(), long_head.net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit: the head's work was all it saved
-    two, _ = train(data, cfg, seed=0, refit_epochs=(2, 2))
+    two, _ = refit(data, cfg, 0, (2, 2))
     a, b = short_head.grasp_head.state_dict(), two.grasp_head.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     # validated: the head stops once its validation BCE has not improved for `patience` epochs

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robot_wm.config import load_scene
-from robot_wm.model.collect import PAD_THICKNESS
+from robot_wm.model.network import PAD_THICKNESS
 from robot_wm.sim import Arm, World
 from robot_wm.sim.push import execute_push, pusher_heading
 

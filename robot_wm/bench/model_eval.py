@@ -1,4 +1,7 @@
-"""Accuracy metrics of a world model (and of the analytic baselines) on collected transitions."""
+"""``bench model``'s accuracy metrics of a world model (and of the analytic baselines) on collected
+transitions (the arrays of :mod:`robot_wm.model.dataset`): push position / rotation errors against
+no-motion and kinematic follow, neighbours, the PyBullet oracle, uncertainty vs error, grasp AUC / ECE per
+sampling mode, open-loop rollouts."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from robot_wm.model.collect import GRASP_MODES, transition_descriptors
+from robot_wm.model.dataset import GRASP_MODES, transition_descriptors
 from robot_wm.model.network import action_frame_features
 from robot_wm.model.state import GRASP, PUSH, rotation_error_deg
 from robot_wm.model.world_model import WorldModel
@@ -53,7 +56,7 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
 
 def evaluate(model: WorldModel, data: dict[str, np.ndarray], oracle_after: dict[int, np.ndarray] | None = None
              ) -> dict[str, float]:
-    """All accuracy fields of ``bench model`` on a data set (arrays of :mod:`robot_wm.model.collect`).
+    """All accuracy fields of ``bench model`` on a data set (arrays of :mod:`robot_wm.model.dataset`).
 
     `oracle_after` maps transition index -> states (N, 15) re-simulated with the true parameters.
     """
