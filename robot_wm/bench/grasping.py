@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pybullet_data  # data files only
 
+from robot_wm.bench.grasp_clouds import object_and_scene_clouds, ring_cameras, single_object_scene
 from robot_wm.geometry import Pose
 from robot_wm.grasping import (
     Grasp,
@@ -30,7 +31,8 @@ from robot_wm.grasping import (
 )
 from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
 from robot_wm.grasping.config import ShakeConfig
-from robot_wm.grasping.evaluate import c_stdout_to_stderr, sample_object_grasps
+from robot_wm.grasping.evaluate import sample_object_grasps
+from robot_wm.sim.client import quiet_stdio
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,6 @@ def _candidates_per_s(seed: int, quick: bool) -> float:
 def top1_rendered(ids: list[int], seed: int, sampler: SamplerConfig | None = None) -> dict[str, str]:
     """Label of the best-ranked candidate on each random_urdfs object `ids` (scale 0.6) seen by 4 cameras."""
     from robot_wm.grasping import grasp_candidates
-    from robot_wm.grasping.clouds import object_and_scene_clouds, ring_cameras, single_object_scene
     from robot_wm.sim import KinematicModel, World
 
     cfg = load_shake_config()
@@ -115,7 +116,7 @@ def _heldout_top1(seed: int, quick: bool) -> dict[str, Any]:
 
 
 def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
-    with c_stdout_to_stderr():  # keep pybullet's C-level chatter off the JSON on stdout
+    with quiet_stdio(stdout_to_stderr=True):  # keep pybullet's C-level chatter off the JSON on stdout
         return _run(scenes, seed, quick)
 
 

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from robot_wm.bench.perception_baseline import naive_open3d_labels
 from robot_wm.config import load_scene, read_yaml, scene_from_dict
 from robot_wm.config.loader import CALIBRATION_DIR, resolve_asset
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
 from robot_wm.config.random_scene import sample_separated_xy
 from robot_wm.geometry import upright_box, yaw_quaternion
 from robot_wm.perception import Perceiver
-from robot_wm.perception.baseline import naive_open3d_labels
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _true_on(world) -> set[tuple[str, str]]:
             if b != "table" and not world.objects[b].fixed and za <= zb:
                 continue
             cps = world.contacts(a, b)
-            if any(abs(cp[7][2]) >= cos for cp in cps):
+            if any(abs(cp.normal_on_b[2]) >= cos for cp in cps):
                 out.add((a, b))
     return out
 

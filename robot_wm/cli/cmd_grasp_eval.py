@@ -34,9 +34,10 @@ def register(app: typer.Typer) -> None:
         """Shake-test grasps on objects; writes trials.jsonl/.csv, summary.json and PNG plots to --out."""
         from robot_wm.cli.main import BadInput
         from robot_wm.grasping.config import load_shake_config
-        from robot_wm.grasping.evaluate import RunMismatch, c_stdout_to_stderr, evaluate
+        from robot_wm.grasping.evaluate import RunMismatch, evaluate
         from robot_wm.grasping.grasp import load_grasps
         from robot_wm.grasping.objects import parse_object_specs
+        from robot_wm.sim.client import quiet_stdio
 
         if grasps is not None and grasps_per_object is not None:
             raise BadInput("grasp-eval: give either --grasps-per-object or --grasps, not both")
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
         objs = parse_object_specs(list(objects) + list(more or []))
         given = load_grasps(grasps) if grasps is not None else None
         try:
-            with c_stdout_to_stderr():
+            with quiet_stdio(stdout_to_stderr=True):  # pybullet prints "argv[0]=" on fd 1 at every connect
                 summary = evaluate(objs, out, cfg, seed, grasps_per_object or 20, given, workers, backend, ray_address,
                                    progress=not quiet)
         except RunMismatch as exc:

@@ -20,13 +20,11 @@ import logging
 import math
 import multiprocessing
 import os
-import sys
 import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,21 +64,6 @@ class Unit:
     @property
     def shard(self) -> str:
         return f"{self.index:05d}_{self.obj.name}.jsonl"
-
-
-@contextmanager
-def c_stdout_to_stderr() -> Iterator[None]:
-    """Send file descriptor 1 to stderr while inside (and to processes started inside): the pybullet C
-    library prints ``argv[0]=`` on stdout at every connect, which would corrupt machine-readable output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def object_seed(seed: int, name: str) -> np.random.SeedSequence:

@@ -282,17 +282,3 @@ def collision_parts(obj: ObjectModel) -> list[np.ndarray]:
         parts.extend((rot.apply(p) + origin[:3]) * obj.scale for p in pieces)
     return parts
 
-
-def collision_hull_points(obj: ObjectModel) -> np.ndarray:
-    """Body-frame points (V, 3) whose convex hull is the object's collision geometry as PyBullet collides a
-    dynamic body (mesh parts: their vertices; primitive parts: dense surface samples), scaled; for a
-    primitive object, surface samples of it."""
-    rng = np.random.default_rng(0)
-    if obj.shape is not None:
-        return _primitive_samples(obj.shape, obj.size, 2000, rng)[0]
-    parts = []
-    for kind, params, origin, mesh in urdf_collision(str(obj.urdf)):
-        pts = _read_obj_vertices(mesh) * np.asarray(params) if kind == "mesh" else \
-            _primitive_samples(kind, params, 2000, rng)[0]
-        parts.append(Rotation.from_euler("xyz", origin[3:]).apply(pts) + origin[:3])
-    return np.concatenate(parts) * obj.scale

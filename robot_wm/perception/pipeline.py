@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import logging
-import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import Pose, yaw_quaternion
+from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.relations import RelationConfig, compute_relations
-from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame
+from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame, world_rays
+from robot_wm.perception.union_find import UnionFind
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,28 @@ class _Group:
         return {k: np.concatenate(v) for k, v in out.items()}
 
 
+@dataclass(frozen=True)
+class _Depth:
+    """What the frames of one perceive call say about their depth: `noisy` (any camera's table residual
+    above the noise threshold), `cut` (m, the highest foreground height threshold the cameras used) and
+    `sigma` (m, the median over cameras of the table plane's robust residual std)."""
+
+    noisy: bool
+    cut: float
+    sigma: float
+
+    @staticmethod
+    def of(frames: list[FrameSegments]) -> _Depth:
+        return _Depth(any(f.noisy for f in frames), max(f.min_height for f in frames),
+                      float(np.median([f.plane_sigma for f in frames])))
+
+
 class Perceiver:
-    """Stateless RGB-D -> SceneGraph (ids are per call: ``obj_0``...; use a Tracker for stable ids).
+    """Stateless RGB-D -> SceneGraph: the result depends only on the call's frames and time and on the
+    settings given at construction (ids are per call: ``obj_0``...; use a Tracker for stable ids).
 
     Usage: ``Perceiver().perceive(obs.frames.values(), time=obs.time)``; frames need ``name, rgb, depth,
-    intrinsics, camera2world`` (a :class:`~robot_wm.sim.CameraFrame` has them).
+    intrinsics, camera2world`` (a :class:`~robot_wm.interface.CameraFrame` has them).
     """
 
     def __init__(self, config: PerceptionConfig | None = None, relations: RelationConfig | None = None,
@@ -57,28 +74,19 @@ class Perceiver:
         self.container_min_size = container_min_size
         self.support_gap = support_gap
         self.max_hidden_base = max_hidden_base
-        self.last_frames: list[FrameSegments] = []
-        self.last_timing: dict[str, float] = {}
 
     def perceive(self, frames: Iterable | Mapping, time: float = 0.0) -> SceneGraph:
         """One or more calibrated frames (a dict name -> frame or an iterable) -> SceneGraph (world frame)."""
-        t0 = _time.perf_counter()
         frames = list(frames.values()) if isinstance(frames, Mapping) else list(frames)
         if not frames:
             raise ValueError("perceive: no camera frames given")
-        segs = [segment_frame(f, self.config) for f in frames]
-        self.last_frames = segs
-        t1 = _time.perf_counter()
-        graph = self.from_segments(segs, time)
-        t2 = _time.perf_counter()
-        self.last_timing = {"segment_ms": (t1 - t0) * 1e3, "graph_ms": (t2 - t1) * 1e3}
-        return graph
+        return self.from_segments([segment_frame(f, self.config) for f in frames], time)
 
     # ------------------------------------------------------------------ stages
     def from_segments(self, frames: list[FrameSegments], time: float = 0.0) -> SceneGraph:
         """Fuse per-camera segments into a graph (see :meth:`perceive`)."""
         table = self._table(frames)
-        noisy = any(f.noisy for f in frames)
+        depth = _Depth.of(frames)
         groups = self._fuse([s for f in frames for s in f.segments])
         ground = np.concatenate([f.table_xyz for f in frames])
         supports = [table]
@@ -104,28 +112,25 @@ class Perceiver:
             z_floor = float(np.median(ground[on_floor, 2])) if on_floor.sum() > 20 else float(table.z_at(centre))
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
-            objects.append(self._box_object(cid, g, table, bottom=None, noisy=noisy, kind="container"))
+            objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
         candidates = [g for g in rest if len(g.points) >= self.min_object_points]
-        self._cut = max(f.min_height for f in frames)
-        self._sigma = float(np.median([f.plane_sigma for f in frames]))
         n_containers = len(objects)
-        objects += self._objects(candidates, table, supports[1:], noisy)
+        objects += self._objects(candidates, table, supports[1:], depth)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
-            self._add_floor_pixels(c, floor, objects, frames)
+            self._add_floor_pixels(c, floor, objects, frames, depth.sigma)
         for o in objects:
             o.last_seen = time
         graph = SceneGraph(objects, supports, [], time, [f.camera for f in frames])
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
 
-    def _add_floor_pixels(self, container: PerceivedObject, floor: SupportSurface, objects: list[PerceivedObject],
-                          frames: list[FrameSegments]) -> None:
+    @staticmethod
+    def _add_floor_pixels(container: PerceivedObject, floor: SupportSurface, objects: list[PerceivedObject],
+                          frames: list[FrameSegments], sigma: float) -> None:
         """Add to a container's masks the pixels of its floor that lie under the foreground cut (a floor a few
-        mm above the table under noisy depth), except those of other objects."""
-        from robot_wm.perception.segment import world_rays
-
+        mm above the table under noisy depth; `sigma` m the depth noise), except those of other objects."""
         centre, yaw, ext = _rect_of_poly(floor.polygon)
-        tol = max(0.004, 3.0 * self._sigma)
+        tol = max(0.004, 3.0 * sigma)
         for f in frames:
             fr = f.frame
             if fr is None:
@@ -135,8 +140,6 @@ class Perceiver:
             cam = fr.camera2world.inverse().transform_points(corners)
             if np.any(cam[:, 2] <= 0.05):
                 continue
-            from robot_wm.geometry import project_points
-
             uv = project_points(cam, k)
             c0, r0 = np.maximum(np.floor(uv.min(0)).astype(int), 0)
             c1, r1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 1, [k.width, k.height])
@@ -174,7 +177,7 @@ class Perceiver:
         sub = sub[sub[:, 2] - table.z_at(sub[:, :2]) > 0.015]
         if len(sub) < 100 or np.any(np.ptp(sub[:, :2], axis=0) < self.container_min_size):
             return None
-        centre, yaw, ext = _rect(sub[:, :2])
+        centre, yaw, ext = min_area_rectangle(sub[:, :2], "search")
         if ext.min() < self.container_min_size:
             return None
         loc = _to_rect_frame(sub[:, :2], centre, yaw)
@@ -193,7 +196,7 @@ class Perceiver:
         w = np.array([1.0 / max(f.plane_sigma, 1e-4) ** 2 for f in frames])
         plane = np.sum([wi * f.plane for wi, f in zip(w, frames, strict=True)], axis=0) / w.sum()
         xy = np.concatenate([f.table_xyz[:, :2] for f in frames])
-        centre, yaw, ext = _rect(xy)
+        centre, yaw, ext = min_area_rectangle(xy, "search")
         height = float(plane[0] * centre[0] + plane[1] * centre[1] + plane[2])
         return SupportSurface("table", "table", plane, height, _rect_corners(centre, yaw, ext))
 
@@ -201,25 +204,18 @@ class Perceiver:
         """Union segments of different cameras that are one thing: most points of one lie inside the other's
         gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`)."""
         n = len(segments)
-        parent = list(range(n))
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
         if len({s.camera for s in segments}) < 2:
             return [_Group.of([s]) for s in segments]
         sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
         zr = [np.percentile(p[:, 2], [2, 98]) for p in sub]  # robust to noisy outliers
-        boxes = [(_rect(p[:, :2]), z[0], z[1]) for p, z in zip(sub, zr, strict=True)]
+        boxes = [(min_area_rectangle(p[:, :2], "search"), z[0], z[1]) for p, z in zip(sub, zr, strict=True)]
         chroma = [np.median(s.colors / np.maximum(s.colors.sum(1, keepdims=True), 1e-3), axis=0) for s in segments]
         trees: dict[int, cKDTree] = {}
         m = self.fuse_margin
+        sets = UnionFind(n)
         for i in range(n):
             for j in range(i + 1, n):
-                if segments[i].camera == segments[j].camera or find(i) == find(j):
+                if segments[i].camera == segments[j].camera or sets.find(i) == sets.find(j):
                     continue
                 (ci, yi, ei), zlo_i, zhi_i = boxes[i]
                 (cj, yj, ej), zlo_j, zhi_j = boxes[j]
@@ -239,22 +235,20 @@ class Perceiver:
                                 trees[k] = cKDTree(sub[k])
                         same = bool(trees[i].query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
                 if same:
-                    parent[find(i)] = find(j)
-        groups: dict[int, list[Segment]] = {}
-        for i in range(n):
-            groups.setdefault(find(i), []).append(segments[i])
-        return [_Group.of(g) for g in groups.values()]
+                    sets.union(i, j)
+        return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
 
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
-                 noisy: bool) -> list[PerceivedObject]:
+                 depth: _Depth) -> list[PerceivedObject]:
         """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below."""
+        noisy = depth.noisy
         lows = [_kth(g.points[:, 2] - table.z_at(g.points[:, :2]), 0.02) for g in groups]
         placed: list[tuple[PerceivedObject, _Group]] = []
         for gi in np.argsort(lows, kind="stable"):
             g = groups[gi]
             xy = g.points[:, :2]
             low = _kth(g.points[:, 2], 0.02)
-            rect = _rect(xy)
+            rect = min_area_rectangle(xy, "search")
             best, best_z = None, None
             tz = float(np.median(table.z_at(xy)))
             top_obs = _kth(g.points[:, 2], 0.98)
@@ -284,7 +278,7 @@ class Perceiver:
                 log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
                 continue
             bottom = best_z
-            obj = self._box_object(f"obj_{len(placed)}", g, table, bottom=bottom, noisy=noisy, rect=rect)
+            obj = self._box_object(f"obj_{len(placed)}", g, table, bottom=bottom, depth=depth, rect=rect)
             obj.confidence = float(min(1.0, len(g.points) / 300.0))
             obj.support = best
             placed.append((obj, g))
@@ -321,21 +315,23 @@ class Perceiver:
                 base.pose = Pose([new_c[0], new_c[1], base.pose.position[2]], base.pose.quaternion)
                 base.extents = np.array([hi[0] - lo[0], hi[1] - lo[1], base.extents[2]])
 
-    def _box_object(self, oid: str, g: _Group, table: SupportSurface, bottom: float | None, noisy: bool,
+    @staticmethod
+    def _box_object(oid: str, g: _Group, table: SupportSurface, bottom: float | None, depth: _Depth,
                     kind: str = "object", rect=None) -> PerceivedObject:
         """Gravity-aligned box: footprint = (trimmed) min-area rectangle of the points' xy, top = high percentile
         of z, bottom = the supporting surface (so partial side views still give the full height)."""
+        noisy = depth.noisy
         pts = g.points
         fp = pts
         if noisy and kind == "object":
             # noise lifts table pixels around the base above the foreground cut: footprint from higher points
             h = pts[:, 2] - table.z_at(pts[:, :2])
-            high = h > self._cut + 0.004
+            high = h > depth.cut + 0.004
             if high.sum() > 0.5 * len(pts):
                 fp = pts[high]
-            rect = _robust_rect(fp[:, :2], 1.5)
+            rect = min_area_rectangle(fp[:, :2], "search", trim_percent=1.5)
         if rect is None:
-            rect = _rect(fp[:, :2])
+            rect = min_area_rectangle(fp[:, :2], "search")
         centre, yaw, _ = rect
         local = _to_rect_frame(fp[:, :2], centre, yaw)
         q = 1.5 if noisy else 0.0
@@ -350,7 +346,7 @@ class Perceiver:
         kk = int(0.99 * (len(z) - 1))
         top = float(np.partition(z, kk)[kk])
         if noisy:  # the 99th percentile of a noisy flat top sits ~2.3 sigma above it
-            top -= 2.0 * self._sigma
+            top -= 2.0 * depth.sigma
         if bottom is None:
             bottom = float(np.median(table.z_at(cxy[None])))
         bottom = min(bottom, top - 0.002)
@@ -373,76 +369,6 @@ def _kth(a: np.ndarray, frac: float) -> float:
     """The value at fraction `frac` of the sorted array (a fast percentile without interpolation)."""
     k = int(frac * (len(a) - 1))
     return float(np.partition(a, k)[k])
-
-
-def _rect(xy: np.ndarray, n_dirs: int = 36):
-    """Min-area rectangle (centre, yaw, extents) of xy (N, 2): the extreme points along `n_dirs` directions
-    (a close inner approximation of the hull), then a 1 deg angle search refined to 0.05 deg. Vectorised,
-    no hull construction. First axis the longer one, yaw in (-pi/2, pi/2]."""
-    xy = np.asarray(xy, dtype=float)
-    if len(xy) == 0:
-        return np.zeros(2), 0.0, np.zeros(2)
-    if len(xy) > 1000:  # orientation only; extents are measured on all points by the callers
-        xy = xy[:: len(xy) // 1000 + 1]
-    ang = np.linspace(0, np.pi, n_dirs, endpoint=False)
-    proj = xy @ np.stack([np.cos(ang), np.sin(ang)])
-    ext_pts = xy[np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))]
-
-    def search(angles: np.ndarray):
-        c, s_ = np.cos(angles), np.sin(angles)
-        u = np.outer(c, ext_pts[:, 0]) + np.outer(s_, ext_pts[:, 1])
-        v = -np.outer(s_, ext_pts[:, 0]) + np.outer(c, ext_pts[:, 1])
-        lo = np.stack([u.min(1), v.min(1)], 1)
-        hi = np.stack([u.max(1), v.max(1)], 1)
-        area = np.prod(hi - lo, axis=1)
-        i = int(np.argmin(area))
-        return float(angles[i]), lo[i], hi[i]
-
-    best, _, _ = search(np.deg2rad(np.arange(0.0, 90.0, 1.0)))
-    yaw, lo, hi = search(best + np.deg2rad(np.arange(-1.0, 1.0001, 0.05)))
-    mid = (lo + hi) / 2
-    c, s_ = np.cos(yaw), np.sin(yaw)
-    centre = np.array([c * mid[0] - s_ * mid[1], s_ * mid[0] + c * mid[1]])
-    ext = hi - lo
-    if ext[1] > ext[0]:
-        ext = ext[::-1]
-        yaw += np.pi / 2
-    yaw = float(np.mod(yaw + np.pi / 2, np.pi) - np.pi / 2)
-    return centre, yaw, ext
-
-
-def _robust_rect(xy: np.ndarray, q: float, max_points: int = 300):
-    """Rectangle (centre, yaw, extents) minimising the area between the q-th and (100-q)-th percentiles of
-    the points projected on its axes: a min-area rectangle that ignores the q % most outlying points on
-    each side (noisy silhouettes). Coarse 3 deg search over [0, 90), then a 0.5 deg refinement."""
-    xy = np.asarray(xy, dtype=float)
-    sub = xy[:: len(xy) // max_points + 1]
-
-    def area(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        c, s = np.cos(angles), np.sin(angles)
-        u = np.outer(c, sub[:, 0]) + np.outer(s, sub[:, 1])
-        v = -np.outer(s, sub[:, 0]) + np.outer(c, sub[:, 1])
-        k1, k2 = int(q / 100 * (u.shape[1] - 1)), int((1 - q / 100) * (u.shape[1] - 1))
-        u, v = np.partition(u, [k1, k2], axis=1), np.partition(v, [k1, k2], axis=1)
-        lu, hu, lv, hv = u[:, k1], u[:, k2], v[:, k1], v[:, k2]
-        return (hu - lu) * (hv - lv), np.stack([lu, lv], 1), np.stack([hu, hv], 1)
-
-    coarse = np.deg2rad(np.arange(0.0, 90.0, 3.0))
-    a, _, _ = area(coarse)
-    best = coarse[int(np.argmin(a))]
-    fine = best + np.deg2rad(np.arange(-2.5, 2.51, 0.5))
-    a, lo, hi = area(fine)
-    i = int(np.argmin(a))
-    yaw = float(fine[i])
-    mid = (lo[i] + hi[i]) / 2
-    c, s = np.cos(yaw), np.sin(yaw)
-    centre = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
-    ext = hi[i] - lo[i]
-    if ext[1] > ext[0]:
-        ext = ext[::-1]
-        yaw += np.pi / 2
-    yaw = float(np.mod(yaw + np.pi / 2, np.pi) - np.pi / 2)
-    return centre, yaw, ext
 
 
 def _inside_box(p: np.ndarray, centre: np.ndarray, yaw: float, ext: np.ndarray, zlo: float, zhi: float,

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from robot_wm.geometry import Intrinsics, Pose
+from robot_wm.perception.union_find import UnionFind
 from robot_wm.perception.validate import validate_frame
 
 log = logging.getLogger(__name__)
@@ -297,16 +298,6 @@ def _colour_fringe(labels: np.ndarray, idx: np.ndarray, shape: tuple[int, int], 
     return np.concatenate(new_idx), np.concatenate(new_lab)
 
 
-def _shift(a: np.ndarray, dr: int, dc: int, fill) -> np.ndarray:
-    """a shifted so that out[i, j] = a[i + dr, j + dc] (fill outside)."""
-    out = np.full_like(a, fill)
-    h, w = a.shape[:2]
-    rs, re = max(-dr, 0), h - max(dr, 0)
-    cs, ce = max(-dc, 0), w - max(dc, 0)
-    out[rs:re, cs:ce] = a[rs + dr:re + dr, cs + dc:ce + dc]
-    return out
-
-
 def _in_workspace(p: np.ndarray, cfg: PerceptionConfig) -> np.ndarray:
     """Which world points (N, 3) lie in the workspace box and outside the robot's base circle."""
     return ((p[:, 0] > cfg.workspace_x[0]) & (p[:, 0] < cfg.workspace_x[1])
@@ -472,21 +463,14 @@ def _merge_similar(g: _Grid, labels: np.ndarray, cfg: PerceptionConfig) -> np.nd
     if not pairs:
         return labels
     pr, counts = np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0, return_counts=True)
-    parent = np.arange(n + 1)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = UnionFind(n + 1)
     merged = False
     for (a, b), k in zip(pr, counts, strict=True):
         if k >= 4 and np.abs(mean[a] - mean[b]).sum() < cfg.merge_chroma:
-            parent[find(a)] = find(b)
+            sets.union(int(a), int(b))
             merged = True
     if not merged:
         return labels
-    roots = np.array([find(i) for i in range(n + 1)])
+    roots = np.array(sets.roots())
     _, new = np.unique(roots, return_inverse=True)
     return new[labels].astype(np.int32)

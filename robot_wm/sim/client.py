@@ -1,4 +1,4 @@
-"""Creating and configuring one isolated PyBullet physics client.
+"""Creating and configuring one isolated PyBullet physics client, and keeping PyBullet's C prints off stdout.
 
 PyBullet's C code prints banners ("pybullet build time", "argv[0]=") straight to file descriptors 1 and 2; they
 are silenced here so that machine-readable output on stdout (``--json``) stays clean.
@@ -13,25 +13,39 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def quiet_stdio() -> Iterator[None]:
-    """Redirect the process's fds 1 and 2 to /dev/null for the duration (C-level prints included)."""
+def quiet_stdio(stdout_to_stderr: bool = False) -> Iterator[None]:
+    """Redirect the process's file descriptors while inside (C-level prints, and processes started inside,
+    included): by default fds 1 and 2 go to /dev/null; with `stdout_to_stderr` fd 1 goes to stderr (fd 2)
+    and stderr is left alone, so what C code prints stays visible without corrupting stdout.
+
+    Python's buffered ``sys.stdout``/``sys.stderr`` are flushed on entry and ``sys.stdout`` again on exit, so
+    what Python printed inside goes where fd 1 pointed inside. Where the descriptors cannot be duplicated
+    (no usable stdio) nothing is redirected.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
+    fds = (1,) if stdout_to_stderr else (1, 2)
+    saved: list[int] = []
     try:
-        saved = [os.dup(1), os.dup(2)]
+        for fd in fds:
+            saved.append(os.dup(fd))
     except OSError:  # no usable stdio
+        for old in saved:
+            os.close(old)
         yield
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    target = 2 if stdout_to_stderr else os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
+        for fd in fds:
+            os.dup2(target, fd)
         yield
     finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
+        sys.stdout.flush()
+        for fd, old in zip(fds, saved, strict=True):
+            os.dup2(old, fd)
+            os.close(old)
+        if not stdout_to_stderr:
+            os.close(target)
 
 
 with quiet_stdio():

@@ -98,3 +98,25 @@ def test_noisy_depth_still_splits_stacks_and_centres_boxes():
     assert np.median(errs) < 0.006
     on = {(names[r.subject], names.get(r.object, r.object)) for r in graph.relations_of("on")}
     assert ("top_a", "base_a") in on and ("mid_b", "base_b") in on
+
+
+def test_perceiver_is_stateless(observed):
+    """A call's graph depends only on its frames: a fresh Perceiver and one that saw other frames before give
+    the same boxes (noisy depth with a container included), and perceive() leaves the Perceiver unchanged."""
+    from robot_wm.config import read_yaml, scene_from_dict
+
+    data = read_yaml(REPO_SCENES_DIR / "tray.yaml")
+    data["cameras"] = [{"calibration": "front_noisy.yaml"}]
+    with World(scene_from_dict(data, "tray-noisy", REPO_SCENES_DIR), seed=3) as w:
+        obs = w.observe()
+    fresh = Perceiver().perceive(obs.frames, obs.time)
+    used = Perceiver()
+    before = dict(vars(used))
+    clean, _ = observed["two_blocks"]
+    used.perceive([clean.frames["front"]], clean.time)
+    again = used.perceive(obs.frames, obs.time)
+    assert vars(used) == before
+    assert any(o.kind == "container" for o in fresh.objects)
+    assert [o.id for o in again.objects] == [o.id for o in fresh.objects]
+    for a, b in zip(again.objects, fresh.objects, strict=True):
+        assert np.array_equal(a.pose.position, b.pose.position) and np.array_equal(a.extents, b.extents)

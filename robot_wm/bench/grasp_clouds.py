@@ -1,7 +1,8 @@
-"""World-frame clouds of one object and of the rest of the scene from rendered RGB-D frames.
+"""Inputs of ``robot-wm bench grasping``'s rendered top-1 test: a single-object scene seen by a ring of
+cameras, and world-frame clouds of the object and of the rest of the scene from its RGB-D frames.
 
-Until the perception layer delivers object clouds, grasping uses depth deprojected with the simulator's
-ground-truth segmentation (an oracle segmentation, exact geometry as the cameras see it).
+The clouds are depth deprojected with the simulator's ground-truth segmentation (an oracle segmentation,
+exact geometry as the cameras see it), so they belong to benchmarks, never to the product path.
 """
 
 from __future__ import annotations

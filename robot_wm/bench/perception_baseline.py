@@ -1,6 +1,6 @@
-"""The naive Open3D tabletop baseline the issue measures against (as in ROS tabletop detection):
-depth -> world cloud, 5 mm voxels, RANSAC plane removal, DBSCAN clusters. Returns a label image so it is
-scored with the same mask metrics as the product pipeline."""
+"""The naive Open3D tabletop baseline ``robot-wm bench perception`` measures the product pipeline against
+(as in ROS tabletop detection): depth -> world cloud, 5 mm voxels, RANSAC plane removal, DBSCAN clusters.
+Returns a label image so it is scored with the same mask metrics as the product pipeline."""
 
 from __future__ import annotations
 

@@ -110,3 +110,18 @@ def test_changed_arguments_refused(reference: Path, tmp_path: Path, capsys) -> N
     assert main(["grasp-eval", "--objects", OBJECTS[0], "--grasps-per-object", "1", "--out", str(out), "--quiet"]) == 0
     assert main(["grasp-eval", "--objects", OBJECTS[0], "--grasps-per-object", "2", "--out", str(out), "--quiet"]) == 2
     assert "different arguments" in capsys.readouterr().err
+
+
+def test_c_level_stdout_goes_to_stderr_during_grasp_eval() -> None:
+    """The redirection grasp-eval and `bench grasping` run under (sim.client.quiet_stdio): with
+    stdout_to_stderr, fd 1 (C prints such as pybullet's "argv[0]=", and Python's buffered prints) lands on
+    stderr; by default both fds are silenced; afterwards stdout is stdout again."""
+    code = ("import os\nfrom robot_wm.sim.client import quiet_stdio\n"
+            "with quiet_stdio(stdout_to_stderr=True):\n    os.write(1, b'c-moved\\n')\n    print('py-moved')\n"
+            "    os.write(2, b'c-err\\n')\n"
+            "with quiet_stdio():\n    os.write(1, b'gone-1\\n')\n    os.write(2, b'gone-2\\n')\n"
+            "os.write(1, b'data\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert r.stdout == b"data\n"
+    assert b"c-moved\n" in r.stderr and b"py-moved\n" in r.stderr and b"c-err\n" in r.stderr
+    assert b"gone" not in r.stderr
