@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from robot_wm.config import Scene, scene_from_dict
-from robot_wm.geometry import yaw_quaternion
+from robot_wm.config.random_scene import object_entry, scene_mapping
 from robot_wm.interface import Observation
 
 
@@ -59,13 +59,10 @@ def single_object_scene(urdf: str, scale: float, position: tuple[float, float, f
                         cameras: list[dict], name: str = "target") -> Scene:
     """A validated scene with one URDF object on the table and the given cameras."""
     tmp = Path(tempfile.mkdtemp(prefix="robot_wm_grasp_"))
-    refs = []
     for cam in cameras:
         (tmp / f"{cam['name']}.yaml").write_text(yaml.safe_dump(cam))
-        refs.append({"calibration": f"{cam['name']}.yaml"})
-    quat = yaw_quaternion(yaw).tolist()
-    data = {"name": f"grasp_{name}", "cameras": refs,
-            "objects": [{"name": name, "urdf": urdf, "scale": scale, "position": list(position), "orientation": quat}]}
+    data = scene_mapping(f"grasp_{name}", [object_entry(name, list(position), yaw, urdf=urdf, scale=scale)],
+                         cameras=tuple(f"{cam['name']}.yaml" for cam in cameras))
     scene = scene_from_dict(data, str(tmp / "scene.yaml"), tmp)
     for p in tmp.iterdir():
         p.unlink()

@@ -36,7 +36,7 @@ from robot_wm.bench.perception_baseline import naive_open3d_labels
 from robot_wm.config import load_scene, read_yaml, scene_from_dict
 from robot_wm.config.loader import CALIBRATION_DIR, resolve_asset
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
-from robot_wm.config.random_scene import sample_separated_xy
+from robot_wm.config.random_scene import primitive_footprint, random_color, sample_separated_xy
 from robot_wm.geometry import upright_box, yaw_quaternion
 from robot_wm.perception import Perceiver
 
@@ -64,10 +64,6 @@ def _mesh_half_xy_h(urdf: str, scale: float) -> tuple[float, float]:
     return float(max(ext[0], ext[1]) / 2), float(ext[2])
 
 
-def _color(rng: np.random.Generator) -> list[float]:
-    return [round(float(c), 3) for c in rng.uniform(0.05, 0.95, 3)] + [1.0]
-
-
 def _quat(yaw: float) -> list[float]:
     return [round(v, 6) for v in yaw_quaternion(yaw).tolist()]
 
@@ -85,15 +81,13 @@ def _item(rng: np.random.Generator, name: str, allow_sphere: bool = True, mesh_p
     kind = str(rng.choice(kinds))
     if kind == "box":
         size = [round(float(v), 4) for v in rng.uniform([0.03, 0.03, 0.03], [0.06, 0.06, 0.065])]
-        half, h = max(size[:2]) / 2, size[2]
     elif kind == "cylinder":
         size = [round(float(rng.uniform(0.017, 0.03)), 4), round(float(rng.uniform(0.03, 0.065)), 4)]
-        half, h = size[0], size[1]
     else:
         size = [round(float(rng.uniform(0.02, 0.03)), 4)]
-        half, h = size[0], 2 * size[0]
+    half, h = primitive_footprint(kind, size)
     return {"name": f"{name}_{kind}", "shape": kind, "size": size, "mass": 0.1, "friction": 0.9,
-            "color": _color(rng), "_half": half, "_h": h}
+            "color": random_color(rng), "_half": half, "_h": h}
 
 
 def _place(obj: dict[str, Any], x: float, y: float, z_bottom: float, yaw: float) -> dict[str, Any]:
@@ -139,7 +133,7 @@ def tier_scene(tier: str, rng: np.random.Generator, index: int) -> dict[str, Any
                 else:
                     size = [round(w, 4), round(w * float(rng.uniform(0.8, 1.0)), 4), round(float(rng.uniform(0.03, 0.045)), 4)]
                     it = {"name": f"t{ti}{k}_box", "shape": "box", "size": size, "mass": 0.15, "friction": 0.9,
-                          "color": _color(rng), "_half": max(size[:2]) / 2, "_h": size[2]}
+                          "color": random_color(rng), "_half": max(size[:2]) / 2, "_h": size[2]}
                 if it.get("shape") == "box" and not top:
                     pass
                 elif it.get("shape") == "box":
@@ -163,7 +157,7 @@ def tier_scene(tier: str, rng: np.random.Generator, index: int) -> dict[str, Any
             x = float(rng.uniform(0.55, 0.65))
             size = [0.03, round(float(rng.uniform(0.07, 0.09)), 4), round(float(rng.uniform(0.08, 0.1)), 4)]
             wall = {"name": f"w{gi}_box", "shape": "box", "size": size, "mass": 0.3, "friction": 0.9,
-                    "color": _color(rng), "_half": 0.015, "_h": size[2]}
+                    "color": random_color(rng), "_half": 0.015, "_h": size[2]}
             objs.append(_place(wall, x, y, 0.0, 0.0))
             hid = _item(rng, f"h{gi}")
             objs.append(_place(hid, x - 0.015 - hid["_half"] - 0.015, y + float(rng.uniform(-0.02, 0.02)), 0.0,

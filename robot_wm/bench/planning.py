@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from robot_wm.config import REPO_SCENES_DIR, scene_from_dict
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
+from robot_wm.config.random_scene import object_entry, scene_mapping
 from robot_wm.control.pick_place import TopDownGrasp, top_down_grasps
 from robot_wm.control.rgbd_estimator import RgbdEstimator
-from robot_wm.geometry import Pose, yaw_quaternion
+from robot_wm.geometry import Pose
 from robot_wm.grasping import Grasp, ObjectModel, load_shake_config, robust_shake_test
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning import ShadowVerifier
@@ -56,11 +57,8 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
     for i in tqdm(ids, desc="bench planning", leave=False):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
         yaw = float(rng.uniform(-np.pi, np.pi))
-        data = {"name": f"heldout_{i}", "seed": seed,
-                "cameras": [{"calibration": "front.yaml"}, {"calibration": "side.yaml"}],
-                "objects": [{"name": "target", "urdf": random_urdf_path(i), "scale": SCALE, "mass": 0.1,
-                             "position": [0.52, 0.05, 0.06],
-                             "orientation": yaw_quaternion(yaw).tolist()}]}
+        data = scene_mapping(f"heldout_{i}", [object_entry("target", [0.52, 0.05, 0.06], yaw, urdf=random_urdf_path(i),
+                                                           scale=SCALE, mass=0.1)], seed=seed)
         with World(scene_from_dict(data, data["name"], REPO_SCENES_DIR)) as world:
             ests = [e for e in RgbdEstimator().estimate(world.observe()) if not e.fixed]
             true_pose = world.object_pose("target")

@@ -1,4 +1,11 @@
-"""Random contract-valid scenes: 1..K objects drawn from an object set, placed apart on the table."""
+"""Random contract-valid scenes, and the pieces every scene generator of the project shares.
+
+:func:`random_scene` draws 1..K objects from an object set, placed apart on the table (``robot-wm scene
+random``, the pick-and-place bench). The benches and the world-model collector draw their own kinds of
+scenes (stacks, touching groups, clusters, single objects) from their own distributions, built from the
+shared pieces here: :func:`random_color`, :func:`primitive_footprint`, :func:`object_entry` and
+:func:`scene_mapping`.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +38,45 @@ def sample_separated_xy(rng: np.random.Generator, n: int, low: list[float], high
     raise ValueError(f"cannot place {n} objects {min_distance} m apart in the workspace")
 
 
+def random_color(rng: np.random.Generator) -> list[float]:
+    """An opaque rgba colour with each channel uniform in [0.05, 0.95] (rounded to 3 decimals)."""
+    return [round(float(c), 3) for c in rng.uniform(0.05, 0.95, 3)] + [1.0]
+
+
+def primitive_footprint(shape: str, size: list[float]) -> tuple[float, float]:
+    """(half the larger horizontal extent, height) in m of an upright primitive in the scene contract's
+    size convention (box: full extents; cylinder: [radius, height]; sphere: [radius])."""
+    if shape == "box":
+        return max(size[:2]) / 2, size[2]
+    if shape == "cylinder":
+        return size[0], size[1]
+    return size[0], 2 * size[0]
+
+
+def object_entry(name: str, position: list[float], yaw: float, ndigits: int | None = None,
+                 **fields: Any) -> dict[str, Any]:
+    """One scene-contract object mapping: `fields` (shape/size or urdf/scale, mass, ...) plus `position`
+    (3,) m and the orientation of a rotation by `yaw` rad about z, rounded to `ndigits` when given."""
+    quat = yaw_quaternion(yaw).tolist()
+    if ndigits is not None:
+        quat = [round(v, ndigits) for v in quat]
+    return {"name": name, **fields, "position": list(position), "orientation": quat}
+
+
+def scene_mapping(name: str, objects: list[dict[str, Any]], cameras: tuple[str, ...] = ("front.yaml", "side.yaml"),
+                  seed: int | None = None, task: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A scene-contract mapping (validate with ``config.scene_from_dict``): calibration file names in
+    `cameras`, optional seed and task."""
+    out: dict[str, Any] = {"name": name}
+    if seed is not None:
+        out["seed"] = seed
+    out["cameras"] = [{"calibration": c} for c in cameras]
+    out["objects"] = objects
+    if task is not None:
+        out["task"] = task
+    return out
+
+
 def _primitive(rng: np.random.Generator) -> dict[str, Any]:
     kind = rng.choice(["box", "box", "cylinder", "sphere"])
     if kind == "box":
@@ -40,7 +86,7 @@ def _primitive(rng: np.random.Generator) -> dict[str, Any]:
         size = [round(float(rng.uniform(0.016, 0.03)), 4), round(float(rng.uniform(0.03, 0.07)), 4)]
     else:
         size = [round(float(rng.uniform(0.018, 0.03)), 4)]
-    color = [round(float(c), 3) for c in rng.uniform(0.05, 0.95, 3)] + [1.0]
+    color = random_color(rng)
     return {"shape": str(kind), "size": size, "mass": round(float(rng.uniform(0.05, 0.2)), 3),
             "friction": round(float(rng.uniform(0.6, 1.0)), 2), "color": color}
 
@@ -68,15 +114,10 @@ def random_scene(seed: int, n_objects: int, heldout: bool = False, urdf_fraction
                    "position": [round(float(p[0]), 4), round(float(p[1]), 4), 0.06]}
         else:
             obj = _primitive(rng)
-            height = obj["size"][2] if obj["shape"] == "box" else obj["size"][1] if obj["shape"] == "cylinder" else 2 * obj["size"][0]
+            height = primitive_footprint(obj["shape"], obj["size"])[1]
             obj = {"name": f"obj{i}_{obj['shape']}", **obj,
                    "position": [round(float(p[0]), 4), round(float(p[1]), 4), round(height / 2 + 0.002, 4)]}
         obj["orientation"] = quat
         objects.append(obj)
-    return {
-        "name": name or f"random_{'heldout' if heldout else 'train'}_s{seed}_k{n_objects}",
-        "seed": seed,
-        "cameras": [{"calibration": "front.yaml"}, {"calibration": "side.yaml"}],
-        "objects": objects,
-        "task": {"place_region": {"center": [0.45, -0.36, 0.0], "size": [0.26, 0.22]}},
-    }
+    return scene_mapping(name or f"random_{'heldout' if heldout else 'train'}_s{seed}_k{n_objects}", objects,
+                         seed=seed, task={"place_region": {"center": [0.45, -0.36, 0.0], "size": [0.26, 0.22]}})

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config.object_sets import BROKEN_URDF_IDS, HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
+from robot_wm.config.random_scene import primitive_footprint
 from robot_wm.geometry import Pose, yaw_quaternion
 from robot_wm.model.dataset import FORMAT_VERSION, NMAX, Transition, pack_episode
 from robot_wm.model.network import PAD_THICKNESS  # the push standoff: TCP to the pads' front
@@ -93,13 +94,11 @@ def sample_collection_scene(rng: np.random.Generator, object_set: str, n_objects
             shape = rng.choice(["box", "box", "cylinder", "sphere"], p=[0.45, 0.2, 0.3, 0.05])
             if shape == "box":
                 size = [float(v) for v in rng.uniform([0.03, 0.03, 0.03], [0.08, 0.08, 0.08])]
-                radius, height = max(size[:2]) / 2, size[2]
             elif shape == "cylinder":
                 size = [float(rng.uniform(0.015, 0.04)), float(rng.uniform(0.03, 0.1))]
-                radius, height = size
             else:
                 size = [float(rng.uniform(0.02, 0.035))]
-                radius, height = size[0], 2 * size[0]
+            radius, height = primitive_footprint(str(shape), size)
             obj |= {"shape": str(shape), "size": size,
                     "color": [float(v) for v in rng.uniform(0.1, 0.9, 3)] + [1.0]}
         obj["mass"] = float(np.exp(rng.uniform(*np.log(MASS_RANGE))))
