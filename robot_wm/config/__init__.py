@@ -30,6 +30,7 @@ from robot_wm.config.models import (
     SceneConfig,
     TaskConfig,
 )
+from robot_wm.config.planner_mpc import MPCConfig, load_mpc_config
 
 __all__ = [
     "REPO_ROOT",
@@ -42,6 +43,7 @@ __all__ = [
     "Launch",
     "LaunchConfig",
     "LookAt",
+    "MPCConfig",
     "ObjectConfig",
     "PickPlacePlannerConfig",
     "PlaceRegion",
@@ -52,6 +54,7 @@ __all__ = [
     "TaskConfig",
     "load_calibration",
     "load_launch",
+    "load_mpc_config",
     "load_planner",
     "load_scene",
     "load_yaml_model",

@@ -1,5 +1,30 @@
-"""Layer 5: planning — verifying grasps in a shadow world rebuilt from perception (and, later, MPC)."""
+"""Layer 5: planning — what to do next. Sampling MPC (CEM / MPPI) over a batched dynamics model (the learned
+world model, no-motion, or PyBullet on the perceived scene), goal costs, and shadow-world grasp verification."""
 
+from robot_wm.planning.costs import GoalCost, PoseGoal
+from robot_wm.planning.dynamics import (
+    Dynamics,
+    NoMotionDynamics,
+    PhysicsDynamics,
+    Prediction,
+    WorldModelDynamics,
+    make_dynamics,
+)
+from robot_wm.planning.mpc import MPCPlanner, Plan
 from robot_wm.planning.shadow import ShadowVerifier, Verdict, shadow_model
 
-__all__ = ["ShadowVerifier", "Verdict", "shadow_model"]
+__all__ = [
+    "Dynamics",
+    "GoalCost",
+    "MPCPlanner",
+    "NoMotionDynamics",
+    "PhysicsDynamics",
+    "Plan",
+    "PoseGoal",
+    "Prediction",
+    "ShadowVerifier",
+    "Verdict",
+    "WorldModelDynamics",
+    "make_dynamics",
+    "shadow_model",
+]
