@@ -59,6 +59,8 @@ class CostConfig(_Strict):
     outside_slope: float = Field(default=10.0, ge=0.0)  # ... plus this per m outside
     failure_cost: float = Field(default=1.0, ge=0.0)  # x (1 - P(every action succeeds))
     kappa: float = Field(default=0.5, ge=0.0)  # x member disagreement (summed over steps and objects)
+    blocked_cost: float = Field(default=1.0, ge=0.0)  # per push whose start is inside another object
+    pad_clearance: float = Field(default=0.012, ge=0.0, le=0.05)  # m the pads need around their start
 
     @field_validator("workspace_x", "workspace_y")
     @classmethod

@@ -109,6 +109,24 @@ def push_actions(states: torch.Tensor, obj: torch.Tensor, params: torch.Tensor,
     return torch.stack([kind, x, y, z, heading, cfg.gap + depth], dim=1)
 
 
+def blocked_starts(states: torch.Tensor, obj: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
+                   clearance: float) -> torch.Tensor:
+    """(B,) bool: the push's start (actions[:, 1:3], the pads' TCP x-y) lies within `clearance` m of the
+    footprint (oriented box x-y extents) of a real object other than the pushed one `obj` (B,) — a
+    neighbour, a wall or a tray rim the pads could not be lowered into. states (B, N, 15), mask (N,)."""
+    b, n = states.shape[:2]
+    d = actions[:, None, 1:3] - states[..., 0:2]  # (B, N, 2)
+    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
+    ys, yc = 2 * (qw * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz)
+    r = torch.sqrt(ys * ys + yc * yc).clamp_min(1e-12)
+    cy, sy = yc / r, ys / r
+    lx = (cy * d[..., 0] + sy * d[..., 1]).abs()  # start in each object's frame
+    ly = (-sy * d[..., 0] + cy * d[..., 1]).abs()
+    inside = (lx < 0.5 * states[..., 7] + clearance) & (ly < 0.5 * states[..., 8] + clearance)
+    others = mask[None, :].expand(b, n) & (torch.arange(n)[None, :] != obj[:, None])
+    return (inside & others).any(1)
+
+
 @dataclass
 class Plan:
     """The best action sequence found and what the dynamics predict for it (world frame, SI units).
@@ -358,7 +376,7 @@ class MPCPlanner:
 
     # ------------------------------------------------------------------ rollouts
     def _rollout(self, start: torch.Tensor, mask: torch.Tensor, choice: torch.Tensor, params: torch.Tensor,
-                 cost: GoalCost) -> dict:
+                 cost: GoalCost, fixed: torch.Tensor | None = None) -> dict:
         """Roll S sequences through the dynamics, one batched call per step (B = the samples that push at
         that step). Returns the costs (S,) and, per step, what a plan needs of every sample."""
         c, w = self.config, self.config.cost
@@ -370,6 +388,8 @@ class MPCPlanner:
         log_p = torch.zeros(s)
         dis = torch.zeros(s)
         stage = torch.zeros(s)
+        blocked = torch.zeros(s)
+        held = fixed is not None and bool(fixed.any())
         calls = 0
         for t in range(h):
             ct = choice[:, t]
@@ -378,6 +398,7 @@ class MPCPlanner:
             record = None
             if n_push == s:  # every sample pushes: no gathering
                 a = push_actions(x, ct, params[:, t], c.push)
+                blocked += blocked_starts(x, ct, a, mask, w.pad_clearance)
                 pred = self.dynamics(x, mask_s, a)
                 calls += 1
                 x = pred.next_states
@@ -387,31 +408,38 @@ class MPCPlanner:
             elif n_push:
                 push = is_push.nonzero().squeeze(1)
                 xs = x.index_select(0, push)
-                a = push_actions(xs, ct.index_select(0, push), params[:, t].index_select(0, push), c.push)
+                cs = ct.index_select(0, push)
+                a = push_actions(xs, cs, params[:, t].index_select(0, push), c.push)
+                blocked.index_add_(0, push, blocked_starts(xs, cs, a, mask, w.pad_clearance).to(blocked.dtype))
                 pred = self.dynamics(xs, mask_s[:n_push], a)
                 calls += 1
                 x = x.index_copy(0, push, pred.next_states)
                 log_p.index_add_(0, push, torch.log(pred.p_success.clamp_min(1e-6)))
                 dis.index_add_(0, push, disagreement(pred.std, mask, w))
                 record = (push, a, pred.p_success, pred.std)
+            if held and record is not None:  # fixed obstacles never move, whatever the dynamics say
+                x = torch.where(fixed[None, :, None], start[None], x)
             traj.append(x)
             steps.append(record)
             if t < h - 1 and w.stage_weight > 0:
                 stage += cost.goal_cost(x)
         pushes = (choice < n).sum(1).to(torch.float32)
         mean_cost = (cost.state_cost(x, start, mask) + w.stage_weight * stage + w.push_cost * pushes
-                     + w.failure_cost * (1.0 - log_p.exp()))
+                     + w.failure_cost * (1.0 - log_p.exp()) + w.blocked_cost * blocked)
         total = ensemble_cost(mean_cost, dis, w.kappa)
         return {"cost": total, "mean_cost": mean_cost, "dis": dis, "traj": traj, "steps": steps, "calls": calls}
 
     # ------------------------------------------------------------------ API
     def plan(self, state: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None,
-             goals: Sequence[PoseGoal] | GoalCost = (), shift: bool = True) -> Plan:
+             goals: Sequence[PoseGoal] | GoalCost = (), shift: bool = True,
+             fixed: np.ndarray | torch.Tensor | None = None) -> Plan:
         """Search an action sequence from `state` (N, 15) (world frame; mask (N,) bool, None = all real)
         towards `goals` (PoseGoals, weighted by config.cost; or a ready GoalCost).
 
         `shift`: the previous plan's first step was executed, so its warm start is shifted by one step
-        (False: re-plan the same horizon, e.g. from the same state with more time)."""
+        (False: re-plan the same horizon, e.g. from the same state with more time). `fixed` (N,) bool: slots
+        that are static obstacles (walls, trays): never pushed, held in place in every rollout, and — like
+        every other object — not a place a push may start from (config.cost.blocked_cost)."""
         t0 = time.perf_counter()
         c = self.config
         st = torch.as_tensor(np.asarray(state, np.float32) if not isinstance(state, torch.Tensor) else state,
@@ -425,19 +453,23 @@ class MPCPlanner:
             np.asarray(mask, bool) if not isinstance(mask, torch.Tensor) else mask, dtype=torch.bool).reshape(-1)
         if m.shape != (n,):
             raise ValueError(f"mask must have shape ({n},) (got {tuple(m.shape)})")
+        fx = None if fixed is None else torch.as_tensor(np.asarray(fixed, bool), dtype=torch.bool).reshape(-1)
+        if fx is not None and fx.shape != (n,):
+            raise ValueError(f"fixed must have shape ({n},) (got {tuple(fx.shape)})")
         cost = goals if isinstance(goals, GoalCost) else GoalCost(goals, c.cost)
         for g in cost.goals:
-            if not (0 <= g.index < n and bool(m[g.index])):
-                raise ValueError(f"goal for object slot {g.index}: no such real object (N = {n})")
+            if not (0 <= g.index < n and bool(m[g.index])) or (fx is not None and bool(fx[g.index])):
+                raise ValueError(f"goal for object slot {g.index}: no such movable object (N = {n})")
+        pushable = m if fx is None else m & ~fx
         with torch.inference_mode():
-            d, prior, keep = self._start(st, m, cost, shift)
+            d, prior, keep = self._start(st, pushable, cost, shift)
             allowed = prior.probs > 0
             init_std = self._init_std(c.horizon, n)
             best: dict | None = None
             calls = evaluated = 0
             for _ in range(c.iterations):
                 choice, params = self._sample(d, c.samples, keep)
-                out = self._rollout(st, m, choice, params, cost)
+                out = self._rollout(st, m, choice, params, cost, fx)
                 calls += out["calls"]
                 evaluated += c.samples
                 i = int(torch.argmin(out["cost"]))

@@ -21,7 +21,7 @@ from robot_wm.planning.dynamics import (
     Prediction,
     WorldModelDynamics,
 )
-from robot_wm.planning.mpc import NOOP, PUSH_Z_MAX, PUSH_Z_MIN, MPCPlanner, push_actions
+from robot_wm.planning.mpc import NOOP, PUSH_Z_MAX, PUSH_Z_MIN, MPCPlanner, blocked_starts, push_actions
 
 
 def quat(yaw: float) -> list[float]:
@@ -224,8 +224,10 @@ def test_plan_rejects_bad_inputs():
     planner = MPCPlanner(NoMotionDynamics(), small(), seed=0)
     with pytest.raises(ValueError, match="state must have shape"):
         planner.plan(np.zeros((2, 14), np.float32))
-    with pytest.raises(ValueError, match="no such real object"):
+    with pytest.raises(ValueError, match="no such movable object"):
         planner.plan(np.stack([point(0.5, 0.0)]), None, [PoseGoal(3, (0.5, 0.0))])
+    with pytest.raises(ValueError, match="no such movable object"):  # a wall cannot have a goal
+        planner.plan(np.stack([point(0.5, 0.0)]), None, [PoseGoal(0, (0.6, 0.0))], fixed=np.array([True]))
 
 
 # ---------------------------------------------------------------------------------------- costs
@@ -372,3 +374,33 @@ def test_physics_dynamics_pushes_a_box_the_pushed_way():
     assert float(p[0]) == 1.0 and not std.any()
     assert 0.03 < float(d[0, 0]) < 0.06 and abs(float(d[0, 1])) < 0.01  # +x by about the depth
     assert float(d[1, :2].abs().max()) < 0.002  # the other box stays
+
+
+# ---------------------------------------------------------------------------------------- obstacles
+def test_blocked_starts_flags_pads_inside_a_neighbour_or_wall():
+    box = object_state([0.60, 0.0, 0.025], quat(0.0), [0.05, 0.09, 0.05], "box")
+    wall = object_state([0.635, 0.0, 0.04], quat(0.0), [0.02, 0.3, 0.08], "box")  # flush with the box's +x face
+    states = torch.from_numpy(np.stack([box, wall]))[None].expand(2, 2, 15)
+    obj = torch.zeros(2, dtype=torch.long)
+    towards_robot = push_actions(states[:1], obj[:1], torch.tensor([[math.pi, 0.0, 0.05]]))  # starts at +x
+    sideways = push_actions(states[:1], obj[:1], torch.tensor([[-math.pi / 2, 0.0, 0.05]]))  # starts at +y
+    a = torch.cat([towards_robot, sideways])
+    assert blocked_starts(states, obj, a, torch.ones(2, dtype=torch.bool), 0.012).tolist() == [True, False]
+    # without the wall nothing blocks
+    assert not blocked_starts(states, obj, a, torch.tensor([True, False]), 0.012).any()
+
+
+def test_fixed_obstacles_are_never_pushed_and_never_move():
+    """A wall (fixed) beside the goal object: every plan pushes only the movable object, no push starts
+    inside the wall, and the predicted wall stays where it is."""
+    box = object_state([0.60, 0.0, 0.025], quat(0.0), [0.05, 0.09, 0.05], "box")
+    wall = object_state([0.635, 0.0, 0.04], quat(0.0), [0.02, 0.3, 0.08], "box")
+    planner = MPCPlanner(PointPush(gain=1.0), small(horizon=2, iterations=4), seed=1)
+    plan = planner.plan(np.stack([box, wall]), None, [PoseGoal(0, (0.60, -0.12))], fixed=np.array([False, True]))
+    assert set(plan.objects[plan.objects >= 0].tolist()) <= {0}
+    assert np.allclose(plan.states[:, 1], wall)
+    a = plan.first_action()
+    assert a is not None
+    start = torch.from_numpy(a)[None]
+    st = torch.from_numpy(np.stack([box, wall]))[None]
+    assert not blocked_starts(st, torch.zeros(1, dtype=torch.long), start, torch.ones(2, dtype=torch.bool), 0.012)
