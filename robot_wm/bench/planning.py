@@ -21,12 +21,12 @@ from tqdm import tqdm
 from robot_wm.config import REPO_SCENES_DIR, scene_from_dict
 from robot_wm.config.object_sets import HELDOUT_URDF_IDS, random_urdf_path
 from robot_wm.config.random_scene import object_entry, scene_mapping
-from robot_wm.control.pick_place import TopDownGrasp, top_down_grasps
 from robot_wm.control.rgbd_estimator import RgbdEstimator
 from robot_wm.geometry import Pose
 from robot_wm.grasping import Grasp, ObjectModel, load_shake_config, robust_shake_test
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning import ShadowVerifier
+from robot_wm.planning.box_grasps import TopDownGrasp, top_down_grasps
 from robot_wm.sim import World
 
 SCALE = 0.6

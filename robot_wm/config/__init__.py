@@ -30,6 +30,7 @@ from robot_wm.config.models import (
     SceneConfig,
     TaskConfig,
 )
+from robot_wm.config.planner_grasp import GraspPlannerConfig, load_grasp_planner_config
 from robot_wm.config.planner_mpc import MPCConfig, load_mpc_config
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "CameraRef",
     "ConfigError",
     "GoalConfig",
+    "GraspPlannerConfig",
     "Launch",
     "LaunchConfig",
     "LookAt",
@@ -53,6 +55,7 @@ __all__ = [
     "SceneConfig",
     "TaskConfig",
     "load_calibration",
+    "load_grasp_planner_config",
     "load_launch",
     "load_mpc_config",
     "load_planner",

@@ -10,12 +10,16 @@ from robot_wm.planning.dynamics import (
     WorldModelDynamics,
     make_dynamics,
 )
+from robot_wm.planning.grasp_planner import GraspCandidate, GraspPlan, GraspPlanner
 from robot_wm.planning.mpc import MPCPlanner, Plan
 from robot_wm.planning.shadow import ShadowVerifier, Verdict, shadow_model
 
 __all__ = [
     "Dynamics",
     "GoalCost",
+    "GraspCandidate",
+    "GraspPlan",
+    "GraspPlanner",
     "MPCPlanner",
     "NoMotionDynamics",
     "PhysicsDynamics",

@@ -1,0 +1,359 @@
+"""The grasp planner: candidates on perceived points and box sides, collision / table / reachability filters,
+ranking by P(success), top-k shadow verification, seeding, settings file."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from robot_wm.config import ConfigError
+from robot_wm.config.planner_grasp import GraspPlannerConfig, load_grasp_planner_config
+from robot_wm.geometry import Pose
+from robot_wm.grasping import Grasp
+from robot_wm.grasping.candidates import FINGER_Z
+from robot_wm.model.world_model import WorldModel
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning import ShadowVerifier, Verdict
+from robot_wm.planning.grasp_planner import GraspPlanner, perceived_descriptor
+from robot_wm.sim import KinematicModel
+
+SPACING = 0.004  # m between synthetic surface points
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    return np.array([0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)])
+
+
+def _grid(a: float, b: float) -> np.ndarray:
+    """Points (M, 2) on a grid over [-a/2, a/2] x [-b/2, b/2]."""
+    u = np.linspace(-a / 2, a / 2, max(2, round(a / SPACING) + 1))
+    v = np.linspace(-b / 2, b / 2, max(2, round(b / SPACING) + 1))
+    return np.stack(np.meshgrid(u, v, indexing="ij"), -1).reshape(-1, 2)
+
+
+def box_points(extents) -> np.ndarray:
+    """Points on a box's top and four side faces (a camera never sees the bottom), box frame."""
+    ex, ey, ez = extents
+    top = _grid(ex, ey)
+    out = [np.c_[top, np.full(len(top), ez / 2)]]
+    for sign in (-1, 1):
+        s = _grid(ey, ez)
+        out.append(np.c_[np.full(len(s), sign * ex / 2), s])
+        s = _grid(ex, ez)
+        out.append(np.c_[s[:, 0], np.full(len(s), sign * ey / 2), s[:, 1]])
+    return np.concatenate(out)
+
+
+def box_estimate(name: str, xy, extents, yaw: float = 0.0, points: bool = True) -> ObjectEstimate:
+    """An estimate of a box resting on the table, with points sampled on its visible faces (world frame)."""
+    ext = np.asarray(extents, float)
+    pose = Pose([xy[0], xy[1], ext[2] / 2], yaw_quat(yaw))
+    return ObjectEstimate(name, pose, ext, pose.transform_points(box_points(ext)) if points else None)
+
+
+def prism_estimate(name: str, xy, footprint: np.ndarray, height: float, parts=None) -> ObjectEstimate:
+    """A prism over a convex polygon `footprint` (V, 2) (or the union of `parts`, several polygons), points
+    on its top and sides; the estimate's box is the footprint's axis-aligned bounding box."""
+    polys = parts if parts is not None else [footprint]
+    pts = []
+    for poly in polys:
+        lo, hi = poly.min(0), poly.max(0)
+        top = _grid(*(hi - lo)) + (lo + hi) / 2
+        edges = [(poly[i], poly[(i + 1) % len(poly)]) for i in range(len(poly))]
+        inside = np.ones(len(top), bool)
+        centre = poly.mean(0)
+        for a, b in edges:
+            n = np.array([b[1] - a[1], a[0] - b[0]])
+            n = n if np.dot(n, a - centre) > 0 else -n
+            inside &= (top - a) @ n <= 1e-9
+        pts.append(np.c_[top[inside], np.full(inside.sum(), height)])
+        for a, b in edges:
+            t = np.linspace(0, 1, max(2, round(np.linalg.norm(b - a) / SPACING) + 1))
+            z = np.linspace(0, height, max(2, round(height / SPACING) + 1))
+            tt, zz = np.meshgrid(t, z, indexing="ij")
+            xy_ = a + tt.reshape(-1, 1) * (b - a)
+            pts.append(np.c_[xy_, zz.ravel()])
+    pts = np.concatenate(pts)
+    allv = np.concatenate(polys)
+    lo, hi = allv.min(0), allv.max(0)
+    centre = np.r_[(lo + hi) / 2, height / 2]
+    world = pts + np.r_[xy, 0.0] - np.r_[centre[:2], 0.0]
+    return ObjectEstimate(name, Pose(np.r_[xy, height / 2], [0, 0, 0, 1]), np.r_[hi - lo, height], world)
+
+
+class StubModel:
+    """Returns known grasp probabilities: high when the fingers close along world x, low along y."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, states, actions, mask=None, shapes=None):
+        self.calls += 1
+        heading = np.asarray(actions)[:, 4]  # the closing axis' heading
+        p = 0.1 + 0.85 * np.abs(np.cos(heading))
+        return states, p, np.zeros(np.shape(states)[:2] + (4,))
+
+
+class StubVerifier:
+    """Passes the n-th call (1-based) only; records what it was asked."""
+
+    def __init__(self, passes_on: int | None) -> None:
+        self.passes_on, self.calls = passes_on, []
+
+    def verify(self, est: ObjectEstimate, grasp: Grasp) -> Verdict:
+        self.calls.append(grasp)
+        ok = len(self.calls) == self.passes_on
+        return Verdict(grasp, 1.0 if ok else 0.0, {"stable" if ok else "slipped": 1}, ok)
+
+
+@pytest.fixture(scope="module")
+def kin():
+    k = KinematicModel()
+    yield k
+    k.close()
+
+
+def closing(c) -> np.ndarray:
+    return c.grasp.pose.rotation.as_matrix()[:, 1]
+
+
+def approach(c) -> np.ndarray:
+    return c.grasp.pose.rotation.as_matrix()[:, 2]
+
+
+# ---------------------------------------------------------------------------------------------- sources
+@pytest.mark.parametrize("yaw", [0.0, 0.7])
+def test_box_too_wide_one_way_is_grasped_across_the_narrow_side(kin, yaw):
+    est = box_estimate("wide", (0.5, 0.05), (0.11, 0.05, 0.05), yaw)
+    plan = GraspPlanner(kin).plan(est, [est])
+    c = plan.chosen
+    assert c is not None and c.reachable and c.q is not None and c.q_pre is not None
+    narrow = est.pose.rotation.as_matrix()[:, 1]
+    assert abs(np.dot(closing(c), narrow)) > 0.97
+    assert c.contact_width == pytest.approx(0.05, abs=0.006)
+    assert approach(c)[2] == pytest.approx(-1.0)
+    assert all(g.contact_width <= GraspPlannerConfig().max_width + 1e-9 for g in plan.candidates)
+    assert {g.source for g in plan.candidates} == {"sampler", "box"}
+
+
+def test_object_wider_than_the_gripper_both_ways_is_grasped_by_a_narrower_part(kin):
+    # a wedge: 12 cm long, 8.7 cm wide at its base (box sides 12 x 8.7 cm: no box grasp), 40 deg apex
+    half = 0.06 * math.tan(math.radians(20)) * 2
+    foot = np.array([[0.06, 0.0], [-0.06, half], [-0.06, -half]])
+    est = prism_estimate("wedge", (0.5, 0.0), foot, 0.04)
+    assert min(est.extents[:2]) > GraspPlannerConfig().max_width
+    plan = GraspPlanner(kin).plan(est, [est])
+    assert plan.counts["box"] == 0
+    c = plan.chosen
+    assert c is not None and c.source == "sampler" and c.contact_width < GraspPlannerConfig().max_width
+    assert c.grasp.pose.position[0] > 0.5 - 0.03  # towards the narrow end
+    assert abs(closing(c)[1]) > 0.9  # across the wedge
+
+
+def test_an_l_shape_is_grasped_across_an_arm_outside_its_hull(kin):
+    # an L of two 12 x 3 cm arms (box sides 12 x 12 cm): grasps across an arm near its end, with both fingers
+    # outside the L's convex hull (the object the shadow world collides, planning.shadow.shadow_model)
+    arm_a = np.array([[0.0, 0.0], [0.12, 0.0], [0.12, 0.03], [0.0, 0.03]])
+    arm_b = np.array([[0.0, 0.0], [0.03, 0.0], [0.03, 0.12], [0.0, 0.12]])
+    est = prism_estimate("ell", (0.5, 0.0), None, 0.04, parts=[arm_a, arm_b])
+    assert min(est.extents[:2]) > GraspPlannerConfig().max_width
+    plan = GraspPlanner(kin).plan(est, [est])
+    c = plan.chosen
+    assert c is not None and c.source == "sampler" and c.contact_width == pytest.approx(0.03, abs=0.004)
+    local = c.grasp.pose.position[:2] - (0.5 - 0.06, -0.06)  # in the L's frame above
+    assert max(local) > 0.08  # towards the end of an arm, away from the corner the hull fills
+    inner = [g for g in plan.candidates if g.top_down and max(g.grasp.pose.position[:2] - (0.44, -0.06)) < 0.06]
+    assert not any(g.collision_free for g in inner)  # near the corner a finger would be inside the hull
+
+
+def test_estimate_without_points_gets_box_grasps_and_blocks_by_its_box(kin):
+    target = box_estimate("t", (0.5, 0.0), (0.04, 0.06, 0.05), points=False)
+    plan = GraspPlanner(kin).plan(target, [target])
+    assert plan.chosen is not None and plan.chosen.source == "box"
+    # a neighbour without points, 1 cm beside the target's narrow side: its box is an obstacle
+    other = box_estimate("n", (0.5 + 0.02 + 0.01 + 0.02, 0.0), (0.04, 0.06, 0.05), points=False)
+    plan = GraspPlanner(kin).plan(target, [target, other])
+    assert abs(closing(plan.chosen)[1]) > 0.99  # across the 6 cm side, fingers clear of the neighbour
+
+
+# ---------------------------------------------------------------------------------------------- filters
+def test_candidates_that_hit_a_neighbour_are_filtered(kin):
+    target = box_estimate("t", (0.5, 0.0), (0.04, 0.06, 0.05))
+    free = GraspPlanner(kin).plan(target, [target])
+    assert abs(closing(free.chosen)[0]) > 0.99  # alone: across the narrow (x) side
+    wall = box_estimate("wall", (0.5 + 0.02 + 0.01 + 0.01, 0.0), (0.02, 0.2, 0.08))  # 1 cm beyond the +x face
+    plan = GraspPlanner(kin).plan(target, [target, wall])
+    c = plan.chosen
+    assert c is not None and abs(closing(c)[1]) > 0.99  # across the 6 cm (y) side instead
+    blocked = [g for g in plan.candidates if g.top_down and abs(closing(g)[0]) > 0.99]
+    assert blocked and not any(g.collision_free for g in blocked)
+    assert plan.counts["collision_free"] < free.counts["collision_free"]
+
+
+def test_fingers_stay_above_the_table(kin):
+    est = box_estimate("t", (0.5, 0.0), (0.04, 0.06, 0.05))
+    raised = GraspPlannerConfig(table_z=0.02, sources=["sampler"])  # a table top 2 cm up: low grasps hit it
+    plan = GraspPlanner(kin, config=raised).plan(est, [est])
+    lowest = [g.grasp.pose.position[2] - FINGER_Z[1] for g in plan.candidates if g.top_down]
+    ok = [g.collision_free for g in plan.candidates if g.top_down]
+    assert any(z < 0.023 for z in lowest) and not all(ok)
+    assert all(z >= 0.023 - 1e-9 for z, f in zip(lowest, ok, strict=True) if f)
+
+
+def test_unreachable_objects_get_no_grasp():
+    far = box_estimate("far", (1.3, 0.0), (0.04, 0.04, 0.05))
+    kin = KinematicModel()
+    try:
+        plan = GraspPlanner(kin, config=GraspPlannerConfig(max_ik_checks=3)).plan(far, [far])
+    finally:
+        kin.close()
+    assert plan.chosen is None and plan.counts["ik_checked"] <= 3 + 3  # top-down stage + tilted stage
+    assert plan.pick_action() is None
+
+
+# ---------------------------------------------------------------------------------------------- ranking
+def test_ranking_follows_the_models_probabilities(kin):
+    est = box_estimate("cube", (0.5, 0.0), (0.045, 0.045, 0.05))
+    model = StubModel()
+    plan = GraspPlanner(kin, model).plan(est, [est])
+    assert model.calls == 1  # one batched call
+    scored = [g for g in plan.candidates if g.collision_free and g.p_success is not None]
+    assert len(scored) > 4
+    p = [g.p_success for g in scored]
+    assert p[0] == pytest.approx(max(p), abs=GraspPlannerConfig().tie_weight * 2)
+    assert abs(closing(plan.chosen)[0]) > 0.9  # the stub favours closing along world x
+    plain = GraspPlanner(kin).plan(est, [est])  # without a model: the analytic quality's choice differs
+    assert abs(closing(plain.chosen)[0]) < 0.5
+    ranks = [g.rank for g in scored]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_real_model_scores_perceived_grasps(kin):
+    est = box_estimate("b", (0.5, 0.05), (0.1, 0.045, 0.05), 0.3)
+    assert perceived_descriptor(est) is not None
+    plan = GraspPlanner(kin, WorldModel.load()).plan(est, [est])
+    scored = [g.p_success for g in plan.candidates if g.p_success is not None]
+    assert scored and all(0.0 <= p <= 1.0 for p in scored)
+    assert plan.chosen is not None and plan.chosen.p_success > 0.5
+    json.dumps(plan.record())  # JSON-able
+
+
+# ---------------------------------------------------------------------------------------------- verification
+def test_verifier_decides_and_is_called_at_most_top_k_times(kin):
+    est = box_estimate("cube", (0.5, 0.0), (0.045, 0.045, 0.05))
+    cfg = GraspPlannerConfig(verify_top_k=3, diversity_m=0.0)
+    ver = StubVerifier(passes_on=2)
+    plan = GraspPlanner(kin, config=cfg, verifier=ver).plan(est, [est])
+    assert len(ver.calls) == 2 == plan.shadow_tests
+    assert plan.chosen is not None and plan.chosen.verdict.passed
+    assert plan.chosen.grasp.pose is ver.calls[1].pose
+    assert ver.calls[1].width + 0.01 == pytest.approx(plan.chosen.open_width)  # verified as it opens
+    failed = [g for g in plan.candidates if g.verdict is not None and not g.verdict.passed]
+    assert len(failed) == 1 and plan.candidates.index(failed[0]) < plan.candidates.index(plan.chosen)
+
+    never = StubVerifier(passes_on=None)
+    plan = GraspPlanner(kin, config=cfg, verifier=never).plan(est, [est])
+    assert len(never.calls) == 3 == plan.shadow_tests and plan.chosen is None
+    assert "shadow" in plan.reason
+
+
+def test_failed_neighbourhood_is_not_verified_again(kin):
+    est = box_estimate("cube", (0.5, 0.0), (0.045, 0.045, 0.05))
+    ver = StubVerifier(passes_on=None)
+    GraspPlanner(kin, config=GraspPlannerConfig(verify_top_k=4, diversity_m=0.02, diversity_deg=20),
+                 verifier=ver).plan(est, [est])
+    tested = [g.pose for g in ver.calls]
+    assert len(tested) >= 2
+    for i, a in enumerate(tested):
+        for b in tested[:i]:
+            far = np.linalg.norm(a.position - b.position) > 0.02
+            turned = (a.rotation.inv() * b.rotation).magnitude()
+            assert far or min(turned, math.pi - turned) > math.radians(20) - 1e-6
+
+
+def test_real_shadow_verifier_passes_a_good_grasp(kin):
+    est = box_estimate("cube", (0.5, 0.0), (0.045, 0.045, 0.05))
+    plan = GraspPlanner(kin, verifier=ShadowVerifier(trials=1)).plan(est, [est])
+    assert plan.chosen is not None and plan.chosen.verdict.passed and plan.shadow_tests >= 1
+    action = plan.pick_action()
+    assert action.target == "cube" and action.open_width == pytest.approx(plan.chosen.open_width)
+    assert set(plan.timing_ms) == {"candidates", "rank", "reach", "verify", "total"}
+
+
+class LowModel:
+    """Rates every top-down grasp 0.2 (below the tilted prior)."""
+
+    def predict(self, states, actions, mask=None, shapes=None):
+        return states, np.full(len(actions), 0.2), None
+
+
+class TiltedOnlyVerifier:
+    """Passes only grasps approaching more than 30 deg off straight down."""
+
+    def __init__(self) -> None:
+        self.calls: list[Grasp] = []
+
+    def verify(self, est: ObjectEstimate, grasp: Grasp) -> Verdict:
+        self.calls.append(grasp)
+        ok = bool(grasp.approach[2] > -math.cos(math.radians(30)))
+        return Verdict(grasp, float(ok), {}, ok)
+
+
+def test_tilted_candidates_come_after_better_rated_top_down_ones(kin):
+    est = box_estimate("tall", (0.5, 0.0), (0.04, 0.04, 0.10))
+    plan = GraspPlanner(kin, StubModel()).plan(est, [est])  # top-down rated up to 0.95: no tilted sampling
+    assert plan.chosen.top_down and plan.counts["tilted"] == 0
+    ver = TiltedOnlyVerifier()
+    plan = GraspPlanner(kin, LowModel(), ver).plan(est, [est])
+    c = plan.chosen
+    assert c is not None and not c.top_down and c.verdict.passed and c.reachable
+    cfg = GraspPlannerConfig()
+    assert math.radians(cfg.snap_tilt_deg) < c.tilt <= math.radians(cfg.max_tilt_deg) + 1e-6
+    assert c.p_success <= cfg.tilted_prior and len(ver.calls) == 1  # ranked above the 0.2 top-down ones
+    tilts = [g.tilt for g in plan.candidates if not g.top_down and g.collision_free]
+    assert c.tilt <= min(tilts) + math.radians(8)  # the least tilted first (quality breaks near-ties)
+
+
+# ---------------------------------------------------------------------------------------------- seeding
+def test_same_seed_same_plan_regardless_of_call_history(kin):
+    a = box_estimate("a", (0.5, 0.0), (0.045, 0.07, 0.05), 0.2)
+    b = box_estimate("b", (0.45, 0.2), (0.05, 0.05, 0.05))
+    scene = [a, b]
+
+    def rec(plan):
+        r = plan.record()
+        r.pop("timing_ms")
+        return r
+
+    first = rec(GraspPlanner(kin, seed=3).plan(a, scene))
+    planner = GraspPlanner(kin, seed=3)
+    planner.plan(b, scene)  # another call first
+    assert rec(planner.plan(a, scene)) == first
+    other = [rec(GraspPlanner(kin, seed=s).plan(a, scene, attempt=1)) for s in (3, 4)]
+    assert other[0] != first or other[1] != first
+
+
+# ---------------------------------------------------------------------------------------------- settings
+def test_shipped_settings_are_the_defaults(repo):
+    assert load_grasp_planner_config() == GraspPlannerConfig()
+    assert load_grasp_planner_config(repo / "planners" / "grasp_planner.yaml") == GraspPlannerConfig()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("grasp_planner:\n  verify_top_k: 0\n", "grasp_planner.verify_top_k"),
+    ("grasp_planner:\n  verify_topk: 3\n", "grasp_planner.verify_topk"),
+    ("grasp_planner:\n  sources: [hand]\n", "grasp_planner.sources[0]"),
+    ("grasp_planner:\n  snap_tilt_deg: 70\n  max_tilt_deg: 40\n", "grasp_planner.snap_tilt_deg"),
+    ("grasp_planner:\n  max_width: 0.09\n", "grasp_planner.max_width"),
+    ("grasp_planer:\n  verify_top_k: 2\n", "grasp_planer"),
+])
+def test_bad_settings_give_one_line(tmp_path, text, key):
+    f = tmp_path / "gp.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_grasp_planner_config(f)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{f}: {key}: ")
