@@ -110,21 +110,29 @@ def push_actions(states: torch.Tensor, obj: torch.Tensor, params: torch.Tensor,
 
 
 def blocked_starts(states: torch.Tensor, obj: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
-                   clearance: float) -> torch.Tensor:
-    """(B,) bool: the push's start (actions[:, 1:3], the pads' TCP x-y) lies within `clearance` m of the
-    footprint (oriented box x-y extents) of a real object other than the pushed one `obj` (B,) — a
-    neighbour, a wall or a tray rim the pads could not be lowered into. states (B, N, 15), mask (N,)."""
+                   clearance: float, samples: int = 6) -> torch.Tensor:
+    """(B,) bool: the pads could not get to the pushed object `obj` (B,): their start (actions[:, 1:3], the
+    TCP x-y) or any point of their way from there to the object's centre line (`samples` points along the
+    heading actions[:, 4]) lies within `clearance` m of the footprint (oriented box x-y extents) of a real
+    object other than the pushed one — a neighbour, a wall or a tray rim in the way. states (B, N, 15),
+    mask (N,)."""
     b, n = states.shape[:2]
-    d = actions[:, None, 1:3] - states[..., 0:2]  # (B, N, 2)
-    qx, qy, qz, qw = states[..., 3], states[..., 4], states[..., 5], states[..., 6]
+    heading = actions[:, 4]
+    direction = torch.stack([torch.cos(heading), torch.sin(heading)], 1)  # (B, 2)
+    target = states.gather(1, obj.view(-1, 1, 1).expand(-1, 1, STATE_DIM)).squeeze(1)
+    reach = ((target[:, 0:2] - actions[:, 1:3]) * direction).sum(1).clamp_min(0.0)  # m to the centre line
+    t = torch.linspace(0.0, 1.0, samples)[None, :, None] * reach[:, None, None]  # (B, S, 1)
+    pts = actions[:, None, 1:3] + t * direction[:, None, :]  # (B, S, 2)
+    d = pts[:, :, None, :] - states[:, None, :, 0:2]  # (B, S, N, 2)
+    qx, qy, qz, qw = (states[:, None, :, k] for k in (3, 4, 5, 6))
     ys, yc = 2 * (qw * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz)
     r = torch.sqrt(ys * ys + yc * yc).clamp_min(1e-12)
     cy, sy = yc / r, ys / r
-    lx = (cy * d[..., 0] + sy * d[..., 1]).abs()  # start in each object's frame
+    lx = (cy * d[..., 0] + sy * d[..., 1]).abs()  # path points in each object's frame
     ly = (-sy * d[..., 0] + cy * d[..., 1]).abs()
-    inside = (lx < 0.5 * states[..., 7] + clearance) & (ly < 0.5 * states[..., 8] + clearance)
+    inside = (lx < 0.5 * states[:, None, :, 7] + clearance) & (ly < 0.5 * states[:, None, :, 8] + clearance)
     others = mask[None, :].expand(b, n) & (torch.arange(n)[None, :] != obj[:, None])
-    return (inside & others).any(1)
+    return (inside & others[:, None, :]).any(2).any(1)
 
 
 @dataclass

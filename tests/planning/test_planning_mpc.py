@@ -404,3 +404,16 @@ def test_fixed_obstacles_are_never_pushed_and_never_move():
     start = torch.from_numpy(a)[None]
     st = torch.from_numpy(np.stack([box, wall]))[None]
     assert not blocked_starts(st, torch.zeros(1, dtype=torch.long), start, torch.ones(2, dtype=torch.bool), 0.012)
+
+
+def test_blocked_starts_sees_a_wall_between_the_pads_and_the_object():
+    """Pads set down beyond a wall and pushing back through it towards the object are blocked."""
+    box = object_state([0.685, 0.0, 0.025], quat(0.0), [0.05, 0.09, 0.05], "box")
+    wall = object_state([0.72, 0.1, 0.04], quat(0.0), [0.02, 0.3, 0.08], "box")
+    states = torch.from_numpy(np.stack([box, wall]))[None]
+    through = torch.tensor([[0.0, 0.759, 0.02, 0.025, math.pi, 0.1]])  # behind the wall, heading -x
+    clear = torch.tensor([[0.0, 0.685, -0.08, 0.025, math.pi / 2, 0.1]])  # from -y, along +y: wall not crossed
+    obj = torch.zeros(1, dtype=torch.long)
+    m = torch.ones(2, dtype=torch.bool)
+    assert bool(blocked_starts(states, obj, through, m, 0.012)[0])
+    assert not bool(blocked_starts(states, obj, clear, m, 0.012)[0])

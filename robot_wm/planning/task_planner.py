@@ -1,0 +1,310 @@
+"""The brain: at each decision point, from what perception sees now, the next action for the scene's task.
+
+``pick_place`` / ``clear`` — objects outside the place region, highest first (unstack from the top). For
+each, the grasp planner proposes candidates (antipodal on the perceived cloud, box grasps), ranks them by
+the world model's P(success) and verifies the best in the shadow world; the first object with a verified
+grasp is picked. When none has one and an object is hemmed in (a neighbour, a wall or a tray rim closer
+than the fingers need), the planner *singulates* it: :func:`~robot_wm.planning.singulation.free_spot` names
+a nearby spot with room for the fingers and a free start for the pads, and the MPC searches pushes that
+take it there with the world model (which predicts the neighbours too), never starting a push inside
+another object. Expected task value decides between the two: a verified grasp (P(success) x 1) before a
+push (which earns nothing by itself and costs a push), a push only when no grasp is available.
+
+``push_to_goal`` — the MPC over the world model (ensemble-aware cost) pushes each goal object to its goal
+pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`.
+
+Receding horizon: one action per decision; the controller executes it, observes again and reports back
+(:meth:`TaskPlanner.outcome`), where the prediction is compared with what perception sees — a push that
+moved its target more than ``surprise_mm`` from the prediction is flagged and the MPC's warm start dropped.
+Retry budgets: ``max_attempts_per_object`` picks and ``max_singulations_per_object`` pushes per object, a
+global ``max_decisions``; the run ends with a reason.
+
+Known fixtures: objects the scene file marks ``fixed: true`` (walls, trays) are part of the workcell, which
+a user knows; a perceived object whose footprint centre lies inside a fixture's footprint is treated as
+that fixture (never picked, never pushed, an obstacle for pushes).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot_wm.config import PickPlacePlannerConfig, Scene, load_mpc_config
+from robot_wm.config.models import SceneConfig
+from robot_wm.interface import Observation
+from robot_wm.model.state import yaw_of_quats
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.costs import PoseGoal
+from robot_wm.planning.decision import Decision, PushAction
+from robot_wm.planning.grasp_planner import GraspPlanner
+from robot_wm.planning.mpc import MPCPlanner
+from robot_wm.planning.scene_state import GoalMatcher, estimate_state, object_goals, perceived_scene
+from robot_wm.planning.singulation import clearance, free_spot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskPlannerSettings:
+    """Budgets and thresholds of the task planner (m, counts)."""
+
+    max_attempts_per_object: int = 2  # picks of one object before it is given up
+    max_singulations_per_object: int = 3  # pushes that make room around one object
+    max_pushes: int = 10  # pushes of a push_to_goal task
+    max_decisions: int = 40  # decisions in one run, whatever happens
+    needed_gap: float = 0.035  # m of free table a finger needs beside an object (pad width + clearance)
+    surprise_mm: float = 30.0  # a push that ends further than this from its prediction is flagged
+    region_margin: float = -0.005  # m: an object this far inside the place region counts as placed
+
+
+def _fixture_footprints(config: SceneConfig) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(centre xy (2,), half extents xy (2,), yaw) of each fixed scene object with a box shape or a
+    URDF (whose extent is unknown without loading it: a 0.15 m square is assumed around its origin)."""
+    out = []
+    for o in config.objects:
+        if not o.fixed:
+            continue
+        q = np.asarray(o.orientation, float)
+        yaw = math.atan2(2 * (q[3] * q[2] + q[0] * q[1]), 1 - 2 * (q[1] ** 2 + q[2] ** 2))
+        if o.shape == "box":
+            half = np.asarray(o.size[:2], float) / 2
+        elif o.shape in ("cylinder", "sphere"):
+            half = np.full(2, float(o.size[0]))
+        else:
+            half = np.full(2, 0.075 * o.scale)
+        out.append((np.asarray(o.position[:2], float), half, yaw))
+    return out
+
+
+class PlanningTaskPlanner:
+    """Implements :class:`~robot_wm.planning.decision.TaskPlanner` for the scene's task (module docstring).
+
+    grasps: the grasp planner (candidates → P(success) → shadow verification); mpc: the push planner over
+    the world model; config: the scene's configuration (task, goals, fixtures); region: the place region.
+    """
+
+    def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
+                 settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
+        self.config, self.grasps, self.mpc = config, grasps, mpc
+        self.task = config.task
+        self.settings = settings or TaskPlannerSettings()
+        self.approach = approach
+        self._fixtures = _fixture_footprints(config)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget budgets, goal bindings and the MPC's warm start (a new run)."""
+        self._picks: dict[str, int] = {}
+        self._singulations: dict[str, int] = {}
+        self._pushes = 0
+        self._decisions = 0
+        self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
+        self.mpc.reset()
+
+    # ------------------------------------------------------------------ helpers
+    def _is_fixture(self, est: ObjectEstimate) -> bool:
+        if est.fixed:
+            return True
+        xy = np.asarray(est.pose.position[:2], float)
+        for centre, half, yaw in self._fixtures:
+            c, s = math.cos(yaw), math.sin(yaw)
+            d = xy - centre
+            local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+            if np.all(np.abs(local) <= half + 0.01):
+                return True
+        return False
+
+    def _split(self, estimates: list[ObjectEstimate]) -> tuple[list[ObjectEstimate], list[ObjectEstimate]]:
+        movable, fixed = [], []
+        for e in estimates:
+            (fixed if self._is_fixture(e) else movable).append(e)
+        return movable, fixed
+
+    def _done(self, reason: str, record: dict[str, Any] | None = None) -> Decision:
+        return Decision("done", reason=reason, record=record or {})
+
+    # ------------------------------------------------------------------ the protocol
+    def decide(self, estimates: list[ObjectEstimate], obs: Observation) -> Decision:
+        """The next action (see the module docstring); `obs` is the observation the estimates came from."""
+        t0 = time.perf_counter()
+        self._decisions += 1
+        if self._decisions > self.settings.max_decisions:
+            return self._done(f"decision budget spent ({self.settings.max_decisions})")
+        if self.task.kind == "push_to_goal":
+            decision = self._push_to_goal(estimates)
+        else:
+            decision = self._pick_or_singulate(estimates, np.asarray(obs.joint_positions, float))
+        decision.record["planning_ms"] = (time.perf_counter() - t0) * 1e3
+        return decision
+
+    def outcome(self, decision: Decision, estimates: list[ObjectEstimate], succeeded: bool) -> dict[str, Any]:
+        """Compare what happened with the prediction: for a push, the target's perceived end position
+        against the predicted one (mm); a surprise drops the MPC's warm start."""
+        note: dict[str, Any] = {"succeeded": bool(succeeded)}
+        if decision.kind == "push" and decision.push is not None:
+            pred = decision.predicted.get("end_xy_yaw", {}).get(decision.push.target)
+            seen = next((e for e in estimates if e.id == decision.push.target), None)
+            if pred is not None and seen is not None:
+                err = float(np.linalg.norm(np.asarray(seen.pose.position[:2]) - np.asarray(pred[:2]))) * 1e3
+                note["prediction_error_mm"] = err
+                if err > self.settings.surprise_mm:
+                    note["surprise"] = True
+                    self.mpc.reset()
+            elif seen is None:
+                note["target_lost"] = True
+        return note
+
+    # ------------------------------------------------------------------ pick and place
+    def _todo(self, movable: list[ObjectEstimate]) -> list[ObjectEstimate]:
+        region, s = self.task.place_region, self.settings
+        todo = [e for e in movable if not region.contains(e.pose.position, margin=s.region_margin)
+                and self._picks.get(e.id, 0) < s.max_attempts_per_object]
+        return sorted(todo, key=lambda e: -e.top_z)
+
+    def _pick_or_singulate(self, estimates: list[ObjectEstimate], q_seed: np.ndarray | None) -> Decision:
+        movable, fixed = self._split(estimates)
+        todo = self._todo(movable)
+        if not todo:
+            return self._done("every object in the place region or out of attempts")
+        tried: list[dict[str, Any]] = []
+        blocked: list[ObjectEstimate] = []
+        for est in todo:
+            attempt = self._picks.get(est.id, 0)
+            plan = self.grasps.plan(est, estimates, attempt=attempt, q_seed=q_seed)
+            tried.append(plan.record())
+            action = plan.pick_action()
+            if action is not None:
+                self._picks[est.id] = attempt + 1
+                c = plan.chosen
+                # expected value of the pick: P(success) from the model (verified grasps without a model
+                # score: the shadow world's success rate)
+                p = c.p_success if c.p_success is not None else (c.verdict.success_rate if c.verdict else 0.5)
+                return Decision("pick", pick=action, reason=f"verified grasp on {est.id}",
+                                predicted={"p_success": float(p)},
+                                record={"target": est.id, "grasp_plans": tried, "value": {"pick": float(p)}})
+            others = [o for o in estimates if o is not est]
+            if clearance(est, others) < self.settings.needed_gap:
+                blocked.append(est)
+        for est in blocked:
+            if self._singulations.get(est.id, 0) >= self.settings.max_singulations_per_object:
+                continue
+            decision = self._singulate(est, movable, fixed, tried)
+            if decision is not None:
+                return decision
+        for est in todo:  # nothing can be done for these now: spend an attempt so the run ends
+            self._picks[est.id] = self._picks.get(est.id, 0) + 1
+        return self._done("no verified grasp and no useful push", {"grasp_plans": tried})
+
+    def _singulate(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
+                   tried: list[dict[str, Any]]) -> Decision | None:
+        others = [o for o in movable + fixed if o is not est]
+        spot = free_spot(est, others, self.settings.needed_gap)
+        if spot is None:
+            return None
+        scene = perceived_scene(movable)
+        slot = scene.index(est.id)
+        if slot is None:
+            return None
+        n_mov = len(scene.ids)
+        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
+        is_fixed = np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
+        goal = PoseGoal(slot, (float(spot.goal_xy[0]), float(spot.goal_xy[1])), None, 0.015, math.radians(180))
+        plan = self.mpc.plan(states, None, [goal], fixed=is_fixed)
+        action = plan.first_action()
+        if action is None:
+            return None
+        pushed = int(plan.objects[0])
+        target = scene.ids[pushed] if pushed < n_mov else est.id
+        self._singulations[est.id] = self._singulations.get(est.id, 0) + 1
+        predicted = {"end_xy_yaw": _end_poses(plan.states[1], scene.ids),
+                     "p_success": float(plan.step_p_success[0])}
+        push = PushAction(target, np.asarray(action[1:4], float), float(action[4]), float(action[5]))
+        return Decision("push", push=push, reason=f"make room around {est.id} (gap {spot.current_gap * 1e3:.0f} mm "
+                                                  f"-> {spot.gap * 1e3:.0f} mm at {np.round(spot.goal_xy, 3).tolist()})",
+                        predicted=predicted,
+                        record={"target": est.id, "grasp_plans": tried, "free_spot": spot.goal_xy.tolist(),
+                                "mpc": _plan_record(plan), "value": {"pick": 0.0, "push": -plan.cost}})
+
+    # ------------------------------------------------------------------ push to goal
+    def _push_to_goal(self, estimates: list[ObjectEstimate]) -> Decision:
+        movable, fixed = self._split(estimates)
+        scene = perceived_scene(movable)
+        assert self._matcher is not None
+        try:
+            goals = self._matcher.pose_goals(scene)
+        except LookupError as exc:
+            return self._done(str(exc))
+        errors = {self._matcher.goals[k].name: _goal_error(scene.states, g) for k, g in enumerate(goals)}
+        if all(e[0] <= g.tolerance_m and (e[1] is None or e[1] <= g.tolerance_rad)
+               for e, g in zip(errors.values(), goals, strict=True)):
+            return self._done("every goal reached (as perceived)", {"goal_errors": errors})
+        if self._pushes >= self.settings.max_pushes:
+            return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
+        n_mov = len(scene.ids)
+        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
+        is_fixed = np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
+        plan = self.mpc.plan(states, None, goals, fixed=is_fixed)
+        action = plan.first_action()
+        if action is None:
+            return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
+        self._pushes += 1
+        pushed = int(plan.objects[0])
+        predicted = {"end_xy_yaw": _end_poses(plan.states[1], scene.ids),
+                     "p_success": float(plan.step_p_success[0]), "reached_at_end": bool(plan.reached)}
+        push = PushAction(scene.ids[pushed], np.asarray(action[1:4], float), float(action[4]), float(action[5]))
+        return Decision("push", push=push, reason=f"push {scene.ids[pushed]} towards its goal",
+                        predicted=predicted, record={"goal_errors": errors, "mpc": _plan_record(plan)})
+
+
+def _goal_error(states: np.ndarray, goal: PoseGoal) -> tuple[float, float | None]:
+    """(position error m, yaw error rad or None) of a goal on perceived states; the yaw modulo pi (the
+    perceived box's longer side is defined modulo a half turn)."""
+    s = states[goal.index]
+    pos = float(np.hypot(s[0] - goal.xy[0], s[1] - goal.xy[1]))
+    if goal.yaw is None:
+        return pos, None
+    yaw = float(yaw_of_quats(s[3:7].astype(float)))
+    d = (yaw - goal.yaw + math.pi / 2) % math.pi - math.pi / 2
+    return pos, abs(d)
+
+
+def _end_poses(states: np.ndarray, ids: list[str]) -> dict[str, list[float]]:
+    """id -> predicted [x, y, yaw] (m, rad) of the movable slots of one predicted state (N, 15)."""
+    yaws = yaw_of_quats(states[: len(ids), 3:7].astype(float))
+    return {oid: [float(states[i, 0]), float(states[i, 1]), float(yaws[i])] for i, oid in enumerate(ids)}
+
+
+def _plan_record(plan: Any) -> dict[str, Any]:
+    """The JSON-able summary of an MPC plan for plan.jsonl."""
+    return {"cost": float(plan.cost), "mean_cost": float(plan.mean_cost), "disagreement": float(plan.disagreement),
+            "p_success": float(plan.p_success), "pushes": int(plan.n_pushes), "reached": bool(plan.reached),
+            "model_calls": int(plan.model_calls), "ms": float(plan.wall_s * 1e3),
+            "first_action": None if plan.first_action() is None else [float(v) for v in plan.first_action()]}
+
+
+def default_task_planner(scene: Scene, kin: Any, seed: int,
+                         settings: PickPlacePlannerConfig | None = None) -> PlanningTaskPlanner:
+    """The product's planner for `scene`: the shipped world model for grasp ranking and pushes (CEM from
+    planners/mpc.yaml), shadow-world verification with the pick-and-place settings, `kin` (the robot's
+    KinematicModel) for reachability; one `seed` for every random draw."""
+    from robot_wm.model.world_model import WorldModel
+    from robot_wm.planning.dynamics import WorldModelDynamics
+    from robot_wm.planning.shadow import ShadowVerifier
+
+    s = settings or PickPlacePlannerConfig()
+    model = WorldModel.load()
+    verifier = (ShadowVerifier(trials=s.verify_trials, min_success=s.verify_min_success, seed=seed)
+                if s.verify_grasps else None)
+    grasps = GraspPlanner(kin, model, verifier, seed=seed)
+    mpc = MPCPlanner(WorldModelDynamics(model), load_mpc_config(), seed=seed)
+    return PlanningTaskPlanner(scene.config, grasps, mpc,
+                               TaskPlannerSettings(max_attempts_per_object=s.max_attempts_per_object),
+                               approach=s.approach)
+
+
+__all__ = ["PlanningTaskPlanner", "TaskPlannerSettings", "default_task_planner"]

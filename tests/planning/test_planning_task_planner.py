@@ -1,0 +1,104 @@
+"""The task planner's choices: pick what has a grasp, make room around what is hemmed in, push to goals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_wm.config import load_mpc_config, scene_from_dict
+from robot_wm.geometry import Pose, yaw_quaternion
+from robot_wm.interface import Observation
+from robot_wm.model.world_model import WorldModel
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.dynamics import WorldModelDynamics
+from robot_wm.planning.grasp_planner import GraspPlanner
+from robot_wm.planning.mpc import MPCPlanner, blocked_starts
+from robot_wm.planning.scene_state import estimate_state
+from robot_wm.planning.task_planner import PlanningTaskPlanner, TaskPlannerSettings
+from robot_wm.sim import KinematicModel
+
+HOME_OBS = Observation({}, np.array([0.0, -0.6, 0.0, -2.4, 0.0, 1.8, 0.785]), 0.08, 0.0)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    model = WorldModel.load()
+    kin = KinematicModel()
+    yield model, kin
+    kin.close()
+
+
+def box(name: str, x: float, y: float, ext=(0.05, 0.05, 0.05), yaw: float = 0.0, fixed: bool = False) -> ObjectEstimate:
+    return ObjectEstimate(name, Pose([x, y, ext[2] / 2], yaw_quaternion(yaw)), np.array(ext, float), fixed=fixed)
+
+
+def planner(parts, task: dict, objects: list[dict], **settings) -> PlanningTaskPlanner:
+    model, kin = parts
+    data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": objects, "task": task}
+    cfg = scene_from_dict(data, "t.yaml").config
+    mpc_cfg = load_mpc_config().model_copy(update={"samples": 300, "horizon": 3})
+    mpc = MPCPlanner(WorldModelDynamics(model), mpc_cfg, seed=0)
+    return PlanningTaskPlanner(cfg, GraspPlanner(kin, model, None, seed=0), mpc, TaskPlannerSettings(**settings))
+
+
+def obj(name: str, x: float, y: float, size=(0.05, 0.05, 0.05), **kw) -> dict:
+    return {"name": name, "shape": "box", "size": list(size), "mass": 0.1, "position": [x, y, size[2] / 2], **kw}
+
+
+def test_picks_the_highest_graspable_object(parts):
+    tp = planner(parts, {}, [obj("a", 0.5, 0.1), obj("b", 0.6, -0.1, (0.04, 0.04, 0.07))])
+    d = tp.decide([box("a", 0.5, 0.1), box("b", 0.6, -0.1, (0.04, 0.04, 0.07))], HOME_OBS)
+    assert d.kind == "pick" and d.pick.target == "b"
+    assert 0.0 <= d.predicted["p_success"] <= 1.0 and d.record["grasp_plans"]
+    assert d.pick.open_width <= 0.08 and d.pick.grasp_pose.position[2] > 0.0
+
+
+def test_hemmed_in_pair_gets_a_push_that_starts_outside_everything(parts):
+    """Two 9 cm long blocks flush along their 5 cm sides: neither can be grasped (the long side is wider
+    than the gripper, the short one blocked by the other block), so the planner pushes one to make room."""
+    ext = (0.05, 0.09, 0.05)
+    ests = [box("a", 0.445, 0.15, ext), box("b", 0.495, 0.15, ext)]
+    tp = planner(parts, {}, [obj("a", 0.445, 0.15, ext), obj("b", 0.495, 0.15, ext)])
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "push", d.reason
+    assert "make room" in d.reason and d.record["free_spot"] and d.record["mpc"]["model_calls"] > 0
+    states = np.stack([estimate_state(e) for e in ests])
+    slot = [e.id for e in ests].index(d.push.target)
+    import torch
+
+    action = torch.tensor([[0.0, *d.push.start, d.push.yaw, d.push.distance]], dtype=torch.float32)
+    assert not blocked_starts(torch.from_numpy(states)[None], torch.tensor([slot]), action,
+                              torch.ones(2, dtype=torch.bool), 0.0)
+    assert d.push.target in d.predicted["end_xy_yaw"]
+
+
+def test_fixture_is_never_picked(parts):
+    wall = {"name": "wall", "shape": "box", "size": [0.02, 0.3, 0.08], "fixed": True, "position": [0.72, 0.1, 0.04]}
+    tp = planner(parts, {}, [wall, obj("a", 0.5, -0.1)])
+    ests = [box("w", 0.72, 0.1, (0.02, 0.3, 0.08)), box("a", 0.5, -0.1)]  # perception does not know the wall is fixed
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "pick" and d.pick.target == "a"
+
+
+def test_push_to_goal_pushes_then_stops_at_the_goal(parts):
+    wide = (0.12, 0.09, 0.05)
+    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": [0.56, 0.06]}]}
+    tp = planner(parts, task, [obj("w", 0.52, -0.02, wide)])
+    d = tp.decide([box("o7", 0.52, -0.02, wide)], HOME_OBS)
+    assert d.kind == "push" and d.push.target == "o7"
+    end = d.predicted["end_xy_yaw"]["o7"]
+    assert np.hypot(end[0] - 0.56, end[1] - 0.06) < np.hypot(0.52 - 0.56, -0.02 - 0.06)  # predicted closer
+    note = tp.outcome(d, [box("o7", 0.9, 0.5, wide)], True)  # nowhere near the prediction
+    assert note["surprise"] and note["prediction_error_mm"] > 100
+    d2 = tp.decide([box("o7", 0.56, 0.06, wide)], HOME_OBS)
+    assert d2.kind == "done" and "reached" in d2.reason
+
+
+def test_budgets_end_the_run(parts):
+    tp = planner(parts, {}, [obj("a", 0.5, 0.1)], max_attempts_per_object=1)
+    assert tp.decide([box("a", 0.5, 0.1)], HOME_OBS).kind == "pick"
+    d = tp.decide([box("a", 0.5, 0.1)], HOME_OBS)  # the pick failed: the object is still there
+    assert d.kind == "done" and "attempts" in d.reason
+    tp = planner(parts, {}, [obj("a", 0.5, 0.1)], max_decisions=1)
+    tp.decide([box("a", 0.5, 0.1)], HOME_OBS)
+    assert "decision budget" in tp.decide([box("a", 0.5, 0.1)], HOME_OBS).reason
