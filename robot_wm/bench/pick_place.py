@@ -28,9 +28,10 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mode in PERCEPTION_MODES:
         for sc in tqdm(named, desc=f"{mode}: scenes", leave=False):
-            out[f"{mode}_success_{sc.name}"] = run_demo(sc, mode)["success_rate"]
+            out[f"{mode}_success_{sc.name}"] = run_demo(sc, mode, controller="scripted")["success_rate"]
         if randoms:
-            reports = [run_demo(sc, mode) for sc in tqdm(randoms, desc=f"{mode}: random scenes", leave=False)]
+            reports = [run_demo(sc, mode, controller="scripted")
+                       for sc in tqdm(randoms, desc=f"{mode}: random scenes", leave=False)]
             placed, total = sum(r["placed"] for r in reports), sum(r["objects"] for r in reports)
             out[f"{mode}_success_random{len(randoms)}"] = placed / total
             out[f"{mode}_scenes_fully_cleared_random{len(randoms)}"] = sum(r["placed"] == r["objects"] for r in reports)

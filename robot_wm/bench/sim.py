@@ -49,8 +49,8 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
         arm.close()
         n_bodies = world.num_bodies()
     det_scene = load_scene(REPO_SCENES_DIR / "two_blocks.yaml").with_seed(seed)
-    a = run_demo(det_scene, "oracle")["final_poses"]
-    b = run_demo(det_scene, "oracle")["final_poses"]
+    a = run_demo(det_scene, "oracle", controller="scripted")["final_poses"]
+    b = run_demo(det_scene, "oracle", controller="scripted")["final_poses"]
     return {
         "scene": scene.name,
         "bodies": n_bodies,

@@ -24,8 +24,12 @@ def test_unknown_bench_area_exits_2(capsys):
     assert capsys.readouterr().err.strip().startswith("error: bench: AREA must be one of")
 
 
-def test_bad_option_value_exits_2(tmp_path):
+def test_bad_option_value_exits_2(tmp_path, capsys):
     assert main(["demo", "--perception", "telepathy", "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert main(["demo", "--controller", "telepathy", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --controller: must be one of planned, scripted (got 'telepathy')"
     assert main(["scene", "random", "--objects", "0", "--out", str(tmp_path / "x.yaml")]) == 2
 
 

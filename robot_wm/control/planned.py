@@ -1,0 +1,312 @@
+"""The default controller: executes what a :class:`~robot_wm.planning.decision.TaskPlanner` decides, one
+action at a time, re-planning from a fresh observation after every action (receding horizon).
+
+    ctrl = PlanningController(estimator, kin, planner, settings, region)
+    cmd = ctrl.step(obs)          # once per tick, as every controller (robot_wm.control.executor)
+    ctrl.decisions                # one JSON-able record per decision (the demo writes plan.jsonl)
+
+The loop: look (estimate objects from a fresh observation) → ``planner.decide`` → execute the decision as
+segments → look again → ``planner.outcome(decision, estimates, succeeded)`` → decide again. A pick opens to
+the grasp's `open_width`, comes in along the TCP's own z axis from `approach` m behind the grasp (tilted
+grasps too), closes force-limited, lifts, checks the fingers hold something, carries the object to the next
+free slot of the place region keeping the grasp's orientation (only turned about world z if the arm cannot
+reach it there), lowers, releases and retreats. A push closes the fingers, lowers the pads to the start and
+moves them along the push heading at the world model's training speed (``sim.push.PUSH_SPEED``, peak
+0.18 m/s, quasi-static: over 8 pushes of the push_to_goal box this loop ends 0.4 mm median / 3.3 mm max
+from the data collector's ``execute_push``, against 0.7 / 8.6 mm at 0.1 m/s), then lifts them straight up. After
+either the arm goes home, out of the cameras' way, and waits for the objects to come to rest.
+"done" sends the arm home for one more look (it may have hidden something) and ends when the planner
+still says done. A global cap on decisions makes every run end, with a reason (``finish_reason``).
+
+All poses are world frame (m, rad, xyzw quaternions).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
+from robot_wm.control.estimate import ObjectEstimator
+from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController
+from robot_wm.control.pick_place import place_slots
+from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
+from robot_wm.interface import Observation
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.decision import Decision, PickAction, PushAction, TaskPlanner
+from robot_wm.sim import TIME_STEP, KinematicModel
+from robot_wm.sim.push import PUSH_SPEED, pusher_heading
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 0.5  # s held still after an action, so objects come to rest before the next look
+REMATCH_RADIUS = 0.1  # m: farthest an object with a new id may be from where its end was predicted
+REMATCH_SIZE = 0.03  # m: most its sorted extents may differ in sum from those it had before
+SLOT_MARGIN = 0.005  # m of clearance between a place slot's object and anything already there
+# Turns about world z (rad) tried for the carry when the grasp's own orientation is out of reach at the slot.
+PLACE_TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi / 4, -math.pi / 4, math.pi)
+
+
+def decision_cap(n_objects: int) -> int:
+    """Most decisions (actions and "done"s) a run may take for `n_objects` movable objects: 3 per object
+    + 10, so that a single object still gets ten pushes, the look from home and the final "done"."""
+    return 3 * n_objects + 10
+
+
+def xy_yaw(est: ObjectEstimate) -> tuple[float, float, float, float]:
+    """(x, y, yaw, period) of an estimate's box centre: yaw (rad) of its longer horizontal side, which is
+    meaningful modulo `period` (pi/2 for a square footprint, pi otherwise) — the planner's convention."""
+    ext = np.asarray(est.extents, float)
+    yaw = yaw_of(np.asarray(est.pose.quaternion, float))
+    if ext[1] > ext[0]:
+        yaw += math.pi / 2
+    square = abs(ext[0] - ext[1]) <= 0.1 * max(ext[0], ext[1])
+    return float(est.pose.position[0]), float(est.pose.position[1]), yaw, math.pi / 2 if square else math.pi
+
+
+def jsonable(obj: Any) -> Any:
+    """NumPy arrays/scalars, Poses, tuples and non-finite floats -> plain JSON values (dict keys -> str)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Pose):
+        return obj.as_list()
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+class PlanningController(SegmentController):
+    """Executes a TaskPlanner's decisions (see the module docstring).
+
+    estimator: where object estimates come from; planner: the brain; settings: motion settings
+    (approach speeds, lift height, place clearance); region: where picked objects go, in `n_slots` slots;
+    dt: control tick (s); request_images: ask for camera frames before each look (False for an estimator
+    that ignores images). max_decisions: cap on decisions (None: :func:`decision_cap` of the most movable
+    objects seen at once). look_from_home: after each action the arm goes home before the next look, so
+    that it hides nothing from the cameras (a hand above a pushed object hides part of it and where it was).
+
+    After a run: ``decisions`` (the log, one dict per decision), ``finish_reason``.
+    """
+
+    def __init__(self, estimator: ObjectEstimator, kin: KinematicModel, planner: TaskPlanner,
+                 settings: PickPlacePlannerConfig | None, region: PlaceRegion, dt: float = TIME_STEP,
+                 request_images: bool = True, n_slots: int = 4, max_decisions: int | None = None,
+                 look_from_home: bool = True) -> None:
+        super().__init__(kin, settings, dt, request_images)
+        self.estimator, self.planner, self.region = estimator, planner, region
+        self.look_from_home = look_from_home
+        self.slots = place_slots(region, n_slots)
+        self.max_decisions = max_decisions
+        self.reset()
+
+    def reset(self) -> None:
+        self._reset_execution()
+        self.decisions: list[dict[str, Any]] = []
+        self.current: Decision | None = None  # the decision being executed (None between actions)
+        self.estimates: list[ObjectEstimate] = []  # the last look's estimates
+        self.finish_reason = ""
+        # executed, outcome not yet observed: the decision, its log entry, the estimates it was made on
+        self._pending: tuple[Decision, dict[str, Any], list[ObjectEstimate]] | None = None
+        self._failure = ""
+        self._homing = False
+        self._slot = 0
+        self._most_objects = 0
+
+    # ------------------------------------------------------------------ deciding
+    def _think(self, obs: Observation, events: list[str]) -> None:
+        t0 = time.perf_counter()
+        estimates = self.estimator.estimate(obs)
+        estimate_s = time.perf_counter() - t0
+        self.estimates = estimates
+        self._most_objects = max(self._most_objects, sum(not e.fixed for e in estimates))
+        if self._pending is not None:
+            self._observe_outcome(estimates)
+        cap = self.max_decisions if self.max_decisions is not None else decision_cap(self._most_objects)
+        if len(self.decisions) >= cap:
+            self.current = None
+            self.finish_reason = f"decision cap reached ({cap} decisions)"
+            log.warning("stopping: %s", self.finish_reason)
+            self._finish()
+            return
+        t1 = time.perf_counter()
+        decision = self.planner.decide(estimates, obs)
+        decide_s = time.perf_counter() - t1
+        entry = self._entry(decision, obs, estimate_s, decide_s)
+        entry["seen"] = {e.id: jsonable({"xy_yaw": list(xy_yaw(e)[:3]), "extents": e.extents, "fixed": e.fixed})
+                         for e in estimates}
+        self.decisions.append(entry)
+        events.append(f"decision:{entry['index']}")
+        if decision.kind == "done":
+            self.current = None
+            if not self._homing:  # go home and look once more: the arm may have hidden something
+                self._homing = True
+                self._queue.append(Segment("joint", panda.HOME, label="home"))
+            else:
+                self.finish_reason = decision.reason or "the planner has nothing left to do"
+                self._finish()
+            return
+        self._homing = False
+        self._failure = ""
+        self.current = decision
+        self._pending = (decision, entry, estimates)
+        if decision.kind == "pick":
+            if decision.pick is None:
+                raise ValueError("a pick decision needs its PickAction")
+            events.append(f"pick:{decision.pick.target}")
+            self._queue.extend(self._pick_segments(decision.pick, estimates, obs))
+        elif decision.kind == "push":
+            if decision.push is None:
+                raise ValueError("a push decision needs its PushAction")
+            events.append(f"push:{decision.push.target}")
+            self._queue.extend(self._push_segments(decision.push))
+        else:
+            raise ValueError(f"unknown decision kind {decision.kind!r}")
+        self.phase = "plan"
+
+    def _entry(self, d: Decision, obs: Observation, estimate_s: float, decide_s: float) -> dict[str, Any]:
+        action: dict[str, Any] = {}
+        if d.pick is not None:
+            action = {"grasp_pose": d.pick.grasp_pose, "open_width": d.pick.open_width,
+                      "contact_width": d.pick.contact_width, "approach": d.pick.approach}
+        elif d.push is not None:
+            action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance}
+        target = d.pick.target if d.pick is not None else d.push.target if d.push is not None else None
+        return jsonable({
+            "index": len(self.decisions), "time": obs.time, "kind": d.kind, "target": target, "reason": d.reason,
+            "action": action, "predicted": d.predicted, "record": d.record,
+            "decision_ms": 1e3 * (estimate_s + decide_s), "estimate_ms": 1e3 * estimate_s,
+            "decide_ms": 1e3 * decide_s, "executed": None, "failure": "", "outcome": None, "observed": None,
+        })
+
+    def _observe_outcome(self, estimates: list[ObjectEstimate]) -> None:
+        """Close the pending decision: what happened, the planner's note, and the observed end poses of the
+        objects whose end the planner predicted (position error m, yaw error deg modulo symmetry). An object
+        perception now calls by another id is the nearest object with an id not seen at decision time and
+        about its size (REMATCH_SIZE), within REMATCH_RADIUS of the prediction."""
+        decision, entry, before = self._pending
+        self._pending, self.current = None, None
+        succeeded = not self._failure
+        entry["executed"], entry["failure"] = succeeded, self._failure
+        entry["outcome"] = jsonable(self.planner.outcome(decision, estimates, succeeded))
+        predicted = decision.predicted.get("end_xy_yaw") or {}
+        by_id = {e.id: e for e in estimates}
+        old = {e.id: e for e in before}
+        new_ids = [e for e in estimates if e.id not in old and not e.fixed]
+        observed = {}
+        for oid, (px, py, pyaw) in predicted.items():
+            est = by_id.get(oid)
+            if est is None and oid in old:  # perception gave it a new id: the nearest new one of its size
+                size = np.sort(old[oid].extents)
+                near = sorted((math.hypot(e.pose.position[0] - px, e.pose.position[1] - py), i)
+                              for i, e in enumerate(new_ids)
+                              if np.abs(np.sort(e.extents) - size).sum() <= REMATCH_SIZE)
+                if near and near[0][0] <= REMATCH_RADIUS:
+                    est = new_ids.pop(near[0][1])
+            if est is None:
+                observed[oid] = None  # not seen any more
+                continue
+            x, y, yaw, period = xy_yaw(est)
+            d_yaw = (yaw - float(pyaw) + period / 2) % period - period / 2
+            observed[oid] = {"id": est.id, "xy_yaw": [x, y, yaw], "error_m": math.hypot(x - float(px), y - float(py)),
+                             "error_deg": abs(math.degrees(d_yaw))}
+        entry["observed"] = jsonable(observed) if predicted else None
+
+    def _on_abort(self, reason: str) -> None:
+        if not self._failure:
+            self._failure = reason
+
+    # ------------------------------------------------------------------ executing
+    def _check_grasp(self, target: str) -> Check:
+        """After the lift: do the fingers hold something? (Announces the check for the runner's log.)"""
+        def check(obs: Observation, events: list[str]) -> str:
+            events.append(f"grasp_checked:{target}")
+            return "" if obs.gripper_width > MIN_HELD_WIDTH else "nothing in hand after lift"
+        return check
+
+    @staticmethod
+    def _check_still_held(obs: Observation, events: list[str]) -> str:
+        return "" if obs.gripper_width > MIN_HELD_WIDTH else "dropped while carrying"
+
+    def _pick_segments(self, a: PickAction, estimates: list[ObjectEstimate], obs: Observation) -> list[Segment]:
+        """Open, pre-grasp `approach` m back along the TCP z axis, straight in, close, lift, check, carry
+        above a free slot, check, lower, release, retreat, settle."""
+        s = self.settings
+        g = a.grasp_pose
+        approach_axis = g.rotation.apply([0.0, 0.0, 1.0])
+        pre = Pose(g.position - a.approach * approach_axis, g.quaternion)
+        lift_z = max(s.lift, g.position[2] + 0.05)
+        lift = Pose([g.position[0], g.position[1], lift_z], g.quaternion)
+        target = next((e for e in estimates if e.id == a.target), None)
+        bottom = target.bottom_z if target is not None else 0.0
+        radius = 0.5 * float(np.max(target.extents[:2])) if target is not None else 0.5 * a.contact_width
+        slot = self._free_slot(estimates, a.target, radius)
+        # the object keeps its height below the TCP: release with its bottom `place_clearance` above the region
+        release_z = self.region.center[2] + s.place_clearance + (g.position[2] - bottom)
+        quat = self._place_orientation(g, slot, lift_z, np.asarray(obs.joint_positions, float))
+        above = Pose([slot[0], slot[1], lift_z], quat)
+        release = Pose([slot[0], slot[1], release_z], quat)
+        return [
+            Segment("grip", min(a.open_width, panda.MAX_OPENING), label="open"), Segment("pose", pre, label="pre-grasp"),
+            Segment("line", g, label="approach"), Segment("grip", 0.0, label="close"),
+            Segment("line", lift, label="lift"), Segment("check", self._check_grasp(a.target)),
+            Segment("pose", above, label="carry"), Segment("check", self._check_still_held),
+            Segment("line", release, label="lower"), Segment("grip", panda.MAX_OPENING, label="release"),
+            Segment("line", above, label="retreat"), *self._look_segments(),
+        ]
+
+    def _place_orientation(self, g: Pose, slot: np.ndarray, z: float, q_seed: np.ndarray) -> np.ndarray:
+        """The grasp's orientation if the arm reaches it above `slot`, else the first reachable turn of it
+        about world z (which keeps the object's height below the TCP); the grasp's own as a last resort."""
+        for turn in PLACE_TURNS:
+            quat = (Rotation.from_euler("z", turn) * g.rotation).as_quat()
+            if self.kin.ik(Pose([slot[0], slot[1], z], quat), q_seed) is not None:
+                return quat
+        return g.quaternion
+
+    def _free_slot(self, estimates: list[ObjectEstimate], target: str, radius: float) -> np.ndarray:
+        """The next slot (round robin) with no other perceived object within reach of the placed one."""
+        others = [e for e in estimates if e.id != target and not e.fixed]
+        n = len(self.slots)
+        for k in range(n):
+            i = (self._slot + k) % n
+            slot = self.slots[i]
+            if all(np.linalg.norm(e.pose.position[:2] - slot) > radius + 0.5 * float(np.max(e.extents[:2]))
+                   + SLOT_MARGIN for e in others):
+                self._slot = i + 1
+                return slot
+        slot = self.slots[self._slot % n]
+        self._slot += 1
+        return slot
+
+    def _look_segments(self) -> list[Segment]:
+        """After an action: out of the cameras' way (home, when `look_from_home`), then hold still while
+        the objects come to rest."""
+        home = [Segment("joint", panda.HOME, label="home")] if self.look_from_home else []
+        return [*home, Segment("settle", int(SETTLE_S / self.dt))]
+
+    def _push_segments(self, a: PushAction) -> list[Segment]:
+        """Close the fingers, go above the start, straight down to it, along the heading for `distance` m at
+        PUSH_SPEED, straight up, settle. The closed pads face the push (closing axis across it)."""
+        s = self.settings
+        start = np.asarray(a.start, float)
+        quat = top_down_quaternion(pusher_heading(a.yaw))
+        direction = np.array([math.cos(a.yaw), math.sin(a.yaw), 0.0])
+        end = start + a.distance * direction
+        up = np.array([0.0, 0.0, s.approach])
+        return [
+            Segment("grip", 0.0, label="close"), Segment("pose", Pose(start + up, quat), label="pre-push"),
+            Segment("line", Pose(start, quat), label="descend"),
+            Segment("line", Pose(end, quat), speed=PUSH_SPEED, label="push"),
+            Segment("line", Pose(end + up, quat), label="retreat"), *self._look_segments(),
+        ]
