@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) the status code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # click returns a command's typer.Exit code here
     except (ConfigError, BadInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,11 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return int(exc.code or 0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):  # click turns Ctrl-C into Abort when it is not standalone
         print("interrupted", file=sys.stderr)
         return 130
-    except typer.Abort:
-        return 1
     except typer.TyperException as exc:  # usage errors: typer prints them and names exit status 2
         show = getattr(exc, "show", None)
         if show is not None:
@@ -66,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    return 0
+    if rc == 130:  # typer turns Ctrl-C inside a command into this status, silently
+        print("interrupted", file=sys.stderr)
+    return rc if isinstance(rc, int) else 0
 
 
 def console_main() -> None:

@@ -73,3 +73,26 @@ def test_gui_without_display_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("DISPLAY", raising=False)
     assert main(["demo", "--gui", "--out", str(tmp_path)]) == 2
     assert "--gui: no display" in capsys.readouterr().err
+
+
+def test_task_failure_and_interrupt_exit_codes(monkeypatch, capsys):
+    """A command's typer.Exit(1) (task failure) reaches the caller; Ctrl-C gives 130 and one line."""
+    import typer
+
+    from robot_wm.cli import main as cli_main
+
+    @cli_main.app.command("fail-for-test", hidden=True)
+    def _fail() -> None:
+        raise typer.Exit(1)
+
+    @cli_main.app.command("interrupt-for-test", hidden=True)
+    def _interrupt() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        assert main(["fail-for-test"]) == 1
+        assert main(["interrupt-for-test"]) == 130
+        assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+    finally:
+        cli_main.app.registered_commands[:] = [c for c in cli_main.app.registered_commands
+                                               if c.name not in ("fail-for-test", "interrupt-for-test")]
