@@ -33,20 +33,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from robot_wm.config import PickPlacePlannerConfig, Scene, load_mpc_config
 from robot_wm.config.models import SceneConfig
+from robot_wm.config.workspace import in_reach
+from robot_wm.geometry import min_area_rectangle
 from robot_wm.interface import Observation
 from robot_wm.model.state import yaw_of_quats
 from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, PushAction
 from robot_wm.planning.grasp_planner import GraspPlanner
-from robot_wm.planning.mpc import MPCPlanner
+from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
 from robot_wm.planning.scene_state import GoalMatcher, estimate_state, object_goals, perceived_scene
 from robot_wm.planning.singulation import clearance, free_spot
 
 log = logging.getLogger(__name__)
+
+PROBE_DEPTH = 0.12  # m a split probe pushes past first contact (the longest trained push)
 
 
 @dataclass
@@ -101,6 +107,7 @@ class PlanningTaskPlanner:
         """Forget budgets, goal bindings and the MPC's warm start (a new run)."""
         self._picks: dict[str, int] = {}
         self._singulations: dict[str, int] = {}
+        self._probes: dict[str, int] = {}
         self._pushes = 0
         self._decisions = 0
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
@@ -173,6 +180,7 @@ class PlanningTaskPlanner:
             return self._done("every object in the place region or out of attempts")
         tried: list[dict[str, Any]] = []
         blocked: list[ObjectEstimate] = []
+        wide: list[ObjectEstimate] = []
         for est in todo:
             attempt = self._picks.get(est.id, 0)
             plan = self.grasps.plan(est, estimates, attempt=attempt, q_seed=q_seed)
@@ -190,10 +198,16 @@ class PlanningTaskPlanner:
             others = [o for o in estimates if o is not est]
             if clearance(est, others) < self.settings.needed_gap:
                 blocked.append(est)
+            elif self._probes.get(est.id, 0) < 1 and _wider_than_gripper(est):
+                wide.append(est)
         for est in blocked:
             if self._singulations.get(est.id, 0) >= self.settings.max_singulations_per_object:
                 continue
             decision = self._singulate(est, movable, fixed, tried)
+            if decision is not None:
+                return decision
+        for est in wide:
+            decision = self._split_probe(est, movable, fixed, tried)
             if decision is not None:
                 return decision
         for est in todo:  # nothing can be done for these now: spend an attempt so the run ends
@@ -230,6 +244,38 @@ class PlanningTaskPlanner:
                         record={"target": est.id, "grasp_plans": tried, "free_spot": spot.goal_xy.tolist(),
                                 "mpc": _plan_record(plan), "value": {"pick": 0.0, "push": -plan.cost}})
 
+    def _split_probe(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
+                     tried: list[dict[str, Any]]) -> Decision | None:
+        """One push across one end of an object too wide for the gripper both ways: if it is really two
+        objects flush against each other (perception saw one), the end that is pushed comes apart from the
+        other; if it is one wide object it only shifts. Either way the next look tells, and each object gets
+        one probe."""
+        scene = perceived_scene(movable)
+        slot = scene.index(est.id)
+        if slot is None:
+            return None
+        n_mov = len(scene.ids)
+        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
+        long_yaw = float(yaw_of_quats(states[slot, 3:7].astype(float)))  # the state's x is the longer side
+        mask = torch.ones(len(states), dtype=torch.bool)
+        st = torch.from_numpy(states.astype(np.float32))[None]
+        for heading in (long_yaw + math.pi / 2, long_yaw - math.pi / 2):
+            for lateral in (0.5, -0.5):
+                params = torch.tensor([[heading, lateral, PROBE_DEPTH]], dtype=torch.float32)
+                action = push_actions(st, torch.tensor([slot]), params, self.mpc.config.push)
+                if bool(blocked_starts(st, torch.tensor([slot]), action, mask, self.mpc.config.cost.pad_clearance)[0]):
+                    continue
+                a = action[0].numpy().astype(float)
+                if not in_reach(a[1], a[2]):
+                    continue
+                self._probes[est.id] = self._probes.get(est.id, 0) + 1
+                push = PushAction(est.id, a[1:4].copy(), float(a[4]), float(a[5]))
+                return Decision("push", push=push,
+                                reason=f"{est.id} is wider than the gripper both ways: push one end across to "
+                                       "see whether it is two objects",
+                                predicted={}, record={"target": est.id, "grasp_plans": tried, "probe": True})
+        return None
+
     # ------------------------------------------------------------------ push to goal
     def _push_to_goal(self, estimates: list[ObjectEstimate]) -> Decision:
         movable, fixed = self._split(estimates)
@@ -259,6 +305,12 @@ class PlanningTaskPlanner:
         push = PushAction(scene.ids[pushed], np.asarray(action[1:4], float), float(action[4]), float(action[5]))
         return Decision("push", push=push, reason=f"push {scene.ids[pushed]} towards its goal",
                         predicted=predicted, record={"goal_errors": errors, "mpc": _plan_record(plan)})
+
+
+def _wider_than_gripper(est: ObjectEstimate) -> bool:
+    """Both horizontal sides of the estimate's upright footprint are wider than the gripper can take."""
+    xy = est.corners()[:, :2]
+    return bool(min_area_rectangle(xy, "hull")[2].min() > MAX_GRASP_WIDTH)
 
 
 def _goal_error(states: np.ndarray, goal: PoseGoal) -> tuple[float, float | None]:

@@ -102,3 +102,14 @@ def test_budgets_end_the_run(parts):
     tp = planner(parts, {}, [obj("a", 0.5, 0.1)], max_decisions=1)
     tp.decide([box("a", 0.5, 0.1)], HOME_OBS)
     assert "decision budget" in tp.decide([box("a", 0.5, 0.1)], HOME_OBS).reason
+
+
+def test_object_too_wide_both_ways_gets_one_split_probe(parts):
+    """Perception may see two flush blocks as one 10 x 9 cm object: one push across one end tells."""
+    ext = (0.10, 0.09, 0.05)
+    tp = planner(parts, {}, [obj("a", 0.47, 0.15, ext)])
+    d = tp.decide([box("m", 0.47, 0.15, ext)], HOME_OBS)
+    assert d.kind == "push" and d.record.get("probe") and d.push.target == "m"
+    assert abs(abs(np.cos(d.push.yaw)) - 0.0) < 1e-3  # across the long (x) side
+    assert abs(d.push.start[0] - 0.47) > 0.015  # at one end, not through the middle
+    assert tp.decide([box("m", 0.47, 0.15, ext)], HOME_OBS).kind == "done"  # one probe per object
