@@ -225,13 +225,12 @@ class FusedInference:
         out = torch.baddbmm(self.bo, zk, self.wo)  # (K, BN, N_OUT): each member's own layer only
         return out.reshape(self.k, b, n, N_OUT)
 
-    def moments(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
-                scene: torch.Tensor, b: int, n: int) -> torch.Tensor:
-        """The ensemble's moments in normalised action-frame units from :func:`compact_features` (real
-        objects only; padding gets 0), quantity-major: (9, B, N) = [mean of the member means (4) | their
-        variance plus the mean member noise variance (4) | x-y covariance of the member means (1)], for
-        (dx, dy, dz, dyaw). Same numbers as :meth:`__call__` (tested)."""
-        k, e, nd = self.k, self.edge, N_DELTA * self.k
+    def decoder_input(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
+                      scene: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """The decoder's hidden layer (R, hidden) for the real objects of :func:`compact_features`: trunk,
+        the messages between each object and its scene's target, and their sum at the target — every
+        member's output rows are one product away (``wout @ z.T + bout``)."""
+        e = self.edge
         h = torch.addmm(self.b1, fc, self.w1t).relu_()
         h = torch.addmm(self.b2, h, self.w2t).relu_()
         # the target's trunk features and position per scene (one target row per scene at most)
@@ -247,7 +246,16 @@ class FusedInference:
         # what the others do to the target: a sum over each scene's slots
         back = torch.zeros(b * n, e).index_copy_(0, idx, u[:, e:]).reshape(b, n, e).sum(1)
         m = u[:, :e].addcmul_(back.index_select(0, scene), tcc)
-        z = torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
+        return torch.addmm(self.bd, h, self.wdt).addmm_(m, self.wmt).relu_()
+
+    def moments(self, fc: torch.Tensor, relc: torch.Tensor, tc: torch.Tensor, idx: torch.Tensor,
+                scene: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """The ensemble's moments in normalised action-frame units from :func:`compact_features` (real
+        objects only; padding gets 0), quantity-major: (9, B, N) = [mean of the member means (4) | their
+        variance plus the mean member noise variance (4) | x-y covariance of the member means (1)], for
+        (dx, dy, dz, dyaw). Same numbers as :meth:`__call__` (tested)."""
+        k, nd = self.k, N_DELTA * self.k
+        z = self.decoder_input(fc, relc, tc, idx, scene, b, n)
         # outputs transposed (one contiguous row per quantity and member, so the element-wise passes and
         # the sums over members are contiguous): [dev 4K | logvar 4K | mean 4] x R
         o = torch.addmm(self.bout, self.wout, z.T)

@@ -64,7 +64,7 @@ def _hull(points: np.ndarray) -> ConvexHull | None:
         return None
 
 
-def _farthest_subset(v: np.ndarray, n: int) -> np.ndarray:
+def farthest_subset(v: np.ndarray, n: int) -> np.ndarray:
     """n of the points v (V, 3) spread by farthest-point sampling (from the point farthest from the mean)."""
     chosen = [int(np.argmax(np.linalg.norm(v - v.mean(0), axis=1)))]
     d = np.linalg.norm(v - v[chosen[0]], axis=1)
@@ -103,7 +103,7 @@ def _part_block(parts: list[np.ndarray], hulls: list[ConvexHull]) -> np.ndarray:
     planes = np.zeros((PARTS, PART_PLANES, PLANE_DIM))
     for k, p in enumerate(_merge_parts(hulls)):
         if len(p) > PART_VERTS:
-            p = _farthest_subset(p, PART_VERTS)
+            p = farthest_subset(p, PART_VERTS)
         h = _hull(p)
         v = p if h is None else h.points[h.vertices]
         eq = np.array([[0.0, 0.0, 1.0, -v[:, 2].max()]]) if h is None else np.unique(np.round(h.equations, 9), axis=0)

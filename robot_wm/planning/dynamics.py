@@ -97,8 +97,7 @@ class WorldModelDynamics:
         self._fast_for: object | None = None  # the fused inference _fast was made from
         self._fast: tuple | None = None
 
-    _FUSED_PARTS = ("b1", "w1t", "b2", "w2t", "wbt", "ba", "wat", "wct", "bd", "wdt", "wmt", "wout", "bout",
-                    "k", "edge")
+    _FUSED_PARTS = ("decoder_input", "wout", "bout", "k")
 
     def _fast_weights(self):
         """(fused inference, output rows and biases this adapter needs) or None when the model's fused
@@ -127,21 +126,8 @@ class WorldModelDynamics:
         fu, wout, bout = fast
         b, n, _ = s.shape
         fc, relc, tc, idx, scene = compact_features(s, m, a)
-        k, e, nd = fu.k, fu.edge, N_DELTA * fu.k
-        h = torch.addmm(fu.b1, fc, fu.w1t).relu_()
-        h = torch.addmm(fu.b2, h, fu.w2t).relu_()
-        trow = tc.nonzero().squeeze(1)
-        tscene = scene.index_select(0, trow)
-        hb = torch.zeros(b, 2 * e).index_copy_(0, tscene, h.index_select(0, trow) @ fu.wbt)
-        rt = torch.zeros(b, 3).index_copy_(0, tscene, relc.index_select(0, trow))
-        d = (relc - rt.index_select(0, scene)).T.mul(10.0)
-        r = torch.cat([d, d.square().sum(0, keepdim=True).sqrt_()]).T
-        u = torch.addmm(fu.ba, h, fu.wat).addmm_(r, fu.wct).add_(hb.index_select(0, scene)).relu_()
-        tcc = tc[:, None]
-        u.mul_(1.0 - tcc)
-        back = torch.zeros(b * n, e).index_copy_(0, idx, u[:, e:]).reshape(b, n, e).sum(1)
-        msg = u[:, :e].addcmul_(back.index_select(0, scene), tcc)
-        z = torch.addmm(fu.bd, h, fu.wdt).addmm_(msg, fu.wmt).relu_()
+        k, nd = fu.k, N_DELTA * fu.k
+        z = fu.decoder_input(fc, relc, tc, idx, scene, b, n)
         o = torch.addmm(bout, wout, z.T)  # [dev 4K | (logvar 4K) | mean 4] x R, normalised action frame
         sc = self._scale[:, None]
         dev = o[:nd].view(N_DELTA, k, -1)

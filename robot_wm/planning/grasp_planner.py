@@ -89,7 +89,7 @@ from robot_wm.grasping.candidates import (
     workspace_reachable,
 )
 from robot_wm.grasping.grasp import MAX_WIDTH
-from robot_wm.model.shape import PART_VERTS, descriptor_from_hull
+from robot_wm.model.shape import PART_VERTS, descriptor_from_hull, farthest_subset
 from robot_wm.model.state import grasp_action_from_tcp, object_state
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, top_down_grasps
@@ -578,20 +578,10 @@ def perceived_descriptor(est: ObjectEstimate) -> np.ndarray | None:
         hull = ConvexHull(local)
     except (QhullError, ValueError):
         return None
-    v = _farthest(hull.points[hull.vertices], PART_VERTS)
+    v = hull.points[hull.vertices]
+    if len(v) > PART_VERTS:
+        v = farthest_subset(v, PART_VERTS)
     return descriptor_from_hull(v)
-
-
-def _farthest(v: np.ndarray, n: int) -> np.ndarray:
-    """At most n of the points v (V, 3) by farthest-point sampling (from the one farthest from the mean)."""
-    if len(v) <= n:
-        return v
-    chosen = [int(np.argmax(np.linalg.norm(v - v.mean(0), axis=1)))]
-    d = np.linalg.norm(v - v[chosen[0]], axis=1)
-    for _ in range(n - 1):
-        chosen.append(int(np.argmax(d)))
-        d = np.minimum(d, np.linalg.norm(v - v[chosen[-1]], axis=1))
-    return v[chosen]
 
 
 def _rank_key(g: GraspCandidate) -> tuple[bool, float]:

@@ -47,7 +47,13 @@ from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, PushAction
 from robot_wm.planning.grasp_planner import GraspPlanner
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
-from robot_wm.planning.scene_state import GoalMatcher, estimate_state, object_goals, perceived_scene
+from robot_wm.planning.scene_state import (
+    GoalMatcher,
+    PerceivedScene,
+    estimate_state,
+    object_goals,
+    perceived_scene,
+)
 from robot_wm.planning.singulation import clearance, free_spot
 
 log = logging.getLogger(__name__)
@@ -220,13 +226,11 @@ class PlanningTaskPlanner:
         spot = free_spot(est, others, self.settings.needed_gap)
         if spot is None:
             return None
-        scene = perceived_scene(movable)
+        scene, states, is_fixed = _with_fixtures(movable, fixed)
         slot = scene.index(est.id)
         if slot is None:
             return None
         n_mov = len(scene.ids)
-        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
-        is_fixed = np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
         goal = PoseGoal(slot, (float(spot.goal_xy[0]), float(spot.goal_xy[1])), None, 0.015, math.radians(180))
         plan = self.mpc.plan(states, None, [goal], fixed=is_fixed)
         action = plan.first_action()
@@ -250,12 +254,10 @@ class PlanningTaskPlanner:
         objects flush against each other (perception saw one), the end that is pushed comes apart from the
         other; if it is one wide object it only shifts. Either way the next look tells, and each object gets
         one probe."""
-        scene = perceived_scene(movable)
+        scene, states, _ = _with_fixtures(movable, fixed)
         slot = scene.index(est.id)
         if slot is None:
             return None
-        n_mov = len(scene.ids)
-        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
         long_yaw = float(yaw_of_quats(states[slot, 3:7].astype(float)))  # the state's x is the longer side
         mask = torch.ones(len(states), dtype=torch.bool)
         st = torch.from_numpy(states.astype(np.float32))[None]
@@ -279,7 +281,7 @@ class PlanningTaskPlanner:
     # ------------------------------------------------------------------ push to goal
     def _push_to_goal(self, estimates: list[ObjectEstimate]) -> Decision:
         movable, fixed = self._split(estimates)
-        scene = perceived_scene(movable)
+        scene, states, is_fixed = _with_fixtures(movable, fixed)
         assert self._matcher is not None
         try:
             goals = self._matcher.pose_goals(scene)
@@ -291,9 +293,6 @@ class PlanningTaskPlanner:
             return self._done("every goal reached (as perceived)", {"goal_errors": errors})
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
-        n_mov = len(scene.ids)
-        states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
-        is_fixed = np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
         plan = self.mpc.plan(states, None, goals, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
@@ -305,6 +304,16 @@ class PlanningTaskPlanner:
         push = PushAction(scene.ids[pushed], np.asarray(action[1:4], float), float(action[4]), float(action[5]))
         return Decision("push", push=push, reason=f"push {scene.ids[pushed]} towards its goal",
                         predicted=predicted, record={"goal_errors": errors, "mpc": _plan_record(plan)})
+
+
+def _with_fixtures(movable: list[ObjectEstimate], fixed: list[ObjectEstimate]
+                   ) -> tuple[PerceivedScene, np.ndarray, np.ndarray]:
+    """(the movable objects' PerceivedScene, states (N, 15) of the movable objects then the fixtures,
+    fixed (N,) bool) for the MPC: fixtures are obstacles it never pushes and never moves."""
+    scene = perceived_scene(movable)
+    n_mov = len(scene.ids)
+    states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
+    return scene, states, np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
 
 
 def _wider_than_gripper(est: ObjectEstimate) -> bool:
