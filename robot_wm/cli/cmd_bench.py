@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from robot_wm.bench import AREAS
-from robot_wm.cli.common import SEED_HELP, to_jsonable
+from robot_wm.cli.common import SEED_HELP
+from robot_wm.config.jsonable import to_jsonable
 
 
 def register(app: typer.Typer) -> None:

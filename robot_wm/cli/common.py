@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from robot_wm.config import REPO_SCENES_DEFAULT, Scene, load_scene
+from robot_wm.config.jsonable import to_jsonable
 
 SEED_HELP = "Seed for every random draw (overrides the scene's seed)."
 
@@ -17,23 +15,6 @@ SEED_HELP = "Seed for every random draw (overrides the scene's seed)."
 def load_scene_arg(path: Path | None, seed: int | None, require_objects: bool = False) -> Scene:
     """Load --scene (default: the default scene) and apply --seed."""
     return load_scene(path or REPO_SCENES_DEFAULT, require_objects=require_objects).with_seed(seed)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """NumPy scalars/arrays, paths and non-finite floats -> plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
+from robot_wm.config.jsonable import to_jsonable
 from robot_wm.control.estimate import ObjectEstimator
 from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController
 from robot_wm.control.pick_place import place_slots
@@ -67,23 +68,6 @@ def xy_yaw(est: ObjectEstimate) -> tuple[float, float, float, float]:
         yaw += math.pi / 2
     square = abs(ext[0] - ext[1]) <= 0.1 * max(ext[0], ext[1])
     return float(est.pose.position[0]), float(est.pose.position[1]), yaw, math.pi / 2 if square else math.pi
-
-
-def jsonable(obj: Any) -> Any:
-    """NumPy arrays/scalars, Poses, tuples and non-finite floats -> plain JSON values (dict keys -> str)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Pose):
-        return obj.as_list()
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 class PlanningController(SegmentController):
@@ -143,7 +127,7 @@ class PlanningController(SegmentController):
         decision = self.planner.decide(estimates, obs)
         decide_s = time.perf_counter() - t1
         entry = self._entry(decision, obs, estimate_s, decide_s)
-        entry["seen"] = {e.id: jsonable({"xy_yaw": list(xy_yaw(e)[:3]), "extents": e.extents, "fixed": e.fixed})
+        entry["seen"] = {e.id: to_jsonable({"xy_yaw": list(xy_yaw(e)[:3]), "extents": e.extents, "fixed": e.fixed})
                          for e in estimates}
         self.decisions.append(entry)
         events.append(f"decision:{entry['index']}")
@@ -182,7 +166,7 @@ class PlanningController(SegmentController):
         elif d.push is not None:
             action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance}
         target = d.pick.target if d.pick is not None else d.push.target if d.push is not None else None
-        return jsonable({
+        return to_jsonable({
             "index": len(self.decisions), "time": obs.time, "kind": d.kind, "target": target, "reason": d.reason,
             "action": action, "predicted": d.predicted, "record": d.record,
             "decision_ms": 1e3 * (estimate_s + decide_s), "estimate_ms": 1e3 * estimate_s,
@@ -198,7 +182,7 @@ class PlanningController(SegmentController):
         self._pending, self.current = None, None
         succeeded = not self._failure
         entry["executed"], entry["failure"] = succeeded, self._failure
-        entry["outcome"] = jsonable(self.planner.outcome(decision, estimates, succeeded))
+        entry["outcome"] = to_jsonable(self.planner.outcome(decision, estimates, succeeded))
         predicted = decision.predicted.get("end_xy_yaw") or {}
         by_id = {e.id: e for e in estimates}
         old = {e.id: e for e in before}
@@ -220,7 +204,7 @@ class PlanningController(SegmentController):
             d_yaw = (yaw - float(pyaw) + period / 2) % period - period / 2
             observed[oid] = {"id": est.id, "xy_yaw": [x, y, yaw], "error_m": math.hypot(x - float(px), y - float(py)),
                              "error_deg": abs(math.degrees(d_yaw))}
-        entry["observed"] = jsonable(observed) if predicted else None
+        entry["observed"] = to_jsonable(observed) if predicted else None
 
     def _on_abort(self, reason: str) -> None:
         if not self._failure:
