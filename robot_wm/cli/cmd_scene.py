@@ -9,7 +9,9 @@ import yaml
 
 from robot_wm.cli.common import SEED_HELP
 from robot_wm.config import load_scene, scene_from_dict
-from robot_wm.config.random_scene import random_scene
+from robot_wm.config.random_scene import push_to_goal_scene, random_scene, singulate_scene
+
+TASKS = ("pick_place", "push_to_goal", "singulate")
 
 
 def register(app: typer.Typer) -> None:
@@ -22,13 +24,25 @@ def register(app: typer.Typer) -> None:
         objects: int = typer.Option(4, "--objects", min=1, max=12, help="Number of objects."),
         out: Path = typer.Option(..., "--out", help="Scene file to write (YAML)."),
         heldout: bool = typer.Option(False, "--heldout", help="Draw random_urdfs 700-999 (evaluation set) instead."),
+        task: str = typer.Option("pick_place", "--task", help="pick_place (--objects random objects), "
+                                 "push_to_goal (one object to push to a goal pose, 0-2 distractors) or singulate "
+                                 "(flush blocks and a block against a wall, to pick)."),
     ) -> None:
         """Write a contract-valid scene drawn from the training object set (or the held-out set)."""
-        data = random_scene(seed, objects, heldout=heldout)
+        from robot_wm.cli.main import BadInput
+
+        if task not in TASKS:
+            raise BadInput(f"scene random: --task must be one of {', '.join(TASKS)} (got {task!r})")
+        if task == "push_to_goal":
+            data = push_to_goal_scene(seed, heldout=heldout)
+        elif task == "singulate":
+            data = singulate_scene(seed, heldout=heldout)
+        else:
+            data = random_scene(seed, objects, heldout=heldout)
         scene_from_dict(data, str(out), out.parent.resolve())  # validate before writing
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
-        typer.echo(f"wrote {out} ({objects} objects, seed {seed})", err=True)
+        typer.echo(f"wrote {out} ({task}, {len(data['objects'])} objects, seed {seed})", err=True)
 
     @scene_app.command("check")
     def check_cmd(files: list[Path] = typer.Argument(..., help="Scene files.")) -> None:

@@ -7,14 +7,15 @@ task's goals (named by the scene file's object names) as :class:`~robot_wm.plann
 
 States (layout of :mod:`robot_wm.model.state`, world frame, SI units): the centre of each perceived
 gravity-aligned box, its yaw-only orientation, its extents along its own axes with the longer horizontal
-side first (so the yaw is that of the longer side, defined modulo pi), the ``mesh`` shape (perception does
-not classify shapes; the model was trained with meshes of every kind) and at_rest = 1 (the loop perceives a
-settled scene). Fixed obstacles (walls, trays) are left out: the world model only knows movable objects.
+side first (so the yaw is that of the longer side, defined modulo pi), the shape class read from the
+perceived points (:func:`classify_shape`: box, cylinder, sphere or mesh; perception itself does not classify
+shapes) and at_rest = 1 (the loop perceives a settled scene). Fixed obstacles (walls, trays) are left out:
+the world model only knows movable objects.
 
 Goals. A user knows what the scene file says: where each object was put (``position``, ``orientation``)
 and where it should go. A goal object is identified once, at the start, as the perceived object nearest to
 the scene file's position of that object, and followed by its tracker id afterwards (or, when perception
-gives it a new id after a long push, as the unclaimed object nearest to where it was last seen).
+gives it a new id after a long push, as the new track nearest to where the planner expected it).
 
 The goal is then stated in the frame of what perception sees. The scene file's pose is that of the
 object's body frame, which perception cannot see (the box centre of a mesh is not its origin, and the
@@ -41,7 +42,7 @@ from robot_wm.config.models import SceneConfig
 from robot_wm.geometry.pose import yaw_of as yaw_of_quaternion
 from robot_wm.model.state import SHAPES, STATE_DIM, object_state
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.costs import PoseGoal
+from robot_wm.planning.costs import CYLINDER, SPHERE, SQUARE_TOL, PoseGoal
 
 MATCH_RADIUS = 0.08  # m: farthest a perceived object may be from where a goal object is expected
 REBIND_RADIUS = 0.15  # m: ... from where it was last seen, when its tracker id is gone
@@ -56,7 +57,8 @@ def classify_shape(est: ObjectEstimate) -> str:
     """The state's shape one-hot for a perceived object: ``est.extra["shape"]`` when the estimator knows it,
     else from its world-frame points (in the frame of its gravity-aligned box, centre c, half-extents h):
 
-    * ``sphere``: ex, ey, ez within 15 % of each other and the points' distances from c within 6 % of ex/2;
+    * ``sphere``: ex, ey, ez within 15 % of each other and 98 % of the points' distances from c within
+      6 % of ex/2;
     * ``cylinder``: a square footprint (sides within 12 %) and 99 % of the points within 1.06 h_x of the
       vertical axis (a box's top face fills the corners, out to 1.41 h_x);
     * ``box``: 92 % of the points within max(3 mm, 4 % of the extent) of the top face or of a side face;
@@ -91,11 +93,11 @@ def classify_shape(est: ObjectEstimate) -> str:
 
 def yaw_symmetry(state: np.ndarray) -> float:
     """Yaw period (rad) of a perceived state (15,), as the planner's cost reads it: inf for cylinders and
-    spheres, pi/2 for a square footprint (sides within 10 %), pi otherwise."""
-    if state[11] > 0.5 or state[12] > 0.5:
+    spheres, pi/2 for a square footprint (sides within costs.SQUARE_TOL), pi otherwise."""
+    if state[CYLINDER] > 0.5 or state[SPHERE] > 0.5:
         return math.inf
     ex, ey = float(state[7]), float(state[8])
-    return math.pi / 2 if abs(ex - ey) <= 0.1 * max(ex, ey) else math.pi
+    return math.pi / 2 if abs(ex - ey) <= SQUARE_TOL * max(ex, ey) else math.pi
 
 
 def estimate_state(est: ObjectEstimate) -> np.ndarray:

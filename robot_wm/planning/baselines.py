@@ -1,0 +1,121 @@
+"""Baseline pushers the sampling MPC is measured against (``bench mpc``), with the push loop's
+:class:`~robot_wm.planning.push_loop.Pusher` interface (``reset(seed)``, ``act(scene, goals)``).
+
+* :class:`ScriptedPusher` — no model: push through the object's centre straight towards the goal, as far as
+  the goal is (capped at the push range the world model was trained on); once the position is within
+  tolerance and a yaw goal is not, push the middle of a long side off-centre to turn it.
+* :class:`RandomShootingPlanner` — random shooting (Nagabandi et al. 2018): draw N random action
+  sequences once (objects, headings, offsets and depths uniform over their ranges), roll them through the
+  dynamics, keep the cheapest. No refit, no warm start, no informed prior: the same dynamics, cost,
+  push parameterisation and evaluation as :class:`~robot_wm.planning.mpc.MPCPlanner` (it is one, with its
+  sampling replaced), so the difference to the MPC is the search alone.
+
+World frame, SI units (m, rad) throughout; actions are push rows ``[0, x, y, z, heading, distance]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from robot_wm.config.planner_mpc import MPCConfig, PushSamplingConfig
+from robot_wm.planning.costs import PoseGoal, yaw_error, yaw_of, yaw_period
+from robot_wm.planning.dynamics import Dynamics
+from robot_wm.planning.mpc import N_PARAMS, MPCPlanner, _Distribution, push_actions
+from robot_wm.planning.scene_state import PerceivedScene
+
+TURN_LATERAL = 0.8  # fraction of the half-width: the scripted pusher's off-centre turning push
+TURN_DEPTH = (0.02, 0.06)  # m, its depth range
+
+
+class ScriptedPusher:
+    """Push towards the goal through the centre, then turn (see the module docstring). Goals are worked on
+    in order; an object whose goal is met is left alone. `push`: the push geometry (gap, depth range)."""
+
+    def __init__(self, push: PushSamplingConfig | None = None) -> None:
+        self.push = push or PushSamplingConfig()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Stateless; nothing to reset."""
+
+    def params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float] | None:
+        """(heading rad, lateral fraction, depth m) of the next push for one object state (15,) and its
+        goal, or None when the goal is met."""
+        lo, hi = self.push.depth
+        d = np.asarray(goal.xy, float) - state[0:2].astype(float)
+        dist = float(np.linalg.norm(d))
+        if dist > goal.tolerance_m:
+            return math.atan2(d[1], d[0]), 0.0, float(np.clip(dist, lo, hi))
+        if goal.yaw is None:
+            return None
+        s = torch.from_numpy(np.asarray(state, np.float32))
+        yaw = float(yaw_of(s))
+        period = yaw_period(s)
+        err = float(yaw_error(yaw_of(s), goal.yaw, period))
+        if err <= goal.tolerance_rad:
+            return None
+        p = float(period) if math.isfinite(float(period)) else 2 * math.pi
+        signed = math.remainder(goal.yaw - yaw, p)  # > 0: turn counter-clockwise
+        # push across the longer side (x after perception's canonical order), at its end: a push left of
+        # the centre line (lateral > 0) turns the object clockwise
+        heading = yaw + math.pi / 2
+        if dist > 1e-3 and math.cos(heading - math.atan2(d[1], d[0])) < 0:
+            heading += math.pi
+        lateral = -TURN_LATERAL if signed > 0 else TURN_LATERAL
+        depth = float(np.clip(abs(signed) * 0.5 * float(state[7]), *TURN_DEPTH))
+        return math.remainder(heading, 2 * math.pi), lateral, depth
+
+    def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
+        for g in goals:
+            prm = self.params(scene.states[g.index], g)
+            if prm is None:
+                continue
+            a = push_actions(torch.from_numpy(scene.states)[None], torch.tensor([g.index]),
+                             torch.tensor([prm], dtype=torch.float32), self.push)
+            return a[0].numpy()
+        return None
+
+
+class RandomShootingPlanner(MPCPlanner):
+    """Random shooting over the same dynamics and cost as :class:`MPCPlanner`: one round of
+    ``config.samples`` sequences of ``config.horizon`` steps, drawn uniformly (each step: a no-op with
+    probability ``config.noop_prob``, else a real object chosen uniformly, heading uniform in (-pi, pi],
+    lateral offset uniform in +-lateral_max, depth uniform in the push depth range), the cheapest kept.
+    ``iterations`` is forced to 1 and the warm start off."""
+
+    def __init__(self, dynamics: Dynamics | None = None, config: MPCConfig | None = None, seed: int = 0,
+                 **overrides) -> None:
+        super().__init__(dynamics, config, seed, **(overrides | {"iterations": 1, "warm_start": False}))
+        self._real: torch.Tensor | None = None
+
+    def _start(self, state, mask, cost, shift):
+        self._real = mask.clone()  # the real slots, for _sample
+        return super()._start(state, mask, cost, shift)
+
+    def _sample(self, d: _Distribution, s: int, keep: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        h, n = d.mean.shape[:2]
+        g = self.generator
+        allowed = self._real if self._real is not None else d.probs[0, :n] > 0
+        probs = torch.zeros(n + 1)
+        k = int(allowed.sum())
+        if k:
+            probs[:n] = allowed.to(torch.float32) * (1.0 - c.noop_prob) / k
+            probs[n] = c.noop_prob
+        else:
+            probs[n] = 1.0
+        choice = torch.multinomial(probs.expand(s * h, n + 1), 1, replacement=True, generator=g).view(s, h)
+        is_push = choice < n
+        choice[(is_push.cumsum(1) > c.max_pushes) & is_push] = n
+        choice = choice.gather(1, torch.argsort((choice >= n).to(torch.int8), dim=1, stable=True))
+        u = torch.rand(s, h, N_PARAMS, generator=g)
+        lo, hi = c.push.depth
+        params = torch.stack([(2 * u[..., 0] - 1) * math.pi, (2 * u[..., 1] - 1) * c.push.lateral_max,
+                              lo + (hi - lo) * u[..., 2]], -1)
+        return choice, params
+
+
+__all__ = ["RandomShootingPlanner", "ScriptedPusher"]

@@ -1,0 +1,105 @@
+"""Baseline pushers: the scripted pusher and random shooting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from robot_wm.geometry import yaw_quaternion
+from robot_wm.model.state import object_state
+from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher
+from robot_wm.planning.costs import PoseGoal
+from robot_wm.planning.dynamics import Prediction
+from robot_wm.planning.scene_state import PerceivedScene
+
+
+def scene_of(*states: np.ndarray) -> PerceivedScene:
+    return PerceivedScene(np.stack(states).astype(np.float32), np.ones(len(states), bool),
+                          [f"obj_{i}" for i in range(len(states))])
+
+
+def box(x, y, yaw=0.0, ext=(0.08, 0.05, 0.04)) -> np.ndarray:
+    return object_state([x, y, ext[2] / 2], yaw_quaternion(yaw), ext, "box")
+
+
+def test_scripted_pusher_pushes_through_the_centre_towards_the_goal():
+    p = ScriptedPusher()
+    s = box(0.5, 0.0)
+    heading, lateral, depth = p.params(s, PoseGoal(0, (0.5, 0.06)))
+    assert heading == pytest.approx(math.pi / 2) and lateral == 0.0 and depth == pytest.approx(0.06)
+    assert p.params(s, PoseGoal(0, (0.5, 0.3)))[2] == pytest.approx(p.push.depth[1])  # capped
+    assert p.params(s, PoseGoal(0, (0.505, 0.0))) is None  # within tolerance, no yaw goal
+    a = p.act(scene_of(box(0.4, 0.2), s), [PoseGoal(1, (0.5, 0.06))])
+    assert a[0] == 0 and a[4] == pytest.approx(math.pi / 2)
+    assert a[1] == pytest.approx(0.5, abs=1e-6) and a[2] < 0.0 - 0.025  # behind the object's centre
+    assert p.act(scene_of(s), [PoseGoal(0, (0.5, 0.0), yaw=0.0)]) is None
+
+
+def test_scripted_turning_push_pushes_a_long_side_off_centre():
+    """At its goal position but 40 degrees off in yaw: a push across the box's long side (x), at the end
+    whose push turns it towards the goal yaw (left of the centre line turns clockwise)."""
+    p = ScriptedPusher()
+    s = box(0.52, 0.0, yaw=0.2)
+    for sign in (1.0, -1.0):
+        goal = PoseGoal(0, (0.52, 0.0), yaw=0.2 + sign * math.radians(40))
+        heading, lateral, depth = p.params(s, goal)
+        assert math.remainder(heading - (0.2 + math.pi / 2), math.pi) == pytest.approx(0.0, abs=1e-6)
+        assert lateral == pytest.approx(-0.8 * sign)
+        assert 0.02 <= depth <= 0.06
+        a = p.act(scene_of(s), [goal])
+        rel = a[1:3] - s[0:2]
+        left = -math.sin(heading) * rel[0] + math.cos(heading) * rel[1]  # offset left of the push line
+        assert sign * left < -0.02  # the start sits near the end of the 8 cm side
+    assert p.params(s, PoseGoal(0, (0.52, 0.0), yaw=0.2 + math.pi)) is None  # a half turn: same footprint
+
+
+class Recorder:
+    """Dynamics that move nothing and record the pushes they were asked about."""
+
+    def __init__(self) -> None:
+        self.actions: list[torch.Tensor] = []
+
+    def __call__(self, states, mask, actions) -> Prediction:
+        self.actions.append(actions.clone())
+        b, n = mask.shape
+        return Prediction(states, torch.ones(b), torch.zeros(b, n, 4))
+
+
+def test_random_shooting_samples_uniformly_once():
+    rec = Recorder()
+    planner = RandomShootingPlanner(rec, samples=2000, horizon=2, iterations=5, warm_start=True, seed=0)
+    assert planner.config.iterations == 1 and not planner.config.warm_start
+    states = np.stack([box(0.5, 0.0), box(0.42, 0.15), box(0.6, -0.15), box(0, 0)])
+    mask = np.array([True, True, True, False])
+    plan = planner.plan(states, mask, [PoseGoal(0, (0.6, 0.05))])
+    assert plan.samples == 2000 and plan.iterations == 1
+    first = rec.actions[0]
+    # a sequence is its pushes first: it pushes at step 1 unless both steps are no-ops (P = 0.3 ** 2)
+    assert 0.87 * 2000 < len(first) < 0.95 * 2000
+    heading = first[:, 4]
+    assert heading.min() < -3.0 and heading.max() > 3.0 and abs(float(heading.mean())) < 0.15
+    # pushes of every real object, none of the padding slot (whose centre is at the origin)
+    near = torch.cdist(first[:, 1:3], torch.from_numpy(states[:, 0:2])).argmin(1)
+    counts = torch.bincount(near, minlength=4)
+    assert counts[3] == 0 and counts[:3].min() > 0.2 * len(first)
+
+
+def test_random_shooting_keeps_the_best_sequence():
+    class Slide:  # every push moves the pushed object (the nearest to the start) along the heading by depth
+        def __call__(self, states, mask, actions) -> Prediction:
+            d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1).masked_fill(~mask, math.inf)
+            first = torch.nn.functional.one_hot(d.argmin(1), states.shape[1]).to(states.dtype)
+            out = states.clone()
+            step = (actions[:, 5] - 0.01)[:, None] * first
+            out[..., 0] += step * torch.cos(actions[:, 4:5])
+            out[..., 1] += step * torch.sin(actions[:, 4:5])
+            b, n = mask.shape
+            return Prediction(out, torch.ones(b), torch.zeros(b, n, 4))
+
+    planner = RandomShootingPlanner(Slide(), samples=3000, horizon=2, seed=1)
+    plan = planner.plan(np.stack([box(0.5, 0.0)]), None, [PoseGoal(0, (0.5, 0.1))])
+    assert plan.first_action() is not None
+    assert np.linalg.norm(plan.states[-1, 0, 0:2] - [0.5, 0.1]) < 0.03
