@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,7 @@ from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, PushAction
 from robot_wm.planning.grasp_planner import GraspPlanner
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
+from robot_wm.planning.push_loop import ExecutablePushes, goal_errors
 from robot_wm.planning.scene_state import (
     GoalMatcher,
     PerceivedScene,
@@ -69,6 +70,8 @@ class TaskPlannerSettings:
     max_singulations_per_object: int = 3  # pushes that make room around one object
     max_pushes: int = 10  # pushes of a push_to_goal task
     max_decisions: int = 40  # decisions in one run, whatever happens
+    replans: int = 4  # MPC re-plans per push decision (the first warm-started), as the push loop bench
+    goal_margin: float = 0.5  # push_to_goal works to this fraction of each goal's tolerances
     needed_gap: float = 0.035  # m of free table a finger needs beside an object (pad width + clearance)
     surprise_mm: float = 30.0  # a push that ends further than this from its prediction is flagged
     region_margin: float = -0.005  # m: an object this far inside the place region counts as placed
@@ -117,6 +120,7 @@ class PlanningTaskPlanner:
         self._pushes = 0
         self._decisions = 0
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
+        self._expected: dict[str, list[float]] | None = None
         self.mpc.reset()
 
     # ------------------------------------------------------------------ helpers
@@ -159,6 +163,12 @@ class PlanningTaskPlanner:
         """Compare what happened with the prediction: for a push, the target's perceived end position
         against the predicted one (mm); a surprise drops the MPC's warm start."""
         note: dict[str, Any] = {"succeeded": bool(succeeded)}
+        if decision.kind == "push" and decision.push is not None and isinstance(self.mpc.dynamics, ExecutablePushes):
+            p = decision.push
+            if succeeded:
+                self.mpc.dynamics.forget()
+            else:  # the arm could not run it: pushes like it are refused until the scene changes
+                self.mpc.dynamics.refuse(np.array([0.0, *p.start, p.yaw, p.distance]))
         if decision.kind == "push" and decision.push is not None:
             pred = decision.predicted.get("end_xy_yaw", {}).get(decision.push.target)
             seen = next((e for e in estimates if e.id == decision.push.target), None)
@@ -280,27 +290,36 @@ class PlanningTaskPlanner:
 
     # ------------------------------------------------------------------ push to goal
     def _push_to_goal(self, estimates: list[ObjectEstimate]) -> Decision:
+        """As the benchmarked push loop (:mod:`robot_wm.planning.push_loop`): goals re-found where the last
+        plan expected them, worked to `goal_margin` x their tolerances (perception is not exact), and the
+        MPC re-planned `replans` times from each fresh state (the first call warm-started)."""
         movable, fixed = self._split(estimates)
         scene, states, is_fixed = _with_fixtures(movable, fixed)
         assert self._matcher is not None
         try:
-            goals = self._matcher.pose_goals(scene)
+            goals = self._matcher.pose_goals(scene, self._expected)
         except LookupError as exc:
             return self._done(str(exc))
-        errors = {self._matcher.goals[k].name: _goal_error(scene.states, g) for k, g in enumerate(goals)}
+        names = [g.name for g in self._matcher.goals]
+        errors = goal_errors(scene, goals, names)
+        m = self.settings.goal_margin
+        aims = [replace(g, tolerance_m=m * g.tolerance_m, tolerance_rad=m * g.tolerance_rad) for g in goals]
         if all(e[0] <= g.tolerance_m and (e[1] is None or e[1] <= g.tolerance_rad)
-               for e, g in zip(errors.values(), goals, strict=True)):
+               for e, g in zip(errors.values(), aims, strict=True)):
             return self._done("every goal reached (as perceived)", {"goal_errors": errors})
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
-        plan = self.mpc.plan(states, None, goals, fixed=is_fixed)
+        for k in range(self.settings.replans):
+            plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
             return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
         self._pushes += 1
         pushed = int(plan.objects[0])
-        predicted = {"end_xy_yaw": _end_poses(plan.states[1], scene.ids),
-                     "p_success": float(plan.step_p_success[0]), "reached_at_end": bool(plan.reached)}
+        ends = _end_poses(plan.states[1], scene.ids)
+        self._expected = {n: ends[scene.ids[g.index]][:2] for n, g in zip(names, goals, strict=True)}
+        predicted = {"end_xy_yaw": ends, "p_success": float(plan.step_p_success[0]),
+                     "reached_at_end": bool(plan.reached)}
         push = PushAction(scene.ids[pushed], np.asarray(action[1:4], float), float(action[4]), float(action[5]))
         return Decision("push", push=push, reason=f"push {scene.ids[pushed]} towards its goal",
                         predicted=predicted, record={"goal_errors": errors, "mpc": _plan_record(plan)})
@@ -320,18 +339,6 @@ def _wider_than_gripper(est: ObjectEstimate) -> bool:
     """Both horizontal sides of the estimate's upright footprint are wider than the gripper can take."""
     xy = est.corners()[:, :2]
     return bool(min_area_rectangle(xy, "hull")[2].min() > MAX_GRASP_WIDTH)
-
-
-def _goal_error(states: np.ndarray, goal: PoseGoal) -> tuple[float, float | None]:
-    """(position error m, yaw error rad or None) of a goal on perceived states; the yaw modulo pi (the
-    perceived box's longer side is defined modulo a half turn)."""
-    s = states[goal.index]
-    pos = float(np.hypot(s[0] - goal.xy[0], s[1] - goal.xy[1]))
-    if goal.yaw is None:
-        return pos, None
-    yaw = float(yaw_of_quats(s[3:7].astype(float)))
-    d = (yaw - goal.yaw + math.pi / 2) % math.pi - math.pi / 2
-    return pos, abs(d)
 
 
 def _end_poses(states: np.ndarray, ids: list[str]) -> dict[str, list[float]]:
@@ -362,7 +369,7 @@ def default_task_planner(scene: Scene, kin: Any, seed: int,
     verifier = (ShadowVerifier(trials=s.verify_trials, min_success=s.verify_min_success, seed=seed)
                 if s.verify_grasps else None)
     grasps = GraspPlanner(kin, model, verifier, seed=seed)
-    mpc = MPCPlanner(WorldModelDynamics(model), load_mpc_config(), seed=seed)
+    mpc = MPCPlanner(ExecutablePushes(WorldModelDynamics(model)), load_mpc_config(), seed=seed)
     return PlanningTaskPlanner(scene.config, grasps, mpc,
                                TaskPlannerSettings(max_attempts_per_object=s.max_attempts_per_object),
                                approach=s.approach)
