@@ -104,8 +104,10 @@ class PlanningTaskPlanner:
     """
 
     def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
-                 settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
+                 settings: TaskPlannerSettings | None = None, approach: float = 0.12,
+                 goal_mpc: MPCPlanner | None = None) -> None:
         self.config, self.grasps, self.mpc = config, grasps, mpc
+        self.goal_mpc = goal_mpc or mpc
         self.task = config.task
         self.settings = settings or TaskPlannerSettings()
         self.approach = approach
@@ -122,6 +124,7 @@ class PlanningTaskPlanner:
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
         self._expected: dict[str, list[float]] | None = None
         self.mpc.reset()
+        self.goal_mpc.reset()
 
     # ------------------------------------------------------------------ helpers
     def _is_fixture(self, est: ObjectEstimate) -> bool:
@@ -163,12 +166,13 @@ class PlanningTaskPlanner:
         """Compare what happened with the prediction: for a push, the target's perceived end position
         against the predicted one (mm); a surprise drops the MPC's warm start."""
         note: dict[str, Any] = {"succeeded": bool(succeeded)}
-        if decision.kind == "push" and decision.push is not None and isinstance(self.mpc.dynamics, ExecutablePushes):
+        dyn = self.goal_mpc.dynamics
+        if decision.kind == "push" and decision.push is not None and isinstance(dyn, ExecutablePushes):
             p = decision.push
             if succeeded:
-                self.mpc.dynamics.forget()
+                dyn.forget()
             else:  # the arm could not run it: pushes like it are refused until the scene changes
-                self.mpc.dynamics.refuse(np.array([0.0, *p.start, p.yaw, p.distance]))
+                dyn.refuse(np.array([0.0, *p.start, p.yaw, p.distance]))
         if decision.kind == "push" and decision.push is not None:
             pred = decision.predicted.get("end_xy_yaw", {}).get(decision.push.target)
             seen = next((e for e in estimates if e.id == decision.push.target), None)
@@ -178,6 +182,7 @@ class PlanningTaskPlanner:
                 if err > self.settings.surprise_mm:
                     note["surprise"] = True
                     self.mpc.reset()
+                    self.goal_mpc.reset()
             elif seen is None:
                 note["target_lost"] = True
         return note
@@ -310,7 +315,7 @@ class PlanningTaskPlanner:
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
         for k in range(self.settings.replans):
-            plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
+            plan = self.goal_mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
             return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
@@ -369,10 +374,15 @@ def default_task_planner(scene: Scene, kin: Any, seed: int,
     verifier = (ShadowVerifier(trials=s.verify_trials, min_success=s.verify_min_success, seed=seed)
                 if s.verify_grasps else None)
     grasps = GraspPlanner(kin, model, verifier, seed=seed)
-    mpc = MPCPlanner(ExecutablePushes(WorldModelDynamics(model)), load_mpc_config(), seed=seed)
+    dynamics = WorldModelDynamics(model)
+    mpc_config = load_mpc_config()
+    # making room: the MPC's own check (pads' way in clear of every footprint, fixtures included);
+    # goals: as the benchmarked push loop, whose dynamics also refuses pushes the hand could not start
+    mpc = MPCPlanner(dynamics, mpc_config, seed=seed)
+    goal_mpc = MPCPlanner(ExecutablePushes(dynamics), mpc_config, seed=seed)
     return PlanningTaskPlanner(scene.config, grasps, mpc,
                                TaskPlannerSettings(max_attempts_per_object=s.max_attempts_per_object),
-                               approach=s.approach)
+                               approach=s.approach, goal_mpc=goal_mpc)
 
 
 __all__ = ["PlanningTaskPlanner", "TaskPlannerSettings", "default_task_planner"]
