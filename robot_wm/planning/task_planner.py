@@ -104,10 +104,8 @@ class PlanningTaskPlanner:
     """
 
     def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
-                 settings: TaskPlannerSettings | None = None, approach: float = 0.12,
-                 goal_mpc: MPCPlanner | None = None) -> None:
+                 settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
         self.config, self.grasps, self.mpc = config, grasps, mpc
-        self.goal_mpc = goal_mpc or mpc
         self.task = config.task
         self.settings = settings or TaskPlannerSettings()
         self.approach = approach
@@ -124,7 +122,6 @@ class PlanningTaskPlanner:
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
         self._expected: dict[str, list[float]] | None = None
         self.mpc.reset()
-        self.goal_mpc.reset()
 
     # ------------------------------------------------------------------ helpers
     def _is_fixture(self, est: ObjectEstimate) -> bool:
@@ -166,7 +163,7 @@ class PlanningTaskPlanner:
         """Compare what happened with the prediction: for a push, the target's perceived end position
         against the predicted one (mm); a surprise drops the MPC's warm start."""
         note: dict[str, Any] = {"succeeded": bool(succeeded)}
-        dyn = self.goal_mpc.dynamics
+        dyn = self.mpc.dynamics
         if decision.kind == "push" and decision.push is not None and isinstance(dyn, ExecutablePushes):
             p = decision.push
             if succeeded:
@@ -182,7 +179,6 @@ class PlanningTaskPlanner:
                 if err > self.settings.surprise_mm:
                     note["surprise"] = True
                     self.mpc.reset()
-                    self.goal_mpc.reset()
             elif seen is None:
                 note["target_lost"] = True
         return note
@@ -315,7 +311,7 @@ class PlanningTaskPlanner:
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
         for k in range(self.settings.replans):
-            plan = self.goal_mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
+            plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
             return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
