@@ -6,16 +6,28 @@ from robot_wm.grasping.config import ShakeConfig, load_shake_config
 from robot_wm.grasping.grasp import Grasp, grasps_from_arrays, load_grasps, save_grasps, save_grasps_acronym
 from robot_wm.grasping.objects import parse_object_spec, parse_object_specs, surface_points
 from robot_wm.grasping.shake import LABELS, RobustResult, ShakeResult, robust_shake_test, shake_test
+from robot_wm.grasping.single_view import (
+    Completion,
+    SingleViewConfig,
+    camera_vouched,
+    complete_cloud,
+    single_view_grasp_candidates,
+    single_view_grasps,
+)
 from robot_wm.sim.hand import ObjectModel
 
 __all__ = [
     "LABELS",
+    "Completion",
     "Grasp",
     "ObjectModel",
     "RobustResult",
     "SamplerConfig",
     "ShakeConfig",
     "ShakeResult",
+    "SingleViewConfig",
+    "camera_vouched",
+    "complete_cloud",
     "estimate_normals",
     "grasp_candidates",
     "grasps_from_arrays",
@@ -28,5 +40,7 @@ __all__ = [
     "save_grasps",
     "save_grasps_acronym",
     "shake_test",
+    "single_view_grasp_candidates",
+    "single_view_grasps",
     "surface_points",
 ]

@@ -160,6 +160,9 @@ def collision_free(rot: np.ndarray, pos: np.ndarray, opening: np.ndarray, obstac
         c = np.where(corners[None, None] == 0, boxes[:, :, None, 0], boxes[:, :, None, 1])
         wz = np.einsum("gj,gbkj->gbk", rot[:, 2, :], c) + pos[:, None, None, 2]
         ok &= wz.min(axis=(1, 2)) > cfg.table_z + cfg.table_clearance
+        # a point this low can only be inside a box (grown by a negative tolerance) that reaches below the
+        # table's clearance, which was just rejected: the table's own points cost time and change nothing
+        obstacles = obstacles[obstacles[:, 2] > cfg.table_z + cfg.table_clearance + min(tol, 0.0)]
     lo, hi = boxes[:, :, 0] + tol, boxes[:, :, 1] - tol             # (G, 3, 3)
     # Only points within reach of the gripper's bounding sphere (about the TCP) can collide.
     reach = float(np.linalg.norm([PALM_X[1], PALM_Y[0], PALM_Z[0]])) + tol
