@@ -3,6 +3,11 @@ repeatability, and the top-ranked grasp's success on held-out objects through th
 
 Tuning set: primitives and random_urdfs 000-699; held-out: random_urdfs 700-999 (never tuned on), at
 scale 0.6 as in sim_scenes/clutter.yaml (at scale 1 a third of them are wider than the 8 cm gripper).
+
+The ``hard_*`` fields come from the hard suite (:mod:`robot_wm.bench.grasping_hard`, issue 18): one front
+camera view, held-out objects at scale 0.6-1.0 upright, tilted or lying on a table, randomised mass and
+friction, grasps executed by the Panda arm; baselines (trivial top-down, the controller's box grasps, the
+sampler on 4 views and on the one view) in the same run. Every field above keeps its meaning.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pybullet_data  # data files only
 
 from robot_wm.bench.grasp_clouds import object_and_scene_clouds, ring_cameras, single_object_scene
+from robot_wm.bench.grasping_hard import hard_fields
 from robot_wm.geometry import Pose
 from robot_wm.grasping import (
     Grasp,
@@ -194,4 +200,5 @@ def _run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
         "stable_fraction_tuning_trials": sum(r[0] == "stable" for r in first) / len(first),
     }
     out.update(_heldout_top1(seed, quick))
+    out.update(hard_fields(seed, quick))
     return out

@@ -1,0 +1,466 @@
+"""The hard suite of ``robot-wm bench grasping`` (issue 18): grasps from ONE camera view, executed by the Panda
+arm on a table, so that planners can be ranked.
+
+Objects (:func:`suite_objects`): held-out random_urdfs 700-999 (a seeded permutation, first :data:`OBJECTS`;
+:data:`OBJECTS_QUICK` with ``--quick``) at scale 0.6-1.0, only those whose narrowest side (the smallest
+width of the collision mesh's convex hull over its face normals, times the scale) is at most
+:data:`MAX_NARROW_SIDE` (the 8 cm gripper less clearance); spawned upright (random yaw), tilted 25-60 deg
+about a random horizontal axis, or in a uniformly random orientation (a third each, by the object's own
+seed) and settled on the table at x 0.42-0.62, y -0.15-0.15 m; mass log-uniform 0.05-0.5 kg and friction
+uniform 0.3-1.0 drawn per object from the seed. The tuning split (:data:`TUNING`, random_urdfs 000-699, same
+draws) is used only to fit the calibration map below, never reported as success.
+
+Input: the front camera (``calibration/front.yaml``, 640x480) RGB-D frame; the object cloud is its depth
+deprojected under the simulator's segmentation mask (as :mod:`robot_wm.bench.grasp_clouds` does), the scene
+cloud is everything else within 0.2 m. ``sampler_multiview`` alone sees a 4-camera ring instead.
+
+Planners (:data:`PLANNERS`, a registry name -> function(:class:`PlannerInput`, rng) -> ranked grasps):
+``trivial_topdown`` (top-down at the cloud centroid, seeded random yaws, fingers fully open),
+``box_topdown`` (today's controller: :func:`robot_wm.planning.box_grasps.top_down_grasps` of the RGB-D
+perception's oriented box, depths of ``planners/grasp_planner`` defaults), ``sampler_multiview`` and
+``sampler_single_view`` (:func:`robot_wm.grasping.grasp_candidates` on the ring / the front cloud), and
+``single_view`` (:func:`robot_wm.grasping.single_view.single_view_grasps`, when that module exists; then it
+is the headline planner, else ``sampler_single_view`` is).
+
+Judge (:func:`robot_wm.sim.arm_grasp_trial.arm_grasp_trial`): each of a planner's first :data:`TOP_K`
+candidates is executed by the Panda in a freshly reset world (reach, straight approach, close, lift, the
+shake test's rotational and translational shakes, a carry, hold); top-1 = the first holds ("stable"),
+top-5 = any of the first five does. Rates are over all objects (no candidate = failure).
+
+Calibration: no planner emits a probability, so the headline planner's top-1 ``score`` is mapped to
+P(success) by a logistic fit on the tuning split's top-1 outcomes (:func:`fit_logistic`); ECE (10 equal
+bins) of that probability against the held-out top-1 outcomes, over objects with a candidate.
+
+Every object is one job seeded by (bench seed, object id): numbers do not depend on the worker count.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import statistics
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy.spatial import ConvexHull
+from scipy.spatial.transform import Rotation
+
+from robot_wm.bench.grasp_clouds import object_and_scene_clouds, ring_cameras
+from robot_wm.bench.hard_scenes import FRICTION, MASS, body_vertices
+from robot_wm.config import REPO_ROOT, Scene, scene_from_dict
+from robot_wm.config.object_sets import BROKEN_URDF_IDS, HELDOUT_URDF_IDS, TRAIN_URDF_IDS, random_urdf_path
+from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.random_scene import scene_mapping
+from robot_wm.geometry import Pose, panda, top_down_quaternion
+from robot_wm.grasping import Grasp, ShakeConfig, grasp_candidates, load_shake_config
+from robot_wm.interface import Observation
+
+log = logging.getLogger(__name__)
+
+OBJECTS, OBJECTS_QUICK = 48, 8
+TUNING, TUNING_QUICK = 24, 4
+TOP_K = 5
+SCALE = (0.6, 1.0)
+MAX_NARROW_SIDE = 0.07  # m: narrowest hull width that fits the 8 cm gripper with its 1 cm opening clearance
+POSE_KINDS = ("upright", "tilted", "random")
+TILT_DEG = (25.0, 60.0)
+X_RANGE, Y_RANGE = (0.42, 0.62), (-0.15, 0.15)
+SPAWN_CLEARANCE = 0.003  # m between the spawned object's lowest point and the table
+BOX_DEPTHS = (0.025, 0.04)  # m below the box top (planners' grasp_planner box_depths default)
+OPENING_CLEARANCE = 0.01  # m added to a grasp's width before closing (as the shake test)
+SPLIT_KEY = 18  # spawn key of the id permutations (issue 18)
+ECE_BINS = 10
+
+
+# ---------------------------------------------------------------------------------------------- objects
+@dataclass(frozen=True)
+class SuiteObject:
+    """One object of the suite: random_urdfs `index` at `scale`, spawn `position` (3,) m / `orientation`
+    (4,) xyzw (world; it settles from there), `mass` kg, `friction`, spawn `kind` (:data:`POSE_KINDS`)."""
+
+    index: int
+    scale: float
+    position: tuple[float, float, float]
+    orientation: tuple[float, float, float, float]
+    mass: float
+    friction: float
+    kind: str
+    split: str
+
+
+@cache
+def narrow_width(index: int) -> float:
+    """Smallest width (m, scale 1) of random_urdfs `index`'s collision hull over the hull's face normals (an
+    upper bound of the true minimum width, so a filter on it never admits an object that cannot fit)."""
+    v = body_vertices({"urdf": random_urdf_path(index), "scale": 1.0})
+    normals = ConvexHull(v).equations[:, :3]
+    proj = v @ normals.T
+    return float((proj.max(0) - proj.min(0)).min())
+
+
+def draw_object(index: int, seed: int, split: str) -> SuiteObject | None:
+    """The suite's draws for random_urdfs `index` (from (seed, index) alone), or None if it does not fit the
+    gripper at its drawn scale."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEY, index)))
+    scale = float(rng.uniform(*SCALE))
+    kind = POSE_KINDS[int(rng.integers(len(POSE_KINDS)))]
+    yaw = Rotation.from_euler("z", rng.uniform(-np.pi, np.pi))
+    if kind == "upright":
+        rot = yaw
+    elif kind == "tilted":
+        a = rng.uniform(-np.pi, np.pi)
+        tilt = Rotation.from_rotvec(np.deg2rad(rng.uniform(*TILT_DEG)) * np.array([np.cos(a), np.sin(a), 0.0]))
+        rot = tilt * yaw
+    else:
+        rot = Rotation.random(random_state=rng)
+    xy = rng.uniform([X_RANGE[0], Y_RANGE[0]], [X_RANGE[1], Y_RANGE[1]])
+    mass = float(np.exp(rng.uniform(np.log(MASS[0]), np.log(MASS[1]))))
+    friction = float(rng.uniform(*FRICTION))
+    if narrow_width(index) * scale > MAX_NARROW_SIDE:
+        return None
+    v = rot.apply(body_vertices({"urdf": random_urdf_path(index), "scale": scale}))
+    z = SPAWN_CLEARANCE - float(v[:, 2].min())
+    return SuiteObject(index, round(scale, 4), (float(xy[0]), float(xy[1]), z), tuple(rot.as_quat().tolist()),
+                       round(mass, 4), round(friction, 3), kind, split)
+
+
+def suite_objects(seed: int, n: int, split: str = "heldout") -> list[SuiteObject]:
+    """The first `n` objects that fit the gripper, in a seeded permutation of the split's ids (``heldout``:
+    random_urdfs 700-999; ``tuning``: 000-699)."""
+    ids = [i for i in (HELDOUT_URDF_IDS if split == "heldout" else TRAIN_URDF_IDS) if i not in BROKEN_URDF_IDS]
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEY, 0 if split == "heldout" else 1)))
+    out = []
+    for i in order.permutation(ids).tolist():
+        obj = draw_object(int(i), seed, split)
+        if obj is not None:
+            out.append(obj)
+            if len(out) == n:
+                break
+    return out
+
+
+def object_scene(obj: SuiteObject, seed: int, ring: bool = True) -> Scene:
+    """A validated scene: the object (name ``target``) at its spawn pose, the front camera and (`ring`) the
+    4-camera ring of ``bench/grasp_clouds.py`` around its spawn position."""
+    import tempfile
+
+    entry = {"name": "target", "urdf": random_urdf_path(obj.index), "scale": obj.scale, "mass": obj.mass,
+             "friction": obj.friction, "position": list(obj.position), "orientation": list(obj.orientation)}
+    with tempfile.TemporaryDirectory(prefix="robot_wm_hard_grasp_") as tmp:
+        cams = ring_cameras((obj.position[0], obj.position[1], 0.03)) if ring else []
+        for cam in cams:
+            (Path(tmp) / f"{cam['name']}.yaml").write_text(yaml.safe_dump(cam))
+        data = scene_mapping(f"hard_grasp_{obj.index}", [entry],
+                             cameras=("front.yaml", *(f"{c['name']}.yaml" for c in cams)), seed=seed)
+        return scene_from_dict(data, f"hard_grasp_{obj.index}", Path(tmp))
+
+
+# ---------------------------------------------------------------------------------------------- planners
+@dataclass
+class PlannerInput:
+    """What a planner sees (world frame, m): the front view's object / scene clouds (N, 3) / (M, 3), the front
+    camera's position (3,), the ring's clouds (multi-view baseline only), the front-only observation, and
+    a shared kinematic model (IK for reachability)."""
+
+    object_points: np.ndarray
+    scene_points: np.ndarray
+    camera_position: np.ndarray
+    ring_object_points: np.ndarray
+    ring_scene_points: np.ndarray
+    front: Observation
+    kin: Any
+
+
+Planner = Callable[[PlannerInput, np.random.Generator], list[Grasp]]
+
+
+def trivial_topdown(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """Top-down at the cloud centroid, fingers fully open, :data:`TOP_K` seeded random yaws."""
+    c = inp.object_points.mean(0)
+    return [Grasp(Pose(c, top_down_quaternion(float(y))), panda.MAX_OPENING, 0.0)
+            for y in rng.uniform(-np.pi, np.pi, TOP_K)]
+
+
+def box_topdown(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """Today's controller's grasps: top-down across the RGB-D perception's box (front view), narrow side first.
+    Grasp width = the contact width + 1 cm (the controller opens to contact + 2 cm)."""
+    from robot_wm.control.rgbd_estimator import RgbdEstimator
+    from robot_wm.planning.box_grasps import top_down_grasps
+
+    ests = [e for e in RgbdEstimator().estimate(inp.front) if not e.fixed]
+    if not ests:
+        return []
+    c = inp.object_points.mean(0)
+    est = min(ests, key=lambda e: float(np.linalg.norm(e.pose.position[:2] - c[:2])))
+    boxes = top_down_grasps(est, depths=BOX_DEPTHS)
+    return [Grasp(b.pose, b.width - OPENING_CLEARANCE, -float(k)) for k, b in enumerate(boxes)][:TOP_K]
+
+
+def sampler_multiview(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """The antipodal sampler on the 4-view ring cloud (its ``bench grasping`` setting)."""
+    return grasp_candidates(inp.ring_object_points, rng, inp.ring_scene_points, robot_base=np.zeros(3), top_k=TOP_K,
+                            kinematics=inp.kin)
+
+
+def sampler_single_view(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """The antipodal sampler on the front view's cloud (today's single-view behaviour)."""
+    return grasp_candidates(inp.object_points, rng, inp.scene_points, robot_base=np.zeros(3), top_k=TOP_K,
+                            kinematics=inp.kin)
+
+
+def single_view(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """:func:`robot_wm.grasping.single_view.single_view_grasps` on the front view."""
+    from robot_wm.grasping.single_view import single_view_grasps
+
+    return single_view_grasps(inp.object_points, inp.camera_position, rng, scene_points=inp.scene_points,
+                              robot_base=(0.0, 0.0, 0.0))[:TOP_K]
+
+
+def _single_view_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("robot_wm.grasping.single_view") is not None
+
+
+PLANNERS: dict[str, Planner] = {
+    "trivial_topdown": trivial_topdown,
+    "box_topdown": box_topdown,
+    "sampler_multiview": sampler_multiview,
+    "sampler_single_view": sampler_single_view,
+}
+if _single_view_available():
+    PLANNERS["single_view"] = single_view
+HEADLINE = "single_view" if "single_view" in PLANNERS else "sampler_single_view"
+
+
+def trial_config(shake: ShakeConfig | None = None):
+    """The arm trial's settings: pick motions of ``planners/pick_place.yaml``, lift, shakes, finger force and
+    slip threshold of ``planners/shake_test.yaml`` (its pulls need a free-floating hand: a carry instead)."""
+    from robot_wm.config import load_planner
+    from robot_wm.sim.arm_grasp_trial import ArmTrialConfig
+
+    s = shake or load_shake_config()
+    p = load_planner(REPO_ROOT / "planners" / "pick_place.yaml")
+    rs, ts = s.rotational_shakes, s.translational_shakes
+    return ArmTrialConfig(approach=p.approach, approach_speed=p.linear_speed, finger_force=s.close.finger_force,
+                          lift=s.lift.height, rot_amplitude=rs.amplitude, rot_period_s=rs.period_s,
+                          rot_count=rs.count, trans_amplitude=ts.amplitude, trans_period_s=ts.period_s,
+                          trans_count=ts.count, shake_axis=ts.axis, slip_threshold=s.labels.slip_threshold)
+
+
+# ---------------------------------------------------------------------------------------------- one object
+_KIN: list[Any] = []
+
+
+def _kinematics():
+    """One kinematic model per process (IK only; it holds no per-object state)."""
+    if not _KIN:
+        from robot_wm.sim import KinematicModel
+
+        _KIN.append(KinematicModel())
+    return _KIN[0]
+
+
+def _planner_rng(seed: int, index: int, name: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEY, index, zlib.crc32(name.encode()))))
+
+
+def evaluate_object(obj: SuiteObject, seed: int, planners: tuple[str, ...], top_k: int = TOP_K) -> dict[str, Any]:
+    """:func:`evaluate_scene` on the suite object's scene, with its index, spawn kind and split."""
+    out = evaluate_scene(object_scene(obj, seed, ring="sampler_multiview" in planners), obj.index, seed, planners,
+                         top_k)
+    return {"index": obj.index, "kind": obj.kind, "split": obj.split, **out}
+
+
+def evaluate_scene(scene: Scene, key: int, seed: int, planners: tuple[str, ...], top_k: int = TOP_K
+                   ) -> dict[str, Any]:
+    """Plan with each of `planners` on the front view of `scene`'s object ``target`` and execute its first
+    `top_k` candidates (up to the first that holds) with the arm, each in a freshly reset world. Planner
+    randomness is seeded by (`seed`, `key`, planner name). `scene` needs the camera ``front`` and, for
+    ``sampler_multiview``, more cameras (their merged cloud is its input). Returns ``visible_points``,
+    ``settled_tilt_deg`` and per planner: ``labels`` (one per executed candidate), ``top1`` / ``topk``
+    (bool), ``score`` (top-1's), ``plan_ms``, ``candidates``."""
+    from robot_wm.sim import Arm, World
+    from robot_wm.sim.arm_grasp_trial import arm_grasp_trial
+
+    cfg = trial_config()
+    kin = _kinematics()
+    with World(scene, seed=seed) as world:
+        obs = world.observe()
+        body = world.objects["target"].body
+        front = Observation({"front": obs.frames["front"]}, obs.joint_positions, obs.gripper_width, obs.time)
+        pts, scene_pts = object_and_scene_clouds(front, body)
+        others = {k: v for k, v in obs.frames.items() if k != "front"}
+        if others:
+            ring_pts, ring_scene = object_and_scene_clouds(
+                Observation(others, obs.joint_positions, obs.gripper_width, obs.time), body)
+        else:
+            ring_pts = ring_scene = np.zeros((0, 3))
+        inp = PlannerInput(pts, scene_pts, obs.frames["front"].camera2world.position.copy(), ring_pts, ring_scene,
+                           front, kin)
+        settled = world.object_pose("target")
+        tilt = float(np.rad2deg(np.arccos(np.clip(settled.rotation.as_matrix()[2, 2], -1.0, 1.0))))
+        out: dict[str, Any] = {"visible_points": len(pts), "settled_tilt_deg": tilt, "planners": {}}
+        arm = Arm(world, kin=kin)
+        dirty = False
+        for name in planners:
+            rng = _planner_rng(seed, key, name)
+            t0 = time.perf_counter()
+            grasps = PLANNERS[name](inp, rng) if len(pts) else []
+            plan_ms = (time.perf_counter() - t0) * 1e3
+            labels = []
+            for g in grasps[:top_k]:
+                if dirty:
+                    world.reset()
+                dirty = True
+                r = arm_grasp_trial(world, arm, "target", g.pose, min(g.width + OPENING_CLEARANCE, panda.MAX_OPENING),
+                                    cfg)
+                labels.append(r.label)
+                if r.success:
+                    break
+            out["planners"][name] = {"labels": labels, "top1": bool(labels) and labels[0] == "stable",
+                                     "topk": "stable" in labels, "score": float(grasps[0].score) if grasps else None,
+                                     "plan_ms": plan_ms, "candidates": len(grasps)}
+        arm.close()
+    return out
+
+
+def warm_up() -> None:
+    """Imports every planner needs and the process's kinematic model, so that no planner's timing pays for
+    them (run once per worker before any object)."""
+    import importlib
+
+    for module in ("robot_wm.control.rgbd_estimator", "robot_wm.planning.box_grasps", "robot_wm.sim.arm_grasp_trial",
+                   *(["robot_wm.grasping.single_view"] if "single_view" in PLANNERS else [])):
+        importlib.import_module(module)
+    _kinematics()
+
+
+def _job(args: tuple[SuiteObject, int, tuple[str, ...], int]) -> dict[str, Any]:
+    from robot_wm.sim.client import quiet_stdio
+
+    with quiet_stdio(stdout_to_stderr=True):
+        return evaluate_object(*args)
+
+
+# ---------------------------------------------------------------------------------------------- calibration
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[float, float, float, float]:
+    """P(y=1 | x) = sigmoid(a * (x - mean) / std + b), fitted by Newton's method with an L2 penalty `l2` on a
+    (keeps separable or one-class data finite). Returns (a, b, mean, std)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    mu, sd = (float(x.mean()), float(x.std())) if len(x) else (0.0, 1.0)
+    sd = sd if sd > 1e-12 else 1.0
+    X = np.stack([(x - mu) / sd, np.ones_like(x)], 1)
+    w = np.zeros(2)
+    reg = np.diag([l2, l2 * 1e-2]) * max(1, len(x))
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-X @ w))
+        g = X.T @ (p - y) + reg @ w
+        h = X.T @ (X * (p * (1 - p))[:, None]) + reg
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(w[0]), float(w[1]), mu, sd
+
+
+def calibrated(scores: np.ndarray, fit: tuple[float, float, float, float]) -> np.ndarray:
+    """P(success) (n,) of candidate `scores` (n,) under a :func:`fit_logistic` fit."""
+    a, b, mu, sd = fit
+    return 1 / (1 + np.exp(-(a * (np.asarray(scores, float) - mu) / sd + b)))
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error with equal-width bins (the metric of ``bench model``)."""
+    from robot_wm.bench.model_eval import ece as _ece
+
+    return _ece(np.asarray(p, float), np.asarray(y, float), bins) if len(p) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------- the suite
+def run_jobs(jobs: list[tuple[SuiteObject, int, tuple[str, ...], int]], workers: int) -> list[dict[str, Any]]:
+    """Evaluate jobs (object, seed, planners, top_k) on `workers` spawned single-threaded processes (0: in
+    this process); results in job order."""
+    if workers <= 0:
+        warm_up()
+        return [evaluate_object(*j) for j in jobs]
+    ctx = multiprocessing.get_context("spawn")
+    with single_threaded_workers(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up) as pool:
+        return list(pool.map(_job, jobs))
+
+
+def _rate(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
+def hard_fields(seed: int, quick: bool, workers: int | None = None) -> dict[str, Any]:
+    """Every ``hard_*`` field of ``bench grasping`` (see the module docstring)."""
+    import os
+
+    t0 = time.perf_counter()
+    held = suite_objects(seed, OBJECTS_QUICK if quick else OBJECTS, "heldout")
+    tune = suite_objects(seed, TUNING_QUICK if quick else TUNING, "tuning")
+    names = tuple(PLANNERS)
+    jobs = [(o, seed, names, TOP_K) for o in held] + [(o, seed, (HEADLINE,), 1) for o in tune]
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    res = run_jobs(jobs, workers)
+    held_res, tune_res = res[: len(held)], res[len(held):]
+    out: dict[str, Any] = {"hard_objects": len(held)}
+    per: dict[str, dict[str, Any]] = {}
+    for name in names:
+        rows = [r["planners"][name] for r in held_res]
+        ms = [r["plan_ms"] for r in rows]
+        per[name] = {"top1": _rate([r["top1"] for r in rows]), "top5": _rate([r["topk"] for r in rows]),
+                     "with_candidate": _rate([r["candidates"] > 0 for r in rows]),
+                     "plan_ms_median": statistics.median(ms) if ms else float("nan"),
+                     "labels": dict(Counter(r["labels"][0] if r["labels"] else "no_candidate" for r in rows))}
+    h = per[HEADLINE]
+    out.update({
+        "hard_objects_with_candidate": h["with_candidate"],
+        "hard_top1_success": h["top1"],
+        "hard_top5_success": h["top5"],
+        "hard_trivial_top1": per["trivial_topdown"]["top1"],
+        "hard_box_topdown_top1": per["box_topdown"]["top1"],
+        "hard_multiview_top1": per["sampler_multiview"]["top1"],
+    })
+    # calibration: logistic map of the headline's top-1 score, fitted on the tuning split only
+    t_rows = [r["planners"][HEADLINE] for r in tune_res if r["planners"][HEADLINE]["score"] is not None]
+    fit = fit_logistic(np.array([r["score"] for r in t_rows]), np.array([r["top1"] for r in t_rows], float))
+    h_rows = [r["planners"][HEADLINE] for r in held_res if r["planners"][HEADLINE]["score"] is not None]
+    p = calibrated(np.array([r["score"] for r in h_rows]), fit)
+    y = np.array([r["top1"] for r in h_rows], float)
+    out["hard_top1_calibration_ece"] = ece(p, y)
+    out["hard_plan_ms_median"] = h["plan_ms_median"]
+    out["hard_headline_planner"] = HEADLINE
+    for name in names:
+        out[f"hard_{name}_top1"] = per[name]["top1"]
+        out[f"hard_{name}_top5"] = per[name]["top5"]
+        out[f"hard_{name}_with_candidate"] = per[name]["with_candidate"]
+        out[f"hard_{name}_plan_ms_median"] = per[name]["plan_ms_median"]
+        out[f"hard_{name}_top1_labels"] = ",".join(f"{k}:{v}" for k, v in sorted(per[name]["labels"].items()))
+    kinds = sorted({r["kind"] for r in held_res})
+    out["hard_by_kind"] = {k: {"objects": sum(r["kind"] == k for r in held_res),
+                               **{f"{n}_top1": _rate([r["planners"][n]["top1"] for r in held_res if r["kind"] == k])
+                                  for n in names}} for k in kinds}
+    out["hard_per_object"] = [{"index": r["index"], "kind": r["kind"], "settled_tilt_deg": round(r["settled_tilt_deg"], 1),
+                               **{n: r["planners"][n]["labels"] for n in names}} for r in held_res]
+    out["hard_tuning_objects"] = len(tune)
+    out["hard_tuning_top1"] = _rate([r["planners"][HEADLINE]["top1"] for r in tune_res])
+    out["hard_calibration_fit"] = {"a": fit[0], "b": fit[1], "score_mean": fit[2], "score_std": fit[3]}
+    out["hard_wall_s"] = time.perf_counter() - t0
+    out["hard_workers"] = workers
+    return out
+
+
+__all__ = ["HEADLINE", "PLANNERS", "PlannerInput", "SuiteObject", "calibrated", "draw_object", "evaluate_object",
+           "evaluate_scene", "fit_logistic", "hard_fields", "narrow_width", "object_scene", "suite_objects",
+           "trial_config", "warm_up"]
