@@ -7,8 +7,13 @@ done, the shards are merged (in object order) into ``DIR/trials.jsonl`` and ``DI
 ``DIR/summary.json`` and the plots are written.
 
 Determinism: object i's draws come from ``SeedSequence(seed, spawn_key=(crc32(name),))``, and the
-shake test itself has no randomness, so labels do not depend on the worker count, the backend, or
-which objects were evaluated before.
+judge has no randomness (the ``arm_table`` protocol builds one fresh world per object and resets it before
+every trial), so labels do not depend on the worker count, the backend, or which objects were evaluated
+before.
+
+The judge is the config's ``protocol``: ``free_hand`` (:func:`~robot_wm.grasping.shake.shake_test`) or
+``arm_table`` (:func:`~robot_wm.grasping.shake.arm_table_trials`; rows gain :data:`ARM_TABLE_FIELDS` and
+labels ``table_collision``).
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
 from robot_wm.grasping.config import ShakeConfig
 from robot_wm.grasping.grasp import Grasp
 from robot_wm.grasping.objects import surface_points
-from robot_wm.grasping.shake import shake_test
+from robot_wm.grasping.shake import arm_table_trials, shake_test
 from robot_wm.sim.hand import ObjectModel
 
 log = logging.getLogger(__name__)
 
 ROW_FIELDS = ("object", "grasp", "width", "score", "label", "slip", "max_slip", "closed_width",
               "position", "quaternion")
+# extra row fields of the arm_table protocol: object rise (m) and peak robot-table force (N, approach to lift)
+# of the trial, and the object's pose (world) at the start of every trial
+ARM_TABLE_FIELDS = ("rise", "max_table_force", "object_position", "object_quaternion")
 SURFACE_POINTS = 2000
 
 
@@ -82,17 +90,32 @@ def sample_object_grasps(obj: ObjectModel, n: int, seed: int) -> list[Grasp]:
     return [cands[i] for i in pick]
 
 
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def row_fields(config: ShakeConfig) -> tuple[str, ...]:
+    """Columns of ``trials.csv`` (and keys of each ``trials.jsonl`` row) under the config's protocol."""
+    return ROW_FIELDS + (ARM_TABLE_FIELDS if config.protocol == "arm_table" else ())
+
+
 def run_unit(unit: Unit, seed: int, config: ShakeConfig) -> list[dict[str, Any]]:
-    """Shake-test one object's grasps; one row per trial."""
+    """Judge one object's grasps under the config's protocol; one row per trial."""
     grasps = list(unit.grasps) if unit.grasps is not None else sample_object_grasps(unit.obj, unit.n_grasps, seed)
+    if config.protocol == "arm_table":
+        start, results = arm_table_trials(unit.obj, grasps, config, seed)
+        return [{"object": unit.obj.name, "grasp": i, "width": g.width, "score": g.score, "label": r.label,
+                 "slip": _num(r.slip), "max_slip": None, "closed_width": _num(r.closed_width),
+                 "position": g.pose.position.tolist(), "quaternion": g.pose.quaternion.tolist(),
+                 "rise": _num(r.rise), "max_table_force": r.max_table_force,
+                 "object_position": start.position.tolist(), "object_quaternion": start.quaternion.tolist()}
+                for i, (g, r) in enumerate(zip(grasps, results, strict=True))]
     rows = []
     obj_pose = Pose(config.arm.object_position, [0, 0, 0, 1]) if config.arm.enabled else None
     for i, g in enumerate(grasps):
         r = shake_test(unit.obj, g if obj_pose is None else g.transformed(obj_pose), obj_pose, config)
         rows.append({"object": unit.obj.name, "grasp": i, "width": g.width, "score": g.score, "label": r.label,
-                     "slip": None if math.isnan(r.slip) else r.slip,
-                     "max_slip": None if math.isnan(r.max_slip) else r.max_slip,
-                     "closed_width": None if math.isnan(r.closed_width) else r.closed_width,
+                     "slip": _num(r.slip), "max_slip": _num(r.max_slip), "closed_width": _num(r.closed_width),
                      "position": g.pose.position.tolist(), "quaternion": g.pose.quaternion.tolist()})
     return rows
 
@@ -111,8 +134,10 @@ def _fingerprint(units: list[Unit], seed: int, config: ShakeConfig) -> dict[str,
     for u in units:
         h.update(json.dumps([u.index, asdict(u.obj), u.n_grasps,
                              None if u.grasps is None else [g.to_dict() for g in u.grasps]], sort_keys=True).encode())
+    # free_hand: the protocol keys are left out, so run folders from before they existed still resume
+    skip = {"protocol", "arm_table"} if config.protocol == "free_hand" else None
     return {"seed": seed, "objects": [u.obj.name for u in units], "units_sha256": h.hexdigest(),
-            "config": config.model_dump(mode="json")}
+            "config": config.model_dump(mode="json", exclude=skip)}
 
 
 # ---------------------------------------------------------------------------- backends
@@ -205,9 +230,9 @@ def evaluate(objects: list[ObjectModel], out: Path, config: ShakeConfig, seed: i
     for u in units:
         rows += [json.loads(line) for line in (shards / u.shard).read_text().splitlines() if line]
     _atomic_write(out / "trials.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    _write_csv(out / "trials.csv", rows)
+    _write_csv(out / "trials.csv", rows, row_fields(config))
     summary = summarize(rows, [u.obj.name for u in units])
-    summary.update({"trials_per_s": new_trials / elapsed if new_trials and elapsed > 0 else None,
+    summary.update({"protocol": config.protocol, "trials_per_s": new_trials / elapsed if new_trials and elapsed > 0 else None,
                     "trials_this_run": new_trials, "elapsed_s": elapsed, "seed": seed, "backend": backend,
                     "workers": workers, "objects_resumed": len(units) - len(todo)})
     _atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -218,10 +243,10 @@ def evaluate(objects: list[ObjectModel], out: Path, config: ShakeConfig, seed: i
     return summary
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: tuple[str, ...] = ROW_FIELDS) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
+        w = csv.DictWriter(f, fieldnames=list(fields))
         w.writeheader()
         for r in rows:
             w.writerow({k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()})

@@ -12,6 +12,10 @@ Protocol (all numbers from :class:`~robot_wm.grasping.config.ShakeConfig`, ``pla
    relative to the TCP since the close -> ``slipped``; else ``stable`` (the only success). A trial whose
    object has provably fallen clear of the hand for good stops early as ``dropped`` (the label the full
    protocol gives; ``slip``/``max_slip``/``steps`` are then those at that phase end).
+
+The ``arm_table`` protocol (:func:`arm_table_trials`) judges grasps with the Panda arm on a table instead
+(:func:`robot_wm.sim.arm_grasp_trial.arm_grasp_trial`): its labels are :data:`ARM_TABLE_LABELS`, those
+above plus ``table_collision``.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.geometry import Pose
-from robot_wm.grasping.config import ShakeConfig, load_shake_config
+from robot_wm.grasping.config import ArmTableConfig, ShakeConfig, load_shake_config
 from robot_wm.grasping.grasp import MAX_WIDTH, Grasp
+from robot_wm.grasping.objects import collision_parts
+from robot_wm.sim.arm_grasp_trial import TRIAL_LABELS, ArmTrialResult
 from robot_wm.sim.hand import HandWorld, ObjectModel
 
 log = logging.getLogger(__name__)
 
 LABELS = ("stable", "slipped", "dropped", "no_contact", "collision", "unreachable")
+ARM_TABLE_LABELS = TRIAL_LABELS  # LABELS + "table_collision" (the arm or hand pressed on the table)
 GRAVITY = 9.81
 # Clearance (m) between the falling object's highest and the hand's lowest possible points, beyond the
 # conservative geometric bounds, before a trial stops early as `dropped` (covers hand tracking error and
@@ -233,3 +240,37 @@ def robust_shake_test(obj: ObjectModel, grasp: Grasp, seed: int | np.random.Seed
         results.append(shake_test(obj, g, object_pose, cfg, reachable, ms, fs))
     rate = sum(r.success for r in results) / max(1, len(results))
     return RobustResult(rate, results)
+
+
+# ---------------------------------------------------------------------------------------------- arm_table
+def table_spawn_pose(obj: ObjectModel, cfg: ArmTableConfig) -> Pose:
+    """Where the ``arm_table`` protocol spawns `obj` (world): `cfg.object_position` (x, y) and
+    `cfg.object_orientation`, the lowest point of its collision geometry `cfg.spawn_clearance` m above the
+    table top (z = 0)."""
+    rot = Rotation.from_quat(cfg.object_orientation)
+    low = min(float(rot.apply(p)[:, 2].min()) for p in collision_parts(obj))
+    return Pose([cfg.object_position[0], cfg.object_position[1], cfg.spawn_clearance - low], cfg.object_orientation)
+
+
+def arm_table_trials(obj: ObjectModel, grasps: list[Grasp], config: ShakeConfig | None = None,
+                     seed: int = 0) -> tuple[Pose, list[ArmTrialResult]]:
+    """Judge `grasps` (object frame, TCP poses) on `obj` with the ``arm_table`` protocol; returns the
+    object's pose (world) at the start of every trial (settled, or the spawn pose) and one result per
+    grasp. Each trial runs in a freshly reset world, so the results depend only on the inputs (bit for
+    bit); a width beyond the gripper is ``unreachable``, as in :func:`shake_test`. `seed` seeds the world
+    (nothing in a trial draws from it)."""
+    from robot_wm.sim.arm_trial_world import ArmTrialWorld, object_entry, single_object_scene
+
+    cfg = config or load_shake_config()
+    trial_cfg = cfg.arm_trial_config()
+    scene = single_object_scene(object_entry(obj, table_spawn_pose(obj, cfg.arm_table)), f"arm_table_{obj.name}", seed)
+    results = []
+    with ArmTrialWorld(scene, seed, settle=cfg.arm_table.settle) as tw:
+        start = tw.start_pose
+        for g in grasps:
+            if g.width > MAX_WIDTH + 1e-6:
+                results.append(ArmTrialResult("unreachable"))
+                continue
+            opening = min(g.width + cfg.close.opening_clearance, MAX_WIDTH)
+            results.append(tw.trial(g.transformed(start).pose, opening, trial_cfg))
+    return start, results

@@ -42,6 +42,10 @@ def test_outputs(reference: Path) -> None:
     assert summary["per_object"]["box_0.05x0.04x0.06"] > 0.0
     for name in ("trials.csv", "per_object_success.png", "labels.png"):
         assert (reference / name).stat().st_size > 0
+    # the default protocol is the free-floating hand; its run.json leaves the protocol keys out, so run
+    # folders made before `protocol:` existed still resume
+    assert summary["protocol"] == "free_hand"
+    assert not {"protocol", "arm_table"} & set(json.loads((reference / "run.json").read_text())["config"])
 
 
 def test_two_workers_same_labels(reference: Path, tmp_path: Path) -> None:
