@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from robot_wm.grasping.shake import LABELS  # noqa: E402
+from robot_wm.grasping.shake import ARM_TABLE_LABELS, LABELS  # noqa: E402
 
 
 def plot_summary(summary: dict[str, Any], out: Path) -> list[Path]:
@@ -28,10 +28,13 @@ def plot_summary(summary: dict[str, Any], out: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    counts = [summary["labels"].get(k, 0) for k in LABELS]
-    ax.bar(LABELS, counts, color=["tab:green", "tab:orange", "tab:red", "tab:gray", "tab:purple", "tab:brown"])
+    labels = ARM_TABLE_LABELS if summary.get("protocol") == "arm_table" else LABELS
+    counts = [summary["labels"].get(k, 0) for k in labels]
+    ax.bar(labels, counts, color=["tab:green", "tab:orange", "tab:red", "tab:gray", "tab:purple", "tab:brown",
+                                  "tab:pink"][:len(labels)])
+    ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel("trials")
-    ax.set_title("shake-test labels")
+    ax.set_title(f"shake-test labels ({summary.get('protocol', 'free_hand')})")
     fig.tight_layout()
     paths.append(out / "labels.png")
     fig.savefig(paths[-1], dpi=100)
