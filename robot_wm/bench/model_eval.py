@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from robot_wm.model.dataset import GRASP_MODES, transition_descriptors
 from robot_wm.model.network import action_frame_features
-from robot_wm.model.state import GRASP, PUSH, rotation_error_deg
+from robot_wm.model.state import GRASP, PUSH, TILT, rotation_error_deg
 from robot_wm.model.world_model import WorldModel
 
 MOVED = 0.002  # m: an untouched object displaced more than this counts as a moved neighbour
@@ -78,6 +78,12 @@ def evaluate(model: WorldModel, data: dict[str, np.ndarray], oracle_after: dict[
     out["follow_pos_err_mm_median"] = float(np.median(fol[t, tgt][pt]))
     out["push_rot_err_deg_median"] = float(np.median(rot[pt]))
     out["no_motion_rot_err_deg_median"] = float(np.median(rotation_error_deg(before[t, tgt, 3:7], after[t, tgt, 3:7])[pt]))
+    for part, rows in (("flat", pt & (act[:, TILT] == 0)), ("tilted", pt & (act[:, TILT] != 0))):
+        out[f"n_push_{part}"] = int(rows.sum())  # pads' face square to the push / turned (robot_wm.model.state)
+        out[f"push_pos_err_mm_median_{part}"] = float(np.median(err[t, tgt][rows])) if rows.any() else float("nan")
+        out[f"push_rot_err_deg_median_{part}"] = float(np.median(rot[rows])) if rows.any() else float("nan")
+        out[f"no_motion_rot_err_deg_median_{part}"] = float(np.median(rotation_error_deg(
+            before[t, tgt, 3:7], after[t, tgt, 3:7])[rows])) if rows.any() else float("nan")
     neigh = mask & ~data["touched"] & (nomo > MOVED * 1000) & push[:, None]
     neigh[t, tgt] = False
     out["n_neighbours_moved"] = int(neigh.sum())

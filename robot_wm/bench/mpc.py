@@ -14,7 +14,11 @@ aiming at half the tolerances) and, for the MPCs, the same executability check o
 (:class:`~robot_wm.planning.push_loop.ExecutablePushes`):
 
 * ``mpc_world_model`` — planners/mpc.yaml, :data:`REPLANS` re-plans per push (the first warm-started);
-* ``mpc_mean_only`` — the same with kappa = 0: the same samples and re-plans, so the same model calls;
+* ``mpc_world_model_turn`` — the same, with the scripted turning push as its fallback
+  (:class:`~robot_wm.planning.baselines.TurnFallback`): when the MPC finds no push worth making while a
+  goal's position is met and its yaw is not, the turning push (a tilted pad's corner on one end of a long
+  side) is made instead — the product's push-to-goal planner;
+* ``mpc_mean_only`` — the same as ``mpc_world_model`` with kappa = 0: the same samples and re-plans, so the same model calls;
 * ``mpc_physics`` — PyBullet on the perceived scene as the dynamics (mass 0.1 kg, friction 0.5 guessed),
   a far smaller search (:data:`PHYSICS_SETTINGS`, one plan per push), on the first
   :data:`PHYSICS_EPISODES` episodes (``push_success_mpc_world_model_on_physics_episodes`` compares);
@@ -63,7 +67,7 @@ PHYSICS_EPISODES, PHYSICS_EPISODES_QUICK = 18, 2  # the first ones: 6 of each ki
 MAX_PUSHES = 10
 PLAN_HZ_CALLS = 25
 REPLANS = 4  # MPC re-plans per push decision (the first warm-started from the last decision)
-VARIANTS = ("mpc_world_model", "mpc_mean_only", "mpc_physics", "mpc_no_motion", "scripted_pusher",
+VARIANTS = ("mpc_world_model", "mpc_world_model_turn", "mpc_mean_only", "mpc_physics", "mpc_no_motion", "scripted_pusher",
             "random_shooting", "oracle_state_mpc_world_model")
 # the physics reference rolls every sample in PyBullet (~0.1-0.4 s per push): a small search
 PHYSICS_SETTINGS = {"samples": 24, "horizon": 2, "iterations": 2, "elites": 4}
@@ -174,7 +178,7 @@ def physics_config(base: MPCConfig) -> MPCConfig:
 def make_pusher(variant: str, seed: int, config: MPCConfig | None = None, replans: int | None = None):
     """The pusher of a variant (see the module docstring), seeded. Every MPC's dynamics is wrapped in
     :class:`~robot_wm.planning.push_loop.ExecutablePushes` (pushes the hand cannot start are refused)."""
-    from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher
+    from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher, TurnFallback
     from robot_wm.planning.dynamics import NoMotionDynamics, PhysicsDynamics
     from robot_wm.planning.mpc import MPCPlanner
     from robot_wm.planning.push_loop import ExecutablePushes, MPCPusher
@@ -183,6 +187,8 @@ def make_pusher(variant: str, seed: int, config: MPCConfig | None = None, replan
     k = REPLANS if replans is None else replans
     if variant in ("mpc_world_model", "oracle_state_mpc_world_model"):
         return MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg, seed), k)
+    if variant == "mpc_world_model_turn":
+        return TurnFallback(MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg, seed), k), ScriptedPusher(cfg.push))
     if variant == "mpc_mean_only":
         return MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg.model_copy(update={
             "cost": cfg.cost.model_copy(update={"kappa": 0.0})}), seed), k)

@@ -18,8 +18,9 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (process pool) or ray (needs robot-wm[ray])."),
         objects: str = typer.Option("train", "--objects",
                                     help="train: primitives + random_urdfs 000-699; test: held-out 700-999."),
-        pushes: int = typer.Option(8, "--pushes", help="Pushes per episode."),
-        grasps: int = typer.Option(40, "--grasps", help="Shake-tested grasps per episode (after the pushes)."),
+        pushes: int | None = typer.Option(None, "--pushes", help="Pushes per episode [default: CollectConfig's, 10]."),
+        grasps: int | None = typer.Option(None, "--grasps", help="Shake-tested grasps per episode (after the "
+                                          "pushes) [default: CollectConfig's, 40]."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Execute random pushes and grasps in random scenes and record object-centric transitions."""
@@ -35,6 +36,8 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"collect: --workers must be >= 1 (got {workers})")
         if objects not in ("train", "test"):
             raise BadInput(f"collect: --objects must be train or test (got {objects!r})")
+        pushes = CollectConfig.pushes_per_episode if pushes is None else pushes
+        grasps = CollectConfig.grasps_per_episode if grasps is None else grasps
         if pushes < 0 or grasps < 0 or pushes + grasps == 0:
             raise BadInput("collect: --pushes and --grasps must be >= 0 and not both 0")
         check_backend_and_out("collect", backend, out)

@@ -30,11 +30,14 @@ class PushSamplingConfig(_Strict):
     """How a push is parameterised relative to its object (kept inside the world model's training
     distribution, robot_wm.model.collect.sample_push): the pad starts ``gap`` m short of the object's
     footprint along the push heading, at ``lateral`` x its half-width to the side, and travels ``gap +
-    depth`` m."""
+    depth`` m; the pad face turned by a ``tilt`` of at most ``tilt_max`` rad starts up to ``tilt_gap`` m
+    further back (in full from a tilt of 0.15 rad, the least the collector draws)."""
 
     gap: float = Field(default=0.01, ge=0.0, le=0.03)  # m, free travel before contact (training: 0.005-0.03)
     depth: Range = [0.02, 0.12]  # m, travel after contact (training: 0.02-0.15)
     lateral_max: float = Field(default=0.8, ge=0.0, le=1.0)  # |lateral offset| / half-width (training: 0.8)
+    tilt_max: float = Field(default=0.6, ge=0.0, le=0.6)  # rad, |pad face tilt| (training: 0 or 0.15-0.6)
+    tilt_gap: float = Field(default=0.01, ge=0.0, le=0.02)  # m added to the gap of a tilted face (training: 0.01)
 
     @field_validator("depth")
     @classmethod
@@ -87,6 +90,7 @@ class MPCConfig(_Strict):
     heading_std: float = Field(default=0.5, gt=0.0, le=math.pi)  # rad, initial sampling std of the heading
     lateral_std: float = Field(default=0.3, gt=0.0, le=2.0)  # initial std of the lateral offset (fraction)
     depth_std: float = Field(default=0.02, gt=0.0, le=0.2)  # m, initial std of the push depth
+    tilt_std: float = Field(default=0.3, gt=0.0, le=1.0)  # rad, initial std of the pad face's tilt
     mppi_noise_scale: float = Field(default=0.5, gt=0.0, le=1.0)  # MPPI: fixed sampling std, x the initial std
     min_std_scale: float = Field(default=0.05, gt=0.0, le=1.0)  # CEM: std floor, x the initial std
     noop_prob: float = Field(default=0.3, ge=0.0, lt=1.0)  # initial P(a step does nothing)

@@ -122,11 +122,13 @@ def _yaw_period(shape: str | None, size: tuple[float, ...]) -> float:
 
 
 def _nearest_object(world: World, point: np.ndarray, names: list[str]) -> str | None:
-    """The object (of `names`) whose true bounding box is nearest to `point` (3,) m."""
+    """The object (of `names`) whose true bounding box is nearest to `point` (3,) m: by signed distance, so
+    among boxes that contain the point (flush neighbours' boxes touch) the one it is deepest inside wins."""
     best, best_d = None, math.inf
     for n in names:
         lo, hi = world.object_aabb(n)
-        d = float(np.linalg.norm(np.maximum(0.0, np.maximum(lo - point, point - hi))))
+        gap = np.maximum(lo - point, point - hi)  # (3,) > 0 outside along that axis
+        d = float(np.linalg.norm(np.maximum(gap, 0.0))) if (gap > 0).any() else float(gap.max())
         if d < best_d:
             best, best_d = n, d
     return best

@@ -164,7 +164,7 @@ class PlanningController(SegmentController):
             action = {"grasp_pose": d.pick.grasp_pose, "open_width": d.pick.open_width,
                       "contact_width": d.pick.contact_width, "approach": d.pick.approach}
         elif d.push is not None:
-            action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance}
+            action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance, "tilt": d.push.tilt}
         target = d.pick.target if d.pick is not None else d.push.target if d.push is not None else None
         return to_jsonable({
             "index": len(self.decisions), "time": obs.time, "kind": d.kind, "target": target, "reason": d.reason,
@@ -281,10 +281,11 @@ class PlanningController(SegmentController):
 
     def _push_segments(self, a: PushAction) -> list[Segment]:
         """Close the fingers, go above the start, straight down to it, along the heading for `distance` m at
-        PUSH_SPEED, straight up, settle. The closed pads face the push (closing axis across it)."""
+        PUSH_SPEED, straight up, settle. The closed pads face the push (closing axis across it), turned by the
+        push's tilt."""
         s = self.settings
         start = np.asarray(a.start, float)
-        quat = top_down_quaternion(pusher_heading(a.yaw))
+        quat = top_down_quaternion(pusher_heading(a.yaw + a.tilt))
         direction = np.array([math.cos(a.yaw), math.sin(a.yaw), 0.0])
         end = start + a.distance * direction
         up = np.array([0.0, 0.0, s.approach])

@@ -50,6 +50,9 @@ PUSH_Z_MIN = 0.016  # m, lowest TCP height that clears the table
 WORKSPACE = ((0.38, 0.68), (-0.22, 0.22))  # x, y ranges (m) for placing objects
 MASS_RANGE = (0.05, 0.5)  # kg, log-uniform per object and episode
 FRICTION_RANGE = (0.3, 1.0)  # lateral friction coefficient, uniform
+TILT_P = 0.5  # share of pushes with a tilted pad face
+TILT_RANGE = (0.15, 0.6)  # rad, |tilt| of those
+TILT_GAP = 0.01  # m added to their start gap
 TOP_DOWN_TILT = np.radians(30.0)  # grasp candidates approaching within this of straight down count as top-down
 
 
@@ -60,7 +63,7 @@ class CollectConfig:
 
     seed: int = 0
     object_set: str = "train"
-    pushes_per_episode: int = 8
+    pushes_per_episode: int = 10  # half tilted (sample_push): 10 vs 8 keeps ~4 flat pushes per episode
     grasps_per_episode: int = 40  # grasps are cheap next to pushes; 40 vs 20: validation AUC +0.003
     episodes_per_shard: int = 10
     version: int = FORMAT_VERSION
@@ -180,8 +183,9 @@ class SceneRecorder:
         return self.world.object_aabb(self.names[i])
 
     def push(self, action: np.ndarray) -> tuple[bool, set[int]]:
-        _, x, y, z, yaw, dist = (float(v) for v in action)
-        res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist, self.push_speed)
+        _, x, y, z, yaw, dist, tilt = (float(v) for v in action)
+        res = self.sp.execute_push(self.world, self.arm, np.array([x, y, z]), yaw, dist, self.push_speed,
+                                   tilt=tilt)
         return res.ok, {self.names.index(n) for n in res.touched}
 
     def object_model(self, i: int):
@@ -206,7 +210,7 @@ class SceneRecorder:
     def top_down_candidates(self, i: int, state: np.ndarray, rng: np.random.Generator, top_k: int = 10
                             ) -> list[np.ndarray]:
         """The grasping module's best antipodal candidates on object i whose approach is within 30 deg of
-        straight down, snapped to top-down: grasp actions (6,) [1, x, y, z, yaw, width]. Cached per object
+        straight down, snapped to top-down: grasp actions (7,) [1, x, y, z, yaw, width]. Cached per object
         (grasps do not move objects; call after the pushes)."""
         if i in self._candidates:
             return self._candidates[i]
@@ -249,7 +253,7 @@ class SceneRecorder:
 
 # ---------------------------------------------------------------------------------------------- grasps, shapes
 def grasp_from_action(action: np.ndarray) -> Grasp:
-    """The grasping module's ``Grasp`` (TCP pose, width) of a grasp action row (6,) (float32, or float64
+    """The grasping module's ``Grasp`` (TCP pose, width) of a grasp action row (7,) (float32, or float64
     to keep e.g. jittered values exact); see :func:`robot_wm.model.state.grasp_action_to_tcp`."""
     from robot_wm.grasping import Grasp
 
@@ -258,7 +262,7 @@ def grasp_from_action(action: np.ndarray) -> Grasp:
 
 
 def action_from_grasp(grasp: Grasp) -> np.ndarray:
-    """The grasp action (6,) float32 of a grasping ``Grasp``, its TCP snapped to top-down; see
+    """The grasp action (7,) float32 of a grasping ``Grasp``, its TCP snapped to top-down; see
     :func:`robot_wm.model.state.grasp_action_from_tcp`."""
     return grasp_action_from_tcp(grasp.pose.position, grasp.pose.quaternion, grasp.width)
 
@@ -296,7 +300,9 @@ def scene_descriptors(scene: dict, scene_dir: Path | None = None) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- actions
 def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int]:
-    """A push action (6,) at a random object (sometimes towards a neighbour) and its target slot."""
+    """A push action (7,) at a random object (sometimes towards a neighbour) and its target slot. Half of
+    the pushes turn the pad face by a tilt of 0.15-0.6 rad either way (:data:`TILT_RANGE`), started
+    :data:`TILT_GAP` further back (the leading corner reaches further forward)."""
     n = len(states)
     i = int(rng.integers(n))
     lo, hi = rec.aabb(i)
@@ -312,11 +318,12 @@ def sample_push(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray
     perp = np.array([-u[1], u[0]])
     reach = min(half[0] / max(abs(u[0]), 1e-6), half[1] / max(abs(u[1]), 1e-6))
     side = min(half[0] / max(abs(perp[0]), 1e-6), half[1] / max(abs(perp[1]), 1e-6))
-    gap = rng.uniform(0.005, 0.03)
+    tilt = float(rng.uniform(*TILT_RANGE) * rng.choice([-1.0, 1.0])) if rng.random() < TILT_P else 0.0
+    gap = rng.uniform(0.005, 0.03) + (TILT_GAP if tilt else 0.0)
     start = c[:2] - u * (reach + PAD_THICKNESS + gap) + perp * rng.uniform(-0.8, 0.8) * side
     z = float(np.clip(0.5 * hi[2], PUSH_Z_MIN, 0.05))
     dist = float(gap + rng.uniform(0.02, 0.15))
-    return np.array([PUSH, start[0], start[1], z, yaw, dist], np.float32), i
+    return np.array([PUSH, start[0], start[1], z, yaw, dist, tilt], np.float32), i
 
 
 GRASP_MODE_P = (0.45, 0.30, 0.25)  # P(mode) for robot_wm.model.dataset.GRASP_MODES
@@ -325,7 +332,7 @@ MIN_WIDTH, MAX_WIDTH = 0.005, 0.07  # m, grasp widths (the fingers open 1 cm mor
 
 
 def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """A top-down grasp action (6,) [1, x, y, z, yaw, width] at a random object, its target slot and mode:
+    """A top-down grasp action (7,) [1, x, y, z, yaw, width] at a random object, its target slot and mode:
     one of the grasping module's candidates (snapped to top-down), a perturbed one (pose sigma 6 mm /
     0.2 rad, width x 0.9-1.4), or a box-based guess (across the narrow side mostly, any width)."""
     i = int(rng.integers(len(states)))
@@ -348,7 +355,7 @@ def sample_grasp(rng: np.random.Generator, rec: SceneRecorder, states: np.ndarra
             yaw = float(rng.uniform(-np.pi, np.pi))
         xy = c[:2] + rng.normal(0, 0.012, 2)
         z = hi[2] - rng.uniform(0.01, 0.04)
-        a = np.array([GRASP, xy[0], xy[1], z, yaw, rng.uniform(0.02, MAX_WIDTH)], np.float32)
+        a = np.array([GRASP, xy[0], xy[1], z, yaw, rng.uniform(0.02, MAX_WIDTH), 0.0], np.float32)
     a[3] = max(a[3], TCP_Z_MIN)
     a[4] = np.arctan2(np.sin(a[4]), np.cos(a[4]))
     a[5] = np.clip(a[5], MIN_WIDTH, MAX_WIDTH)

@@ -12,7 +12,7 @@ Arrays in a shard (T transitions, NMAX = 6 object slots, E episodes; states in t
 
     before, after  (T, NMAX, 15) float32   object states before / after the action (after settling)
     mask           (T, NMAX)     bool      real object slots
-    action         (T, 6)        float32   [kind, x, y, z, yaw, distance | width]
+    action         (T, 7)        float32   [kind, x, y, z, yaw, distance | width, tilt]
     target         (T,)          int16     slot of the object the action was aimed at
     touched        (T, NMAX)     bool      the arm touched this object during a push
     grasp_ok       (T,)          int8      grasps: 1 shake test `stable`, 0 any other label; pushes: -1
@@ -47,10 +47,11 @@ import numpy as np
 
 from robot_wm.config.object_sets import random_urdf_index
 from robot_wm.model.shape import GRID, PARTS_DIM, pack, unpack
-from robot_wm.model.state import STATE_DIM
+from robot_wm.model.state import ACTION_DIM, STATE_DIM
 
 NMAX = 6  # object slots per transition
-FORMAT_VERSION = 2  # of the shards (part of a collection's config: another version is refused on resume)
+FORMAT_VERSION = 3  # of the shards (part of a collection's config: another version is refused on resume)
+# version 2 wrote 6-wide actions (no tilt): they load as tilt 0, which is what the robot did then
 GRASP_MODES = ("candidate", "perturbed", "box")  # meaning of `grasp_mode` 0, 1, 2 (robot_wm.model.collect)
 OFF_TABLE_Z = -0.05  # m: an object below this has fallen off the table (there is no floor)
 
@@ -59,7 +60,7 @@ OFF_TABLE_Z = -0.05  # m: an object below this has fallen off the table (there i
 @dataclass
 class Transition:
     """One recorded action in an episode of n objects: object states `before` and `after` (n, 15), the
-    `action` (6,), the slot it aimed at, its index in the episode, the slots the arm touched (pushes) and,
+    `action` (7,), the slot it aimed at, its index in the episode, the slots the arm touched (pushes) and,
     for grasps, the shake-test label's index into ``robot_wm.grasping.LABELS``, whether it was ``stable``
     (1/0) and the sampling mode (index into GRASP_MODES); -1 for pushes."""
 
@@ -82,7 +83,7 @@ def pack_episode(episode: int, transitions: Sequence[Transition], mass: np.ndarr
     T = len(transitions)
     out = {
         "before": np.zeros((T, NMAX, STATE_DIM), np.float32), "after": np.zeros((T, NMAX, STATE_DIM), np.float32),
-        "mask": np.zeros((T, NMAX), bool), "action": np.zeros((T, 6), np.float32),
+        "mask": np.zeros((T, NMAX), bool), "action": np.zeros((T, ACTION_DIM), np.float32),
         "target": np.zeros(T, np.int16), "touched": np.zeros((T, NMAX), bool),
         "grasp_ok": np.full(T, -1, np.int8), "grasp_class": np.full(T, -1, np.int8),
         "grasp_mode": np.full(T, -1, np.int8),
@@ -181,6 +182,8 @@ def load_dataset(paths: Path | Iterable[Path],
                                      "robot_wm.model.collect.scene_descriptors, or recollect)")
                 part["ep_shape_box"], part["ep_shape_occ"], part["ep_shape_parts"] = pack(
                     np.stack([scene_descriptors(json.loads(str(sc))) for sc in scenes]))
+            if part["action"].shape[1] == ACTION_DIM - 1:  # format 2: pushes had no tilt
+                part["action"] = np.pad(part["action"], ((0, 0), (0, 1)))
             part["ep_index"] = part.pop("scene_episode") + offset
             part["episode"] = part["episode"] + offset
             top = max(top, int(part["ep_index"].max(initial=-1)) + 1)

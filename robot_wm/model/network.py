@@ -16,7 +16,7 @@ from torch import nn
 from robot_wm.model.state import GRASP
 
 PAD_THICKNESS = 0.012  # m, TCP to the front of the closed finger pads
-N_FEATURES = 24
+N_FEATURES = 26
 N_EDGE_IN = 4
 N_OUT = 8  # mean dx, dy (action frame), dz, dyaw; their log-variances (grasps: robot_wm.model.grasp_head)
 LOGVAR_MIN, LOGVAR_MAX = -4.0, 3.0  # bounds of the members' log-variances (normalised units)
@@ -24,7 +24,7 @@ N_DELTA = 4
 
 
 def _columns(states: torch.Tensor, kind: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, az: torch.Tensor,
-             yaw: torch.Tensor, dist: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+             yaw: torch.Tensor, dist: torch.Tensor, tilt: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per-object feature columns (each of the shape of ``states[..., 0]``, the target flag left out as
     None) and the target score (lower = aimed at; >= 1e3: not a candidate; padding not excluded here).
     The action's columns broadcast against the objects (e.g. (B, 1) for (B, N) objects)."""
@@ -54,6 +54,8 @@ def _columns(states: torch.Tensor, kind: torch.Tensor, ax: torch.Tensor, ay: tor
         c * zx + s * zy, -s * zx + c * zy, zz, ex, ey, ez,
         states[..., 10], states[..., 11], states[..., 12], states[..., 13],
         gap, travel, ry / (across + 0.01), None, is_grasp * ones, dist * (1 - is_grasp) * ones,
+        # the pad face's tilt (push only): which corner leads, and whether it meets the object off-centre
+        tilt * (1 - is_grasp) * ones, tilt * (1 - is_grasp) * ry / (across + 0.01),
     ]
     return cols, score
 
@@ -69,7 +71,7 @@ def action_frame_features(states: torch.Tensor, mask: torch.Tensor, actions: tor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-object features in the frame of the action, and the action's target object.
 
-    states (B, N, 15), mask (B, N) bool, actions (B, 6) -> features (B, N, F), rel (B, N, 3) object
+    states (B, N, 15), mask (B, N) bool, actions (B, 7) -> features (B, N, F), rel (B, N, 3) object
     positions in the action frame (m), target (B, N) float one-hot of the object the action is aimed at
     (push: the first object in the ~pad-wide corridor ahead; grasp: the object nearest the grasp point).
     The action frame: origin at (x, y, z) of the action, x along heading `yaw`, z up.
@@ -93,7 +95,7 @@ def compact_features(states: torch.Tensor, mask: torch.Tensor, actions: torch.Te
     idx = mask.reshape(-1).nonzero().squeeze(1)
     scene = torch.div(idx, n, rounding_mode="floor")
     st = states.reshape(b * n, -1).index_select(0, idx).T.contiguous()  # (15, R)
-    act = actions.index_select(0, scene).T.contiguous()  # (6, R)
+    act = actions.index_select(0, scene).T.contiguous()  # (7, R)
     cols, score = _columns(st.T, *act)
     full = torch.full((b * n,), 1e3, dtype=score.dtype).index_copy_(0, idx, score).reshape(b, n)
     tc = _pick_target(full, mask).reshape(-1).index_select(0, idx)

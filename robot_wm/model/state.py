@@ -14,15 +14,18 @@ index  name      meaning
 
 A scene is ``states (B, N, 15)`` plus ``mask (B, N)`` (True = real object, False = padding).
 
-Action: a float vector of length ``ACTION_DIM`` = 6: ``[kind, x, y, z, yaw, distance | width]``:
+Action: a float vector of length ``ACTION_DIM`` = 7: ``[kind, x, y, z, yaw, distance | width, tilt]``:
 
 * push  (kind 0): the closed fingertips start at (x, y, z) and move ``distance`` m along
-  (cos yaw, sin yaw, 0). The fingertip face is ~2 cm wide, perpendicular to the motion.
+  (cos yaw, sin yaw, 0). The fingertip face is ~2 cm wide, perpendicular to the motion when ``tilt`` = 0;
+  ``tilt`` (rad) turns the hand (and so the face) about world z, so that one corner of the face leads: a
+  point contact that turns what it pushes off-centre (a face held flat against a face translates it
+  instead, in this simulator and with rubber pads alike).
 * grasp (kind 1): top-down Panda grasp with the TCP (between the fingertip pads) at (x, y, z), the
   closing axis at heading ``yaw``, and the last element the grasp width (m; the fingers open 1 cm more,
   at most 8 cm). Outcome: the grasping module's shake test (close, lift 0.10 m, shakes, pulls, hold);
   success = labelled ``stable``. :func:`grasp_action_to_tcp` and :func:`grasp_action_from_tcp` convert
-  between this row and a TCP pose + width (what the grasping module's ``Grasp`` holds).
+  between this row and a TCP pose + width (what the grasping module's ``Grasp`` holds). Its tilt is 0.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from scipy.spatial.transform import Rotation
 from robot_wm.geometry import top_down_quaternion
 
 STATE_DIM = 15
-ACTION_DIM = 6
+ACTION_DIM = 7
+TILT = 6  # index of the push's face tilt (rad) in an action row
 SHAPES = ("box", "cylinder", "sphere", "mesh")
 PUSH, GRASP = 0, 1
 LIFT = 0.10  # m, the shake test's lift: a grasp's outcome on success is its object raised by this
@@ -71,19 +75,20 @@ def stack_scenes(scenes: Sequence[Sequence[np.ndarray]], n_max: int | None = Non
     return states, mask
 
 
-def push_action(x: float, y: float, z: float, yaw: float, distance: float) -> np.ndarray:
-    """A push action (6,): fingertips from (x, y, z) m along heading `yaw` rad for `distance` m."""
-    return np.array([PUSH, x, y, z, yaw, distance], np.float32)
+def push_action(x: float, y: float, z: float, yaw: float, distance: float, tilt: float = 0.0) -> np.ndarray:
+    """A push action (7,): fingertips from (x, y, z) m along heading `yaw` rad for `distance` m, the face
+    turned by `tilt` rad about z (0: perpendicular to the motion)."""
+    return np.array([PUSH, x, y, z, yaw, distance, tilt], np.float32)
 
 
 def grasp_action(x: float, y: float, z: float, yaw: float, width: float = 0.07) -> np.ndarray:
-    """A grasp action (6,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad, grasp `width` m
+    """A grasp action (7,): top-down TCP at (x, y, z) m, closing axis at `yaw` rad, grasp `width` m
     (default 7 cm: a blind grasp, the fingers open fully)."""
-    return np.array([GRASP, x, y, z, yaw, width], np.float32)
+    return np.array([GRASP, x, y, z, yaw, width, 0.0], np.float32)
 
 
 def grasp_action_to_tcp(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """The TCP of a grasp action row (6,) ``[GRASP, x, y, z, yaw, width]``: position (3,) float64 in m
+    """The TCP of a grasp action row (7,) ``[GRASP, x, y, z, yaw, width, 0]``: position (3,) float64 in m
     (world frame), quaternion (4,) xyzw pointing straight down with the closing axis (TCP y) at heading
     `yaw` (``top_down_quaternion(yaw + pi/2)``), and the width in m. The row may be float64 (e.g. a
     jittered grasp) to keep its values exact."""
@@ -91,7 +96,7 @@ def grasp_action_to_tcp(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
 
 
 def grasp_action_from_tcp(position: Sequence[float], quaternion: Sequence[float], width: float) -> np.ndarray:
-    """A grasp action (6,) float32 from a TCP pose (position (3,) m, quaternion (4,) xyzw, world frame) and
+    """A grasp action (7,) float32 from a TCP pose (position (3,) m, quaternion (4,) xyzw, world frame) and
     a width in m: the yaw is the heading of the TCP's closing axis (y) projected on the table, so a tilted
     TCP is snapped to top-down. Inverse of :func:`grasp_action_to_tcp` (yaw wrapped to (-pi, pi])."""
     closing = Rotation.from_quat(quaternion).as_matrix()[:, 1]

@@ -95,7 +95,7 @@ def fit_normalisation(p: Prepared) -> Normalisation:
     return Normalisation(mean, std, scale)
 
 
-MIRROR_FEATURES = (1, 5, 7, 9, 20)  # action-frame features that change sign under y -> -y (network.py)
+MIRROR_FEATURES = (1, 5, 7, 9, 20, 24)  # action-frame features that change sign under y -> -y (network.py)
 
 
 def mirror(p: Prepared, flip: torch.Tensor, flip_u: torch.Tensor | None = None) -> Prepared:

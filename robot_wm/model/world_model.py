@@ -3,7 +3,7 @@
 File: safetensors; all tensors are the network's parameters plus ``norm.*``; the metadata key
 ``robot_wm`` holds a JSON header::
 
-    {"format": "robot_wm.world_model", "version": 3, "state_dim": 15, "action_dim": 6,
+    {"format": "robot_wm.world_model", "version": 4, "state_dim": 15, "action_dim": 7,
      "n_features": 24, "n_out": 8, "k": 5, "hidden": 16, "edge": 8, "head": 8,
      "shape_dim": 7430, "grasp_in": 299, "grasp_hidden": 32, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
@@ -40,7 +40,7 @@ from robot_wm.model.state import ACTION_DIM, GRASP, LIFT, STATE_DIM
 log = logging.getLogger(__name__)
 
 FORMAT = "robot_wm.world_model"
-VERSION = 3  # 3: shape descriptors with convex parts, grasp head with exact hand-object overlaps
+VERSION = 4  # 3: shape descriptors with convex parts, grasp head with exact hand-object overlaps; 4: push tilt
 PUSH_CHUNK = 4096  # scenes evaluated at once: intermediates stay in cache (measured 7-20 % faster than 16384)
 GRASP_CHUNK = 2048  # grasps whose head inputs are built at once (bounds memory for large batches)
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
@@ -98,7 +98,7 @@ class WorldModel:
                      ) -> torch.Tensor:
         """Grasp-head logits (K, R) for R grasps (each member's mean over the grasp's four reflections):
         obj_states (R, 15) of the grasped objects, their shape descriptors (R, SHAPE_DIM) (None: filled
-        bounding boxes), actions (R, 6)."""
+        bounding boxes), actions (R, 7)."""
         return self.grasp_head.symmetric(grasp_features(obj_states, shapes, actions))
 
     def _grasp_p(self, s: torch.Tensor, a: torch.Tensor, slot: torch.Tensor,
@@ -128,7 +128,7 @@ class WorldModel:
                 ) -> tuple[Any, Any, Any]:
         """Predict the outcome of one action per scene.
 
-        states (B, N, 15) float, actions (B, 6) float, mask (B, N) bool (None: every slot is real),
+        states (B, N, 15) float, actions (B, 7) float, mask (B, N) bool (None: every slot is real),
         shapes (B, N, SHAPE_DIM) or (N, SHAPE_DIM) (one scene's, shared by all B) float: the objects' shape
         descriptors (:mod:`robot_wm.model.shape`); None: each object's filled bounding box. Only grasps
         read them. Returns (same array type as `states`: torch tensor or NumPy array):
@@ -259,7 +259,7 @@ class WorldModel:
 
 def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Slot (R,) of the object each grasp acts on: the real object nearest the grasp point in x-y (the
-    same rule as robot_wm.model.network's target for grasps). states (R, N, 15), mask (R, N), actions (R, 6)."""
+    same rule as robot_wm.model.network's target for grasps). states (R, N, 15), mask (R, N), actions (R, 7)."""
     d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1)
     return torch.where(mask, d, torch.full_like(d, float("inf"))).argmin(1)
 

@@ -3,19 +3,21 @@
 
 * :class:`ScriptedPusher` — no model: push through the object's centre straight towards the goal, as far as
   the goal is (capped at the push range the world model was trained on); once the position is within
-  tolerance and a yaw goal is not, push the middle of a long side off-centre to turn it.
+  tolerance and a yaw goal is not, push a long side near its end, the pad face tilted so that its corner
+  leads (a point contact, which turns the object; a flat face held against the side would only slide it).
 * :class:`RandomShootingPlanner` — random shooting (Nagabandi et al. 2018): draw N random action
-  sequences once (objects, headings, offsets and depths uniform over their ranges), roll them through the
+  sequences once (objects, headings, offsets, depths and tilts uniform over their ranges), roll them through the
   dynamics, keep the cheapest. No refit, no warm start, no informed prior: the same dynamics, cost,
   push parameterisation and evaluation as :class:`~robot_wm.planning.mpc.MPCPlanner` (it is one, with its
   sampling replaced), so the difference to the MPC is the search alone.
 
-World frame, SI units (m, rad) throughout; actions are push rows ``[0, x, y, z, heading, distance]``.
+World frame, SI units (m, rad) throughout; actions are push rows ``[0, x, y, z, heading, distance, tilt]``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from robot_wm.planning.scene_state import PerceivedScene
 
 TURN_LATERAL = 0.8  # fraction of the half-width: the scripted pusher's off-centre turning push
 TURN_DEPTH = (0.02, 0.06)  # m, its depth range
+TURN_TILT = 0.45  # rad, its pad tilt (the corner on the side of the offset leads)
 
 
 class ScriptedPusher:
@@ -40,14 +43,23 @@ class ScriptedPusher:
     def reset(self, seed: int | None = None) -> None:
         """Stateless; nothing to reset."""
 
-    def params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float] | None:
-        """(heading rad, lateral fraction, depth m) of the next push for one object state (15,) and its
-        goal, or None when the goal is met."""
+    def params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float, float] | None:
+        """(heading rad, lateral fraction, depth m, tilt rad) of the next push for one object state (15,) and
+        its goal, or None when the goal is met: towards the goal through the centre while the position is
+        off, then :meth:`turn_params`."""
         lo, hi = self.push.depth
         d = np.asarray(goal.xy, float) - state[0:2].astype(float)
         dist = float(np.linalg.norm(d))
         if dist > goal.tolerance_m:
-            return math.atan2(d[1], d[0]), 0.0, float(np.clip(dist, lo, hi))
+            return math.atan2(d[1], d[0]), 0.0, float(np.clip(dist, lo, hi)), 0.0
+        return self.turn_params(state, goal)
+
+    def turn_params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float, float] | None:
+        """The turning push's parameters (as :meth:`params`) for an object whose yaw is off its goal's by more
+        than the tolerance (modulo the footprint's symmetry), else None: across the longer side (x after
+        perception's canonical order), near its end, the pad tilted so that its corner on that side leads;
+        from the side that also moves the object towards its goal position. A push left of the centre line
+        (lateral > 0) turns the object clockwise."""
         if goal.yaw is None:
             return None
         s = torch.from_numpy(np.asarray(state, np.float32))
@@ -58,31 +70,80 @@ class ScriptedPusher:
             return None
         p = float(period) if math.isfinite(float(period)) else 2 * math.pi
         signed = math.remainder(goal.yaw - yaw, p)  # > 0: turn counter-clockwise
-        # push across the longer side (x after perception's canonical order), at its end: a push left of
-        # the centre line (lateral > 0) turns the object clockwise
+        d = np.asarray(goal.xy, float) - state[0:2].astype(float)
         heading = yaw + math.pi / 2
-        if dist > 1e-3 and math.cos(heading - math.atan2(d[1], d[0])) < 0:
+        if float(np.linalg.norm(d)) > 1e-3 and math.cos(heading - math.atan2(d[1], d[0])) < 0:
             heading += math.pi
         lateral = -TURN_LATERAL if signed > 0 else TURN_LATERAL
         depth = float(np.clip(abs(signed) * 0.5 * float(state[7]), *TURN_DEPTH))
-        return math.remainder(heading, 2 * math.pi), lateral, depth
+        return math.remainder(heading, 2 * math.pi), lateral, depth, -math.copysign(TURN_TILT, lateral)
+
+    def _action(self, scene: PerceivedScene, goal: PoseGoal, prm: tuple[float, ...]) -> np.ndarray:
+        a = push_actions(torch.from_numpy(scene.states)[None], torch.tensor([goal.index]),
+                         torch.tensor([prm], dtype=torch.float32), self.push)
+        return a[0].numpy()
+
+    def turn(self, scene: PerceivedScene, goals: list[PoseGoal]) -> tuple[PoseGoal, np.ndarray] | None:
+        """(the goal, the turning push (7,)) for the first goal whose position is met and whose yaw is not,
+        or None."""
+        for g in goals:
+            st = scene.states[g.index]
+            if float(np.linalg.norm(np.asarray(g.xy, float) - st[0:2].astype(float))) > g.tolerance_m:
+                continue
+            prm = self.turn_params(st, g)
+            if prm is not None:
+                return g, self._action(scene, g, prm)
+        return None
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
         for g in goals:
             prm = self.params(scene.states[g.index], g)
-            if prm is None:
-                continue
-            a = push_actions(torch.from_numpy(scene.states)[None], torch.tensor([g.index]),
-                             torch.tensor([prm], dtype=torch.float32), self.push)
-            return a[0].numpy()
+            if prm is not None:
+                return self._action(scene, g, prm)
         return None
+
+
+class TurnFallback:
+    """A pusher (the MPC) with the scripted turning push (:meth:`ScriptedPusher.turn`) as its fallback: when
+    the pusher finds no push worth making while a goal's position is met and its yaw is not, turn it. The
+    learned model predicts pushed objects' turns at a fraction of their size (docs/world_model.md), so the
+    MPC alone rarely sees a turn worth a push; the turning primitive (a tilted pad's corner on one end of a
+    long side) does turn boxes. ``last_plan`` is the pusher's (its first step a no-op after a fallback);
+    ``last_source`` says which one chose: "mpc" | "turn" | "" (nothing)."""
+
+    def __init__(self, pusher: Any, turner: ScriptedPusher | None = None) -> None:
+        self.pusher = pusher
+        self.turner = turner or ScriptedPusher()
+        self.last_source = ""
+
+    @property
+    def last_plan(self) -> Any:
+        return getattr(self.pusher, "last_plan", None)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.pusher.reset(seed)
+        self.last_source = ""
+
+    def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
+        a = self.pusher.act(scene, goals)
+        if a is not None:
+            self.last_source = "mpc"
+            return a
+        turn = self.turner.turn(scene, goals)
+        self.last_source = "turn" if turn is not None else ""
+        return None if turn is None else turn[1]
+
+    def executed(self, action: np.ndarray, ok: bool) -> None:
+        if hasattr(self.pusher, "executed"):
+            self.pusher.executed(action, ok)
 
 
 class RandomShootingPlanner(MPCPlanner):
     """Random shooting over the same dynamics and cost as :class:`MPCPlanner`: one round of
     ``config.samples`` sequences of ``config.horizon`` steps, drawn uniformly (each step: a no-op with
     probability ``config.noop_prob``, else a real object chosen uniformly, heading uniform in (-pi, pi],
-    lateral offset uniform in +-lateral_max, depth uniform in the push depth range), the cheapest kept.
+    lateral offset uniform in +-lateral_max, depth uniform in the push depth range, tilt uniform in
+    +-tilt_max), the cheapest kept.
     ``iterations`` is forced to 1 and the warm start off."""
 
     def __init__(self, dynamics: Dynamics | None = None, config: MPCConfig | None = None, seed: int = 0,
@@ -114,8 +175,8 @@ class RandomShootingPlanner(MPCPlanner):
         u = torch.rand(s, h, N_PARAMS, generator=g)
         lo, hi = c.push.depth
         params = torch.stack([(2 * u[..., 0] - 1) * math.pi, (2 * u[..., 1] - 1) * c.push.lateral_max,
-                              lo + (hi - lo) * u[..., 2]], -1)
+                              lo + (hi - lo) * u[..., 2], (2 * u[..., 3] - 1) * c.push.tilt_max], -1)
         return choice, params
 
 
-__all__ = ["RandomShootingPlanner", "ScriptedPusher"]
+__all__ = ["RandomShootingPlanner", "ScriptedPusher", "TurnFallback"]

@@ -62,7 +62,7 @@ def yaw_error(yaw: torch.Tensor, target: float | torch.Tensor, period: torch.Ten
 
 
 def push_count(actions: torch.Tensor) -> torch.Tensor:
-    """Number of push actions (B,) in action sequences (B, H, 6) (rows of another kind, e.g. the MPC's
+    """Number of push actions (B,) in action sequences (B, H, 7) (rows of another kind, e.g. the MPC's
     no-op, do not count)."""
     if actions.shape[-1] != ACTION_DIM:
         raise ValueError(f"actions must end in {ACTION_DIM} (got {tuple(actions.shape)})")

@@ -35,13 +35,20 @@ class PickAction:
 @dataclass
 class PushAction:
     """Push with the closed fingertip pads: the TCP starts at `start` (3,) m, moves `distance` m along the
-    heading `yaw` rad (direction (cos yaw, sin yaw, 0)) at constant height, then retreats upwards.
-    `target` is the object meant to move (others may be touched)."""
+    heading `yaw` rad (direction (cos yaw, sin yaw, 0)) at constant height, then retreats upwards; the pads'
+    face is turned by `tilt` rad about z from perpendicular to the motion (one corner leads: it turns what
+    it meets off-centre). `target` is the object meant to move (others may be touched)."""
 
     target: str
     start: np.ndarray
     yaw: float
     distance: float
+    tilt: float = 0.0
+
+    @classmethod
+    def from_row(cls, target: str, action: np.ndarray) -> PushAction:
+        """From a push action row (7,) ``[PUSH, x, y, z, yaw, distance, tilt]`` (robot_wm.model.state)."""
+        return cls(target, np.asarray(action[1:4], float), float(action[4]), float(action[5]), float(action[6]))
 
 
 @dataclass

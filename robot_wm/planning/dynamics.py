@@ -1,6 +1,6 @@
 """Batched dynamics the sampling MPC rolls its action sequences through.
 
-A dynamics is any callable ``(states (B, N, 15), mask (B, N), actions (B, 6)) -> Prediction`` on float32
+A dynamics is any callable ``(states (B, N, 15), mask (B, N), actions (B, 7)) -> Prediction`` on float32
 CPU torch tensors, in the layouts of :mod:`robot_wm.model.state` (world frame, SI units):
 
 * ``next_states`` (B, N, 15): the objects after the action (padded slots unchanged);
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from robot_wm.model.network import LOGVAR_MAX, LOGVAR_MIN, N_DELTA, action_frame_features, compact_features
-from robot_wm.model.state import GRASP, PUSH, SHAPES, STATE_DIM, object_state
+from robot_wm.model.state import ACTION_DIM, GRASP, PUSH, SHAPES, STATE_DIM, TILT, object_state
 from robot_wm.model.world_model import WorldModel, apply_delta
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Prediction(NamedTuple):
 
 @runtime_checkable
 class Dynamics(Protocol):
-    """``dynamics(states (B, N, 15), mask (B, N) bool, actions (B, 6)) -> Prediction``. It must not
+    """``dynamics(states (B, N, 15), mask (B, N) bool, actions (B, 7)) -> Prediction``. It must not
     modify its inputs (the planner passes views of shared tensors) and may return `states` itself for
     rows that do not change."""
 
@@ -53,8 +53,8 @@ def _check(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor) -> N
         raise ValueError(f"states must have shape (B, N, {STATE_DIM}) (got {tuple(states.shape)})")
     if mask.shape != states.shape[:2]:
         raise ValueError(f"mask must have shape {tuple(states.shape[:2])} (got {tuple(mask.shape)})")
-    if actions.shape != (states.shape[0], 6):
-        raise ValueError(f"actions must have shape ({states.shape[0]}, 6) (got {tuple(actions.shape)})")
+    if actions.shape != (states.shape[0], ACTION_DIM):
+        raise ValueError(f"actions must have shape ({states.shape[0]}, {ACTION_DIM}) (got {tuple(actions.shape)})")
 
 
 class NoMotionDynamics:
@@ -269,7 +269,7 @@ class PhysicsDynamics:
         return self._kin
 
     def rollout_one(self, states: np.ndarray, mask: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, float]:
-        """One scene (N, 15), its mask (N,) and one push (6,) -> next states (N, 15), 1.0 / 0.0 executed."""
+        """One scene (N, 15), its mask (N,) and one push (7,) -> next states (N, 15), 1.0 / 0.0 executed."""
         from robot_wm.config import scene_from_dict
         from robot_wm.sim import Arm, World
         from robot_wm.sim.push import execute_push, object_at_rest
@@ -283,8 +283,8 @@ class PhysicsDynamics:
         world = World(scene_from_dict(scene, "<physics_dynamics>"), seed=self.seed)
         try:
             arm = Arm(world, kin=self._kinematics(world))
-            _, x, y, z, yaw, dist = (float(v) for v in action)
-            res = execute_push(world, arm, np.array([x, y, z]), yaw, dist)
+            _, x, y, z, yaw, dist = (float(v) for v in action[:6])
+            res = execute_push(world, arm, np.array([x, y, z]), yaw, dist, tilt=float(action[TILT]))
             for i in slots:
                 name = f"obj{i}"
                 p = world.object_pose(name)

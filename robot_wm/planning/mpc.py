@@ -15,17 +15,20 @@ every sample is a push like those the world model was trained on, ``robot_wm.mod
   object is the one facing away from it (contact side angle = heading + pi);
 * ``lateral`` in [-lateral_max, lateral_max] (0.8): offset of the push line from the object's centre,
   as a fraction of the object's footprint half-width across the heading;
-* ``depth`` (m, 0.02-0.12): travel after contact.
+* ``depth`` (m, 0.02-0.12): travel after contact;
+* ``tilt`` in [-tilt_max, tilt_max] (0.6 rad): the pad face turned about z from perpendicular to the
+  motion, so that one corner leads (a point contact: off-centre, it turns the object; flat against a face,
+  the pads only translate it).
 
-:func:`push_actions` turns them into world-frame push actions ``[0, x, y, z, heading, gap + depth]``:
-the closed pads start ``gap`` (0.01 m) short of the object's footprint (the support of its oriented box,
+:func:`push_actions` turns them into world-frame push actions ``[0, x, y, z, heading, gap + depth, tilt]``:
+the closed pads start ``gap`` (0.01 m; tilted: up to ``tilt_gap`` more) short of the object's footprint (the support of its oriented box,
 from the state's extents and yaw, along the heading) plus the pad thickness (0.012 m), at TCP height
 z = clip(top / 2, 0.016, 0.05) m (top = the object's highest point, from its extents and orientation:
 the data collector's height rule). The collector measured the standoff on the world-axis-aligned box
 along the push line; the support used here is never shorter, so a start never overlaps the object.
 
 Each step's choice of object (or no-op) is a categorical distribution over the N slots plus a no-op;
-each (step, object) pair has its own Gaussian over (heading, lateral, depth). CEM refits both to the
+each (step, object) pair has its own Gaussian over (heading, lateral, depth, tilt). CEM refits both to the
 elites (the best ``elites`` sequences, equal weights), MPPI to all samples weighted by
 softmax(-cost / temperature) with a fixed sampling std (``mppi_noise_scale`` x the initial std); both
 smooth with the old distribution. The cold-start prior pushes goal objects towards their goals (depth =
@@ -71,22 +74,25 @@ from robot_wm.planning.dynamics import Dynamics, make_dynamics
 NOOP = -1.0  # action kind of a step that does nothing (rows of Plan.actions; not a robot action)
 PUSH_Z_MIN = 0.016  # m, lowest TCP height that clears the table (robot_wm.model.collect.PUSH_Z_MIN)
 PUSH_Z_MAX = 0.05  # m, highest push height the data collector used
-N_PARAMS = 3  # heading (rad), lateral (fraction), depth (m)
+N_PARAMS = 4  # heading (rad), lateral (fraction), depth (m), tilt (rad)
+TILT_MIN = 0.15  # rad, the least |tilt| the data collector draws (robot_wm.model.collect.TILT_RANGE)
 
 
 def push_actions(states: torch.Tensor, obj: torch.Tensor, params: torch.Tensor,
                  push: PushSamplingConfig | None = None) -> torch.Tensor:
-    """World-frame push actions (B, 6) from object-relative parameters (see the module docstring).
+    """World-frame push actions (B, 7) from object-relative parameters (see the module docstring).
 
-    states (B, N, 15) the scenes, obj (B,) long the pushed slot, params (B, 3) = (heading rad, lateral
-    fraction, depth m); lateral and depth are clamped to their ranges, heading is wrapped to (-pi, pi].
-    Action: [PUSH, x, y, z, heading, gap + depth] with (x, y, z) the TCP start (m).
+    states (B, N, 15) the scenes, obj (B,) long the pushed slot, params (B, 4) = (heading rad, lateral
+    fraction, depth m, tilt rad) (B, 3: tilt 0); lateral, depth and tilt are clamped to their ranges, heading is wrapped to
+    (-pi, pi]. Action: [PUSH, x, y, z, heading, gap + depth, tilt] with (x, y, z) the TCP start (m).
     """
     cfg = push or PushSamplingConfig()
     s = states.gather(1, obj.view(-1, 1, 1).expand(-1, 1, STATE_DIM)).squeeze(1)  # (B, 15)
     heading = torch.atan2(torch.sin(params[:, 0]), torch.cos(params[:, 0]))
     lateral = params[:, 1].clamp(-cfg.lateral_max, cfg.lateral_max)
     depth = params[:, 2].clamp(cfg.depth[0], cfg.depth[1])
+    tilt = params[:, 3].clamp(-cfg.tilt_max, cfg.tilt_max) if params.shape[1] > 3 else torch.zeros_like(depth)
+    gap = cfg.gap + cfg.tilt_gap * (tilt.abs() / TILT_MIN).clamp(max=1.0)
     c, sn = torch.cos(heading), torch.sin(heading)
     # object yaw psi from its quaternion as (cos, sin); phi = psi - heading, the yaw in the push frame
     qx, qy, qz, qw = s[:, 3], s[:, 4], s[:, 5], s[:, 6]
@@ -97,7 +103,7 @@ def push_actions(states: torch.Tensor, obj: torch.Tensor, params: torch.Tensor,
     ex, ey = s[:, 7], s[:, 8]
     along = 0.5 * (ex * cp + ey * sp)  # footprint half-size along the heading
     across = 0.5 * (ex * sp + ey * cp)  # ... and across it
-    back = along + PAD_THICKNESS + cfg.gap
+    back = along + PAD_THICKNESS + gap
     off = lateral * across
     x = s[:, 0] - c * back - sn * off
     y = s[:, 1] - sn * back + c * off
@@ -106,7 +112,7 @@ def push_actions(states: torch.Tensor, obj: torch.Tensor, params: torch.Tensor,
     top = s[:, 2] + 0.5 * (r20.abs() * ex + r21.abs() * ey + r22.abs() * s[:, 9])
     z = (0.5 * top).clamp(PUSH_Z_MIN, PUSH_Z_MAX)
     kind = torch.full_like(x, float(PUSH))
-    return torch.stack([kind, x, y, z, heading, cfg.gap + depth], dim=1)
+    return torch.stack([kind, x, y, z, heading, gap + depth, tilt], dim=1)
 
 
 def blocked_starts(states: torch.Tensor, obj: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
@@ -139,9 +145,9 @@ def blocked_starts(states: torch.Tensor, obj: torch.Tensor, actions: torch.Tenso
 class Plan:
     """The best action sequence found and what the dynamics predict for it (world frame, SI units).
 
-    actions (H, 6): push actions; rows of kind NOOP (-1, zeros otherwise) do nothing.
-    objects (H,): the slot pushed at each step, -1 for a no-op. params (H, 3): (heading rad, lateral
-    fraction, depth m) of each push (zeros for no-ops).
+    actions (H, 7): push actions; rows of kind NOOP (-1, zeros otherwise) do nothing.
+    objects (H,): the slot pushed at each step, -1 for a no-op. params (H, 4): (heading rad, lateral
+    fraction, depth m, tilt rad) of each push (zeros for no-ops).
     cost: its ensemble-aware cost (mean_cost + kappa * disagreement); mean_cost: the cost of the mean
     prediction; disagreement: the members' summed disagreement (cost units).
     states (H + 1, N, 15): predicted trajectory, states[0] the input. p_success: predicted P(every step
@@ -172,14 +178,14 @@ class Plan:
         return int((self.objects >= 0).sum())
 
     def first_action(self) -> np.ndarray | None:
-        """The action to execute now (6,), or None when the plan's first step is a no-op."""
+        """The action to execute now (7,), or None when the plan's first step is a no-op."""
         return None if self.objects[0] < 0 else self.actions[0].copy()
 
 
 @dataclass
 class _Distribution:
     """Sampling distribution over H steps: probs (H, N + 1) over [slots..., no-op]; per (step, slot)
-    Gaussian mean and std (H, N, 3) over (heading, lateral, depth)."""
+    Gaussian mean and std (H, N, 4) over (heading, lateral, depth, tilt)."""
 
     probs: torch.Tensor
     mean: torch.Tensor
@@ -226,7 +232,7 @@ class MPCPlanner:
     # ------------------------------------------------------------------ distribution
     def _init_std(self, h: int, n: int) -> torch.Tensor:
         c = self.config
-        return torch.tensor([c.heading_std, c.lateral_std, c.depth_std]).expand(h, n, N_PARAMS).clone()
+        return torch.tensor([c.heading_std, c.lateral_std, c.depth_std, c.tilt_std]).expand(h, n, N_PARAMS).clone()
 
     def _mppi_std(self, h: int, n: int) -> torch.Tensor:
         return self.config.mppi_noise_scale * self._init_std(h, n)
@@ -318,8 +324,8 @@ class MPCPlanner:
 
     def _sample(self, d: _Distribution, s: int, keep: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """choice (S, H) long (N = no-op) and params (S, H, 3); sample 0 is the mode, sample 1 the sequence
-        `keep` (choice (H,), params (H, 3): the best one so far) when given."""
+        """choice (S, H) long (N = no-op) and params (S, H, 4); sample 0 is the mode, sample 1 the sequence
+        `keep` (choice (H,), params (H, 4): the best one so far) when given."""
         c = self.config
         h, n = d.mean.shape[:2]
         g = self.generator
@@ -335,7 +341,7 @@ class MPCPlanner:
         choice[(is_push.cumsum(1) > c.max_pushes) & is_push] = n
         choice = choice.gather(1, torch.argsort((choice >= n).to(torch.int8), dim=1, stable=True))
         pad = torch.zeros(h, 1, N_PARAMS)
-        mean = torch.cat([d.mean, pad], 1)  # (H, N + 1, 3): the no-op row is unused
+        mean = torch.cat([d.mean, pad], 1)  # (H, N + 1, 4): the no-op row is unused
         std = torch.cat([d.std, pad], 1)
         steps = torch.arange(h)[None, :]
         eps = torch.randn(s - 1, h, N_PARAMS, generator=g) if s > 1 else torch.zeros(0, h, N_PARAMS)
@@ -345,6 +351,7 @@ class MPCPlanner:
         params[..., 0] = _wrap(params[..., 0])
         params[..., 1].clamp_(-c.push.lateral_max, c.push.lateral_max)
         params[..., 2].clamp_(c.push.depth[0], c.push.depth[1])
+        params[..., 3].clamp_(-c.push.tilt_max, c.push.tilt_max)
         return choice, params
 
     def _refit(self, d: _Distribution, choice: torch.Tensor, params: torch.Tensor, costs: torch.Tensor,
@@ -363,10 +370,10 @@ class MPCPlanner:
         probs = self._floor_probs(a * d.probs + (1 - a) * wsum / wsum.sum(-1, keepdim=True), allowed)
         wo = wk[..., :n]
         tot = wsum[:, :n, None]
-        hd, lat, dep = params[..., 0], params[..., 1], params[..., 2]
-        feats = torch.stack([torch.sin(hd), torch.cos(hd), lat, dep], -1)  # (S, H, 4)
-        m = torch.einsum("shk,shf->hkf", wo, feats) / tot.clamp_min(1e-12)  # (H, N, 4)
-        new_mean = torch.stack([torch.atan2(m[..., 0], m[..., 1]), m[..., 2], m[..., 3]], -1)
+        hd = params[..., 0]
+        feats = torch.cat([torch.sin(hd)[..., None], torch.cos(hd)[..., None], params[..., 1:]], -1)  # (S, H, 5)
+        m = torch.einsum("shk,shf->hkf", wo, feats) / tot.clamp_min(1e-12)  # (H, N, 5)
+        new_mean = torch.cat([torch.atan2(m[..., 0], m[..., 1])[..., None], m[..., 2:]], -1)
         seen = tot > 1e-9  # (H, N, 1): slots that got any weight at this step
         step = torch.cat([_wrap(new_mean[..., :1] - d.mean[..., :1]), new_mean[..., 1:] - d.mean[..., 1:]], -1)
         mean = torch.where(seen, d.mean + (1 - a) * step, d.mean)
@@ -374,7 +381,7 @@ class MPCPlanner:
         std = d.std
         if c.method == "cem":
             steps = torch.arange(h)[None, :]
-            pad = torch.cat([new_mean, torch.zeros(h, 1, N_PARAMS)], 1)[steps, choice]  # (S, H, 3)
+            pad = torch.cat([new_mean, torch.zeros(h, 1, N_PARAMS)], 1)[steps, choice]  # (S, H, 4)
             dev = params - pad
             dev[..., 0] = _wrap(dev[..., 0])
             var = torch.einsum("shk,shf->hkf", wo, dev.square()) / tot.clamp_min(1e-12)
@@ -524,5 +531,5 @@ class MPCPlanner:
 
     def command(self, state: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None,
                 goals: Sequence[PoseGoal] | GoalCost = ()) -> np.ndarray | None:
-        """Re-plan and return the action to execute now (6,), or None (no-op: nothing worth doing)."""
+        """Re-plan and return the action to execute now (7,), or None (no-op: nothing worth doing)."""
         return self.plan(state, mask, goals).first_action()

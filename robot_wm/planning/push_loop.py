@@ -5,7 +5,7 @@
 
 ``observe() -> Observation`` gives a fresh observation (RGB-D frames) of a settled scene; ``estimator``
 turns it into object estimates with stable ids (e.g. :class:`robot_wm.control.rgbd_estimator.RgbdEstimator`);
-``execute(action (6,)) -> bool`` executes one push action ``[0, x, y, z, yaw, distance]`` (world frame,
+``execute(action (7,)) -> bool`` executes one push action ``[0, x, y, z, yaw, distance, tilt]`` (world frame,
 m, rad) and returns whether it ran as commanded (in simulation: :func:`sim_push_executor`, the teleporting
 push primitive the world model's training data were recorded with). The loop stops when every goal is
 within tolerance *as perceived* (nothing on this path reads the simulator's state; a benchmark judges the
@@ -17,7 +17,7 @@ just looks met may not be. After every push it tells the pusher whether the exec
 ``executed(action, ok)``) and where the plan expected the goal objects to end up, which re-identifies a goal
 object whose tracker id a long push outran (:class:`~robot_wm.planning.scene_state.GoalMatcher`).
 
-A pusher is anything with ``reset(seed)`` and ``act(scene, goals) -> action (6,) | None``: the sampling MPC
+A pusher is anything with ``reset(seed)`` and ``act(scene, goals) -> action (7,) | None``: the sampling MPC
 (:class:`MPCPusher`) or a baseline (:mod:`robot_wm.planning.baselines`). The MPC's dynamics is best
 wrapped in :class:`ExecutablePushes`: the learned model does not know which pushes the arm cannot start
 (the hand would hit a neighbour, or the start is out of reach), so those are refused before they are
@@ -38,7 +38,7 @@ import torch
 
 from robot_wm.config.workspace import REACH_MAX, REACH_MIN
 from robot_wm.interface import Observation
-from robot_wm.model.state import PUSH
+from robot_wm.model.state import PUSH, TILT
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.costs import GoalCost, PoseGoal, yaw_error, yaw_of, yaw_period
 from robot_wm.planning.dynamics import Dynamics, Prediction
@@ -52,7 +52,7 @@ MARGIN = 0.5  # the loop aims at this fraction of each goal's tolerances
 
 
 class Pusher(Protocol):
-    """Chooses the next push from the perceived scene: an action (6,) or None (nothing worth doing)."""
+    """Chooses the next push from the perceived scene: an action (7,) or None (nothing worth doing)."""
 
     def reset(self, seed: int | None = None) -> None: ...
 
@@ -65,7 +65,7 @@ class Estimator(Protocol):
 
 # The closed hand at a push's start, as boxes in the push frame (along the heading, across it, z above the
 # TCP), m: the closed fingers and the hand body (their axis-aligned bounds in PyBullet's Panda model with the
-# closing axis across the push, as robot_wm.sim.push.execute_push holds it).
+# closing axis across the push, as robot_wm.sim.push.execute_push holds it; turned by the push's tilt).
 # The hand body's box starts 4.5 cm above the TCP, not at its 3.5 cm bound: its underside is rounded. Against
 # teleport_arm's own check on 300 random pushes among 3 boxes (2-10 cm tall), this check missed 4 blocked
 # starts and refused 14 free ones (with 3.5 cm: none missed, 69 refused).
@@ -82,7 +82,7 @@ def push_start_blocked(states: torch.Tensor, mask: torch.Tensor, actions: torch.
     (:data:`HAND_BOXES` + `clearance`) overlapping the oriented box (footprint x z-range) of any real
     object: a neighbour, or the pushed object itself under the hand body when it is tall (the fingers
     start the planner's gap away from it). Grasp rows are judged as if they were pushes.
-    states (B, N, 15), mask (B, N) or (N,), actions (B, 6) push rows (world frame, m, rad)."""
+    states (B, N, 15), mask (B, N) or (N,), actions (B, 7) push rows (world frame, m, rad)."""
     b, n, _ = states.shape
     m = mask.expand(b, n) if mask.ndim == 1 else mask
     x, y, z, h, dist = actions[:, 1], actions[:, 2], actions[:, 3], actions[:, 4], actions[:, 5]
@@ -90,7 +90,10 @@ def push_start_blocked(states: torch.Tensor, mask: torch.Tensor, actions: torch.
     r0 = torch.hypot(x, y)
     r1 = torch.hypot(x + dist * c, y + dist * s)
     out_of_reach = (r0 < REACH_MIN) | (r0 > REACH_MAX) | (r1 < REACH_MIN) | (r1 > REACH_MAX)
-    # objects in the push frame: centre (u along, v across), yaw relative to the heading, half extents
+    # objects in the hand's frame (the push frame turned by the pad tilt): centre (u along, v across), yaw
+    # relative to the hand's heading, half extents
+    h = h + actions[:, TILT]
+    c, s = torch.cos(h), torch.sin(h)
     dx, dy = states[..., 0] - x[:, None], states[..., 1] - y[:, None]
     u = c[:, None] * dx + s[:, None] * dy
     v = -s[:, None] * dx + c[:, None] * dy
@@ -129,7 +132,7 @@ class ExecutablePushes:
         self.refused: list[tuple[float, float, float]] = []  # (x m, y m, heading rad) of refused pushes
 
     def refuse(self, action: np.ndarray) -> None:
-        """The executor refused this push (6,) in the current scene: refuse it (and pushes like it) too."""
+        """The executor refused this push (7,) in the current scene: refuse it (and pushes like it) too."""
         self.refused.append((float(action[1]), float(action[2]), float(action[4])))
 
     def forget(self) -> None:
@@ -204,15 +207,15 @@ def sim_push_executor(world: Any, arm: Any) -> Callable[[np.ndarray], bool]:
     from robot_wm.sim.push import execute_push
 
     def execute(action: np.ndarray) -> bool:
-        _, x, y, z, yaw, dist = (float(v) for v in action)
-        return execute_push(world, arm, np.array([x, y, z]), yaw, dist).ok
+        _, x, y, z, yaw, dist, tilt = (float(v) for v in action)
+        return execute_push(world, arm, np.array([x, y, z]), yaw, dist, tilt=tilt).ok
 
     return execute
 
 
 @dataclass
 class PushStep:
-    """One executed push: the action (6,) (world frame, m, rad), the perceived id of the object its plan
+    """One executed push: the action (7,) (world frame, m, rad), the perceived id of the object its plan
     pushes (`target`; "" for pushers without a plan), whether it ran as commanded, the times (s) of the
     perception before it (`perceive_s`, rendering included), planning and execution, and the plan's cost."""
 

@@ -11,7 +11,10 @@ another object. Expected task value decides between the two: a verified grasp (P
 push (which earns nothing by itself and costs a push), a push only when no grasp is available.
 
 ``push_to_goal`` — the MPC over the world model (ensemble-aware cost) pushes each goal object to its goal
-pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`.
+pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`. When the
+MPC finds no push worth making while a goal's position is met and its yaw is not, the scripted turning push
+is made (:class:`~robot_wm.planning.baselines.TurnFallback`'s rule: the model predicts turns at a fraction of
+their size, so it rarely sees one worth a push).
 
 Receding horizon: one action per decision; the controller executes it, observes again and reports back
 (:meth:`TaskPlanner.outcome`), where the prediction is compared with what perception sees — a push that
@@ -42,6 +45,7 @@ from robot_wm.geometry import min_area_rectangle
 from robot_wm.interface import Observation
 from robot_wm.model.state import yaw_of_quats
 from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.baselines import ScriptedPusher
 from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, PushAction
@@ -106,6 +110,7 @@ class PlanningTaskPlanner:
     def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
                  settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
         self.config, self.grasps, self.mpc = config, grasps, mpc
+        self._turner = ScriptedPusher(mpc.config.push)  # yaw goals the model sees no push for (TurnFallback)
         self.task = config.task
         self.settings = settings or TaskPlannerSettings()
         self.approach = approach
@@ -252,7 +257,7 @@ class PlanningTaskPlanner:
         self._singulations[est.id] = self._singulations.get(est.id, 0) + 1
         predicted = {"end_xy_yaw": _end_poses(plan.states[1], scene.ids),
                      "p_success": float(plan.step_p_success[0])}
-        push = PushAction(target, np.asarray(action[1:4], float), float(action[4]), float(action[5]))
+        push = PushAction.from_row(target, action)
         return Decision("push", push=push, reason=f"make room around {est.id} (gap {spot.current_gap * 1e3:.0f} mm "
                                                   f"-> {spot.gap * 1e3:.0f} mm at {np.round(spot.goal_xy, 3).tolist()})",
                         predicted=predicted,
@@ -282,7 +287,7 @@ class PlanningTaskPlanner:
                 if not in_reach(a[1], a[2]):
                     continue
                 self._probes[est.id] = self._probes.get(est.id, 0) + 1
-                push = PushAction(est.id, a[1:4].copy(), float(a[4]), float(a[5]))
+                push = PushAction.from_row(est.id, a)
                 return Decision("push", push=push,
                                 reason=f"{est.id} is wider than the gripper both ways: push one end across to "
                                        "see whether it is two objects",
@@ -314,14 +319,22 @@ class PlanningTaskPlanner:
             plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
-            return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
+            turn = self._turner.turn(scene, aims)
+            if turn is None:
+                return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
+            self._pushes += 1
+            goal, row = turn
+            oid = scene.ids[goal.index]
+            return Decision("push", push=PushAction.from_row(oid, row),
+                            reason=f"turn {oid} towards its goal yaw (the model sees no push worth making)",
+                            predicted={}, record={"goal_errors": errors, "mpc": _plan_record(plan), "turn": True})
         self._pushes += 1
         pushed = int(plan.objects[0])
         ends = _end_poses(plan.states[1], scene.ids)
         self._expected = {n: ends[scene.ids[g.index]][:2] for n, g in zip(names, goals, strict=True)}
         predicted = {"end_xy_yaw": ends, "p_success": float(plan.step_p_success[0]),
                      "reached_at_end": bool(plan.reached)}
-        push = PushAction(scene.ids[pushed], np.asarray(action[1:4], float), float(action[4]), float(action[5]))
+        push = PushAction.from_row(scene.ids[pushed], action)
         return Decision("push", push=push, reason=f"push {scene.ids[pushed]} towards its goal",
                         predicted=predicted, record={"goal_errors": errors, "mpc": _plan_record(plan)})
 

@@ -93,17 +93,18 @@ class PushResult:
 
 
 def execute_push(world: World, arm: Arm, start: np.ndarray, yaw: float, distance: float,
-                 speed: float = PUSH_SPEED, settle: bool = True) -> PushResult:
+                 speed: float = PUSH_SPEED, settle: bool = True, tilt: float = 0.0) -> PushResult:
     """Push with the closed fingertips: TCP from `start` (3,) along (cos yaw, sin yaw, 0) for `distance` m.
 
-    The gripper's closing axis is kept perpendicular to the push, so the two closed finger pads form a
-    ~2 cm wide flat pusher face. Afterwards the arm is teleported home and the objects settle. (Lifting
+    The two closed finger pads form a ~2 cm wide flat pusher face, perpendicular to the push when `tilt`
+    is 0 and turned by `tilt` rad about z otherwise (one corner leads: a point contact, so an off-centre
+    push turns a box; a flat face held against a box's face only translates it here). Afterwards the arm is teleported home and the objects settle. (Lifting
     the pads away first, at 0.3 m/s for 6 cm, moved the pushed object by 0.01 mm median / 0.09 mm p90
     over 40 pushes: a fifth of the simulated time for nothing.)
     """
     start = np.asarray(start, float)
     direction = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-    hand_yaw = pusher_heading(yaw)
+    hand_yaw = pusher_heading(yaw + tilt)
     pose0 = top_down(start, hand_yaw)
     if not teleport_arm(world, arm, pose0, 0.0):
         return PushResult(False, "start pose blocked or unreachable")

@@ -13,7 +13,7 @@ def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
     before = np.zeros((T, N, 15), np.float32)
     before[..., 6] = 1
     mask = np.zeros((T, N), bool)
-    act = np.zeros((T, 6), np.float32)
+    act = np.zeros((T, 7), np.float32)
     grasp_ok = np.full(T, -1, np.int8)
     after = before.copy()
     for t in range(T):
@@ -25,7 +25,7 @@ def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
         mask[t] = True
         after[t] = before[t]
         if t % 4 == 3:
-            act[t] = [GRASP, c[0], c[1], 0.02, yaw, 0.07]
+            act[t] = [GRASP, c[0], c[1], 0.02, yaw, 0.07, 0.0]
             grasp_ok[t] = int(w < 0.06)
             after[t, 0, 2] += 0.1 * grasp_ok[t]
         else:
@@ -35,7 +35,8 @@ def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
             reach = w / 2 * min(1 / max(abs(np.cos(h - yaw)), 1e-6), 1 / max(abs(np.sin(h - yaw)), 1e-6))
             start = c - u * (reach + 0.012 + gap)
             travel = gap + rng.uniform(0.02, 0.12)
-            act[t] = [PUSH, start[0], start[1], 0.02, h, travel]
+            tilt = rng.uniform(-0.6, 0.6) if t % 2 else 0.0  # the face tilt is not modelled by this 'physics'
+            act[t] = [PUSH, start[0], start[1], 0.02, h, travel, tilt]
             after[t, 0, :3] += u * (travel - gap + 0.005)
     return {"before": before, "after": after, "mask": mask, "action": act, "target": np.zeros(T, np.int16),
             "touched": np.zeros((T, N), bool) | (np.arange(N) == 0), "grasp_ok": grasp_ok,

@@ -52,7 +52,7 @@ def test_yaw_and_rotation_error():
     q = Rotation.from_euler("z", [[0.3], [-2.0]]).as_quat()
     np.testing.assert_allclose(yaw_of_quats(q), [0.3, -2.0], atol=1e-6)
     assert abs(rotation_error_deg(q[:1], Rotation.from_euler("z", [[0.3 + np.radians(10)]]).as_quat())[0] - 10) < 1e-3
-    assert push_action(0.4, 0, 0.02, 1.0, 0.1).shape == (6,)
+    assert push_action(0.4, 0, 0.02, 1.0, 0.1).shape == (7,)
 
 
 def test_grasp_action_to_tcp_and_back():

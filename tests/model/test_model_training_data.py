@@ -38,6 +38,7 @@ def test_mirror_matches_reflected_scene():
         r[key][..., 5] *= -1
     r["action"][:, 2] *= -1
     r["action"][:, 4] *= -1
+    r["action"][:, 6] *= -1  # a tilted pad face mirrors to the other tilt
     p, q = prepare(d), prepare(r)
     m = mirror(p, torch.ones(len(p), dtype=torch.bool))
     torch.testing.assert_close(m.feats, q.feats, atol=1e-4, rtol=1e-4)

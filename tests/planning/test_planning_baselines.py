@@ -28,8 +28,9 @@ def box(x, y, yaw=0.0, ext=(0.08, 0.05, 0.04)) -> np.ndarray:
 def test_scripted_pusher_pushes_through_the_centre_towards_the_goal():
     p = ScriptedPusher()
     s = box(0.5, 0.0)
-    heading, lateral, depth = p.params(s, PoseGoal(0, (0.5, 0.06)))
+    heading, lateral, depth, tilt = p.params(s, PoseGoal(0, (0.5, 0.06)))
     assert heading == pytest.approx(math.pi / 2) and lateral == 0.0 and depth == pytest.approx(0.06)
+    assert tilt == 0.0  # towards the goal: the face square to the push
     assert p.params(s, PoseGoal(0, (0.5, 0.3)))[2] == pytest.approx(p.push.depth[1])  # capped
     assert p.params(s, PoseGoal(0, (0.505, 0.0))) is None  # within tolerance, no yaw goal
     a = p.act(scene_of(box(0.4, 0.2), s), [PoseGoal(1, (0.5, 0.06))])
@@ -40,16 +41,19 @@ def test_scripted_pusher_pushes_through_the_centre_towards_the_goal():
 
 def test_scripted_turning_push_pushes_a_long_side_off_centre():
     """At its goal position but 40 degrees off in yaw: a push across the box's long side (x), at the end
-    whose push turns it towards the goal yaw (left of the centre line turns clockwise)."""
+    whose push turns it towards the goal yaw (left of the centre line turns clockwise), the pad face tilted
+    so that its corner on that side leads."""
     p = ScriptedPusher()
     s = box(0.52, 0.0, yaw=0.2)
     for sign in (1.0, -1.0):
         goal = PoseGoal(0, (0.52, 0.0), yaw=0.2 + sign * math.radians(40))
-        heading, lateral, depth = p.params(s, goal)
+        heading, lateral, depth, tilt = p.params(s, goal)
         assert math.remainder(heading - (0.2 + math.pi / 2), math.pi) == pytest.approx(0.0, abs=1e-6)
         assert lateral == pytest.approx(-0.8 * sign)
         assert 0.02 <= depth <= 0.06
+        assert tilt == pytest.approx(0.45 * sign)
         a = p.act(scene_of(s), [goal])
+        assert a[6] == pytest.approx(0.45 * sign)
         rel = a[1:3] - s[0:2]
         left = -math.sin(heading) * rel[0] + math.cos(heading) * rel[1]  # offset left of the push line
         assert sign * left < -0.02  # the start sits near the end of the 8 cm side

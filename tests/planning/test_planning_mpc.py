@@ -112,6 +112,24 @@ def test_push_actions_start_just_outside_the_footprint_at_training_height():
     assert PUSH_Z_MIN <= float(a2[0, 3]) <= PUSH_Z_MAX
 
 
+def test_push_actions_carry_the_tilt_and_start_a_tilted_face_further_back():
+    """The tilt is the action's last column (clamped to tilt_max); a tilted face (its corner reaches further)
+    starts up to tilt_gap further back, in full from the least tilt the collector draws, and travels as much
+    further, so it meets the object where a square face would."""
+    s = torch.from_numpy(stack_scenes([[object_state([0.5, 0.0, 0.03], quat(0.0), [0.08, 0.04, 0.06], "box")]])[0])
+    cfg = MPCConfig().push
+    tilts = torch.tensor([0.0, 0.075, -0.3, 5.0])
+    params = torch.stack([torch.zeros(4), torch.zeros(4), torch.full((4,), 0.05), tilts], 1)
+    a = push_actions(s.expand(4, -1, -1), torch.zeros(4, dtype=torch.long), params)
+    assert a.shape == (4, 7)
+    assert torch.allclose(a[:, 6], torch.tensor([0.0, 0.075, -0.3, cfg.tilt_max]))
+    extra = torch.tensor([0.0, 0.5 * cfg.tilt_gap, cfg.tilt_gap, cfg.tilt_gap])
+    assert torch.allclose(a[0, 1] - a[:, 1], extra, atol=1e-6)  # heading 0: further back = smaller x
+    assert torch.allclose(a[:, 5] - a[0, 5], extra, atol=1e-6)
+    three = push_actions(s, torch.zeros(1, dtype=torch.long), params[:1, :3])  # (B, 3) params: a square face
+    assert torch.equal(three, a[:1])
+
+
 def test_push_height_rule_matches_the_data_collector():
     from robot_wm.model import collect
 
@@ -144,7 +162,7 @@ def test_plan_fields_shapes_and_units():
     planner = MPCPlanner(PointPush(), small(iterations=2), seed=0)
     state = np.stack([point(0.5, 0.0), point(0.5, 0.2)])
     plan = planner.plan(state, np.array([True, True]), [PoseGoal(0, (0.55, 0.0))])
-    assert plan.actions.shape == (3, 6) and plan.objects.shape == (3,) and plan.params.shape == (3, 3)
+    assert plan.actions.shape == (3, 7) and plan.objects.shape == (3,) and plan.params.shape == (3, 4)
     assert plan.states.shape == (4, 2, 15) and np.array_equal(plan.states[0], state)
     assert plan.std.shape == (3, 2, 4) and plan.step_p_success.shape == (3,)
     assert plan.p_success == pytest.approx(1.0) and plan.disagreement == 0.0
@@ -339,7 +357,7 @@ def test_planner_with_the_world_model(world_model):
     assert np.linalg.norm(plan.states[-1, 0, :2] - goal) < 0.5 * before
     assert plan.p_success == pytest.approx(1.0) and plan.disagreement > 0.0
     again = planner.command(plan.states[1], None, [PoseGoal(0, goal)])  # warm, shifted
-    assert again is None or again.shape == (6,)
+    assert again is None or again.shape == (7,)
 
 
 def test_planner_builds_the_dynamics_its_config_names():
@@ -352,7 +370,7 @@ def test_planner_builds_the_dynamics_its_config_names():
 
 def test_no_motion_dynamics():
     s, m = random_scenes(4, 3)
-    a = torch.zeros(4, 6)
+    a = torch.zeros(4, 7)
     nxt, p, std = NoMotionDynamics()(s, m, a)
     assert torch.equal(nxt, s) and torch.equal(p, torch.ones(4)) and std.shape == (4, 3, 4) and not std.any()
 

@@ -50,6 +50,21 @@ def test_push_start_blocked_by_a_neighbour_or_out_of_reach():
     assert bool(push_start_blocked(torch.from_numpy(near)[None], mask, a)[0])
 
 
+def test_push_start_blocked_turns_the_hand_with_the_tilt():
+    """A tall box where the hand body's end lies once the hand is turned by the push's tilt (0.6 rad), but
+    beside the square hand: only the tilted push is refused."""
+    pushed = box(0.5, 0.0)
+    flat = push_along(np.stack([pushed]), 0.0)
+    start = flat[0, 1:3].numpy()
+    reach = start + 0.095 * np.array([math.cos(0.6 + math.pi / 2), math.sin(0.6 + math.pi / 2)])
+    scene = torch.from_numpy(np.stack([pushed, box(*reach, (0.03, 0.03, 0.12))]))[None]
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    tilted = flat.clone()
+    tilted[0, 6] = 0.6
+    assert not bool(push_start_blocked(scene, mask, flat)[0])
+    assert bool(push_start_blocked(scene, mask, tilted)[0])
+
+
 class Counting:
     """Moves every real object +x by 1 cm; records the batch sizes it was called with."""
 

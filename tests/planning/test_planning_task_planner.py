@@ -94,6 +94,28 @@ def test_push_to_goal_pushes_then_stops_at_the_goal(parts):
     assert d2.kind == "done" and "reached" in d2.reason
 
 
+def test_push_to_goal_turns_when_the_model_sees_no_push(parts):
+    """At its goal position, 40 degrees off its goal yaw, with dynamics in which nothing ever moves: the MPC
+    finds no push worth making, so the scripted turning push (a tilted pad) is made; once the yaw is met the
+    planner is done, and while the position is off it does not turn blindly."""
+    from robot_wm.planning.dynamics import NoMotionDynamics
+
+    model, kin = parts
+    wide = (0.12, 0.07, 0.05)
+    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": [0.52, -0.02], "yaw_deg": 40.0}]}
+    data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": [obj("w", 0.52, -0.02, wide)],
+            "task": task}
+    mpc = MPCPlanner(NoMotionDynamics(), load_mpc_config().model_copy(update={"samples": 100, "horizon": 2}), seed=0)
+    tp = PlanningTaskPlanner(scene_from_dict(data, "t.yaml").config, GraspPlanner(kin, model, None, seed=0), mpc)
+    d = tp.decide([box("o7", 0.52, -0.02, wide)], HOME_OBS)
+    assert d.kind == "push" and d.record.get("turn") and d.push.target == "o7", d.reason
+    assert abs(d.push.tilt) > 0.3
+    assert tp.decide([box("o7", 0.52, -0.02, wide, yaw=np.radians(38.0))], HOME_OBS).kind == "done"
+    tp.reset()
+    d = tp.decide([box("o7", 0.47, -0.02, wide)], HOME_OBS)  # 5 cm off: no turn, and no push helps
+    assert d.kind == "done" and "no push" in d.reason
+
+
 def test_budgets_end_the_run(parts):
     tp = planner(parts, {}, [obj("a", 0.5, 0.1)], max_attempts_per_object=1)
     assert tp.decide([box("a", 0.5, 0.1)], HOME_OBS).kind == "pick"
