@@ -19,17 +19,23 @@ Planners (:data:`PLANNERS`, a registry name -> function(:class:`PlannerInput`, r
 ``box_topdown`` (today's controller: :func:`robot_wm.planning.box_grasps.top_down_grasps` of the RGB-D
 perception's oriented box, depths of ``planners/grasp_planner`` defaults), ``sampler_multiview`` and
 ``sampler_single_view`` (:func:`robot_wm.grasping.grasp_candidates` on the ring / the front cloud), and
-``single_view`` (:func:`robot_wm.grasping.single_view.single_view_grasps`, when that module exists; then it
-is the headline planner, else ``sampler_single_view`` is).
+``single_view`` (:func:`robot_wm.grasping.single_view.single_view_grasps`, when that module exists) and
+``single_view_ranked`` (:func:`single_view_ranked`: single-view and top-down candidates ranked by the learned
+grasp-quality model, :mod:`robot_wm.grasping.quality`; the headline planner when the single-view module
+exists, else ``sampler_single_view`` is).
 
 Judge (:func:`robot_wm.sim.arm_grasp_trial.arm_grasp_trial`): each of a planner's first :data:`TOP_K`
 candidates is executed by the Panda in a freshly reset world (reach, straight approach, close, lift, the
 shake test's rotational and translational shakes, a carry, hold); top-1 = the first holds ("stable"),
 top-5 = any of the first five does. Rates are over all objects (no candidate = failure).
 
-Calibration: no planner emits a probability, so the headline planner's top-1 ``score`` is mapped to
-P(success) by a logistic fit on the tuning split's top-1 outcomes (:func:`fit_logistic`); ECE (10 equal
-bins) of that probability against the held-out top-1 outcomes, over objects with a candidate.
+Calibration: a headline in :data:`PROBABILISTIC` (``single_view_ranked``) emits P(success) as its
+``score``: ECE (10 equal bins) of its top-1 probability against the held-out top-1 outcomes, over objects
+with a candidate. Otherwise the headline's top-1 ``score`` is first mapped to P(success) by a logistic fit
+on the tuning split's top-1 outcomes (:func:`fit_logistic`).
+
+Grasp-quality labels (:func:`quality_samples`): the same scenes, camera and arm trial on TRAINING objects
+(the tuning split's draws, random_urdfs 000-699; held-out ids are refused), several candidates per object.
 
 Every object is one job seeded by (bench seed, object id): numbers do not depend on the worker count.
 """
@@ -61,7 +67,7 @@ from robot_wm.config.object_sets import BROKEN_URDF_IDS, HELDOUT_URDF_IDS, TRAIN
 from robot_wm.config.processes import single_threaded_workers
 from robot_wm.config.random_scene import scene_mapping
 from robot_wm.geometry import Pose, panda, top_down_quaternion
-from robot_wm.grasping import Grasp, ShakeConfig, grasp_candidates, load_shake_config
+from robot_wm.grasping import Grasp, SamplerConfig, ShakeConfig, grasp_candidates, load_shake_config
 from robot_wm.interface import Observation
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,11 @@ BOX_DEPTHS = (0.025, 0.04)  # m below the box top (planners' grasp_planner box_d
 OPENING_CLEARANCE = 0.01  # m added to a grasp's width before closing (as the shake test)
 SPLIT_KEY = 18  # spawn key of the id permutations (issue 18)
 ECE_BINS = 10
+QUALITY_MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "grasp_quality.safetensors"
+QUALITY_PER_OBJECT = 8  # arm trials per training object in quality_samples
+# single_view_ranked: the sampler's first tier only, with fewer first contacts (the top-down candidates cover
+# objects it finds nothing on; the sampler is most of the planning time)
+RANKED_TIERS, RANKED_CONTACTS = 1, 100
 
 
 # ---------------------------------------------------------------------------------------------- objects
@@ -225,6 +236,19 @@ def single_view(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
                               robot_base=(0.0, 0.0, 0.0))[:TOP_K]
 
 
+def single_view_ranked(inp: PlannerInput, rng: np.random.Generator) -> list[Grasp]:
+    """:func:`robot_wm.grasping.quality.ranked_single_view_grasps` on the front view: the single-view sampler's
+    grasps (first tier, :data:`RANKED_CONTACTS` first contacts) plus top-down ones at the completed cloud's
+    centroid, ranked by the learned P(success) (``score``), the first one checked for reachability (IK of
+    grasp and pre-grasp, no restarts)."""
+    from robot_wm.grasping.quality import ranked_single_view_grasps
+    from robot_wm.grasping.single_view import SingleViewConfig
+
+    cfg = SingleViewConfig(sampler=SamplerConfig(num_contacts=RANKED_CONTACTS))
+    return ranked_single_view_grasps(inp.object_points, inp.camera_position, rng, inp.scene_points, config=cfg,
+                                     tiers=RANKED_TIERS, kinematics=inp.kin)
+
+
 def _single_view_available() -> bool:
     import importlib.util
 
@@ -239,7 +263,9 @@ PLANNERS: dict[str, Planner] = {
 }
 if _single_view_available():
     PLANNERS["single_view"] = single_view
-HEADLINE = "single_view" if "single_view" in PLANNERS else "sampler_single_view"
+    PLANNERS["single_view_ranked"] = single_view_ranked
+HEADLINE = "single_view_ranked" if "single_view_ranked" in PLANNERS else "sampler_single_view"
+PROBABILISTIC = frozenset({"single_view_ranked"})  # planners whose ``score`` is a calibrated P(success)
 
 
 def trial_config(shake: ShakeConfig | None = None):
@@ -342,6 +368,10 @@ def warm_up() -> None:
     for module in ("robot_wm.control.rgbd_estimator", "robot_wm.planning.box_grasps", "robot_wm.sim.arm_grasp_trial",
                    *(["robot_wm.grasping.single_view"] if "single_view" in PLANNERS else [])):
         importlib.import_module(module)
+    if "single_view_ranked" in PLANNERS and QUALITY_MODEL_FILE.is_file():
+        from robot_wm.grasping.quality import default_model
+
+        default_model()
     _kinematics()
 
 
@@ -384,6 +414,113 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
     from robot_wm.bench.model_eval import ece as _ece
 
     return _ece(np.asarray(p, float), np.asarray(y, float), bins) if len(p) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------- quality labels
+def _pick(pool_sampled: int, pool_size: int, per_object: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the pool's candidates to execute: the sampler's first two, then random others, half of
+    them from the sampler's and half top-down (whatever exists), `per_object` in all (fewer if the pool is
+    smaller); seeded by `rng`."""
+    sampled = list(range(pool_sampled))
+    top = list(range(pool_sampled, pool_size))
+    pick = sampled[:2]
+    rest_s = [int(i) for i in rng.permutation(sampled[2:])]
+    rest_t = [int(i) for i in rng.permutation(top)]
+    while len(pick) < min(per_object, pool_size):
+        want_s = len([i for i in pick if i < pool_sampled]) < per_object // 2
+        src = rest_s if (want_s and rest_s) or not rest_t else rest_t
+        pick.append(src.pop(0))
+    return np.array(pick, int)
+
+
+def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OBJECT,
+                   guide: str | None = None) -> dict[str, Any]:
+    """Arm-trial labels of one TRAINING object's candidates: the front view's
+    :func:`robot_wm.grasping.quality.candidate_pool` (seeded by (`seed`, index)), `per_object` of them
+    (:func:`_pick`; with a `guide` model file, its `per_object` most likely successes instead, so that a
+    second round labels what that model would choose) each executed by
+    :func:`robot_wm.sim.arm_grasp_trial.arm_grasp_trial` in a freshly reset world, as the suite does.
+    Returns ``index``, ``features`` (k, F), ``labels`` (k trial labels), ``sampled`` (k,) and ``pool`` (pool
+    size). Raises ValueError for a held-out object."""
+    from robot_wm.config.object_sets import HELDOUT_URDF_IDS
+    from robot_wm.grasping.quality import N_FEATURES, QualityModel, candidate_pool, grasp_features
+    from robot_wm.sim import Arm, World
+    from robot_wm.sim.arm_grasp_trial import arm_grasp_trial
+
+    if obj.index in HELDOUT_URDF_IDS:
+        raise ValueError(f"random_urdfs {obj.index} is held out: quality labels come from training objects only")
+    cfg = trial_config()
+    kin = _kinematics()
+    with World(object_scene(obj, seed, ring=False), seed=seed) as world:
+        obs = world.observe()
+        pts, scene_pts = object_and_scene_clouds(obs, world.objects["target"].body)
+        rng = _planner_rng(seed, obj.index, "quality_samples")
+        pool = candidate_pool(pts, obs.frames["front"].camera2world.position, rng, scene_pts) if len(pts) else None
+        if pool is None or not pool.grasps:
+            return {"index": obj.index, "features": np.zeros((0, N_FEATURES)), "labels": [], "sampled": np.zeros(0),
+                    "pool": 0}
+        n_sampled = int(np.isfinite(pool.prior).sum())
+        if guide is None:
+            pick = _pick(n_sampled, len(pool.grasps), per_object, rng)
+            feats = grasp_features([pool.grasps[i] for i in pick], pool.cloud, pool.prior[pick])
+        else:
+            every = grasp_features(pool.grasps, pool.cloud, pool.prior)
+            pick = np.argsort(-QualityModel.load(guide).probability(every), kind="stable")[:per_object]
+            feats = every[pick]
+        grasps = [pool.grasps[i] for i in pick]
+        arm = Arm(world, kin=kin)
+        labels = []
+        for k, g in enumerate(grasps):
+            if k:
+                world.reset()
+            r = arm_grasp_trial(world, arm, "target", g.pose, min(g.width + OPENING_CLEARANCE, panda.MAX_OPENING), cfg)
+            labels.append(r.label)
+        arm.close()
+    return {"index": obj.index, "features": feats, "labels": labels, "sampled": (pick < n_sampled).astype(float),
+            "pool": len(pool.grasps)}
+
+
+def _quality_job(args: tuple[SuiteObject, int, int, str | None]) -> dict[str, Any]:
+    from robot_wm.sim.client import quiet_stdio
+
+    with quiet_stdio(stdout_to_stderr=True):
+        return quality_object(*args)
+
+
+def quality_samples(seed: int, n_objects: int, per_object: int = QUALITY_PER_OBJECT, workers: int = 1,
+                    progress: Callable[[int, int], None] | None = None, guide: str | None = None
+                    ) -> dict[str, np.ndarray]:
+    """Training data of the grasp-quality model: :func:`quality_object` on the first `n_objects` training
+    objects of the suite's draws (random_urdfs 000-699, :func:`suite_objects` with split ``tuning``; never
+    700-999) on `workers` spawned single-threaded processes (0: this process); the same numbers for any
+    worker count; `guide`: a model file whose top candidates are executed (:func:`quality_object`). Returns
+    arrays ``features`` (S, F), ``success`` (S,) 0/1, ``label`` (S,) str, ``object`` (S,) random_urdfs id,
+    ``sampled`` (S,) 0/1. `progress(done, total)` after each object."""
+    from robot_wm.grasping.quality import N_FEATURES
+
+    objs = suite_objects(seed, n_objects, "tuning")
+    jobs = [(o, seed, per_object, None if guide is None else str(guide)) for o in objs]
+    res: list[dict[str, Any]] = []
+    if workers <= 0:
+        warm_up()
+        for j in jobs:
+            res.append(quality_object(*j))
+            if progress:
+                progress(len(res), len(jobs))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with single_threaded_workers(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=warm_up) as pool:
+            for r in pool.map(_quality_job, jobs):
+                res.append(r)
+                if progress:
+                    progress(len(res), len(jobs))
+    labels = [lab for r in res for lab in r["labels"]]
+    return {"features": np.concatenate([r["features"] for r in res]) if res else np.zeros((0, N_FEATURES)),
+            "success": np.array([lab == "stable" for lab in labels], float),
+            "label": np.array(labels, dtype=str),
+            "object": np.concatenate([np.full(len(r["labels"]), r["index"]) for r in res]).astype(int)
+            if res else np.zeros(0, int),
+            "sampled": np.concatenate([r["sampled"] for r in res]) if res else np.zeros(0)}
 
 
 # ---------------------------------------------------------------------------------------------- the suite
@@ -432,13 +569,16 @@ def hard_fields(seed: int, quick: bool, workers: int | None = None) -> dict[str,
         "hard_box_topdown_top1": per["box_topdown"]["top1"],
         "hard_multiview_top1": per["sampler_multiview"]["top1"],
     })
-    # calibration: logistic map of the headline's top-1 score, fitted on the tuning split only
+    # calibration: a probabilistic headline's own top-1 P(success); else a logistic map of its top-1 score,
+    # fitted on the tuning split only
     t_rows = [r["planners"][HEADLINE] for r in tune_res if r["planners"][HEADLINE]["score"] is not None]
     fit = fit_logistic(np.array([r["score"] for r in t_rows]), np.array([r["top1"] for r in t_rows], float))
     h_rows = [r["planners"][HEADLINE] for r in held_res if r["planners"][HEADLINE]["score"] is not None]
-    p = calibrated(np.array([r["score"] for r in h_rows]), fit)
+    scores = np.array([r["score"] for r in h_rows])
+    p = scores if HEADLINE in PROBABILISTIC else calibrated(scores, fit)
     y = np.array([r["top1"] for r in h_rows], float)
     out["hard_top1_calibration_ece"] = ece(p, y)
+    out["hard_top1_mean_probability"] = float(p.mean()) if len(p) else float("nan")
     out["hard_plan_ms_median"] = h["plan_ms_median"]
     out["hard_headline_planner"] = HEADLINE
     for name in names:
@@ -455,12 +595,13 @@ def hard_fields(seed: int, quick: bool, workers: int | None = None) -> dict[str,
                                **{n: r["planners"][n]["labels"] for n in names}} for r in held_res]
     out["hard_tuning_objects"] = len(tune)
     out["hard_tuning_top1"] = _rate([r["planners"][HEADLINE]["top1"] for r in tune_res])
-    out["hard_calibration_fit"] = {"a": fit[0], "b": fit[1], "score_mean": fit[2], "score_std": fit[3]}
+    if HEADLINE not in PROBABILISTIC:
+        out["hard_calibration_fit"] = {"a": fit[0], "b": fit[1], "score_mean": fit[2], "score_std": fit[3]}
     out["hard_wall_s"] = time.perf_counter() - t0
     out["hard_workers"] = workers
     return out
 
 
-__all__ = ["HEADLINE", "PLANNERS", "PlannerInput", "SuiteObject", "calibrated", "draw_object", "evaluate_object",
-           "evaluate_scene", "fit_logistic", "hard_fields", "narrow_width", "object_scene", "suite_objects",
+__all__ = ["HEADLINE", "PLANNERS", "PROBABILISTIC", "PlannerInput", "SuiteObject", "calibrated", "draw_object", "evaluate_object",
+           "evaluate_scene", "fit_logistic", "hard_fields", "narrow_width", "object_scene", "quality_object", "quality_samples", "suite_objects",
            "trial_config", "warm_up"]

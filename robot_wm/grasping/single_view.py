@@ -262,7 +262,7 @@ def complete_cloud(object_points: np.ndarray, camera_position: np.ndarray, scene
     return Completion(done, np.concatenate(inferred), occupied, band, np.asarray(centre, float))
 
 
-def _tiers(object_points: np.ndarray, camera_position: np.ndarray | None, scene_points: np.ndarray | None,
+def sampling_tiers(object_points: np.ndarray, camera_position: np.ndarray | None, scene_points: np.ndarray | None,
            cfg: SingleViewConfig) -> tuple[np.ndarray, list[tuple[np.ndarray | None, SamplerConfig]]]:
     """(object cloud for the sampler, the (scene cloud, sampler settings) to try in order until one gives
     grasps): with a camera, the completed cloud with unseen space filled, the band behind the completed back
@@ -319,7 +319,7 @@ def single_view_grasps(object_points: np.ndarray, camera_position: np.ndarray | 
     :class:`~robot_wm.config.ConfigError` on malformed arrays.
     """
     cfg = config or SingleViewConfig()
-    points, scenes = _tiers(object_points, camera_position, scene_points, cfg)
+    points, scenes = sampling_tiers(object_points, camera_position, scene_points, cfg)
     base = None if robot_base is None else np.asarray(robot_base, float)
     for scene, sampler in scenes if len(points) else []:
         grasps = sample_grasps(points, rng, None, scene, sampler, base)
@@ -336,7 +336,7 @@ def single_view_grasp_candidates(object_points: np.ndarray, camera_position: np.
     """:func:`single_view_grasps` followed by exact Panda IK in rank order (as
     :func:`~robot_wm.grasping.candidates.grasp_candidates`, which it calls): at most `top_k` grasps."""
     cfg = config or SingleViewConfig()
-    points, scenes = _tiers(object_points, camera_position, scene_points, cfg)
+    points, scenes = sampling_tiers(object_points, camera_position, scene_points, cfg)
     base = None if robot_base is None else np.asarray(robot_base, float)
     for scene, sampler in scenes if len(points) else []:
         grasps = grasp_candidates(points, rng, scene, base, top_k, sampler, kinematics)

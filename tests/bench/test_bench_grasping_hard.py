@@ -36,6 +36,9 @@ def test_quick_suite_emits_every_field_in_range(quick: dict) -> None:
         assert quick[f"hard_{name}_top5"] >= quick[f"hard_{name}_top1"]
         assert quick[f"hard_{name}_plan_ms_median"] >= 0.0
     assert quick["hard_top1_success"] == quick[f"hard_{hard.HEADLINE}_top1"]
+    if hard.HEADLINE in hard.PROBABILISTIC:  # its ECE comes from its own P(success), no fit on the tuning split
+        assert 0.0 <= quick["hard_top1_mean_probability"] <= 1.0
+        assert "hard_calibration_fit" not in quick
     assert len(quick["hard_per_object"]) == hard.OBJECTS_QUICK
     labels = {lab for row in quick["hard_per_object"] for n in hard.PLANNERS for lab in row[n]}
     assert labels <= {"stable", "slipped", "dropped", "no_contact", "table_collision", "collision", "unreachable"}
@@ -91,3 +94,20 @@ def test_logistic_calibration_and_ece() -> None:
     one_class = hard.fit_logistic(np.array([0.3, 0.5]), np.array([1.0, 1.0]))
     assert np.all(np.isfinite(one_class))
     assert hard.ece(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.0
+
+
+def test_quality_labels_come_from_training_objects_only() -> None:
+    """The grasp-quality model's labels: arm trials on training objects (random_urdfs 000-699), never on a
+    held-out one; arrays of one length, features of the model's width."""
+    from robot_wm.grasping.quality import N_FEATURES
+    from robot_wm.sim.arm_grasp_trial import TRIAL_LABELS
+
+    held = hard.suite_objects(0, 1)[0]
+    with pytest.raises(ValueError, match="held out"):
+        hard.quality_object(held, 0)
+    data = hard.quality_samples(0, 1, per_object=2, workers=0)
+    n = len(data["success"])
+    assert 1 <= n <= 2 and data["features"].shape == (n, N_FEATURES)
+    assert all(len(data[k]) == n for k in ("label", "object", "sampled"))
+    assert np.all(data["object"] < 700) and set(data["label"].tolist()) <= set(TRIAL_LABELS)
+    np.testing.assert_array_equal(data["success"], data["label"] == "stable")

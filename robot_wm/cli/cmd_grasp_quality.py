@@ -1,0 +1,96 @@
+"""``robot-wm grasp-quality train``: label grasp candidates of training objects with the Panda arm trial and
+fit the grasp-quality model (``robot_wm.grasping.quality``); writes the model (.safetensors), the labels
+(``<out stem>_data.npz``, reusable with ``--data``) and a summary (``<out stem>_train.json``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from robot_wm.cli.common import SEED_HELP
+
+
+def register(app: typer.Typer) -> None:
+    quality_app = typer.Typer(help="The learned grasp-quality model (P(success) under the arm).", no_args_is_help=True)
+    app.add_typer(quality_app, name="grasp-quality")
+
+    @quality_app.command("train")
+    def train(
+        objects: int = typer.Option(160, "--objects", help="Training objects to label (random_urdfs 000-699 only; "
+                                    "0: none, train on --data alone)."),
+        out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors)."),
+        per_object: int = typer.Option(8, "--per-object", help="Arm trials (candidates) per object."),
+        workers: int = typer.Option(1, "--workers", help="Worker processes for the trials (0: this process)."),
+        data: list[Path] = typer.Option(None, "--data", help="Labels of earlier runs (their _data.npz) to train on "
+                                        "as well. Repeatable."),
+        guide: Path = typer.Option(None, "--guide", help="Execute this model's most likely candidates instead of "
+                                   "a random mix (a second round labels what a first model would choose)."),
+        members: int = typer.Option(5, "--members", help="Ensemble members."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Label grasp candidates of training objects with the arm trial (seeded) and train the calibrated
+        grasp-quality model on them (and on --data)."""
+        import numpy as np
+
+        from robot_wm.cli.common import write_json
+        from robot_wm.cli.main import BadInput
+        from robot_wm.grasping.quality import FEATURES, QualityModel, train_quality_model
+
+        keys = ("features", "success", "label", "object", "sampled")
+        if objects < 0 or per_object < 1 or members < 1 or workers < 0:
+            raise BadInput("grasp-quality train: --objects >= 0, --per-object >= 1, --members >= 1, --workers >= 0")
+        if objects == 0 and not data:
+            raise BadInput("grasp-quality train: --objects 0 needs --data")
+        if out.suffix != ".safetensors":
+            raise BadInput(f"grasp-quality train: --out must end in .safetensors (got {out.name})")
+        if guide is not None:
+            QualityModel.load(guide)  # a bad file: one line now, not in a worker
+        stem = out.with_name(out.name.removesuffix(".safetensors"))
+        parts = []
+        for d in data or []:
+            if not d.is_file():
+                raise BadInput(f"grasp-quality train: --data {d} not found")
+            try:
+                with np.load(d, allow_pickle=False) as f:
+                    parts.append({k: f[k] for k in keys})
+            except (OSError, ValueError, KeyError) as exc:
+                raise BadInput(f"grasp-quality train: --data {d}: {str(exc).splitlines()[0]}") from None
+            if parts[-1]["features"].ndim != 2 or parts[-1]["features"].shape[1] != len(FEATURES):
+                raise BadInput(f"grasp-quality train: --data {d}: features have shape {parts[-1]['features'].shape}, "
+                               f"this code computes {len(FEATURES)}")
+        t0 = time.perf_counter()
+        if objects:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            from robot_wm.bench.grasping_hard import quality_samples
+
+            with Progress(TextColumn("arm trials"), BarColumn(), TextColumn("{task.completed}/{task.total} objects"),
+                          TimeElapsedColumn()) as bar:
+                task = bar.add_task("trials", total=objects)
+                new = quality_samples(seed, objects, per_object, workers,
+                                      lambda done, total: bar.update(task, completed=done), guide)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(f"{stem}_data.npz", **new)
+            parts.append(new)
+        gen_s = time.perf_counter() - t0
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+        if len(arrays["success"]) < 20 or arrays["success"].min() == arrays["success"].max():
+            raise BadInput(f"grasp-quality train: {len(arrays['success'])} labels, not enough of both outcomes")
+        t1 = time.perf_counter()
+        model = train_quality_model(arrays["features"], arrays["success"], arrays["object"], seed=seed,
+                                    members=members)
+        counts = np.unique(arrays["label"], return_counts=True)
+        model.info.update({"label_counts": {str(k): int(v) for k, v in zip(*counts, strict=True)},
+                           "new_objects": objects, "per_object": per_object, "seed": seed,
+                           "guide": None if guide is None else guide.name,
+                           "data": [str(d.name) for d in data or []], "labels_s": round(gen_s, 1),
+                           "train_s": round(time.perf_counter() - t1, 1)})
+        model.save(out)
+        write_json(Path(f"{stem}_train.json"), model.header())
+        info = model.info
+        typer.echo(f"{out}: {info['samples']} trials on {info['objects']} objects (success rate "
+                   f"{info['positive_rate']:.2f}), new labels {gen_s:.0f} s, training {info['train_s']} s; held-out "
+                   f"calibration ECE {info.get('calibration_ece', float('nan')):.3f} on "
+                   f"{info['calibration_samples']} trials")
