@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from robot_wm.config.errors import ConfigError
 from robot_wm.config.models import CalibrationConfig, LaunchConfig, PickPlacePlannerConfig, SceneConfig
+from robot_wm.config.random_camera import view_problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -151,7 +152,11 @@ def scene_from_dict(data: Any, source: str = "<scene>", scene_dir: Path | None =
         cal_path = _resolve_calibration(cam.calibration, scene_dir)
         if cal_path is None:
             raise ConfigError(source, f"cameras[{i}].calibration", f"calibration file not found: {cam.calibration}")
-        calibrations.append(load_calibration(cal_path))
+        cal = load_calibration(cal_path)
+        problem = view_problem(cal, cfg.objects)  # a camera that cannot see the table: one line, not a crash
+        if problem is not None:
+            raise ConfigError(str(cal_path), problem[0], f"{problem[1]} (scene {source}, cameras[{i}])")
+        calibrations.append(cal)
     names = [c.name for c in calibrations]
     if len(set(names)) != len(names):
         raise ConfigError(source, "cameras", f"two cameras share a calibration name ({names})")

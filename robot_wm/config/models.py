@@ -66,7 +66,7 @@ class CalibrationConfig(StrictModel):
     far: float = Field(gt=0)
     camera2world: PoseConfig | None = None
     look_at: LookAt | None = None
-    depth_noise: Literal["none", "nguyen2012"] = "none"
+    depth_noise: Literal["none", "nguyen2012", "nguyen2012_dropout"] = "none"
 
     @model_validator(mode="after")
     def _consistent(self) -> CalibrationConfig:

@@ -19,7 +19,7 @@ from robot_wm.geometry import (
 )
 from robot_wm.interface import CameraFrame
 from robot_wm.sim.client import pybullet
-from robot_wm.sim.depth_noise import nguyen2012
+from robot_wm.sim.depth_noise import DEPTH_NOISE_MODELS
 
 
 class Camera:
@@ -63,7 +63,7 @@ class Camera:
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(k.height, k.width, 4)[:, :, :3].copy()
         depth = depth_buffer_to_metric(np.asarray(buf, dtype=np.float32).reshape(k.height, k.width), self.near, self.far)
-        if self.depth_noise == "nguyen2012" and rng is not None:
-            depth = nguyen2012(depth, k, rng)
+        if self.depth_noise != "none" and rng is not None:
+            depth = DEPTH_NOISE_MODELS[self.depth_noise](depth, k, rng)
         seg_img = np.asarray(seg, dtype=np.int32).reshape(k.height, k.width) if segmentation else None
         return CameraFrame(self.name, rgb, depth, k, self.camera2world, seg_img)
