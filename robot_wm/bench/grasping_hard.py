@@ -144,15 +144,20 @@ def draw_object(index: int, seed: int, split: str) -> SuiteObject | None:
                        round(mass, 4), round(friction, 3), kind, split)
 
 
-def suite_objects(seed: int, n: int, split: str = "heldout") -> list[SuiteObject]:
+def suite_objects(seed: int, n: int, split: str = "heldout", kinds: tuple[str, ...] | None = None
+                  ) -> list[SuiteObject]:
     """The first `n` objects that fit the gripper, in a seeded permutation of the split's ids (``heldout``:
-    random_urdfs 700-999; ``tuning``: 000-699)."""
+    random_urdfs 700-999; ``tuning``: 000-699); with `kinds` (of :data:`POSE_KINDS`), only objects whose
+    drawn spawn kind is one of them (the draws themselves do not change)."""
+    bad = [k for k in kinds or () if k not in POSE_KINDS]
+    if bad:
+        raise ValueError(f"suite_objects: kind {bad[0]!r} is not one of {', '.join(POSE_KINDS)}")
     ids = [i for i in (HELDOUT_URDF_IDS if split == "heldout" else TRAIN_URDF_IDS) if i not in BROKEN_URDF_IDS]
     order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEY, 0 if split == "heldout" else 1)))
     out = []
     for i in order.permutation(ids).tolist():
         obj = draw_object(int(i), seed, split)
-        if obj is not None:
+        if obj is not None and (not kinds or obj.kind in kinds):
             out.append(obj)
             if len(out) == n:
                 break
@@ -488,17 +493,18 @@ def _quality_job(args: tuple[SuiteObject, int, int, str | None]) -> dict[str, An
 
 
 def quality_samples(seed: int, n_objects: int, per_object: int = QUALITY_PER_OBJECT, workers: int = 1,
-                    progress: Callable[[int, int], None] | None = None, guide: str | None = None
-                    ) -> dict[str, np.ndarray]:
+                    progress: Callable[[int, int], None] | None = None, guide: str | None = None,
+                    kinds: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Training data of the grasp-quality model: :func:`quality_object` on the first `n_objects` training
     objects of the suite's draws (random_urdfs 000-699, :func:`suite_objects` with split ``tuning``; never
     700-999) on `workers` spawned single-threaded processes (0: this process); the same numbers for any
     worker count; `guide`: a model file whose top candidates are executed (:func:`quality_object`). Returns
     arrays ``features`` (S, F), ``success`` (S,) 0/1, ``label`` (S,) str, ``object`` (S,) random_urdfs id,
-    ``sampled`` (S,) 0/1. `progress(done, total)` after each object."""
+    ``sampled`` (S,) 0/1. `progress(done, total)` after each object. `kinds`: only objects of these spawn
+    kinds (:func:`suite_objects`)."""
     from robot_wm.grasping.quality import N_FEATURES
 
-    objs = suite_objects(seed, n_objects, "tuning")
+    objs = suite_objects(seed, n_objects, "tuning", kinds)
     jobs = [(o, seed, per_object, None if guide is None else str(guide)) for o in objs]
     res: list[dict[str, Any]] = []
     if workers <= 0:

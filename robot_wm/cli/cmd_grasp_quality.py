@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
                                         "as well. Repeatable."),
         guide: Path = typer.Option(None, "--guide", help="Execute this model's most likely candidates instead of "
                                    "a random mix (a second round labels what a first model would choose)."),
+        kind: list[str] = typer.Option(None, "--kind", help="Label only training objects of this spawn kind "
+                                       "(upright, tilted, random; repeatable; default all)."),
         members: int = typer.Option(5, "--members", help="Ensemble members."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
@@ -43,6 +45,11 @@ def register(app: typer.Typer) -> None:
             raise BadInput("grasp-quality train: --objects >= 0, --per-object >= 1, --members >= 1, --workers >= 0")
         if objects == 0 and not data:
             raise BadInput("grasp-quality train: --objects 0 needs --data")
+        from robot_wm.bench.grasping_hard import POSE_KINDS
+
+        bad_kind = [k for k in kind or [] if k not in POSE_KINDS]
+        if bad_kind:
+            raise BadInput(f"grasp-quality train: --kind {bad_kind[0]} is not one of {', '.join(POSE_KINDS)}")
         if out.suffix != ".safetensors":
             raise BadInput(f"grasp-quality train: --out must end in .safetensors (got {out.name})")
         if guide is not None:
@@ -70,7 +77,8 @@ def register(app: typer.Typer) -> None:
                           TimeElapsedColumn()) as bar:
                 task = bar.add_task("trials", total=objects)
                 new = quality_samples(seed, objects, per_object, workers,
-                                      lambda done, total: bar.update(task, completed=done), guide)
+                                      lambda done, total: bar.update(task, completed=done), guide,
+                                      tuple(kind) if kind else None)
             out.parent.mkdir(parents=True, exist_ok=True)
             np.savez(f"{stem}_data.npz", **new)
             parts.append(new)
@@ -84,13 +92,14 @@ def register(app: typer.Typer) -> None:
         counts = np.unique(arrays["label"], return_counts=True)
         model.info.update({"label_counts": {str(k): int(v) for k, v in zip(*counts, strict=True)},
                            "new_objects": objects, "per_object": per_object, "seed": seed,
-                           "guide": None if guide is None else guide.name,
+                           "guide": None if guide is None else guide.name, "kinds": list(kind or []),
                            "data": [str(d.name) for d in data or []], "labels_s": round(gen_s, 1),
                            "train_s": round(time.perf_counter() - t1, 1)})
         model.save(out)
         write_json(Path(f"{stem}_train.json"), model.header())
         info = model.info
         typer.echo(f"{out}: {info['samples']} trials on {info['objects']} objects (success rate "
-                   f"{info['positive_rate']:.2f}), new labels {gen_s:.0f} s, training {info['train_s']} s; held-out "
+                   f"{info['positive_rate']:.2f}), new labels {gen_s:.0f} s, training {info['train_s']} s; cross-validated "
                    f"calibration ECE {info.get('calibration_ece', float('nan')):.3f} on "
-                   f"{info['calibration_samples']} trials")
+                   f"{info['calibration_samples']} trials (out-of-fold, {info['calibration_folds']} folds by object), "
+                   f"AUC {info.get('cv_auc', float('nan')):.3f}")

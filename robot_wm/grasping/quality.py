@@ -15,7 +15,7 @@ grasp relative to the cloud and the table: invariant to a rigid motion of the sc
 the proxies are invariant about the robot base's vertical axis.
 
 Model (:class:`QualityModel`): an ensemble of small MLPs (ReLU, standardised inputs) whose mean logit is
-mapped by a Platt fit (a * logit + b) on held-out training objects; inference is NumPy only. File: safetensors
+mapped by a Platt fit (a * logit + b) on out-of-fold logits of the training objects (cross-fitting); inference is NumPy only. File: safetensors
 (``robot_wm/assets/grasp_quality.safetensors``), tensors ``w1 b1 w2 b2 w3 b3 mean std``, metadata key
 ``robot_wm`` = JSON header with ``format`` :data:`FORMAT`, ``version`` :data:`VERSION`, the feature names,
 the Platt parameters and training info. Loading never unpickles; a bad file raises
@@ -474,15 +474,42 @@ def _fit_member(xs, yt, wts, hidden: int, epochs: int, lr: float, weight_decay: 
             "b3": np.array(float(b3[0]))}
 
 
+def _fit_ensemble(x: np.ndarray, y: np.ndarray, groups: np.ndarray, rng: np.random.Generator, members: int,
+                  hidden: int, epochs: int, lr: float, weight_decay: float) -> QualityModel:
+    """An uncalibrated ensemble fitted to features x (S, F) / labels y (S,) (standardised on x; each member on
+    a bootstrap of the objects `groups` (S,) drawn from `rng`)."""
+    import torch
+
+    mean = x.mean(0)
+    std = x.std(0)
+    std = np.where(std > 1e-6, std, 1.0)
+    xs = torch.tensor((x - mean) / std, dtype=torch.float32)
+    yt = torch.tensor(y, dtype=torch.float32)
+    objs = np.unique(groups)
+    params: dict[str, list[np.ndarray]] = {k: [] for k in ("w1", "b1", "w2", "b2", "w3", "b3")}
+    for _ in range(members):
+        boot = rng.choice(objs, len(objs), replace=True) if members > 1 else objs
+        counts = dict(zip(*np.unique(boot, return_counts=True), strict=True))
+        wts = torch.tensor([counts.get(gr, 0) for gr in groups.tolist()], dtype=torch.float32)
+        for key, value in _fit_member(xs, yt, wts, hidden, epochs, lr, weight_decay).items():
+            params[key].append(value)
+    arr = {k: np.stack([np.asarray(v, float) for v in vs]) for k, vs in params.items()}
+    return QualityModel(**arr, mean=mean, std=std)
+
+
 def train_quality_model(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int = 0,
                         members: int = 5, hidden: int = 16, epochs: int = 200, lr: float = 3e-3,
-                        weight_decay: float = 0.03, calibration_fraction: float = 0.25) -> QualityModel:
-    """Fit the ensemble on features (S, F) / labels (S,) in {0, 1}, then the Platt map on held-out groups.
+                        weight_decay: float = 0.03, calibration_folds: int = 4) -> QualityModel:
+    """Fit the ensemble on features (S, F) / labels (S,) in {0, 1} of all objects, then its Platt map by
+    cross-fitting.
 
-    `groups` (S,): the object each sample comes from; a seeded `calibration_fraction` of the objects is held
-    out of the MLP fit and serves the Platt fit (so the probabilities are calibrated on objects the
-    networks never saw). Each member trains full-batch (Adam) on a bootstrap of the fit objects. Same seed,
-    same data -> same model.
+    `groups` (S,): the object each sample comes from. The objects are split (seeded) into
+    `calibration_folds` folds; an ensemble fitted without each fold gives that fold's out-of-fold mean logits,
+    and the Platt map is fitted on all of them (so the probabilities are calibrated on objects the networks
+    never saw, and no object is withheld from the shipped networks). ``info`` records the cross-validated
+    (grouped by object) AUC / ECE / NLL of those out-of-fold probabilities. `calibration_folds` < 2 (or
+    fewer than 4 objects): no calibration (a = 1, b = 0). Each member trains full-batch (Adam) on a bootstrap
+    of the objects. Same seed, same data -> same model.
     """
     import torch
 
@@ -493,44 +520,49 @@ def train_quality_model(features: np.ndarray, labels: np.ndarray, groups: np.nda
         raise ConfigError("train_quality_model", "features", f"expected (S, {N_FEATURES}) with S labels and groups")
     rng = np.random.default_rng(seed)
     objs = np.unique(groups)
-    n_cal = int(round(calibration_fraction * len(objs))) if len(objs) > 3 else 0
-    cal_objs = set(rng.permutation(objs)[:n_cal].tolist())
-    cal = np.array([gr in cal_objs for gr in groups.tolist()])
-    fit = ~cal
-    mean = x[fit].mean(0)
-    std = x[fit].std(0)
-    std = np.where(std > 1e-6, std, 1.0)
-    xs = torch.tensor((x - mean) / std, dtype=torch.float32)
-    yt = torch.tensor(y, dtype=torch.float32)
-    fit_objs = np.array(sorted(set(groups[fit].tolist())))
-    params: dict[str, list[np.ndarray]] = {k: [] for k in ("w1", "b1", "w2", "b2", "w3", "b3")}
+    folds = calibration_folds if calibration_folds >= 2 and len(objs) > 3 else 0
+    fold_of = dict(zip(rng.permutation(objs).tolist(), [k % max(folds, 1) for k in range(len(objs))], strict=True))
+    fold = np.array([fold_of[gr] for gr in groups.tolist()])
+    hp = {"members": members, "hidden": hidden, "epochs": epochs, "lr": lr, "weight_decay": weight_decay}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny full-batch steps: threads cost more than they give
     try:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            for _ in range(members):
-                boot = rng.choice(fit_objs, len(fit_objs), replace=True) if members > 1 else fit_objs
-                counts = dict(zip(*np.unique(boot, return_counts=True), strict=True))
-                wts = torch.tensor([counts.get(gr, 0) if f else 0 for gr, f in zip(groups.tolist(), fit, strict=True)],
-                                   dtype=torch.float32)
-                for key, value in _fit_member(xs, yt, wts, hidden, epochs, lr, weight_decay).items():
-                    params[key].append(value)
+            oof = np.zeros(len(y))
+            for k in range(folds):
+                test = fold == k
+                part = _fit_ensemble(x[~test], y[~test], groups[~test], rng, **hp)
+                oof[test] = part.member_logits(x[test]).mean(0)
+            model = _fit_ensemble(x, y, groups, rng, **hp)
     finally:
         torch.set_num_threads(threads)
-    arr = {k: np.stack([np.asarray(v, float) for v in vs]) for k, vs in params.items()}
-    model = QualityModel(**arr, mean=mean, std=std)
     info: dict[str, Any] = {"samples": int(len(y)), "objects": int(len(objs)), "positive_rate": float(y.mean()),
                             "seed": int(seed), "members": members, "hidden": hidden, "epochs": epochs,
-                            "calibration_objects": int(n_cal), "calibration_samples": int(cal.sum())}
-    if cal.any():
-        z = model.member_logits(x[cal]).mean(0)
-        a, b = _platt(z, y[cal])
-        raw = 1 / (1 + np.exp(-z))
-        model = QualityModel(**arr, mean=mean, std=std, platt=(a, b))
-        p = model.probability(x[cal])
-        info.update({"calibration_ece_raw": expected_calibration_error(raw, y[cal]),
-                     "calibration_ece": expected_calibration_error(p, y[cal]),
-                     "calibration_nll": float(-np.mean(y[cal] * np.log(np.clip(p, 1e-9, 1))
-                                                       + (1 - y[cal]) * np.log(np.clip(1 - p, 1e-9, 1))))})
-    return QualityModel(model.w1, model.b1, model.w2, model.b2, model.w3, model.b3, mean, std, model.platt, info)
+                            "calibration": "cross-fitted Platt", "calibration_folds": int(folds),
+                            "calibration_samples": int(len(y)) if folds else 0}
+    platt = (1.0, 0.0)
+    if folds:
+        a, b = _platt(oof, y)
+        platt = (a, b)
+        raw = 1 / (1 + np.exp(-oof))
+        p = 1 / (1 + np.exp(-(a * oof + b)))
+        info.update({"cv_auc": _auc(p, y), "calibration_ece_raw": expected_calibration_error(raw, y),
+                     "calibration_ece": expected_calibration_error(p, y),
+                     "calibration_nll": float(-np.mean(y * np.log(np.clip(p, 1e-9, 1))
+                                                       + (1 - y) * np.log(np.clip(1 - p, 1e-9, 1))))})
+    return QualityModel(model.w1, model.b1, model.w2, model.b2, model.w3, model.b3, model.mean, model.std, platt,
+                        info)
+
+
+def _auc(p: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve of scores p (n,) for outcomes y (n,) in {0, 1} (ties averaged); NaN with one
+    class only."""
+    from scipy.stats import rankdata
+
+    n1 = float(np.sum(y))
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(p)
+    return float((r[np.asarray(y) == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -63,6 +63,12 @@ def test_objects_are_drawn_from_the_seed_and_fit_the_gripper() -> None:
     for o in a + tune:
         assert hard.narrow_width(o.index) * o.scale <= hard.MAX_NARROW_SIDE
         assert 0.6 <= o.scale <= 1.0 and 0.05 <= o.mass <= 0.5 and 0.3 <= o.friction <= 1.0
+    # a kind filter keeps the draws and drops the other kinds
+    upright = hard.suite_objects(3, 4, "tuning", ("upright",))
+    assert all(o.kind == "upright" for o in upright)
+    assert all(o == hard.draw_object(o.index, 3, "tuning") for o in upright)
+    with pytest.raises(ValueError, match="lying"):
+        hard.suite_objects(3, 4, "tuning", ("lying",))
     # the size filter rejects something: some draws at scale 0.6-1.0 are too wide for the gripper
     assert any(hard.draw_object(i, 3, "heldout") is None for i in range(700, 760))
 

@@ -117,7 +117,11 @@ def test_model_learns_that_an_object_wider_than_the_opening_fails(synthetic_mode
     x[:, q.FEATURES.index("span_ratio")] = [0.8, 1.2]
     fits, too_wide = synthetic_model.probability(x)
     assert fits > 0.5 > too_wide
-    assert synthetic_model.info["calibration_samples"] > 0
+    # cross-fitted calibration: out-of-fold probabilities of every sample, their AUC / ECE recorded
+    info = synthetic_model.info
+    assert info["calibration_folds"] == 4 and info["calibration_samples"] == 600
+    assert info["cv_auc"] > 0.8 and 0.0 <= info["calibration_ece"] < 0.1
+    assert synthetic_model.platt != (1.0, 0.0)
     # the same seed and data give the same model
     again = q.train_quality_model(*_synthetic(np.random.default_rng(0), 600), seed=0, members=2, hidden=16,
                                   epochs=150, lr=1e-2)
@@ -131,6 +135,11 @@ def test_model_file_round_trips(synthetic_model: q.QualityModel, tmp_path) -> No
     x = np.random.default_rng(2).normal(size=(7, q.N_FEATURES))
     np.testing.assert_allclose(back.probability(x), synthetic_model.probability(x), atol=1e-5)
     assert back.platt == pytest.approx(synthetic_model.platt) and back.info == synthetic_model.info
+
+
+def test_auc_counts_ordered_pairs() -> None:
+    assert q._auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert np.isnan(q._auc(np.array([0.1, 0.2]), np.array([1, 1])))
 
 
 def _one_line_error(path, field: str | None = None) -> None:
@@ -207,5 +216,6 @@ def test_cli_rejects_bad_arguments_with_status_2(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"junk")
     assert main(["grasp-quality", "train", "--guide", str(bad), "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert main(["grasp-quality", "train", "--kind", "lying", "--out", str(tmp_path / "m.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err)
