@@ -5,8 +5,8 @@ import numpy as np
 from robot_wm.config import load_scene
 from robot_wm.control.controller import PickPlaceController
 from robot_wm.control.demo import run_controller
-from robot_wm.geometry import Pose, panda
-from robot_wm.interface import Command, Observation
+from robot_wm.geometry import Intrinsics, Pose, panda
+from robot_wm.interface import CameraFrame, Command, Observation
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.sim import Arm, KinematicModel, World
 
@@ -81,7 +81,9 @@ def test_image_requests_and_task_filter_are_explicit_not_read_from_the_estimator
         assert PickPlaceController(est, kin, region).wants_images  # the name changes nothing
         ctrl = PickPlaceController(est, kin, region, task_objects=["b"], request_images=False)
         assert not ctrl.wants_images
-        obs = Observation({"front": None}, panda.HOME.copy(), 0.08, 0.0)
+        frame = CameraFrame("front", np.zeros((2, 2, 3), np.uint8), np.ones((2, 2), np.float32),
+                            Intrinsics(2, 2, 2.0, 2.0, 0.5, 0.5), Pose.identity())  # a valid frame, never read
+        obs = Observation({"front": frame}, panda.HOME.copy(), 0.08, 0.0)
         cmd = ctrl.step(obs)
         assert "pick:b" in cmd.events and [t.target for t in ctrl.attempts] == ["b"]  # "a" is higher, not a task object
     finally:

@@ -15,8 +15,8 @@ from scipy.spatial.transform import Rotation
 
 from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
 from robot_wm.control.planned import PlanningController, decision_cap
-from robot_wm.geometry import Pose, panda
-from robot_wm.interface import Observation
+from robot_wm.geometry import Intrinsics, Pose, panda
+from robot_wm.interface import CameraFrame, Observation
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.decision import Decision, PickAction, PushAction
 from robot_wm.sim import KinematicModel
@@ -66,9 +66,14 @@ def kin():
     k.close()
 
 
+# A valid (tiny) camera frame: the controller drops invalid ones, and these tests' estimators ignore images.
+FRAME = CameraFrame("cam", np.zeros((2, 2, 3), np.uint8), np.ones((2, 2), np.float32),
+                    Intrinsics(2, 2, 2.0, 2.0, 0.5, 0.5), Pose.identity())
+
+
 def drive(ctrl, held_width: float = 0.0, max_ticks: int = 40_000):
     """Run `ctrl` on a robot that tracks every command exactly; returns the commands."""
-    obs = Observation({"cam": None}, panda.HOME.copy(), panda.MAX_OPENING, 0.0)
+    obs = Observation({"cam": FRAME}, panda.HOME.copy(), panda.MAX_OPENING, 0.0)
     cmds = []
     for i in range(max_ticks):
         cmd = ctrl.step(obs)
@@ -78,7 +83,7 @@ def drive(ctrl, held_width: float = 0.0, max_ticks: int = 40_000):
         width = cmd.gripper_width
         if cmd.gripper_width < held_width and obs.gripper_width >= held_width:
             width = held_width  # the fingers stop on the object
-        obs = Observation({"cam": None} if ctrl.wants_images else {}, cmd.joint_positions.copy(), width, (i + 1) * DT)
+        obs = Observation({"cam": FRAME} if ctrl.wants_images else {}, cmd.joint_positions.copy(), width, (i + 1) * DT)
     raise AssertionError("the controller never finished")
 
 
