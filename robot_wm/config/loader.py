@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,20 +65,66 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
     return "", f"{err['msg'][0].lower()}{err['msg'][1:]}{got}"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (plain PyYAML keeps the last one
+    silently, so a typo'd override would win unnoticed). Merge keys (``<<: *base``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader's own error follows
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping names one key twice."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+MAX_YAML_BYTES = 16 * 1024 * 1024  # a config file larger than this is not a config file
+
+
 def read_yaml(path: str | Path) -> Any:
-    """``yaml.safe_load`` of a file; a missing or unparsable file raises :class:`ConfigError`."""
+    """Parse a YAML file safely (no Python objects; duplicate keys refused); a missing or unparsable file
+    raises :class:`ConfigError`."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), "", "is a folder, expected a YAML file")
     if not path.is_file():
         raise ConfigError(str(path), "", "file not found")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(str(path), "", f"file is larger than {MAX_YAML_BYTES // 2**20} MiB (not a config file)")
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "", "not a text (YAML) file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except DuplicateKeyError as exc:
+        raise ConfigError(str(path), str(exc.key), f"duplicate key at line {exc.again.line + 1}, column "
+                          f"{exc.again.column + 1} (first at line {exc.first.line + 1}, column {exc.first.column + 1}); "
+                          "each key may appear once") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "could not parse"
         raise ConfigError(str(path), "", f"not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "", "not a text (YAML) file") from None
+    except RecursionError:
+        raise ConfigError(str(path), "", "not valid YAML: nested too deeply") from None
 
 
 def load_yaml_model(path: str | Path, model: type[M], data: Any = None) -> M:
@@ -105,7 +154,119 @@ def resolve_asset(name: str, scene_dir: Path | None) -> Path | None:
 
 
 def load_calibration(path: str | Path) -> CalibrationConfig:
+    """Load and validate ``calibration/*.yaml``; raises :class:`ConfigError` on any problem."""
     return load_yaml_model(path, CalibrationConfig)
+
+
+# ---------------------------------------------------------------------------------------------- URDFs
+MAX_URDF_BYTES = 8 * 1024 * 1024
+_URDF_NUMBER_ATTRS = {"origin": ("xyz", "rpy"), "mass": ("value",), "box": ("size",), "cylinder": ("radius", "length"),
+                      "sphere": ("radius",), "mesh": ("scale",), "inertia": ("ixx", "ixy", "ixz", "iyy", "iyz", "izz")}
+
+
+def _mesh_path(filename: str, urdf_dir: Path) -> Path | None:
+    """The file a URDF's ``<mesh filename=...>`` names: relative to the URDF's folder; ``package://P/rest``
+    (and ``file://``) also tried against the folder and its ancestors, with and without the package name."""
+    name = filename
+    rels = [name]
+    if name.startswith("file://"):
+        rels = [name[len("file://"):]]
+    elif name.startswith("package://"):
+        rest = name[len("package://"):]
+        rels = [rest, rest.split("/", 1)[1] if "/" in rest else rest]
+    for rel in rels:
+        if Path(rel).is_absolute():
+            if Path(rel).is_file():
+                return Path(rel)
+            continue
+        for base in (urdf_dir, *list(urdf_dir.parents)[:3]):
+            if (base / rel).is_file():
+                return base / rel
+    return None
+
+
+def _obj_problem(path: Path) -> str | None:
+    """Why a Wavefront .obj mesh cannot be used (no vertices, a non-finite vertex), or None."""
+    try:
+        count = 0
+        with open(path, "rb") as f:
+            for raw in f:
+                if raw.startswith(b"v "):
+                    parts = raw.split()[1:4]
+                    values = [float(v) for v in parts]
+                    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+                        return f"vertex {count + 1} is not 3 finite numbers ({raw.decode(errors='replace').strip()})"
+                    count += 1
+    except ValueError:
+        return "a vertex line does not hold numbers (not a Wavefront .obj mesh)"
+    except OSError as exc:
+        return f"cannot read the mesh ({exc.strerror or type(exc).__name__})"
+    return None if count >= 4 else f"mesh has {count} vertices (a solid needs at least 4)"
+
+
+@functools.lru_cache(maxsize=1024)
+def _urdf_problem(path: str, stamp: tuple[int, int]) -> tuple[str, str] | None:
+    """(key path, what is wrong) of a URDF file, or None; cached per file version (`stamp`: mtime, size)."""
+    if stamp[1] > MAX_URDF_BYTES:
+        return "", f"file is larger than {MAX_URDF_BYTES // 2**20} MiB (not a URDF)"
+    if stamp[1] == 0:
+        return "", "empty file (not a URDF)"
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        return "", f"not valid XML ({exc})"
+    except (OSError, ValueError) as exc:
+        return "", f"cannot read the file ({exc})"
+    if root.tag != "robot":
+        return "", f"top-level element is <{root.tag}>, expected <robot> (not a URDF)"
+    links = root.findall("link")
+    if not links:
+        return "link", "URDF has no <link>"
+    for li, link in enumerate(links):
+        for elem in link.iter():
+            for attr in _URDF_NUMBER_ATTRS.get(elem.tag, ()):
+                text = elem.get(attr)
+                if text is None:
+                    continue
+                try:
+                    values = [float(v) for v in text.split()]
+                except ValueError:
+                    return f"link[{li}].{elem.tag}.{attr}", f"expected numbers (got {text!r})"
+                if not values or not all(math.isfinite(v) for v in values):
+                    return f"link[{li}].{elem.tag}.{attr}", f"must be finite numbers (got {text!r})"
+                if elem.tag in ("mass", "box", "cylinder", "sphere") and any(v < 0 for v in values):
+                    return f"link[{li}].{elem.tag}.{attr}", f"must be >= 0 (got {text!r})"
+        for kind in ("visual", "collision"):
+            for gi, geom in enumerate(link.findall(f"{kind}/geometry")):
+                for mesh in geom.findall("mesh"):
+                    where = f"link[{li}].{kind}[{gi}].geometry.mesh"
+                    filename = mesh.get("filename")
+                    if not filename:
+                        return where, "has no filename"
+                    found = _mesh_path(filename, Path(path).parent)
+                    if found is None:
+                        return where, f"mesh file not found: {filename}"
+                    if found.stat().st_size == 0:
+                        return where, f"mesh file is empty: {filename}"
+                    if found.suffix.lower() == ".obj":
+                        problem = _obj_problem(found)
+                        if problem is not None:
+                            return where, f"{filename}: {problem}"
+    return None
+
+
+def check_urdf(path: str | Path) -> None:
+    """Check a URDF before the simulator loads it: XML with a ``<robot>`` root and links, finite numbers in
+    origins / masses / primitive sizes, every mesh file present and non-empty (Wavefront .obj meshes: finite
+    vertices). Raises :class:`ConfigError` naming the URDF and the element."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ConfigError(str(path), "", "URDF file not found") from None
+    problem = _urdf_problem(str(path), (st.st_mtime_ns, st.st_size))
+    if problem is not None:
+        raise ConfigError(str(path), *problem)
 
 
 @dataclass
@@ -142,11 +303,17 @@ def _resolve_calibration(name: str, scene_dir: Path | None) -> Path | None:
 
 
 def scene_from_dict(data: Any, source: str = "<scene>", scene_dir: Path | None = None,
-                    require_objects: bool = False) -> Scene:
-    """Validate a scene mapping and resolve its calibration and URDF references."""
+                    require_objects: bool = False, check_placement: bool = False) -> Scene:
+    """Validate a scene mapping and resolve its calibration and URDF references (every URDF checked with
+    :func:`check_urdf`). `check_placement`: also refuse objects outside the workspace, under the table or
+    interpenetrating (``SceneConfig.placement_problem``), as for scene files; off for scenes recorded mid-task."""
     cfg = load_yaml_model(source, SceneConfig, data=data)
     if require_objects and not cfg.objects:
         raise ConfigError(source, "objects", "at least one object is required for this command")
+    if check_placement:
+        problem = cfg.placement_problem()
+        if problem is not None:
+            raise ConfigError(source, *problem)
     calibrations = []
     for i, cam in enumerate(cfg.cameras):
         cal_path = _resolve_calibration(cam.calibration, scene_dir)
@@ -160,24 +327,32 @@ def scene_from_dict(data: Any, source: str = "<scene>", scene_dir: Path | None =
     names = [c.name for c in calibrations]
     if len(set(names)) != len(names):
         raise ConfigError(source, "cameras", f"two cameras share a calibration name ({names})")
-    robot_urdf = resolve_asset(cfg.robot.urdf, scene_dir)
-    if robot_urdf is None:
-        raise ConfigError(source, "robot.urdf", f"URDF not found: {cfg.robot.urdf}")
+    robot_urdf = _checked_urdf(cfg.robot.urdf, scene_dir, source, "robot.urdf")
     urdf_paths = {}
     for i, obj in enumerate(cfg.objects):
         if obj.urdf is not None:
-            p = resolve_asset(obj.urdf, scene_dir)
-            if p is None:
-                raise ConfigError(source, f"objects[{i}].urdf", f"URDF not found: {obj.urdf}")
-            urdf_paths[obj.name] = p
+            urdf_paths[obj.name] = _checked_urdf(obj.urdf, scene_dir, source, f"objects[{i}].urdf")
     return Scene(cfg, source, calibrations, robot_urdf, urdf_paths)
 
 
+def _checked_urdf(name: str, scene_dir: Path | None, source: str, key: str) -> Path:
+    """The resolved path of a URDF a scene names, checked with :func:`check_urdf`; ConfigError otherwise."""
+    path = resolve_asset(name, scene_dir)
+    if path is None:
+        raise ConfigError(source, key, f"URDF not found: {name}")
+    try:
+        check_urdf(path)
+    except ConfigError as exc:
+        raise ConfigError(exc.source, exc.path, f"{exc.message} (scene {source}, {key})") from None
+    return path
+
+
 def load_scene(path: str | Path, require_objects: bool = False) -> Scene:
-    """Load and validate ``sim_scenes/*.yaml``; raises :class:`ConfigError` on any problem."""
+    """Load and validate ``sim_scenes/*.yaml`` (including where its objects are: ``check_placement``);
+    raises :class:`ConfigError` on any problem."""
     path = Path(path)
     data = read_yaml(path)
-    return scene_from_dict(data, str(path), path.parent, require_objects)
+    return scene_from_dict(data, str(path), path.parent, require_objects, check_placement=True)
 
 
 REPO_SCENES_DIR = REPO_ROOT / "sim_scenes"

@@ -8,10 +8,29 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from robot_wm.config.workspace import REACH_MAX, REACH_MIN, in_reach, on_table
+from robot_wm.config.workspace import (
+    CONTACT_TOLERANCE,
+    MAX_OBJECT_EXTENT,
+    REACH_MAX,
+    REACH_MIN,
+    WORKSPACE_Z_MAX,
+    in_reach,
+    on_table,
+)
+from robot_wm.geometry.polytope import primitive_polytope
 
 # A quaternion further than this from unit length is an error; a closer one is normalised.
 QUAT_NORM_TOLERANCE = 0.05
+MAX_SEED = 2**32 - 1  # seeds are non-negative and fit numpy's and PyBullet's 32-bit seeding
+MAX_IMAGE_SIDE = 8192  # px: a larger camera image is a typo, and would exhaust memory when rendered
+MAX_FOCAL_PX = 100_000.0  # px
+MAX_CAMERA_FAR = 100.0  # m
+MAX_CAMERA_DISTANCE = 20.0  # m from the world origin
+MIN_OBJECT_EXTENT = 0.001  # m: a primitive thinner than this is a unit mistake (mm for m)
+MAX_MASS = 100.0  # kg (the Panda lifts 3 kg)
+MAX_FRICTION = 10.0
+MAX_SCALE = 10.0
+MAX_BASE_OFFSET = 1.0  # m: the robot base stays within this of the world origin (the table is built around it)
 
 
 class StrictModel(BaseModel):
@@ -55,15 +74,15 @@ class LookAt(StrictModel):
 class CalibrationConfig(StrictModel):
     """A calibrated pinhole RGB-D camera (calibration/*.yaml)."""
 
-    name: str
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fx: float = Field(gt=0)
-    fy: float = Field(gt=0)
+    name: str = Field(min_length=1)
+    width: int = Field(gt=0, le=MAX_IMAGE_SIDE)
+    height: int = Field(gt=0, le=MAX_IMAGE_SIDE)
+    fx: float = Field(gt=0, le=MAX_FOCAL_PX)
+    fy: float = Field(gt=0, le=MAX_FOCAL_PX)
     cx: float
     cy: float
     near: float = Field(gt=0)
-    far: float = Field(gt=0)
+    far: float = Field(gt=0, le=MAX_CAMERA_FAR)
     camera2world: PoseConfig | None = None
     look_at: LookAt | None = None
     depth_noise: Literal["none", "nguyen2012", "nguyen2012_dropout"] = "none"
@@ -78,26 +97,38 @@ class CalibrationConfig(StrictModel):
             raise ValueError(f"far: must be > near ({self.near}) (got {self.far})")
         if (self.camera2world is None) == (self.look_at is None):
             raise ValueError("give exactly one of camera2world and look_at")
+        eye, key = ((self.camera2world.position, "camera2world.position") if self.camera2world is not None
+                    else (self.look_at.eye, "look_at.eye"))
+        if np.linalg.norm(eye) > MAX_CAMERA_DISTANCE:
+            raise ValueError(f"{key}: the camera must be within {MAX_CAMERA_DISTANCE:g} m of the world origin "
+                             f"(got {eye})")
         return self
 
 
 class RobotConfig(StrictModel):
-    urdf: str = "franka_panda/panda.urdf"
+    urdf: str = Field(default="franka_panda/panda.urdf", min_length=1)
     base_position: Vec3 = [0.0, 0.0, 0.0]
+
+    @field_validator("base_position")
+    @classmethod
+    def _near_origin(cls, p: list[float]) -> list[float]:
+        if any(abs(v) > MAX_BASE_OFFSET for v in p):
+            raise ValueError(f"must lie within {MAX_BASE_OFFSET:g} m of the world origin (got {p})")
+        return p
 
 
 class CameraRef(StrictModel):
-    calibration: str
+    calibration: str = Field(min_length=1)
 
 
 class ObjectConfig(StrictModel):
     name: str = Field(min_length=1)
     shape: Literal["box", "cylinder", "sphere"] | None = None
     size: list[float] | None = None
-    urdf: str | None = None
-    scale: float = Field(default=1.0, gt=0)
-    mass: float | None = Field(default=None, gt=0)
-    friction: float | None = Field(default=None, ge=0)
+    urdf: str | None = Field(default=None, min_length=1)
+    scale: float = Field(default=1.0, gt=0, le=MAX_SCALE)
+    mass: float | None = Field(default=None, gt=0, le=MAX_MASS)
+    friction: float | None = Field(default=None, ge=0, le=MAX_FRICTION)
     fixed: bool = False  # a static obstacle (wall, tray, fixture): never moves, never a task object
     color: Rgba | None = None
     position: Vec3
@@ -124,22 +155,104 @@ class ObjectConfig(StrictModel):
                 raise ValueError(f"size: {self.shape} takes {expected} values (got {len(self.size)})")
             if any(not (s > 0 and math.isfinite(s)) for s in self.size):
                 raise ValueError(f"size: values must be > 0 (got {self.size})")
+            extents = self.extents()
+            if min(extents) < MIN_OBJECT_EXTENT or max(extents) > MAX_OBJECT_EXTENT:
+                raise ValueError(f"size: extents must lie in [{MIN_OBJECT_EXTENT:g}, {MAX_OBJECT_EXTENT:g}] m "
+                                 f"(got {self.size}; box: full extents, cylinder: [radius, height], sphere: [radius])")
             if self.mass is None and not self.fixed:
                 raise ValueError("mass: required for primitive shapes (or fixed: true for a static obstacle)")
         elif self.size is not None:
             raise ValueError("size: only for primitive shapes; use scale with urdf")
         return self
 
+    def placement_problem(self) -> str | None:
+        """Why this object cannot be spawned where it is (its origin not over the table or too high, or the
+        object under the table top), or None."""
+        x, y, z = self.position
+        if not on_table(x, y):
+            return f"must lie over the table (outside the workspace: got {self.position})"
+        if z > WORKSPACE_Z_MAX:
+            return f"must lie at most {WORKSPACE_Z_MAX:g} m above the table (outside the workspace: got {self.position})"
+        low = self.lowest_point()
+        if low < -CONTACT_TOLERANCE:
+            what = "its lowest point" if self.shape is not None else "its origin"
+            return f"under the table ({what} at z = {low:.4g} m; the table top is z = 0)"
+        return None
+
+    def extents(self) -> tuple[float, float, float]:
+        """Full extents (m) of a primitive in its own frame (x, y, z; cylinder axis z)."""
+        s = self.size or []
+        if self.shape == "box":
+            return (s[0], s[1], s[2])
+        if self.shape == "cylinder":
+            return (2 * s[0], 2 * s[0], s[1])
+        return (2 * s[0],) * 3
+
+    def vertices(self, shrink: float = 0.0) -> np.ndarray:
+        """World-frame vertices (V, 3) m of the convex polytope of a primitive (robot_wm.geometry.polytope),
+        every face moved inwards by `shrink` m. Primitives only."""
+        s = np.maximum(np.asarray(self.size, float) - np.asarray(
+            {"box": [2, 2, 2], "cylinder": [1, 2], "sphere": [1]}[self.shape]) * shrink, 1e-6)
+        rot = _rotation_matrix(self.orientation)
+        return primitive_polytope(self.shape, tuple(s)) @ rot.T + np.asarray(self.position)
+
+    def lowest_point(self) -> float:
+        """z (m, world) of a primitive's lowest point; of the origin for a URDF object (its extent is unknown
+        here)."""
+        if self.shape is None:
+            return self.position[2]
+        if self.shape == "sphere":
+            return self.position[2] - self.size[0]
+        return float(self.vertices()[:, 2].min())
+
+
+def _rotation_matrix(q: list[float]) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion xyzw."""
+    x, y, z, w = q
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def primitives_overlap(a: ObjectConfig, b: ObjectConfig, tolerance: float = CONTACT_TOLERANCE) -> bool:
+    """True when two primitive objects interpenetrate by more than `tolerance` m (touching and resting on each
+    other is not overlapping): their solids, each shrunk by tolerance / 2 on every side, intersect. Spheres
+    exactly; otherwise a linear program on the convex polytopes (cylinders as 32-sided prisms)."""
+    pa, pb = np.asarray(a.position), np.asarray(b.position)
+    ra, rb = np.linalg.norm(a.extents()) / 2, np.linalg.norm(b.extents()) / 2
+    gap = float(np.linalg.norm(pa - pb))
+    if gap >= ra + rb - tolerance:
+        return False  # bounding spheres apart
+    if a.shape == "sphere" and b.shape == "sphere":
+        return gap < a.size[0] + b.size[0] - tolerance
+    from scipy.optimize import linprog  # only here: a scene with objects close together
+
+    va, vb = a.vertices(tolerance / 2), b.vertices(tolerance / 2)
+    na, nb = len(va), len(vb)
+    eq = np.zeros((5, na + nb))
+    eq[0, :na], eq[1, na:], eq[2:, :na], eq[2:, na:] = 1.0, 1.0, va.T, -vb.T
+    res = linprog(np.zeros(na + nb), A_eq=eq, b_eq=[1.0, 1.0, 0.0, 0.0, 0.0], bounds=(0, None), method="highs")
+    return bool(res.status == 0)  # a common point of the two hulls: they intersect
+
 
 class PlaceRegion(StrictModel):
     center: Vec3
     size: Annotated[list[float], Field(min_length=2, max_length=2)]
+
+    @field_validator("center")
+    @classmethod
+    def _on_table(cls, c: list[float]) -> list[float]:
+        if not on_table(c[0], c[1]) or abs(c[2]) > WORKSPACE_Z_MAX:
+            raise ValueError(f"must lie on the table (outside the workspace: got {c})")
+        return c
 
     @field_validator("size")
     @classmethod
     def _positive(cls, s: list[float]) -> list[float]:
         if any(v <= 0 for v in s):
             raise ValueError(f"values must be > 0 (got {s})")
+        if any(v > MAX_OBJECT_EXTENT for v in s):
+            raise ValueError(f"values must be <= {MAX_OBJECT_EXTENT:g} m, the table's size (got {s})")
         return s
 
     def contains(self, xy: np.ndarray, margin: float = 0.0) -> bool:
@@ -190,7 +303,7 @@ class SceneConfig(StrictModel):
     """A world (sim_scenes/*.yaml)."""
 
     name: str = Field(min_length=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     robot: RobotConfig = RobotConfig()
     cameras: list[CameraRef] = Field(min_length=1)
     objects: list[ObjectConfig] = []
@@ -223,6 +336,24 @@ class SceneConfig(StrictModel):
             raise ValueError("task.goals: push_to_goal needs at least one goal")
         return self
 
+    def placement_problem(self) -> tuple[str, str] | None:
+        """(key path, what is wrong) for the first object that cannot be spawned where the scene puts it:
+        outside the workspace, under the table, or interpenetrating another primitive by more than
+        CONTACT_TOLERANCE (touching, stacked and leaning objects are fine); None when all can. Scene files
+        are checked with this before anything runs (``load_scene``); scenes recorded mid-episode (objects
+        fallen off the table) are not."""
+        for i, obj in enumerate(self.objects):
+            problem = obj.placement_problem()
+            if problem is not None:
+                return f"objects[{i}].position", problem
+        prims = [(i, o) for i, o in enumerate(self.objects) if o.shape is not None]
+        for k, (i, a) in enumerate(prims):
+            for j, b in prims[k + 1:]:
+                if primitives_overlap(a, b):
+                    return (f"objects[{j}].position", f"{b.name!r} overlaps {a.name!r} (objects[{i}]) by more than "
+                            f"{CONTACT_TOLERANCE * 1e3:g} mm")
+        return None
+
 
 class PickPlacePlannerConfig(StrictModel):
     """Pick-and-place motion settings (planners/pick_place.yaml). Distances in m, speeds in m/s."""
@@ -238,6 +369,9 @@ class PickPlacePlannerConfig(StrictModel):
     verify_grasps: bool = True  # shake-test each grasp in a shadow world built from perception first
     verify_trials: int = Field(default=3, ge=1, le=50)  # robust-mode trials per verified grasp
     verify_min_success: float = Field(default=0.6, gt=0, le=1)  # fraction of trials that must hold (2 of 3)
+    # perception, planning and IK in a background thread so that a control tick never waits for them (the arm
+    # holds meanwhile); off by default: the simulated demo and benchmarks stay bit-for-bit repeatable
+    background_planning: bool = False
 
 
 class LaunchConfig(StrictModel):
@@ -248,5 +382,5 @@ class LaunchConfig(StrictModel):
     scene: str
     perception: Literal["rgbd", "oracle"] = "rgbd"
     planner: str | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     out: str | None = None

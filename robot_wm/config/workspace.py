@@ -14,6 +14,13 @@ TABLE_CENTER_XY = (0.4, 0.0)  # m
 # goals and pushes are planned inside this annulus.
 REACH_MIN = 0.25
 REACH_MAX = 0.78
+# Scene validation: an object's origin lies over the table and at most this high above it (m) ...
+WORKSPACE_Z_MAX = 1.0
+# ... no primitive is larger than the table along any axis (m) ...
+MAX_OBJECT_EXTENT = max(TABLE_SIZE[:2])
+# ... and objects may touch (rest on each other, on the table, against a wall) but not interpenetrate by more
+# than this (m): a spawn inside another body or the table makes the simulator throw it out.
+CONTACT_TOLERANCE = 0.002
 
 
 def on_table(x: float, y: float, margin: float = 0.0) -> bool:

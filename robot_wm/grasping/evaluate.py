@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config import ConfigError
+from robot_wm.config.processes import single_threaded_workers, terminate_executor, worker_init
 from robot_wm.geometry import Pose
 from robot_wm.grasping.candidates import SamplerConfig, sample_grasps
 from robot_wm.grasping.config import ShakeConfig
@@ -147,12 +148,21 @@ def _local(units: list[Unit], seed: int, config: ShakeConfig, workers: int) -> I
             yield u, run_unit(u, seed, config)
         return
     ctx = multiprocessing.get_context("spawn")
-    with single_threaded_workers(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(run_unit, u, seed, config): u for u in units}
+    pool = None
+    try:
+        with single_threaded_workers():  # the workers start at submit: inside the block
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init,
+                                       initargs=(os.getpid(),))
+            pending = {pool.submit(run_unit, u, seed, config): u for u in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 yield pending.pop(f), f.result()
+    except BaseException:  # Ctrl-C, a failed unit, the caller closing the generator: stop the workers now
+        if pool is not None:
+            terminate_executor(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _ray(units: list[Unit], seed: int, config: ShakeConfig, workers: int,
@@ -207,12 +217,13 @@ def evaluate(objects: list[ObjectModel], out: Path, config: ShakeConfig, seed: i
     fp = _fingerprint(units, seed, config)
     manifest = out / "run.json"
     if manifest.exists():
-        old = json.loads(manifest.read_text())
+        old = read_run_manifest(manifest)
         if old != fp:
             raise RunMismatch(f"--out: {out} holds a run made with different arguments; use another folder")
     else:
         _atomic_write(manifest, json.dumps(fp, indent=1))
-    todo = [u for u in units if not (shards / u.shard).exists()]
+    done_rows = {u.index: read_shard(shards / u.shard, u, config) for u in units if (shards / u.shard).exists()}
+    todo = [u for u in units if u.index not in done_rows]
     log.info("%d of %d objects already done", len(units) - len(todo), len(units))
     total = sum(u.n_grasps for u in units)
     done_trials = total - sum(u.n_grasps for u in todo)
@@ -220,15 +231,17 @@ def evaluate(objects: list[ObjectModel], out: Path, config: ShakeConfig, seed: i
     t0 = time.perf_counter()
     new_trials = 0
     runner = _ray(todo, seed, config, workers, ray_address) if backend == "ray" else _local(todo, seed, config, workers)
-    for unit, rows in runner:
-        _atomic_write(shards / unit.shard, "".join(json.dumps(r) + "\n" for r in rows))
-        new_trials += len(rows)
-        bar.update(unit.n_grasps)
-    bar.close()
+    try:
+        for unit, rows in runner:
+            _atomic_write(shards / unit.shard, "".join(json.dumps(r) + "\n" for r in rows))
+            done_rows[unit.index] = rows
+            new_trials += len(rows)
+            bar.update(unit.n_grasps)
+    finally:
+        runner.close()  # on Ctrl-C: the pool's workers are stopped now, not when the generator is collected
+        bar.close()
     elapsed = time.perf_counter() - t0
-    rows = []
-    for u in units:
-        rows += [json.loads(line) for line in (shards / u.shard).read_text().splitlines() if line]
+    rows = [r for u in units for r in done_rows[u.index]]
     _atomic_write(out / "trials.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     _write_csv(out / "trials.csv", rows, row_fields(config))
     summary = summarize(rows, [u.obj.name for u in units])
@@ -241,6 +254,51 @@ def evaluate(objects: list[ObjectModel], out: Path, config: ShakeConfig, seed: i
 
         plot_summary(summary, out)
     return summary
+
+
+def read_run_manifest(path: Path) -> dict[str, Any]:
+    """A run folder's ``run.json`` (the fingerprint of the arguments it was made with); ConfigError (one line)
+    when it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"corrupt resume file, not valid JSON ({str(exc).splitlines()[0][:120]}); "
+                          "delete the folder or use another --out") from None
+    if not isinstance(data, dict) or not {"seed", "objects", "units_sha256", "config"} <= set(data):
+        raise ConfigError(str(path), "", "corrupt resume file (expected seed, objects, units_sha256, config); "
+                          "delete the folder or use another --out")
+    return data
+
+
+def read_shard(path: Path, unit: Unit, config: ShakeConfig) -> list[dict[str, Any]]:
+    """The rows of one finished object's shard (``shards/NNNNN_name.jsonl``), checked against the unit it
+    should hold: one JSON row per grasp with this protocol's fields, the object's name, grasps 0..n-1.
+    ConfigError naming the file and the line otherwise."""
+    fields = set(row_fields(config))
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(str(path), "", f"corrupt resume shard ({type(exc).__name__}); delete it to redo the object"
+                          ) from None
+    rows = []
+    for i, line in enumerate(lines):
+        where = f"line {i + 1}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(path), where, f"corrupt resume shard, not valid JSON ({exc.msg}); delete it to "
+                              "redo the object") from None
+        if not isinstance(row, dict) or not fields <= set(row):
+            raise ConfigError(str(path), where, f"corrupt resume shard (a row needs {', '.join(sorted(fields))}); "
+                              "delete it to redo the object")
+        if row["object"] != unit.obj.name or row["grasp"] != i:
+            raise ConfigError(str(path), where, f"row of {row['object']!r} grasp {row['grasp']!r}, expected "
+                              f"{unit.obj.name!r} grasp {i}; delete the shard to redo the object")
+        rows.append(row)
+    if len(rows) > unit.n_grasps:  # (fewer: the sampler found fewer candidates)
+        raise ConfigError(str(path), "", f"resume shard has {len(rows)} rows, at most {unit.n_grasps} expected (one "
+                          "per grasp); delete it to redo the object")
+    return rows
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], fields: tuple[str, ...] = ROW_FIELDS) -> None:

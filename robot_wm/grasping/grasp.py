@@ -30,6 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,10 +97,20 @@ def _finite(value: Any, where: str, source: str) -> float:
     return float(value)
 
 
+MAX_POSITION = 10.0  # m: a grasp farther than this from its frame's origin is a unit or frame mistake
+MAX_TCP_OFFSET = 0.5  # m
+QUAT_NORM_TOLERANCE = 0.05  # a quaternion further than this from unit length is not a rotation
+
+
 def _width(value: Any, where: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ConfigError(source, where, f"must be a number >= 0 (got {value!r})")
     return float(value)
+
+
+def _check_width(width: float, where: str, source: str) -> None:
+    if not 0.0 <= width <= MAX_WIDTH + 1e-9:
+        raise ConfigError(source, where, f"must lie in [0, {MAX_WIDTH:g}] m, the Panda's opening (got {width!r})")
 
 
 def grasps_from_data(data: Any, source: str = "<grasps>", where: str = "") -> list[Grasp]:
@@ -115,8 +127,8 @@ def grasps_from_data(data: Any, source: str = "<grasps>", where: str = "") -> li
         if not isinstance(scores, list) or len(scores) != len(tf):
             raise ConfigError(source, f"{pre}scores", f"expected a list of {len(tf)} numbers")
         offset = data.get("tcp_offset", 0.0)
-        if isinstance(offset, bool) or not isinstance(offset, int | float):
-            raise ConfigError(source, f"{pre}tcp_offset", f"must be a number (got {offset!r})")
+        if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
+            raise ConfigError(source, f"{pre}tcp_offset", f"must be a finite number (got {offset!r})")
         mats = []
         for i, m in enumerate(tf):
             if not isinstance(m, list) or len(m) != 4:
@@ -125,7 +137,7 @@ def grasps_from_data(data: Any, source: str = "<grasps>", where: str = "") -> li
         return grasps_from_arrays(np.asarray(mats, float).reshape(-1, 4, 4),
                                   np.asarray([_width(w, f"{pre}widths[{i}]", source) for i, w in enumerate(widths)]),
                                   np.asarray([_finite(s, f"{pre}scores[{i}]", source) for i, s in enumerate(scores)]),
-                                  float(offset), source, f"{pre}transforms")
+                                  float(offset), source, f"{pre}transforms", f"{pre}widths")
     if isinstance(data, dict) and "grasps" in data:
         data = data["grasps"]
         pre = f"{pre}grasps"
@@ -145,29 +157,62 @@ def grasps_from_data(data: Any, source: str = "<grasps>", where: str = "") -> li
             if key not in g:
                 raise ConfigError(source, f"{w}.{key}", "required key is missing")
         pos = _num_list(g["position"], 3, f"{w}.position", source)
+        if np.linalg.norm(pos) > MAX_POSITION:
+            raise ConfigError(source, f"{w}.position", f"must lie within {MAX_POSITION:g} m of the frame's origin "
+                              f"(got {pos})")
         quat = _num_list(g["quaternion"], 4, f"{w}.quaternion", source)
         if np.linalg.norm(quat) < 1e-6:
             raise ConfigError(source, f"{w}.quaternion", "must be a non-zero quaternion (xyzw)")
+        if abs(np.linalg.norm(quat) - 1.0) > QUAT_NORM_TOLERANCE:
+            raise ConfigError(source, f"{w}.quaternion", f"must have unit length, a rotation (got norm "
+                              f"{np.linalg.norm(quat):.3g})")
+        width = _width(g["width"], f"{w}.width", source)
+        _check_width(width, f"{w}.width", source)
         score = _finite(g.get("score", 0.0), f"{w}.score", source)
-        out.append(Grasp(Pose(pos, quat), _width(g["width"], f"{w}.width", source), score))
+        out.append(Grasp(Pose(pos, quat), width, score))
+    if not out:
+        raise ConfigError(source, pre, "no grasps (the list is empty)")
     return out
 
 
 def grasps_from_arrays(transforms: np.ndarray, widths: np.ndarray, scores: np.ndarray | None = None,
-                       tcp_offset: float = 0.0, source: str = "<grasps>", where: str = "transforms") -> list[Grasp]:
-    """Grasps from (N, 4, 4) gripper transforms (TCP at `tcp_offset` m along their z) and widths (N,)."""
-    transforms = np.asarray(transforms, float)
+                       tcp_offset: float = 0.0, source: str = "<grasps>", where: str = "transforms",
+                       widths_where: str = "widths") -> list[Grasp]:
+    """Grasps from (N, 4, 4) rigid gripper transforms (TCP at `tcp_offset` m along their z) and widths (N,) m,
+    each in [0, MAX_WIDTH]. Raises ConfigError (naming `source` and the array) on anything else."""
+    try:
+        transforms = np.asarray(transforms, float)
+        widths = np.asarray(widths, float)
+        scores = None if scores is None else np.asarray(scores, float)
+    except (TypeError, ValueError):
+        raise ConfigError(source, where, "expected arrays of numbers") from None
     if transforms.ndim != 3 or transforms.shape[1:] != (4, 4) or not np.all(np.isfinite(transforms)):
         raise ConfigError(source, where, f"expected finite transforms of shape (N, 4, 4) (got {transforms.shape})")
-    widths = np.asarray(widths, float).reshape(-1)
-    if len(widths) != len(transforms):
-        raise ConfigError(source, "widths", f"expected {len(transforms)} widths (got {len(widths)})")
-    scores = np.zeros(len(widths)) if scores is None else np.asarray(scores, float).reshape(-1)
+    if len(transforms) == 0:
+        raise ConfigError(source, where, "no grasps (0 transforms)")
+    if widths.ndim != 1 or len(widths) != len(transforms):
+        raise ConfigError(source, widths_where, f"expected {len(transforms)} widths (got shape {widths.shape})")
+    scores = np.zeros(len(widths)) if scores is None else scores
+    if scores.ndim != 1 or len(scores) != len(transforms) or not np.all(np.isfinite(scores)):
+        raise ConfigError(source, "scores", f"expected {len(transforms)} finite scores (got shape {scores.shape})")
+    if not (math.isfinite(tcp_offset) and abs(tcp_offset) <= MAX_TCP_OFFSET):
+        raise ConfigError(source, "tcp_offset", f"must be a finite number within +-{MAX_TCP_OFFSET:g} m "
+                          f"(got {tcp_offset!r})")
     out = []
     for i, m in enumerate(transforms):
         r = m[:3, :3]
         if not np.allclose(r @ r.T, np.eye(3), atol=1e-4) or np.linalg.det(r) < 0:
-            raise ConfigError(source, f"{where}[{i}]", "rotation part is not a proper rotation matrix")
+            raise ConfigError(source, f"{where}[{i}]", "rotation part is not a proper rotation matrix "
+                              "(not a rigid transform)")
+        if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
+            raise ConfigError(source, f"{where}[{i}]", f"last row must be [0, 0, 0, 1] (got {m[3].tolist()}; not a "
+                              "rigid transform)")
+        if np.linalg.norm(m[:3, 3]) > MAX_POSITION:
+            raise ConfigError(source, f"{where}[{i}]", f"translation must lie within {MAX_POSITION:g} m of the "
+                              f"frame's origin (got {m[:3, 3].tolist()})")
+    for i, w in enumerate(widths):
+        _check_width(float(w), f"{widths_where}[{i}]", source)
+    for i, m in enumerate(transforms):
         pose = Pose.from_matrix(m) @ Pose([0.0, 0.0, tcp_offset], [0, 0, 0, 1])
         out.append(Grasp(pose, float(widths[i]), float(scores[i])))
     return out
@@ -184,18 +229,28 @@ def load_grasps(path: str | Path) -> dict[str | None, list[Grasp]]:
         raise ConfigError(source, "", "file not found")
     if path.suffix == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ConfigError(source, "", "a single array, not an .npz archive of transforms and widths")
+            with z:
                 if "transforms" not in z or "widths" not in z:
                     raise ConfigError(source, "transforms" if "transforms" not in z else "widths", "array is missing")
-                scores = z["scores"] if "scores" in z else None
-                offset = float(z["tcp_offset"]) if "tcp_offset" in z else 0.0
-                return {None: grasps_from_arrays(z["transforms"], z["widths"], scores, offset, source)}
-        except (OSError, ValueError) as exc:
+                arrays = {k: z[k] for k in ("transforms", "widths", "scores", "tcp_offset") if k in z}
+        except ConfigError:
+            raise
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
             raise ConfigError(source, "", f"not a readable .npz grasp file ({type(exc).__name__})") from None
+        offset = arrays.get("tcp_offset", np.float64(0.0))
+        if offset.size != 1 or offset.dtype.kind not in "fiu":
+            raise ConfigError(source, "tcp_offset", f"must be one number (got shape {offset.shape})")
+        return {None: grasps_from_arrays(arrays["transforms"], arrays["widths"], arrays.get("scores"),
+                                         float(offset.reshape(())), source)}
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", f"not valid JSON ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(source, "", "not valid JSON (nested too deeply)") from None
     if isinstance(data, dict) and "objects" in data:
         objs = data["objects"]
         if not isinstance(objs, dict) or not objs:

@@ -151,6 +151,8 @@ def urdf_collision(urdf: str) -> tuple[tuple[str, tuple[float, ...], tuple[float
                 out.append(("sphere", (float(g.get("radius")),), origin, None))
             else:
                 raise ValueError(f"unsupported geometry {g.tag!r}")
+        except ConfigError:  # already names the file and the element
+            raise
         except (ValueError, TypeError) as exc:
             raise ConfigError(urdf, where, str(exc)) from None
     if not out:

@@ -321,17 +321,19 @@ class QualityModel:
             with safe_open(src, framework="np") as f:
                 meta = f.metadata() or {}
                 tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ConfigError(src, "", f"not a readable safetensors file ({str(exc).splitlines()[0][:160]})") from None
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise ConfigError(src, "", f"not a readable safetensors file ({msg})") from None
         if "robot_wm" not in meta:
             raise ConfigError(src, "robot_wm", "no robot_wm header (not a grasp-quality model file)")
         try:
             h = json.loads(meta["robot_wm"])
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ConfigError(src, "robot_wm", "corrupt header (invalid JSON)") from None
-        if not isinstance(h, dict) or h.get("format") != FORMAT:
-            got = h.get("format") if isinstance(h, dict) else None
-            raise ConfigError(src, "format", f"is {got!r}, expected {FORMAT!r}")
+        if not isinstance(h, dict):
+            raise ConfigError(src, "robot_wm", f"header is a JSON {type(h).__name__}, expected an object")
+        if h.get("format") != FORMAT:
+            raise ConfigError(src, "format", f"is {h.get('format')!r}, expected {FORMAT!r}")
         if h.get("version") != VERSION:
             raise ConfigError(src, "version", f"is {h.get('version')!r}, this code reads {VERSION}")
         if h.get("features") != list(FEATURES):
@@ -344,15 +346,21 @@ class QualityModel:
         want = {"w1": (k, N_FEATURES, hid), "b1": (k, hid), "w2": (k, hid, hid), "b2": (k, hid), "w3": (k, hid),
                 "b3": (k,), "mean": (N_FEATURES,), "std": (N_FEATURES,)}
         for name, shape in want.items():
-            if t[name].shape != shape or k == 0 or not np.all(np.isfinite(t[name])):
-                raise ConfigError(src, name, f"shape {t[name].shape} or values do not fit the header (want {shape})")
+            if t[name].shape != shape or k == 0:
+                raise ConfigError(src, name, f"shape {t[name].shape} does not fit the header (want {shape})")
+            if not np.all(np.isfinite(t[name])):
+                raise ConfigError(src, name, "tensor holds NaN or infinite values")
         if not np.all(t["std"] > 0):
             raise ConfigError(src, "std", "must be > 0")
-        try:
-            platt = (float(h["platt_a"]), float(h["platt_b"]))
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(src, "platt_a", "missing or not a number") from None
-        return cls(**t, platt=platt, info=dict(h.get("train") or {}))
+        platt = []
+        for key in ("platt_a", "platt_b"):
+            v = h.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                raise ConfigError(src, key, f"missing or not a finite number (got {v!r})")
+            platt.append(float(v))
+        if not isinstance(h.get("train") or {}, dict):
+            raise ConfigError(src, "train", f"must be a mapping (got {type(h['train']).__name__})")
+        return cls(**t, platt=(platt[0], platt[1]), info=dict(h.get("train") or {}))
 
 
 _TENSORS = ("w1", "b1", "w2", "b2", "w3", "b3", "mean", "std")

@@ -39,12 +39,15 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from robot_wm.config.errors import ConfigError
 from robot_wm.config.object_sets import random_urdf_index
 from robot_wm.model.shape import GRID, PARTS_DIM, pack, unpack
 from robot_wm.model.state import ACTION_DIM, STATE_DIM
@@ -130,14 +133,118 @@ def write_shard(out: Path, shard: int, arrays: dict[str, np.ndarray]) -> None:
 
 
 def read_manifest(out: Path) -> dict | None:
-    """The folder's manifest.json as a dict; None when there is none. Raises ValueError when unreadable."""
+    """The folder's manifest.json as a dict; None when there is none. Raises ConfigError (a ValueError; one
+    line naming the file and the field) when it is unreadable or not a manifest (:func:`check_manifest`)."""
     p = out / "manifest.json"
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text())
+        manifest = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: not a valid manifest ({exc.msg})") from None
+        raise ConfigError(str(p), "", f"not a valid manifest (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(str(p), "", f"not a readable manifest ({type(exc).__name__})") from None
+    check_manifest(manifest, str(p))
+    return manifest
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_manifest(manifest: object, source: str) -> None:
+    """Raise ConfigError unless `manifest` has the shape :func:`robot_wm.model.collect_jobs.collect` writes:
+    ``config`` (mapping), ``episodes`` (int >= 0) and ``shards`` {"<shard number>": {"file": a file name in the
+    folder, "episodes": int >= 1, "transitions": int >= 0}}."""
+    if not isinstance(manifest, dict):
+        raise ConfigError(source, "", f"expected a JSON object (got {type(manifest).__name__})")
+    if not isinstance(manifest.get("config"), dict):
+        raise ConfigError(source, "config", "missing or not a mapping")
+    if not _count(manifest.get("episodes")):
+        raise ConfigError(source, "episodes", f"must be an integer >= 0 (got {manifest.get('episodes')!r})")
+    shards = manifest.get("shards")
+    if not isinstance(shards, dict):
+        raise ConfigError(source, "shards", "missing or not a mapping of shard number -> entry")
+    for key, entry in shards.items():
+        where = f"shards.{key}"
+        if not (isinstance(key, str) and key.isdigit()):
+            raise ConfigError(source, where, "shard keys must be shard numbers")
+        if not isinstance(entry, dict):
+            raise ConfigError(source, where, "expected a mapping with file, episodes, transitions")
+        name = entry.get("file")
+        if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+            raise ConfigError(source, f"{where}.file", f"must be a file name inside the folder (got {name!r})")
+        if not _count(entry.get("episodes")) or entry["episodes"] == 0:
+            raise ConfigError(source, f"{where}.episodes", f"must be an integer >= 1 (got {entry.get('episodes')!r})")
+        if not _count(entry.get("transitions")):
+            raise ConfigError(source, f"{where}.transitions",
+                              f"must be an integer >= 0 (got {entry.get('transitions')!r})")
+
+
+# the arrays every shard has, with their shape after the leading T (transitions) or E (episodes) axis
+_PER_TRANSITION = {"before": (NMAX, STATE_DIM), "after": (NMAX, STATE_DIM), "mask": (NMAX,), "target": (),
+                   "episode": (), "step": ()}
+_OPTIONAL_PER_TRANSITION = {"touched": (NMAX,), "grasp_ok": (), "grasp_class": (), "grasp_mode": (),
+                            "mass": (NMAX,), "friction": (NMAX,)}
+_PER_EPISODE = {"scene_episode": (), "ep_shape_box": (NMAX, 6), "ep_shape_occ": (NMAX, GRID**3)}
+
+
+def read_shard(f: Path) -> dict[str, np.ndarray]:
+    """A shard's arrays (no pickles), checked with :func:`check_shard`; ConfigError (one line naming the file
+    and the array) when the file is missing, truncated, not an .npz or holds arrays of the wrong shape."""
+    if not f.is_file():
+        raise ConfigError(str(f), "", "shard listed in manifest.json is missing")
+    try:
+        z = np.load(f, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with z:
+            part = {key: z[key] for key in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(str(f), "", f"unreadable shard, truncated or not an .npz ({msg})") from None
+    check_shard(part, str(f))
+    return part
+
+
+def check_shard(part: dict[str, np.ndarray], source: str) -> None:
+    """Raise ConfigError unless a shard's arrays have the module doc's shapes (T >= 1 transitions, E >= 1
+    episodes), finite states and actions, and object slots and episode numbers in range."""
+    for key in (*_PER_TRANSITION, "action", *_PER_EPISODE):
+        if key not in part:
+            raise ConfigError(source, key, "array is missing (not a shard of this data format)")
+    t = part["action"].shape[0] if part["action"].ndim == 2 else -1
+    if part["action"].ndim != 2 or part["action"].shape[1] not in (ACTION_DIM - 1, ACTION_DIM):
+        raise ConfigError(source, "action", f"expected shape (T, {ACTION_DIM}) (got {part['action'].shape})")
+    if t == 0:
+        raise ConfigError(source, "action", "empty shard (0 transitions): recollect it")
+    for key, shape in (_PER_TRANSITION | {k: v for k, v in _OPTIONAL_PER_TRANSITION.items() if k in part}).items():
+        if part[key].shape != (t, *shape):
+            raise ConfigError(source, key, f"expected shape {(t, *shape)} (got {part[key].shape})")
+    e = part["scene_episode"].shape[0] if part["scene_episode"].ndim == 1 else -1
+    if e <= 0:
+        raise ConfigError(source, "scene_episode", f"expected shape (E,) with E >= 1 (got {part['scene_episode'].shape})")
+    for key, shape in _PER_EPISODE.items():
+        if part[key].shape != (e, *shape):
+            raise ConfigError(source, key, f"expected shape {(e, *shape)} (got {part[key].shape})")
+    if "ep_shape_parts" in part and part["ep_shape_parts"].shape != (e, NMAX, PARTS_DIM):
+        raise ConfigError(source, "ep_shape_parts",
+                          f"expected shape {(e, NMAX, PARTS_DIM)} (got {part['ep_shape_parts'].shape})")
+    if "scenes" in part and part["scenes"].shape != (e,):
+        raise ConfigError(source, "scenes", f"expected shape ({e},) (got {part['scenes'].shape})")
+    for key in ("before", "after", "action", "mass", "friction", "ep_shape_box", "ep_shape_parts"):
+        if key in part:
+            if part[key].dtype.kind not in "fiu":
+                raise ConfigError(source, key, f"expected numbers (got dtype {part[key].dtype})")
+            if not np.all(np.isfinite(part[key])):
+                raise ConfigError(source, key, "holds NaN or infinite values")
+    for key in ("target", "episode", "step", "scene_episode"):
+        if part[key].dtype.kind not in "iu":
+            raise ConfigError(source, key, f"expected integers (got dtype {part[key].dtype})")
+    if part["target"].min() < 0 or part["target"].max() >= NMAX:
+        raise ConfigError(source, "target", f"object slots must lie in [0, {NMAX})")
+    if not np.isin(part["episode"], part["scene_episode"]).all():
+        raise ConfigError(source, "episode", "a transition's episode has no entry in scene_episode")
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -162,26 +269,28 @@ def load_dataset(paths: Path | Iterable[Path],
     parts = []
     offset = 0
     for d in map(Path, dirs):
+        if not d.is_dir():
+            raise ConfigError(str(d), "", "not a folder (a collected data folder: robot-wm collect --out)")
         manifest = read_manifest(d)
         if manifest is None:
-            raise ValueError(f"{d}: no manifest.json (not a collected data folder)")
+            raise ConfigError(str(d), "", "no manifest.json (not a collected data folder)")
         top = offset
         for k in sorted(manifest["shards"], key=int):
             f = d / manifest["shards"][k]["file"]
-            try:
-                with np.load(f, allow_pickle=False) as z:
-                    part = {key: z[key] for key in z.files}
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{f}: unreadable shard ({exc})") from None
-            scenes = part.pop("scenes", np.array([], dtype=str))
-            if "ep_shape_occ" not in part:
-                raise ValueError(f"{f}: shard of an older data format (recollect with this version)")
+            part = read_shard(f)
+            scenes = part.pop("scenes", None)
             if "ep_shape_parts" not in part:  # written before descriptors had convex parts: recompute them
                 if scene_descriptors is None:
-                    raise ValueError(f"{f}: shard without convex-part descriptors (load it with "
-                                     "robot_wm.model.collect.scene_descriptors, or recollect)")
+                    raise ConfigError(str(f), "ep_shape_parts", "shard without convex-part descriptors (load it "
+                                      "with robot_wm.model.collect.scene_descriptors, or recollect)")
+                if scenes is None:
+                    raise ConfigError(str(f), "scenes", "array is missing (needed to recompute the descriptors)")
+                try:
+                    recorded = [json.loads(str(sc)) for sc in scenes]
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(str(f), "scenes", f"not a JSON scene ({exc.msg})") from None
                 part["ep_shape_box"], part["ep_shape_occ"], part["ep_shape_parts"] = pack(
-                    np.stack([scene_descriptors(json.loads(str(sc))) for sc in scenes]))
+                    np.stack([scene_descriptors(sc) for sc in recorded]))
             if part["action"].shape[1] == ACTION_DIM - 1:  # format 2: pushes had no tilt
                 part["action"] = np.pad(part["action"], ((0, 0), (0, 1)))
             part["ep_index"] = part.pop("scene_episode") + offset
@@ -190,7 +299,10 @@ def load_dataset(paths: Path | Iterable[Path],
             parts.append(part)
         offset = top
     if not parts:
-        raise ValueError(f"{dirs[0]}: no shards collected yet")
+        raise ConfigError(str(dirs[0]), "", "no shards collected yet")
+    missing = next((k for p in parts for k in parts[0] if k not in p), None)
+    if missing is not None:
+        raise ConfigError(str(dirs[0]), missing, "array missing from some shards (mixed data formats)")
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -254,6 +366,7 @@ def clean(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["FORMAT_VERSION", "GRASP_MODES", "NMAX", "OFF_TABLE_Z", "Transition", "clean", "load_dataset", "load_scenes",
-           "pack_episode", "pack_shard", "per_episode_keys", "read_manifest", "shard_path", "target_descriptors",
-           "transition_descriptors", "unseen_object_episodes", "write_manifest", "write_shard"]
+__all__ = ["FORMAT_VERSION", "GRASP_MODES", "NMAX", "OFF_TABLE_Z", "Transition", "check_manifest", "check_shard", "clean",
+           "load_dataset", "load_scenes", "pack_episode", "pack_shard", "per_episode_keys", "read_manifest", "read_shard",
+           "shard_path", "target_descriptors", "transition_descriptors", "unseen_object_episodes", "write_manifest",
+           "write_shard"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_wm.config.errors import ConfigError
 from robot_wm.model.grasp_head import N_GRASP_IN, GraspHead, grasp_features
 from robot_wm.model.network import (
     N_DELTA,
@@ -46,8 +48,14 @@ GRASP_CHUNK = 2048  # grasps whose head inputs are built at once (bounds memory 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "world_model.safetensors"
 
 
-class ModelFileError(ValueError):
-    """A world-model file that cannot be used (missing, corrupt, foreign, or the wrong dimensions)."""
+class ModelFileError(ConfigError):
+    """A world-model file that cannot be used (missing, corrupt, foreign, the wrong dimensions, non-finite
+    weights): a :class:`~robot_wm.config.ConfigError` (``file: field: what``, one line), so the CLI reports
+    it as bad input (exit status 2)."""
+
+
+# header entries that size the network: name -> the largest value a real model could have
+_SIZE_KEYS = {"k": 64, "hidden": 4096, "edge": 4096, "head": 4096, "grasp_hidden": 4096}
 
 
 @dataclass
@@ -220,41 +228,63 @@ class WorldModel:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path) if path is not None else DEFAULT_MODEL
+        src = str(path)
         if not path.is_file():
-            raise ModelFileError(f"{path}: model file not found")
+            raise ModelFileError(src, "", "model file not found")
         try:
-            with safe_open(str(path), framework="pt") as f:
+            with safe_open(src, framework="pt") as f:
                 meta = f.metadata() or {}
                 tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelFileError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise ModelFileError(src, "", f"not a readable safetensors file ({msg})") from None
         if "robot_wm" not in meta:
-            raise ModelFileError(f"{path}: no robot_wm header (not a robot_wm world-model file)")
+            raise ModelFileError(src, "robot_wm", "no robot_wm header (not a robot_wm world-model file)")
         try:
             h = json.loads(meta["robot_wm"])
-        except json.JSONDecodeError:
-            raise ModelFileError(f"{path}: corrupt robot_wm header (invalid JSON)") from None
+        except (json.JSONDecodeError, RecursionError):
+            raise ModelFileError(src, "robot_wm", "corrupt robot_wm header (invalid JSON)") from None
+        if not isinstance(h, dict):
+            raise ModelFileError(src, "robot_wm", f"header is a JSON {type(h).__name__}, expected an object")
         if h.get("format") != FORMAT:
-            raise ModelFileError(f"{path}: header format is {h.get('format')!r}, expected {FORMAT!r}")
+            raise ModelFileError(src, "format", f"header format is {h.get('format')!r}, expected {FORMAT!r}")
         if h.get("version") != VERSION:
-            raise ModelFileError(f"{path}: model version {h.get('version')} but this code reads version {VERSION}")
+            raise ModelFileError(src, "version", f"model version {h.get('version')} but this code reads version "
+                                 f"{VERSION}")
         for key, want in (("state_dim", STATE_DIM), ("action_dim", ACTION_DIM), ("n_features", N_FEATURES),
                           ("n_out", N_OUT), ("shape_dim", SHAPE_DIM), ("grasp_in", N_GRASP_IN)):
             if h.get(key) != want:
-                raise ModelFileError(f"{path}: header {key} = {h.get(key)}, this code needs {want}")
+                raise ModelFileError(src, key, f"header {key} = {h.get(key)}, this code needs {want}")
+        for key, most in _SIZE_KEYS.items():
+            v = h.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most:
+                raise ModelFileError(src, key, f"header {key} must be an integer in [1, {most}] (got {v!r})")
+        temperature = h.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
+                math.isfinite(temperature) and temperature > 0):
+            raise ModelFileError(src, "temperature", f"must be a finite number > 0 (got {temperature!r})")
+        if not isinstance(h.get("train", {}), dict):
+            raise ModelFileError(src, "train", f"must be a mapping (got {type(h['train']).__name__})")
+        for name, t in tensors.items():
+            if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+                raise ModelFileError(src, name, "tensor holds NaN, infinite or non-float values")
         try:
-            net = EnsembleInteractionNet(int(h["k"]), int(h["hidden"]), int(h["edge"]), int(h["head"]))
+            net = EnsembleInteractionNet(h["k"], h["hidden"], h["edge"], h["head"])
             state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
             net.load_state_dict(state, strict=True)
-            head = GraspHead(int(h["k"]), int(h["grasp_hidden"]))
+            head = GraspHead(h["k"], h["grasp_hidden"])
             head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("grasp.")}, strict=True)
             norm = Normalisation(tensors["norm.feat_mean"], tensors["norm.feat_std"], tensors["norm.out_scale"])
-            if norm.feat_mean.shape != (N_FEATURES,) or norm.out_scale.shape != (N_DELTA,):
+            if norm.feat_mean.shape != (N_FEATURES,) or norm.feat_std.shape != (N_FEATURES,) or (
+                    norm.out_scale.shape != (N_DELTA,)):
                 raise ValueError("normalisation tensors have the wrong shape")
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{path}: tensors do not match the header ({msg[:200]})") from None
-        return cls(net, norm, float(h.get("temperature", 1.0)), h.get("train", {}), head)
+            raise ModelFileError(src, "", f"tensors do not match the header ({msg[:200]})") from None
+        if not bool((norm.feat_std > 0).all()) or not bool((norm.out_scale > 0).all()):
+            raise ModelFileError(src, "norm.feat_std" if not bool((norm.feat_std > 0).all()) else "norm.out_scale",
+                                 "must be > 0 (a scale)")
+        return cls(net, norm, float(temperature), h.get("train", {}), head)
 
 
 def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
