@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from robot_wm.bench import AREAS
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import seed_option
+from robot_wm.config import load_scene
 from robot_wm.config.jsonable import to_jsonable
 
 
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
         scenes: list[Path] = typer.Option(None, "--scenes", help="Contract scene files to run on instead of the "
                                                                  "defaults: --scenes A.yaml B.yaml ..."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
         quick: bool = typer.Option(False, "--quick", help="Fewer repetitions (smoke test, not for reporting)."),
     ) -> None:
         """Measure an area of the stack against its targets and baselines."""
@@ -35,6 +36,8 @@ def register(app: typer.Typer) -> None:
             scenes = [*scenes, *map(Path, ctx.args)]
         if area not in AREAS:
             raise BadInput(f"bench: AREA must be one of {', '.join(AREAS)} (got {area!r})")
+        for path in scenes or []:
+            load_scene(path)  # every scene file checked (one line, exit 2) before any work starts
         module_name = f"robot_wm.bench.{area.replace('-', '_')}"
         try:
             module = importlib.import_module(module_name)

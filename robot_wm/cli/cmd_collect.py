@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP, check_backend_and_out
+from robot_wm.cli.common import check_backend_and_out, seed_option
+from robot_wm.config import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
         pushes: int | None = typer.Option(None, "--pushes", help="Pushes per episode [default: CollectConfig's, 10]."),
         grasps: int | None = typer.Option(None, "--grasps", help="Shake-tested grasps per episode (after the "
                                           "pushes) [default: CollectConfig's, 40]."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
     ) -> None:
         """Execute random pushes and grasps in random scenes and record object-centric transitions."""
         from tqdm import tqdm
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         from robot_wm.cli.main import BadInput
         from robot_wm.model.collect import CollectConfig
         from robot_wm.model.collect_jobs import collect as run_collect
+        from robot_wm.model.collect_jobs import resume_state
 
         if episodes < 1:
             raise BadInput(f"collect: --episodes must be >= 1 (got {episodes})")
@@ -42,9 +44,18 @@ def register(app: typer.Typer) -> None:
             raise BadInput("collect: --pushes and --grasps must be >= 0 and not both 0")
         check_backend_and_out("collect", backend, out)
         cfg = CollectConfig(seed=seed, object_set=objects, pushes_per_episode=pushes, grasps_per_episode=grasps)
+        if out.is_dir():  # resuming: a corrupt manifest or shard is reported now, before any work
+            try:
+                resume_state(out, episodes, cfg)
+            except ConfigError:
+                raise
+            except ValueError as exc:
+                raise BadInput(f"collect: {exc}") from None
         bar = tqdm(total=episodes, desc="collect", unit="ep")
         try:
             manifest = run_collect(out, episodes, cfg, workers, backend, progress=bar.update)
+        except ConfigError:  # a corrupt manifest or shard of an earlier run: it names the file
+            raise
         except ValueError as exc:
             raise BadInput(f"collect: {exc}") from None
         finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from robot_wm.cli.common import SEED_HELP, load_scene_arg, write_json
+from robot_wm.cli.common import check_out_dir, load_scene_arg, seed_option, write_json
 from robot_wm.config import load_launch
 from robot_wm.control.demo import (
     CONTROLLERS,
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         scene: Path = typer.Option(None, "--scene", help="Scene file (default: sim_scenes/two_blocks.yaml)."),
         out: Path = typer.Option(None, "--out", help=f"Folder for report.json, plan.jsonl and demo.gif (default: {DEFAULT_OUT})."),
-        seed: int = typer.Option(None, "--seed", help=SEED_HELP),
+        seed: int = seed_option(None),
         perception: str = typer.Option(None, "--perception",
                                        help=f"Where object estimates come from: {' | '.join(PERCEPTION_MODES)} "
                                             f"(default: {PERCEPTION_MODES[0]})."),
@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
             sc = load_scene_arg(scene, seed, require_objects=True)
         perception = perception or PERCEPTION_MODES[0]
         out = out or DEFAULT_OUT
+        check_out_dir("demo", out)
         if gui and not gui_available():
             raise BadInput("--gui: no display to open a window on (DISPLAY is not set); run without --gui")
         if perception not in PERCEPTION_MODES:

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP, check_backend_and_out
+from robot_wm.cli.common import check_backend_and_out, seed_option
 
 log = logging.getLogger(__name__)
+
+
+def _extents(shape: str, size: tuple[float, ...]) -> tuple[float, ...]:
+    """Full extents (m) of a primitive given in the scene contract's size convention."""
+    if shape == "box":
+        return tuple(size)
+    if shape == "cylinder":
+        return (2 * size[0], size[1])
+    return (2 * size[0],)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,13 +35,15 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
         ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: start a local Ray)."),
         config: Path = typer.Option(None, "--config", help="Shake-test protocol YAML (default planners/shake_test.yaml)."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
         more: list[str] = typer.Argument(None, metavar="[SPEC]...",
                                          help="More SPECs (so `--objects a.urdf b.urdf` and shell globs work)."),
     ) -> None:
         """Shake-test grasps on objects; writes trials.jsonl/.csv, summary.json and PNG plots to --out."""
         from robot_wm.cli.main import BadInput
+        from robot_wm.config.loader import check_urdf
+        from robot_wm.config.workspace import MAX_OBJECT_EXTENT
         from robot_wm.grasping.config import load_shake_config
         from robot_wm.grasping.evaluate import RunMismatch, evaluate
         from robot_wm.grasping.grasp import load_grasps
@@ -50,6 +61,11 @@ def register(app: typer.Typer) -> None:
             raise BadInput("grasp-eval: --ray-address needs --backend ray")
         cfg = load_shake_config(config)
         objs = parse_object_specs(list(objects) + list(more or []))
+        for obj in objs:  # every URDF and mesh, and sizes, checked before the workers start
+            if obj.urdf is not None:
+                check_urdf(obj.urdf)
+            elif obj.shape is not None and max(_extents(obj.shape, obj.size)) > MAX_OBJECT_EXTENT:
+                raise BadInput(f"grasp-eval: --objects {obj.name}: larger than {MAX_OBJECT_EXTENT:g} m")
         given = load_grasps(grasps) if grasps is not None else None
         try:
             with quiet_stdio(stdout_to_stderr=True):  # pybullet prints "argv[0]=" on fd 1 at every connect

@@ -9,7 +9,47 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import check_out_file, seed_option
+
+
+def _read_labels(path: Path, keys: tuple[str, ...], n_features: int) -> dict:
+    """The arrays of a labels file (``<stem>_data.npz``): features (N, F) finite, success (N,) 0/1 and the
+    other `keys` (N,); ConfigError (one line naming the file and the array) otherwise."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    from robot_wm.config import ConfigError
+
+    src = str(path)
+    if not path.is_file():
+        raise ConfigError(src, "", "labels file (--data) not found")
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ConfigError(src, "", "a single array, not an .npz archive of labels")
+        with f:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise ConfigError(src, missing[0], "array is missing (not a grasp-quality labels file)")
+            arrays = {k: f[k] for k in keys}
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ConfigError(src, "", f"not a readable .npz labels file ({msg})") from None
+    feats = arrays["features"]
+    if feats.ndim != 2 or feats.shape[1] != n_features or feats.shape[0] == 0:
+        raise ConfigError(src, "features", f"expected shape (N >= 1, {n_features}) (got {feats.shape})")
+    if feats.dtype.kind not in "fiu" or not np.all(np.isfinite(feats)):
+        raise ConfigError(src, "features", "holds NaN, infinite or non-numeric values")
+    for k in keys[1:]:
+        if arrays[k].shape != (len(feats),):
+            raise ConfigError(src, k, f"expected shape ({len(feats)},) (got {arrays[k].shape})")
+    if not np.isin(arrays["success"], (0, 1)).all():
+        raise ConfigError(src, "success", "labels must be 0 or 1")
+    return arrays
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +70,7 @@ def register(app: typer.Typer) -> None:
         kind: list[str] = typer.Option(None, "--kind", help="Label only training objects of this spawn kind "
                                        "(upright, tilted, random; repeatable; default all)."),
         members: int = typer.Option(5, "--members", help="Ensemble members."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
     ) -> None:
         """Label grasp candidates of training objects with the arm trial (seeded) and train the calibrated
         grasp-quality model on them (and on --data)."""
@@ -52,21 +92,13 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"grasp-quality train: --kind {bad_kind[0]} is not one of {', '.join(POSE_KINDS)}")
         if out.suffix != ".safetensors":
             raise BadInput(f"grasp-quality train: --out must end in .safetensors (got {out.name})")
+        check_out_file("grasp-quality train", out)
         if guide is not None:
             QualityModel.load(guide)  # a bad file: one line now, not in a worker
         stem = out.with_name(out.name.removesuffix(".safetensors"))
         parts = []
         for d in data or []:
-            if not d.is_file():
-                raise BadInput(f"grasp-quality train: --data {d} not found")
-            try:
-                with np.load(d, allow_pickle=False) as f:
-                    parts.append({k: f[k] for k in keys})
-            except (OSError, ValueError, KeyError) as exc:
-                raise BadInput(f"grasp-quality train: --data {d}: {str(exc).splitlines()[0]}") from None
-            if parts[-1]["features"].ndim != 2 or parts[-1]["features"].shape[1] != len(FEATURES):
-                raise BadInput(f"grasp-quality train: --data {d}: features have shape {parts[-1]['features'].shape}, "
-                               f"this code computes {len(FEATURES)}")
+            parts.append(_read_labels(d, keys, len(FEATURES)))
         t0 = time.perf_counter()
         if objects:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

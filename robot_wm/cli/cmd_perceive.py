@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP, load_scene_arg
+from robot_wm.cli.common import check_out_dir, load_scene_arg, seed_option
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     def perceive(
         scene: Path = typer.Option(None, "--scene", help="Scene file (default: the default scene)."),
         out: Path = typer.Option(Path("out/perceive"), "--out", help="Output folder."),
-        seed: int = typer.Option(None, "--seed", help=SEED_HELP),
+        seed: int = seed_option(None),
         camera: list[str] = typer.Option(None, "--camera", help="Use only these cameras (default: all)."),
     ) -> None:
         """RGB-D -> scene graph: writes DIR/scene_graph.json, DIR/overlay.png (first camera) and DIR/cloud.ply."""
@@ -30,14 +30,16 @@ def register(app: typer.Typer) -> None:
         from robot_wm.perception.tracking import Tracker
         from robot_wm.sim import World
 
+        check_out_dir("perceive", out)
         sc = load_scene_arg(scene, seed)
+        names = [c.name for c in sc.calibrations]
+        missing = [c for c in camera or [] if c not in names]
+        if missing:  # checked before the world is built
+            raise BadInput(f"--camera: no camera named {missing[0]!r} (scene has {', '.join(names)})")
         with World(sc) as world:
             obs = world.observe()
         frames = obs.frames
         if camera:
-            missing = [c for c in camera if c not in frames]
-            if missing:
-                raise BadInput(f"--camera: no camera named {missing[0]!r} (scene has {', '.join(frames)})")
             frames = {c: frames[c] for c in camera}
         try:
             t0 = time.perf_counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import check_out_file, seed_option
 from robot_wm.config import load_scene, scene_from_dict
 from robot_wm.config.random_camera import DEPTH_NOISES, N_CAMERAS, random_calibrations, write_calibrations
 from robot_wm.config.random_scene import push_to_goal_scene, random_scene, singulate_scene
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
     @scene_app.command("random")
     def random_cmd(
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
         objects: int = typer.Option(4, "--objects", min=1, max=12, help="Number of objects."),
         out: Path = typer.Option(..., "--out", help="Scene file to write (YAML)."),
         heldout: bool = typer.Option(False, "--heldout", help="Draw random_urdfs 700-999 (evaluation set) instead."),
@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         if depth_noise is not None and cameras == "default":
             raise BadInput("scene random: --depth-noise needs drawn cameras (--cameras random or 1-3); "
                            "the default cameras keep their calibration files")
+        check_out_file("scene random", out)
         if task == "push_to_goal":
             data = push_to_goal_scene(seed, heldout=heldout)
         elif task == "singulate":
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
             data["cameras"] = [{"calibration": f"{out.stem}_{c['name']}.yaml"} for c in drawn]
         with tempfile.TemporaryDirectory(prefix="robot_wm_scene_") as tmp:  # validate before writing
             write_calibrations(drawn, tmp, out.stem)
-            scene_from_dict(data, str(out), Path(tmp) if drawn else out.parent.resolve())
+            scene_from_dict(data, str(out), Path(tmp) if drawn else out.parent.resolve(), check_placement=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         written = write_calibrations(drawn, out.parent, out.stem)
         out.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
@@ -72,7 +73,9 @@ def register(app: typer.Typer) -> None:
 
     @scene_app.command("check")
     def check_cmd(files: list[Path] = typer.Argument(..., help="Scene files.")) -> None:
-        """Validate scene files; prints one line per file, exits 2 on the first bad one."""
+        """Validate scene files before anything runs: keys and values, calibrations, every URDF (XML, finite
+        numbers) and mesh (present, finite vertices), objects inside the workspace, above the table and not
+        overlapping. Prints one line per file, exits 2 on the first bad one."""
         for f in files:
             sc = load_scene(f)
             typer.echo(f"{f}: ok ({len(sc.config.objects)} objects, {len(sc.calibrations)} cameras)")

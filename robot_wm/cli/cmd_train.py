@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from robot_wm.cli.common import SEED_HELP
+from robot_wm.cli.common import check_out_file, seed_option
+from robot_wm.config import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
         refit: bool = typer.Option(True, "--refit/--no-refit",
                                    help="After validation, train again on every episode for the epochs "
                                         "validation chose (the shipped model is refitted)."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: int = seed_option(0),
     ) -> None:
         """Train the object-centric ensemble transition model (seeded, early-stopped)."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,11 +45,14 @@ def register(app: typer.Typer) -> None:
             raise BadInput("train: --val-split objects needs exactly one --data folder")
         if out.suffix != ".safetensors":
             raise BadInput(f"train: --out must end in .safetensors (got {out.name})")
+        check_out_file("train", out)
         for d in data:
             if not d.is_dir():
                 raise BadInput(f"train: --data {d} is not a folder")
         try:
             arrays = clean(load_dataset(data, scene_descriptors))  # (older shards: descriptors recomputed)
+        except ConfigError:  # a bad manifest or shard: it names the file and the array
+            raise
         except ValueError as exc:
             raise BadInput(f"train: {exc}") from None
         if len(arrays["action"]) < 20:

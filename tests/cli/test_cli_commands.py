@@ -57,16 +57,22 @@ def test_bench_sim_json_on_stdout():
     assert data["steps_per_s"] > 0.3 * data["raw_steps_per_s"]  # loose here; the bench reports the ratio
 
 
-def test_bench_takes_several_scene_files_after_one_flag(monkeypatch, capsys):
+def test_bench_takes_several_scene_files_after_one_flag(monkeypatch, capsys, repo, tmp_path):
     import types
 
     seen = {}
     fake = types.ModuleType("robot_wm.bench.sim")
     fake.run = lambda scenes, seed, quick: seen.update(scenes=scenes, seed=seed) or {"ok": True}
     monkeypatch.setitem(sys.modules, "robot_wm.bench.sim", fake)
-    assert main(["bench", "sim", "--scenes", "a.yaml", "b.yaml", "c.yaml", "--json", "--seed", "4"]) == 0
-    assert [p.name for p in seen["scenes"]] == ["a.yaml", "b.yaml", "c.yaml"] and seen["seed"] == 4
+    names = ["two_blocks.yaml", "stacked.yaml", "clutter.yaml"]
+    files = [str(repo / "sim_scenes" / n) for n in names]
+    assert main(["bench", "sim", "--scenes", *files, "--json", "--seed", "4"]) == 0
+    assert [p.name for p in seen["scenes"]] == names and seen["seed"] == 4
     assert json.loads(capsys.readouterr().out) == {"ok": True}
+    # every scene file is checked before the bench runs: a missing one is one line, exit 2
+    seen.clear()
+    assert main(["bench", "sim", "--scenes", files[0], str(tmp_path / "missing.yaml"), "--json"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.yaml'}: file not found" and not seen
 
 
 def test_gui_without_display_is_a_clear_error(monkeypatch, capsys, tmp_path):
