@@ -111,3 +111,45 @@ def test_seeds_follow_the_global_call_counter(monkeypatch):
         v.verify(e, g)
     crc = zlib.crc32(b"cube")
     assert seeds == [[5, crc, 1], [5, zlib.crc32(b"other"), 2], [5, crc, 3]]
+
+
+def noisy_cube_estimate(sigma: float, flying: int, seed: int = 1) -> ObjectEstimate:
+    """The cube of cube_estimate seen with axial depth noise `sigma` (m, along the view direction, here
+    mostly x and z) and `flying` flying pixels up to 3 cm off its faces, as structured light gives at
+    depth edges; its box as perception fits it (trimmed, so it stays the true cube)."""
+    clean = cube_estimate(with_points=True)
+    rng = np.random.default_rng(seed)
+    pts = clean.points + rng.normal(0.0, sigma, clean.points.shape)
+    fly = clean.points[rng.choice(len(clean.points), flying)] + rng.uniform(-0.03, 0.03, (flying, 3))
+    return ObjectEstimate("cube", clean.pose, clean.extents, np.vstack([pts, fly]))
+
+
+def test_surface_noise_is_zero_on_clean_depth_and_near_sigma_on_noisy():
+    from robot_wm.planning.shadow import surface_noise
+
+    assert surface_noise(cube_estimate(True).points) < 2e-4
+    for sigma in (0.001, 0.002):
+        assert 0.5 * sigma < surface_noise(noisy_cube_estimate(sigma, 0).points) < 1.5 * sigma
+
+
+def test_noisy_shadow_stays_near_the_surface():
+    """Noise and flying pixels do not inflate the shadow object: outliers are dropped, the hull eroded."""
+    from robot_wm.planning.shadow import shadow_geometry
+
+    raw = noisy_cube_estimate(0.002, 20)
+    geo = shadow_geometry(raw)
+    assert geo.model.shape == "hull" and geo.points_dropped >= 10 and geo.eroded > 0.003
+    verts = geo.pose.transform_points(np.reshape(geo.model.size, (-1, 3)))
+    lo, hi = verts.min(axis=0), verts.max(axis=0)
+    assert np.all(hi - lo < 0.05 + 0.003) and np.all(hi - lo > 0.05 - 0.01)
+    assert verts[:, 2].min() == pytest.approx(0.0, abs=1e-6)  # still reaches the support
+
+
+def test_grasp_that_holds_passes_under_noise_and_the_verdict_reports_it():
+    """A grasp opening 5 mm wider than the cube (the true object) passes with clean depth; under 2 mm
+    depth noise and flying pixels the raw hull would reach into the open fingers (collision)."""
+    g = Grasp(Pose([0.5, 0.0, 0.03], DOWN), 0.05)
+    clean = ShadowVerifier(trials=3).verify(cube_estimate(True), g)
+    noisy = ShadowVerifier(trials=3).verify(noisy_cube_estimate(0.002, 20), g)
+    assert clean.passed and clean.geometry_sigma < 2e-4 and clean.points_dropped == 0
+    assert noisy.passed and noisy.geometry_sigma > 1e-3 and noisy.points_dropped > 0
