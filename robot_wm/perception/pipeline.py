@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 
 from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
+from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame, world_rays
 from robot_wm.perception.union_find import UnionFind
@@ -113,7 +114,8 @@ class Perceiver:
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
             objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
-        candidates = [g for g in rest if len(g.points) >= self.min_object_points]
+        candidates = [part for g in rest if len(g.points) >= self.min_object_points
+                      for part in self._split_flush(g, depth.sigma)]
         n_containers = len(objects)
         objects += self._objects(candidates, table, supports[1:], depth)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
@@ -123,6 +125,25 @@ class Perceiver:
         graph = SceneGraph(objects, supports, [], time, [f.camera for f in frames])
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
+
+    def _split_flush(self, g: _Group, sigma: float) -> list[_Group]:
+        """`g` cut into the objects its top plateaus show (:mod:`robot_wm.perception.plateaus`: flush-touching
+        boxes of one colour), each camera's segments cut with it; [g] when it is one object."""
+        masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points)
+        if len(masks) == 1:
+            return [g]
+        bounds = np.cumsum([0] + [len(s.points) for s in g.segments])
+        parts = []
+        for m in masks:
+            segs = []
+            for s, a, b in zip(g.segments, bounds[:-1], bounds[1:], strict=True):
+                sel = m[a:b]
+                if not sel.any():
+                    continue
+                extra = s.mask_extra if s.mask_extra is not None and sel.mean() >= 0.5 else None
+                segs.append(Segment(s.camera, s.pixels[sel], s.points[sel], s.colors[sel], s.normal_z[sel], extra))
+            parts.append(_Group.of(segs))
+        return parts
 
     @staticmethod
     def _add_floor_pixels(container: PerceivedObject, floor: SupportSurface, objects: list[PerceivedObject],

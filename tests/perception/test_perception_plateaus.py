@@ -1,0 +1,115 @@
+"""Splitting flush-touching objects of one colour by their top plateaus (robot_wm.perception.plateaus)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_wm.perception.plateaus import plateau_cut, split_by_plateaus
+
+
+def box_surface(centre_xy, size, rng, step=0.002) -> tuple[np.ndarray, np.ndarray]:
+    """Points (N, 3) and normals' z (N,) of a box's top and its -y side face (a camera in front), on the
+    table (z = 0)."""
+    sx, sy, sz = size
+    xs = np.arange(-sx / 2, sx / 2, step) + centre_xy[0]
+    ys = np.arange(-sy / 2, sy / 2, step) + centre_xy[1]
+    zs = np.arange(0.0, sz, step)
+    top = np.array([[x, y, sz] for x in xs for y in ys])
+    side = np.array([[x, centre_xy[1] - sy / 2, z] for x in xs for z in zs])
+    pts = np.vstack([top, side]) + rng.normal(0, 1e-4, (len(top) + len(side), 3))
+    return pts, np.r_[np.ones(len(top)), np.zeros(len(side))]
+
+
+def group(*boxes, sigma=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    parts = [box_surface(c, s, rng) for c, s in boxes]
+    pts = np.vstack([p for p, _ in parts])
+    nz = np.concatenate([n for _, n in parts])
+    if sigma:
+        pts[:, 2] += rng.normal(0, sigma, len(pts))
+    return pts, nz, [len(p) for p, _ in parts]
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.0015])
+def test_flush_pair_of_different_heights_is_cut_between_them(sigma):
+    pts, nz, sizes = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.005), (0.05, 0.05, 0.062)), sigma=sigma)
+    masks = split_by_plateaus(pts, nz, sigma, 40)
+    assert len(masks) == 2
+    truth = np.r_[np.zeros(sizes[0], bool), np.ones(sizes[1], bool)]
+    agree = max(np.mean(masks[1] == truth), np.mean(masks[0] == truth))
+    assert agree > 0.97
+
+
+def test_a_row_of_three_is_cut_twice():
+    pts, nz, _ = group(((0.50, 0.0), (0.04, 0.04, 0.04)), ((0.541, 0.0), (0.04, 0.04, 0.06)),
+                       ((0.582, 0.0), (0.04, 0.04, 0.05)))
+    assert len(split_by_plateaus(pts, nz, 0.0, 40)) == 3
+
+
+def test_one_box_and_a_stack_stay_whole():
+    pts, nz, _ = group(((0.5, 0.0), (0.06, 0.05, 0.05)))
+    assert plateau_cut(pts, nz, 0.0) is None
+    # a stack: the lower top is a ring around the upper block (not side by side)
+    rng = np.random.default_rng(1)
+    low, nl = box_surface((0.5, 0.0), (0.07, 0.07, 0.03), rng)
+    keep = ~((np.abs(low[:, 0] - 0.5) < 0.02) & (np.abs(low[:, 1]) < 0.02) & (nl > 0.5))
+    up, nu = box_surface((0.5, 0.0), (0.04, 0.04, 0.03), rng)
+    up[:, 2] += 0.03
+    assert plateau_cut(np.vstack([low[keep], up]), np.r_[nl[keep], nu], 0.0) is None
+
+
+def test_a_step_hidden_in_the_noise_is_not_cut():
+    """5 mm apart under 2 mm depth noise: not resolvable, so no split (3 sigma = 6 mm)."""
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.055)), sigma=0.002)
+    assert plateau_cut(pts, nz, 0.002) is None
+    # ... while clean depth resolves it
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.055)))
+    assert plateau_cut(pts, nz, 0.0) is not None
+
+
+def test_sloped_top_is_not_cut():
+    """A wedge's sloped top (one surface, no plateaus) is not two objects."""
+    rng = np.random.default_rng(2)
+    xy = rng.uniform([0.45, -0.03], [0.55, 0.03], (3000, 2))
+    pts = np.c_[xy, 0.03 + 0.3 * (xy[:, 0] - 0.45)]
+    assert plateau_cut(pts, np.full(len(pts), 0.98), 0.0) is None
+
+
+def test_perception_splits_a_same_coloured_flush_pair(tmp_path):
+    """Two red boxes 1 mm apart, 5 and 6.5 cm tall, seen by the default cameras: two objects."""
+    from robot_wm.config import REPO_SCENES_DIR, read_yaml, scene_from_dict
+    from robot_wm.perception import Perceiver
+    from robot_wm.sim import World
+
+    data = read_yaml(REPO_SCENES_DIR / "two_blocks.yaml")
+    red = [0.9, 0.1, 0.1, 1.0]
+    data["objects"] = [
+        {"name": "a", "shape": "box", "size": [0.05, 0.05, 0.05], "color": red, "mass": 0.1,
+         "position": [0.5, 0.05, 0.025]},
+        {"name": "b", "shape": "box", "size": [0.04, 0.05, 0.065], "color": red, "mass": 0.1,
+         "position": [0.546, 0.05, 0.0325]},
+    ]
+    with World(scene_from_dict(data, "flush", REPO_SCENES_DIR)) as w:
+        obs = w.observe()
+    graph = Perceiver().perceive(obs.frames, obs.time)
+    objs = sorted((o for o in graph.objects if not o.fixed), key=lambda o: o.pose.position[0])
+    assert len(objs) == 2
+    assert objs[0].pose.position[0] == pytest.approx(0.5, abs=0.006)
+    assert objs[1].pose.position[0] == pytest.approx(0.546, abs=0.006)
+    assert objs[1].extents[2] == pytest.approx(0.065, abs=0.004)
+
+
+def test_stepped_object_whose_upper_part_tapers_is_not_cut():
+    """A slab beside a tapered tower (top 2 x 2 cm over a 4 x 4 cm base, as a one-piece mesh can be): two
+    flat tops side by side, but the tower's top does not span its footprint as a box's does."""
+    rng = np.random.default_rng(3)
+    slab, ns = box_surface((0.50, 0.0), (0.04, 0.04, 0.02), rng)
+    u = rng.uniform(0, 1, (4000, 2))
+    h = rng.uniform(0, 0.06, 4000)
+    half = 0.02 - 0.01 * h / 0.06  # the tower's half width shrinks from 2 cm to 1 cm with height
+    face = np.c_[0.541 + 0.02 + (u[:, 0] * 2 - 1) * half, -half, h]  # its -y face, sloped (not up)
+    top = np.c_[rng.uniform(0.551, 0.571, 800), rng.uniform(-0.01, 0.01, 800), np.full(800, 0.06)]
+    pts = np.vstack([slab, face, top])
+    nz = np.r_[ns, np.full(len(face), 0.16), np.ones(len(top))]
+    assert plateau_cut(pts, nz, 0.0) is None
