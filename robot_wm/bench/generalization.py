@@ -89,7 +89,7 @@ from robot_wm.bench.hard_scenes import (
 )
 from robot_wm.bench.perception import _match_centres, _true_on, overlap_prf
 from robot_wm.config import REPO_ROOT, ConfigError, read_yaml, scene_from_dict
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.processes import single_threaded_workers, worker_init
 from robot_wm.config.random_camera import (
     VIEW_REGION_X,
     VIEW_REGION_Y,
@@ -466,7 +466,8 @@ def run_jobs(jobs: list[tuple[str, SceneSpec, Any]], workers: int) -> dict[tuple
     if workers > 1:
         import multiprocessing
 
-        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(
+                workers, initializer=worker_init, initargs=(os.getpid(),)) as pool:
             for task, index, r in pool.imap_unordered(_job, jobs):
                 results[(task, index)] = r
                 bar.update()

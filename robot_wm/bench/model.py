@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 
 from robot_wm.bench.model_eval import auc, evaluate
 from robot_wm.config import ConfigError, read_yaml
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.processes import single_threaded_workers, worker_init
 from robot_wm.model.collect import (
     FRICTION_RANGE,
     MASS_RANGE,
@@ -149,7 +150,8 @@ def grasp_oracle(data: dict[str, np.ndarray], scenes: dict[int, dict], idx: np.n
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
 
-        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(
+                workers, initializer=worker_init, initargs=(os.getpid(),)) as pool:
             out = pool.map(_oracle_grasp, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
     else:
         out = [_oracle_grasp(j) for j in jobs]

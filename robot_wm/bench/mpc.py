@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -55,7 +56,7 @@ from tqdm import tqdm
 
 from robot_wm.config import REPO_SCENES_DIR, ConfigError, read_yaml, scene_from_dict
 from robot_wm.config.planner_mpc import MPCConfig, load_mpc_config
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.processes import single_threaded_workers, worker_init
 from robot_wm.config.random_scene import PUSH_KINDS, push_to_goal_scene
 from robot_wm.geometry import Pose
 from robot_wm.model.state import object_state
@@ -359,7 +360,8 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, workers: int = 2,
     if workers > 1:
         import multiprocessing
 
-        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(
+                workers, initializer=worker_init, initargs=(os.getpid(),)) as pool:
             for v, e, r in pool.imap_unordered(_job, jobs):
                 results[v][e] = r
                 bar.update()

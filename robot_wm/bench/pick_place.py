@@ -37,6 +37,7 @@ import functools
 import json
 import logging
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -49,7 +50,7 @@ from tqdm import tqdm
 
 from robot_wm.bench.hard_scenes import HARD_KINDS, hard_scene, object_kind
 from robot_wm.config import REPO_SCENES_DIR, load_scene, scene_from_dict
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.processes import single_threaded_workers, worker_init
 from robot_wm.config.random_scene import random_scene
 from robot_wm.control.demo import PERCEPTION_MODES, run_demo
 
@@ -168,7 +169,8 @@ def run_hard(seeds: list[int], n_grasp: int, workers: int, log_dir: Path) -> dic
     if workers > 1:
         import multiprocessing
 
-        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(
+                workers, initializer=worker_init, initargs=(os.getpid(),)) as pool:
             for v, s, r in pool.imap_unordered(_job, jobs):
                 results.setdefault(v, {})[s] = r
                 bar.update()
