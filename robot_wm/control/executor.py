@@ -15,6 +15,13 @@ safe hold, the motion is then re-planned from the hold, and aborted after a retr
 after a pause, up to MAX_THINK_FAILURES in a row before the run stops with a reason (``finish_reason``); one
 while executing aborts the action (MAX_TICK_ERRORS per decision).
 
+A check may need to look: it answers ``LOOK`` (:mod:`robot_wm.control.faults`) and the segment holds, asking
+for camera frames (``wants_images``), until it is called again with them. Gripper moves wait for the width to
+settle and then ask whether the readings could be true (:func:`grip_problem`: a commanded move the reading did
+not follow, an opening that reads short); one that could not marks the width sensor untrusted for the rest of
+the run (``gripper_trusted``, event ``fault:gripper_sensor:<why>``): gripper moves are then given
+GRIPPER_BLIND_S instead of being watched, and a subclass's held checks ask the cameras.
+
 Two modes. Synchronous (default; ``settings.background_planning`` false): ``_think`` and the IK of pose and
 line segments run inside ``step()`` — the simulated demo and the benchmarks stay bit-for-bit repeatable.
 Background: they run in a worker thread; ``step()`` returns at once, holding the arm (only ever at rest,
@@ -41,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from robot_wm.config import PickPlacePlannerConfig
+from robot_wm.control.faults import LOOK
 from robot_wm.control.guard import NO_SAFE_POSE, CheckedObservation, CommandGuard, ObservationValidator
 from robot_wm.geometry import Pose, panda
 from robot_wm.interface import Command, Observation
@@ -53,6 +61,11 @@ MIN_HELD_WIDTH = 0.004  # m: fingers closed further than this hold nothing
 ARRIVE_TOL = 1e-3  # rad: joint error at which a motion counts as arrived
 ARRIVE_TIMEOUT_S = 0.5
 GRIPPER_TIMEOUT_S = 1.0
+GRIPPER_BLIND_S = 1.0  # s a gripper move is given when the width sensor is not trusted (no settling to wait for)
+GRIP_MIN_MOVE = 0.01  # m: a gripper move commanded this far from the reading should change the reading ...
+GRIP_STILL = 5e-4  # m: ... by more than this (else the sensor is stuck: real fingers closing on a tight object still move)
+GRIP_OPEN_SHORT = 0.02  # m: an opening that reads this much short of its target is implausible (nothing stops it)
+LOOK_TIMEOUT_S = 1.0  # s a check waits for camera frames before it answers without them
 MAX_THINK_FAILURES = 3  # exceptions while thinking, in a row, before the run stops
 THINK_RETRY_S = 0.1  # s held after a failed think before looking again
 MAX_TICK_ERRORS = 3  # exceptions while executing, per decision, before the run stops
@@ -77,6 +90,20 @@ def limit_ratios(q0: np.ndarray, setpoints: np.ndarray, dt: float) -> tuple[floa
             float(np.max(np.abs(j) / panda.JERK_LIMIT)))
 
 
+def grip_problem(target: float, widths: list[float]) -> str:
+    """Why the width readings `widths` (m, one per tick since a gripper move to `target` m began) cannot be
+    true, or "": a move commanded at least GRIP_MIN_MOVE away from the first reading that changed it by less
+    than GRIP_STILL (a stuck sensor), or an opening that ended GRIP_OPEN_SHORT short of its target (nothing
+    stops fingers that open)."""
+    w0, w1 = float(widths[0]), float(widths[-1])
+    target = min(float(target), panda.MAX_OPENING)
+    if abs(target - w0) >= GRIP_MIN_MOVE and abs(w1 - w0) < GRIP_STILL:
+        return f"width read {w0:.3f} m before and {w1:.3f} m after a move to {target:.3f} m"
+    if target - w0 >= GRIP_MIN_MOVE and w1 < target - GRIP_OPEN_SHORT:
+        return f"width read {w1:.3f} m after opening to {target:.3f} m"
+    return ""
+
+
 def min_jerk_duration(q0: np.ndarray, q1: np.ndarray) -> float:
     """Shortest duration (s) of a minimum-jerk joint move q0 -> q1 (7,) rad whose peak acceleration
     (5.77 D / T^2) and jerk (60 D / T^3) stay within LIMIT_MARGIN of the Panda's limits."""
@@ -87,7 +114,9 @@ def min_jerk_duration(q0: np.ndarray, q1: np.ndarray) -> float:
 
 
 # A check segment's target: called with the observation and the tick's event list; returns "" when all
-# is well, else the reason to abort.
+# is well, else the reason to abort — or robot_wm.control.faults.LOOK when it needs camera frames: the
+# segment then holds and asks for images (``wants_images``) and is called again with them (after
+# LOOK_TIMEOUT_S without any usable frame, with an observation that has none: LOOK then means no objection).
 Check = Callable[[Observation, list[str]], str]
 
 
@@ -212,11 +241,15 @@ class SegmentController:
         self._gripper = (panda.MAX_OPENING, panda.FINGER_FORCE)
         self._widths: list[float] = []
         self._finished = False
+        self._looking = False  # a check segment is waiting for camera frames
+        self.gripper_trusted = True  # False once the width sensor has read implausibly (the rest of the run)
         self.phase = "observe"
 
     @property
     def wants_images(self) -> bool:
         """True when the next step will decide (and estimate objects) and so needs camera frames."""
+        if self._looking:
+            return self.request_images and not self._finished
         return (self.request_images and self._segment is None and not self._queue and not self._finished
                 and self._job is None and self._think_wait == 0)
 
@@ -542,8 +575,18 @@ class SegmentController:
             return self._hold, np.zeros(7)
         if seg.kind == "grip":
             self._widths.append(obs.gripper_width)
+            elapsed = len(self._widths) * self.dt
+            if not self.gripper_trusted:  # the reading says nothing: give the fingers their time
+                if elapsed >= GRIPPER_BLIND_S:
+                    self._segment = None
+                    return None, None
+                return self._hold, np.zeros(7)
             settled = len(self._widths) > 12 and np.ptp(self._widths[-6:]) < 2e-5
-            if settled or len(self._widths) * self.dt > GRIPPER_TIMEOUT_S:
+            if settled or elapsed > GRIPPER_TIMEOUT_S:
+                problem = grip_problem(float(seg.target), self._widths)
+                if problem:
+                    self._distrust_gripper(problem, events)
+                    return self._hold, np.zeros(7)
                 self._segment = None
                 return None, None
             return self._hold, np.zeros(7)
@@ -554,16 +597,36 @@ class SegmentController:
                 return None, None
             return self._hold, np.zeros(7)
         if seg.kind == "check":
-            self._segment = None
+            if self._looking and not obs.frames:
+                self._wait += 1
+                if self._wait * self.dt <= LOOK_TIMEOUT_S:
+                    return self._hold, np.zeros(7)
             reason = seg.target(obs, events)
+            if reason == LOOK and self.request_images and not self._finished and obs.frames == {} \
+                    and self._wait * self.dt <= LOOK_TIMEOUT_S:
+                self._looking = True  # hold one tick: the runner renders the cameras for the next
+                return self._hold, np.zeros(7)
+            self._looking = False
+            self._segment = None
+            if reason == LOOK:
+                reason = ""  # no images came: the check could not look (it was told so by an empty obs)
             if reason:
                 self._abort(reason)
             return None, None
         self._segment = None
         return None, None
 
+    def _distrust_gripper(self, problem: str, events: list[str]) -> None:
+        """The width sensor read implausibly: from now on grip moves are timed, not watched, and the held
+        checks of a subclass ask the cameras."""
+        if self.gripper_trusted:
+            log.warning("gripper width sensor not trusted any more: %s", problem)
+            events.append(f"fault:gripper_sensor:{problem}")
+        self.gripper_trusted = False
+
     def _abort(self, reason: str) -> None:
         """Give up the current action: open, back off upwards, and decide again from a fresh look."""
+        self._looking = False
         self._on_abort(reason)
         log.info("action aborted: %s", reason)
         self._segment, self._setpoints = None, None

@@ -18,6 +18,27 @@ either the arm goes home, out of the cameras' way, and waits for the objects to 
 "done" sends the arm home for one more look (it may have hidden something) and ends when the planner
 still says done. A global cap on decisions makes every run end, with a reason (``finish_reason``).
 
+Faults it notices (with :mod:`robot_wm.control.faults`) and survives:
+
+* a camera that no longer agrees with its calibration (moved, turned): checked at every look from home against
+  the table plane and the robot rendered at its joint readings; the run stops with a message naming the camera
+  (``finish_reason``) rather than place objects where they are not;
+* an object moved during execution: when the arm arrives above the target it looks (the target's pixels
+  remembered at the decision, :class:`~robot_wm.control.faults.TargetWatch`); a target no longer there aborts
+  the pick ("target moved ...") and the planner decides again from a fresh look;
+* slip or drop: the width is checked after the lift and after the carry (an empty hand aborts: open, back off,
+  look again, re-plan); an object dropped on the way is re-picked from where it fell;
+* a stuck or implausible gripper sensor: a gripper move whose reading does not change, or an opening that reads
+  short (:func:`~robot_wm.control.executor.grip_problem`), and a hand the width calls empty that the cameras see
+  holding the target, mark the sensor untrusted for the rest of the run: grip moves are then timed, and the
+  held checks ask the cameras (in the hand where the lift took it, or still on the table);
+* an unreachable target: the motion aborts ("target pose unreachable") and the planner's budgets end it.
+
+Budgets: failures per object *identity* (:class:`~robot_wm.planning.decision.ObjectIdentities`: an object
+re-detected under a new tracker id keeps its count) — a decision on an object that has used
+`max_failures_per_object` is refused, not executed — and failed actions in the run (`max_failures`); either
+ends the run with the reason.
+
 All poses are world frame (m, rad, xyzw quaternions).
 """
 
@@ -35,11 +56,12 @@ from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
 from robot_wm.config.jsonable import to_jsonable
 from robot_wm.control.estimate import ObjectEstimator
 from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController
+from robot_wm.control.faults import GONE, LOOK, PARTLY, PRESENT, CalibrationMonitor, TargetWatch
 from robot_wm.control.pick_place import place_slots
 from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
 from robot_wm.interface import Observation
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.decision import Decision, PickAction, PushAction, TaskPlanner
+from robot_wm.planning.decision import Decision, ObjectIdentities, PickAction, PushAction, TaskPlanner
 from robot_wm.sim import TIME_STEP, KinematicModel
 from robot_wm.sim.push import PUSH_SPEED, pusher_heading
 
@@ -51,6 +73,11 @@ REMATCH_SIZE = 0.03  # m: most its sorted extents may differ in sum from those i
 SLOT_MARGIN = 0.005  # m of clearance between a place slot's object and anything already there
 # Turns about world z (rad) tried for the carry when the grasp's own orientation is out of reach at the slot.
 PLACE_TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi / 4, -math.pi / 4, math.pi)
+
+
+def failure_cap(n_objects: int) -> int:
+    """Most failed actions a run may have for `n_objects` movable objects: 2 per object + 4."""
+    return 2 * n_objects + 4
 
 
 def decision_cap(n_objects: int) -> int:
@@ -79,19 +106,29 @@ class PlanningController(SegmentController):
     that ignores images). max_decisions: cap on decisions (None: :func:`decision_cap` of the most movable
     objects seen at once). look_from_home: after each action the arm goes home before the next look, so
     that it hides nothing from the cameras (a hand above a pushed object hides part of it and where it was).
+    check_calibration: compare each look's cameras with their calibrations (:class:`CalibrationMonitor`).
+    max_failures: failed actions before the run stops (None: :func:`failure_cap` of the most movable objects
+    seen at once); max_failures_per_object: failed actions on one object identity after which decisions on it
+    are refused. watch_target: look above the target before the approach (an object moved during execution).
 
-    After a run: ``decisions`` (the log, one dict per decision), ``finish_reason``.
+    After a run: ``decisions`` (the log, one dict per decision), ``finish_reason``, ``faults`` (events of the
+    faults noticed, in order).
     """
 
     def __init__(self, estimator: ObjectEstimator, kin: KinematicModel, planner: TaskPlanner,
                  settings: PickPlacePlannerConfig | None, region: PlaceRegion, dt: float = TIME_STEP,
                  request_images: bool = True, n_slots: int = 4, max_decisions: int | None = None,
-                 look_from_home: bool = True) -> None:
+                 look_from_home: bool = True, check_calibration: bool = True, max_failures: int | None = None,
+                 max_failures_per_object: int = 3, watch_target: bool = True) -> None:
         super().__init__(kin, settings, dt, request_images)
         self.estimator, self.planner, self.region = estimator, planner, region
         self.look_from_home = look_from_home
         self.slots = place_slots(region, n_slots)
         self.max_decisions = max_decisions
+        self.max_failures, self.max_failures_per_object = max_failures, max_failures_per_object
+        self.watch_target = watch_target
+        self.calibration = (CalibrationMonitor(base_position=getattr(kin, "base_position", None))
+                            if check_calibration and request_images else None)
         self.reset()
 
     def reset(self) -> None:
@@ -106,20 +143,46 @@ class PlanningController(SegmentController):
         self._homing = False
         self._slot = 0
         self._most_objects = 0
+        self.identities = ObjectIdentities()
+        self._identity_of: dict[str, str] = {}  # estimate id -> identity, at the last look
+        self._failures = 0
+        self._failures_by_identity: dict[str, int] = {}
+        self._watch: TargetWatch | None = None
+        self._grasp_pose: Pose | None = None
+        self.faults: list[str] = []
+
+    def close(self) -> None:
+        super().close()
+        if self.calibration is not None:
+            self.calibration.close()
+
+    def _fault(self, event: str, events: list[str]) -> None:
+        self.faults.append(event)
+        events.append(event)
 
     # ------------------------------------------------------------------ deciding
     def _think(self, obs: Observation, events: list[str]) -> None:
+        if self.calibration is not None and obs.frames:
+            problem = self.calibration.disagreement(obs)
+            if problem:
+                self._fault("fault:calibration", events)
+                self._stop(problem, events)
+                return
         t0 = time.perf_counter()
         estimates = self.estimator.estimate(obs)
         estimate_s = time.perf_counter() - t0
         self.estimates = estimates
         self._most_objects = max(self._most_objects, sum(not e.fixed for e in estimates))
+        self._identity_of = self.identities.update(estimates)
         if self._pending is not None:
             self._observe_outcome(estimates)
         cap = self.max_decisions if self.max_decisions is not None else decision_cap(self._most_objects)
-        if len(self.decisions) >= cap:
+        fail_cap = self.max_failures if self.max_failures is not None else failure_cap(self._most_objects)
+        if len(self.decisions) >= cap or self._failures >= fail_cap:
             self.current = None
-            self.finish_reason = f"decision cap reached ({cap} decisions)"
+            last = next((d["failure"] for d in reversed(self.decisions) if d.get("failure")), "")
+            self.finish_reason = (f"decision cap reached ({cap} decisions)" if len(self.decisions) >= cap else
+                                  f"retry budget spent: {self._failures} failed actions (last: {last})")
             log.warning("stopping: %s", self.finish_reason)
             self._finish()
             return
@@ -129,8 +192,19 @@ class PlanningController(SegmentController):
         entry = self._entry(decision, obs, estimate_s, decide_s)
         entry["seen"] = {e.id: to_jsonable({"xy_yaw": list(xy_yaw(e)[:3]), "extents": e.extents, "fixed": e.fixed})
                          for e in estimates}
+        target = entry["target"]
+        entry["identity"] = self._identity_of.get(target, target) if target is not None else None
         self.decisions.append(entry)
         events.append(f"decision:{entry['index']}")
+        spent = self._failures_by_identity.get(entry["identity"], 0) if target is not None else 0
+        if decision.kind != "done" and spent >= self.max_failures_per_object:
+            # refused: told to the planner as a failure, so that its budgets move on
+            entry["executed"], entry["failure"] = False, f"retry budget of this object spent ({spent} failures)"
+            decision.failure = entry["failure"]
+            entry["outcome"] = to_jsonable(self.planner.outcome(decision, estimates, False))
+            events.append(f"refused:{target}")
+            self._think_wait = 1  # look again next tick
+            return
         if decision.kind == "done":
             self.current = None
             if not self._homing:  # go home and look once more: the arm may have hidden something
@@ -147,6 +221,10 @@ class PlanningController(SegmentController):
         if decision.kind == "pick":
             if decision.pick is None:
                 raise ValueError("a pick decision needs its PickAction")
+            self._watch, self._grasp_pose = None, decision.pick.grasp_pose
+            target_est = next((e for e in estimates if e.id == decision.pick.target), None)
+            if self.request_images and obs.frames and target_est is not None:
+                self._watch = TargetWatch.from_estimate(target_est, obs.frames)
             events.append(f"pick:{decision.pick.target}")
             self._queue.extend(self._pick_segments(decision.pick, estimates, obs))
         elif decision.kind == "push":
@@ -182,6 +260,12 @@ class PlanningController(SegmentController):
         self._pending, self.current = None, None
         succeeded = not self._failure
         entry["executed"], entry["failure"] = succeeded, self._failure
+        decision.failure = self._failure
+        if not succeeded:
+            self._failures += 1
+            ident = entry.get("identity")
+            if ident is not None:
+                self._failures_by_identity[ident] = self._failures_by_identity.get(ident, 0) + 1
         entry["outcome"] = to_jsonable(self.planner.outcome(decision, estimates, succeeded))
         predicted = decision.predicted.get("end_xy_yaw") or {}
         by_id = {e.id: e for e in estimates}
@@ -211,16 +295,78 @@ class PlanningController(SegmentController):
             self._failure = reason
 
     # ------------------------------------------------------------------ executing
+    def _can_look(self) -> bool:
+        return self.request_images and self._watch is not None and self._watch.pixels > 0
+
+    def _held_by_cameras(self, obs: Observation) -> str:
+        """What the cameras say of the target after the lift: PRESENT (in the hand), GONE (not where the hand
+        took it), or "" when they cannot tell; the verdict's counts go to the log."""
+        moved = self.kin.fk(np.asarray(obs.joint_positions, float)) @ self._grasp_pose.inverse()
+        v = self._watch.in_hand(obs.frames, moved)
+        log.info("in-hand look at %s: %s (%s)", self._watch.target, v.state, v.describe())
+        if v.state == PRESENT:
+            return PRESENT
+        if v.state == GONE:
+            return GONE
+        return ""
+
+    def _held(self, obs: Observation, events: list[str], empty_reason: str) -> str:
+        """The held check: "" when the object is (or may be) in the hand, else `empty_reason`; LOOK while it
+        needs camera frames. The width decides while the sensor is trusted, except that a hand it calls empty
+        is looked at: the cameras seeing the target in it mark the sensor untrusted (stuck, broken). Untrusted,
+        the cameras decide — in the hand, or (they cannot tell) still on the table where it was."""
+        if self.gripper_trusted and obs.gripper_width > MIN_HELD_WIDTH:
+            return ""
+        if not self._can_look():
+            return "" if not self.gripper_trusted else empty_reason
+        if not obs.frames:
+            return LOOK
+        held = self._held_by_cameras(obs)
+        if self.gripper_trusted:
+            if held != PRESENT:
+                return empty_reason
+            self._distrust_gripper(f"width {obs.gripper_width:.3f} m reads empty while the cameras see "
+                                   f"{self._watch.target} in the hand", events)
+            return ""
+        if held == GONE:
+            return f"{empty_reason} (cameras)"
+        if held == "" and self._watch.at_place(obs.frames).state == PRESENT:
+            return f"{empty_reason} (cameras: still where it was)"
+        return ""
+
+    def _distrust_gripper(self, problem: str, events: list[str]) -> None:
+        if self.gripper_trusted:
+            self.faults.append("fault:gripper_sensor")
+        super()._distrust_gripper(problem, events)
+
     def _check_grasp(self, target: str) -> Check:
         """After the lift: do the fingers hold something? (Announces the check for the runner's log.)"""
         def check(obs: Observation, events: list[str]) -> str:
-            events.append(f"grasp_checked:{target}")
-            return "" if obs.gripper_width > MIN_HELD_WIDTH else "nothing in hand after lift"
+            reason = self._held(obs, events, "nothing in hand after lift")
+            if reason != LOOK:
+                events.append(f"grasp_checked:{target}")
+            return reason
         return check
 
-    @staticmethod
-    def _check_still_held(obs: Observation, events: list[str]) -> str:
-        return "" if obs.gripper_width > MIN_HELD_WIDTH else "dropped while carrying"
+    def _check_still_held(self, obs: Observation, events: list[str]) -> str:
+        reason = self._held(obs, events, "dropped while carrying")
+        if reason and reason != LOOK:
+            self._fault("fault:dropped", events)
+        return reason
+
+    def _check_target_in_place(self, obs: Observation, events: list[str]) -> str:
+        """Above the target, before going in: is it still where the plan assumed (its pixels remembered at the
+        decision)? A target mostly gone (or partly, > 25 % of its seen pixels) aborts: re-plan from a fresh
+        look. A blocked view (unknown) goes on."""
+        if not self._can_look():
+            return ""
+        if not obs.frames:
+            return LOOK
+        v = self._watch.at_place(obs.frames)
+        if v.state in (GONE, PARTLY):
+            self._fault("fault:target_moved", events)
+            return f"target moved since the plan ({v.describe()})"
+        return ""
 
     def _pick_segments(self, a: PickAction, estimates: list[ObjectEstimate], obs: Observation) -> list[Segment]:
         """Open, pre-grasp `approach` m back along the TCP z axis, straight in, close, lift, check, carry
@@ -242,6 +388,7 @@ class PlanningController(SegmentController):
         release = Pose([slot[0], slot[1], release_z], quat)
         return [
             Segment("grip", min(a.open_width, panda.MAX_OPENING), label="open"), Segment("pose", pre, label="pre-grasp"),
+            *([Segment("check", self._check_target_in_place, label="look")] if self.watch_target else []),
             Segment("line", g, label="approach"), Segment("grip", 0.0, label="close"),
             Segment("line", lift, label="lift"), Segment("check", self._check_grasp(a.target)),
             Segment("pose", above, label="carry"), Segment("check", self._check_still_held),

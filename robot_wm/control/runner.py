@@ -83,7 +83,9 @@ class SimPandaDriver:
 @dataclass
 class RunResult:
     """How a run went. tick_ms_*: the controller's ``step()`` latency (ms); cycle_ms_max: the longest
-    read + step + send (ms); deadline_misses: cycles over the deadline; reason: why it ended."""
+    read + step + send (ms); deadline_misses: cycles over the deadline; reason: why it ended; step_ms: every
+    tick's ``step()`` latency (ms), in order; step_cpu_ms: the CPU time the calling thread spent in each
+    ``step()`` (ms; a tick whose wall time is far above it waited: for the interpreter lock, or for the CPU)."""
 
     ticks: int = 0
     done: bool = False
@@ -96,9 +98,11 @@ class RunResult:
     tick_ms_max: float = 0.0
     cycle_ms_max: float = 0.0
     last_command: Command | None = field(default=None, repr=False)
+    step_ms: list[float] = field(default_factory=list, repr=False)
+    step_cpu_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "last_command"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("last_command", "step_ms", "step_cpu_ms")}
 
 
 class FixedRateRunner:
@@ -132,6 +136,7 @@ class FixedRateRunner:
         of wall time pass (both None: until done)."""
         res = RunResult()
         step_s: list[float] = []
+        cpu_s: list[float] = []
         consecutive = 0
         last_sent: Command | None = None
         last_obs: Observation | None = None
@@ -146,9 +151,10 @@ class FixedRateRunner:
                     break
                 t0 = self.clock()
                 last_obs = self.driver.read(images=bool(getattr(self.controller, "wants_images", True)))
-                t1 = self.clock()
+                c1, t1 = time.thread_time(), self.clock()
                 cmd = self.controller.step(last_obs)
                 t2 = self.clock()
+                cpu_s.append(time.thread_time() - c1)
                 step_s.append(t2 - t1)
                 if NO_SAFE_POSE not in cmd.events and not cmd.done:
                     self.driver.send(cmd)
@@ -192,6 +198,7 @@ class FixedRateRunner:
             self._stop(res, last_sent, last_obs, f"error: {type(exc).__name__}: {exc}")
         finally:
             self._latencies(res, step_s)
+            res.step_cpu_ms = (1e3 * np.asarray(cpu_s)).tolist()
         return res
 
     def _stop(self, res: RunResult, last_sent: Command | None, last_obs: Observation | None, reason: str) -> None:
@@ -219,6 +226,7 @@ class FixedRateRunner:
     def _latencies(res: RunResult, step_s: list[float]) -> None:
         if step_s:
             ms = 1e3 * np.asarray(step_s)
+            res.step_ms = ms.tolist()
             res.tick_ms_p50 = float(np.percentile(ms, 50))
             res.tick_ms_p999 = float(np.percentile(ms, 99.9))
             res.tick_ms_max = float(ms.max())

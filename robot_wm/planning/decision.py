@@ -5,10 +5,15 @@ chosen from a fresh observation; the controller executes it and asks again (rece
 points are in the world frame (m, rad, xyzw quaternions). ``record`` is the JSON-able account of how the
 decision was reached (candidates, predicted P(success), shadow verdicts, costs, timings): the demo writes one
 per line to ``plan.jsonl``.
+
+:class:`ObjectIdentities` follows physical objects across tracker ids (perception may call an object that
+fell back, was pushed far or was hidden by the arm by a new id): retry budgets are kept per identity, so an
+object re-detected under a new id does not get a fresh budget.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -63,6 +68,7 @@ class Decision:
     reason: str = ""
     predicted: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+    failure: str = ""  # set by the controller before ``outcome``: why execution failed ("" when it did not)
 
 
 class TaskPlanner(Protocol):
@@ -76,3 +82,89 @@ class TaskPlanner(Protocol):
         """Told what happened after `decision` ran (fresh estimates; whether execution reported success);
         returns a JSON-able note (e.g. prediction error) that goes into the decision's record."""
         ...
+
+
+IDENTITY_RADIUS = 0.1  # m: farthest a new tracker id may be from where a lost identity was last seen
+IDENTITY_SIZE = 0.03  # m: most its sorted extents may differ in sum from the identity's
+IDENTITY_COLOR = 0.2  # most its mean RGB (each in [0, 1]) may differ in sum from the identity's, when both known
+
+
+@dataclass
+class _Identity:
+    key: str
+    tracker_id: str
+    xy: np.ndarray  # (2,) m, where it was last seen
+    size: np.ndarray  # (3,) sorted extents, m
+    color: np.ndarray | None
+
+
+class ObjectIdentities:
+    """Physical object identities behind perception's tracker ids (world frame, m).
+
+    ``update(estimates)`` maps each movable estimate's id to an identity key (``obj0``, ``obj1``, ...): an id
+    seen before keeps its identity; a new id takes over an identity whose own tracker id is not among the
+    estimates any more, when it lies within `radius` of where that identity was last seen, its sorted extents
+    differ by at most `size_tol` in sum and (both colours known) its mean colour by at most `color_tol` —
+    the nearest such; anything else is a new identity. Fixed estimates are left out.
+    """
+
+    def __init__(self, radius: float = IDENTITY_RADIUS, size_tol: float = IDENTITY_SIZE,
+                 color_tol: float = IDENTITY_COLOR) -> None:
+        self.radius, self.size_tol, self.color_tol = radius, size_tol, color_tol
+        self.reset()
+
+    def reset(self) -> None:
+        self._by_tracker: dict[str, _Identity] = {}
+        self._all: list[_Identity] = []
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def key(self, tracker_id: str) -> str:
+        """The identity of a tracker id seen by :meth:`update` (the id itself when never seen)."""
+        ident = self._by_tracker.get(tracker_id)
+        return ident.key if ident is not None else tracker_id
+
+    def update(self, estimates: list[ObjectEstimate]) -> dict[str, str]:
+        """Estimate id -> identity key for the movable estimates (see the class docstring)."""
+        movable = [e for e in estimates if not e.fixed]
+        present = {e.id for e in movable}
+        out: dict[str, str] = {}
+        fresh = []
+        for e in movable:
+            ident = self._by_tracker.get(e.id)
+            if ident is None:
+                fresh.append(e)
+            else:
+                out[e.id] = self._refresh(ident, e)
+        lost = [i for i in self._all if i.tracker_id not in present]
+        for e in fresh:
+            xy = np.asarray(e.pose.position[:2], float)
+            size = np.sort(np.asarray(e.extents, float))
+            color = None if e.color is None else np.asarray(e.color, float)[:3]
+            best, best_d = None, math.inf
+            for ident in lost:
+                d = float(np.linalg.norm(ident.xy - xy))
+                if d > self.radius or d >= best_d or np.abs(ident.size - size).sum() > self.size_tol:
+                    continue
+                if color is not None and ident.color is not None and np.abs(ident.color - color).sum() > self.color_tol:
+                    continue
+                best, best_d = ident, d
+            if best is None:
+                best = _Identity(f"obj{len(self._all)}", e.id, xy, size, color)
+                self._all.append(best)
+            else:
+                lost.remove(best)
+                self._by_tracker.pop(best.tracker_id, None)
+            self._by_tracker[e.id] = best
+            out[e.id] = self._refresh(best, e)
+        return out
+
+    @staticmethod
+    def _refresh(ident: _Identity, e: ObjectEstimate) -> str:
+        ident.tracker_id = e.id
+        ident.xy = np.asarray(e.pose.position[:2], float)
+        ident.size = np.sort(np.asarray(e.extents, float))
+        if e.color is not None:
+            ident.color = np.asarray(e.color, float)[:3]
+        return ident.key

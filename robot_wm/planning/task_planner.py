@@ -20,7 +20,9 @@ Receding horizon: one action per decision; the controller executes it, observes 
 (:meth:`TaskPlanner.outcome`), where the prediction is compared with what perception sees — a push that
 moved its target more than ``surprise_mm`` from the prediction is flagged and the MPC's warm start dropped.
 Retry budgets: ``max_attempts_per_object`` picks and ``max_singulations_per_object`` pushes per object, a
-global ``max_decisions``; the run ends with a reason.
+global ``max_decisions``; the run ends with a reason. Budgets are kept per object *identity*
+(:class:`~robot_wm.planning.decision.ObjectIdentities`), not per tracker id: an object that fell back after a
+failed pick and is re-detected under a new id keeps the attempts it has used.
 
 Known fixtures: objects the scene file marks ``fixed: true`` (walls, trays) are part of the workcell, which
 a user knows; a perceived object whose footprint centre lies inside a fixture's footprint is treated as
@@ -48,7 +50,7 @@ from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.baselines import ScriptedPusher
 from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
-from robot_wm.planning.decision import Decision, PushAction
+from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
 from robot_wm.planning.grasp_planner import GraspPlanner
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
 from robot_wm.planning.push_loop import ExecutablePushes, goal_errors
@@ -119,9 +121,10 @@ class PlanningTaskPlanner:
 
     def reset(self) -> None:
         """Forget budgets, goal bindings and the MPC's warm start (a new run)."""
-        self._picks: dict[str, int] = {}
+        self._picks: dict[str, int] = {}  # by identity (ObjectIdentities key), as the two below
         self._singulations: dict[str, int] = {}
         self._probes: dict[str, int] = {}
+        self.identities = ObjectIdentities()
         self._pushes = 0
         self._decisions = 0
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
@@ -192,24 +195,31 @@ class PlanningTaskPlanner:
     def _todo(self, movable: list[ObjectEstimate]) -> list[ObjectEstimate]:
         region, s = self.task.place_region, self.settings
         todo = [e for e in movable if not region.contains(e.pose.position, margin=s.region_margin)
-                and self._picks.get(e.id, 0) < s.max_attempts_per_object]
+                and self._picks.get(self.identities.key(e.id), 0) < s.max_attempts_per_object]
         return sorted(todo, key=lambda e: -e.top_z)
 
     def _pick_or_singulate(self, estimates: list[ObjectEstimate], q_seed: np.ndarray | None) -> Decision:
         movable, fixed = self._split(estimates)
+        self.identities.update(movable)
         todo = self._todo(movable)
         if not todo:
-            return self._done("every object in the place region or out of attempts")
+            region = self.task.place_region
+            spent = [e.id for e in movable if not region.contains(e.pose.position, margin=self.settings.region_margin)]
+            if not spent:
+                return self._done("every object in the place region")
+            return self._done(f"every object in the place region or out of attempts (out of attempts: "
+                              f"{', '.join(spent)})")
         tried: list[dict[str, Any]] = []
         blocked: list[ObjectEstimate] = []
         wide: list[ObjectEstimate] = []
         for est in todo:
-            attempt = self._picks.get(est.id, 0)
+            ident = self.identities.key(est.id)
+            attempt = self._picks.get(ident, 0)
             plan = self.grasps.plan(est, estimates, attempt=attempt, q_seed=q_seed)
             tried.append(plan.record())
             action = plan.pick_action()
             if action is not None:
-                self._picks[est.id] = attempt + 1
+                self._picks[ident] = attempt + 1
                 c = plan.chosen
                 # expected value of the pick: P(success) from the model (verified grasps without a model
                 # score: the shadow world's success rate)
@@ -220,10 +230,10 @@ class PlanningTaskPlanner:
             others = [o for o in estimates if o is not est]
             if clearance(est, others) < self.settings.needed_gap:
                 blocked.append(est)
-            elif self._probes.get(est.id, 0) < 1 and _wider_than_gripper(est):
+            elif self._probes.get(self.identities.key(est.id), 0) < 1 and _wider_than_gripper(est):
                 wide.append(est)
         for est in blocked:
-            if self._singulations.get(est.id, 0) >= self.settings.max_singulations_per_object:
+            if self._singulations.get(self.identities.key(est.id), 0) >= self.settings.max_singulations_per_object:
                 continue
             decision = self._singulate(est, movable, fixed, tried)
             if decision is not None:
@@ -233,8 +243,11 @@ class PlanningTaskPlanner:
             if decision is not None:
                 return decision
         for est in todo:  # nothing can be done for these now: spend an attempt so the run ends
-            self._picks[est.id] = self._picks.get(est.id, 0) + 1
-        return self._done("no verified grasp and no useful push", {"grasp_plans": tried})
+            ident = self.identities.key(est.id)
+            self._picks[ident] = self._picks.get(ident, 0) + 1
+        why = "; ".join(f"{g.get('target')}: {g.get('reason') or 'no grasp'}" for g in tried)
+        return self._done(f"no verified grasp and no useful push ({why})" if why else
+                          "no verified grasp and no useful push", {"grasp_plans": tried})
 
     def _singulate(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
                    tried: list[dict[str, Any]]) -> Decision | None:
@@ -254,7 +267,8 @@ class PlanningTaskPlanner:
             return None
         pushed = int(plan.objects[0])
         target = scene.ids[pushed] if pushed < n_mov else est.id
-        self._singulations[est.id] = self._singulations.get(est.id, 0) + 1
+        ident = self.identities.key(est.id)
+        self._singulations[ident] = self._singulations.get(ident, 0) + 1
         predicted = {"end_xy_yaw": _end_poses(plan.states[1], scene.ids),
                      "p_success": float(plan.step_p_success[0])}
         push = PushAction.from_row(target, action)
@@ -286,7 +300,8 @@ class PlanningTaskPlanner:
                 a = action[0].numpy().astype(float)
                 if not in_reach(a[1], a[2]):
                     continue
-                self._probes[est.id] = self._probes.get(est.id, 0) + 1
+                ident = self.identities.key(est.id)
+                self._probes[ident] = self._probes.get(ident, 0) + 1
                 push = PushAction.from_row(est.id, a)
                 return Decision("push", push=push,
                                 reason=f"{est.id} is wider than the gripper both ways: push one end across to "

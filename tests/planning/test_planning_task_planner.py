@@ -126,6 +126,18 @@ def test_budgets_end_the_run(parts):
     assert "decision budget" in tp.decide([box("a", 0.5, 0.1)], HOME_OBS).reason
 
 
+def test_the_pick_budget_follows_the_object_not_its_tracker_id(parts):
+    """An object that fell back after a failed pick and is re-detected under a new tracker id (a little moved)
+    keeps the attempts it used; a different object (other size) under a new id gets its own."""
+    tp = planner(parts, {}, [obj("a", 0.5, 0.1)], max_attempts_per_object=2)
+    assert tp.decide([box("t1", 0.5, 0.1)], HOME_OBS).kind == "pick"
+    assert tp.decide([box("t2", 0.52, 0.09)], HOME_OBS).kind == "pick"  # same object, new id: 2nd attempt
+    d = tp.decide([box("t3", 0.51, 0.11)], HOME_OBS)
+    assert d.kind == "done" and "out of attempts" in d.reason and "t3" in d.reason
+    other = tp.decide([box("t3", 0.51, 0.11), box("t4", 0.5, -0.12, ext=(0.03, 0.06, 0.05))], HOME_OBS)
+    assert other.kind == "pick" and other.pick.target == "t4"
+
+
 def test_object_too_wide_both_ways_gets_one_split_probe(parts):
     """Perception may see two flush blocks as one 10 x 9 cm object: one push across one end tells."""
     ext = (0.10, 0.09, 0.05)
