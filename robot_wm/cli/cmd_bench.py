@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from pathlib import Path
 
@@ -45,7 +46,12 @@ def register(app: typer.Typer) -> None:
             if exc.name != module_name:
                 raise
             raise BadInput(f"bench: area {area!r} has no benchmark yet") from None
-        result = to_jsonable(module.run(list(scenes) if scenes else None, seed, quick))
+        extra = {}
+        if "cli_main" in inspect.signature(module.run).parameters:  # benches of the CLI itself get its entry point
+            from robot_wm.cli.main import main as cli_main
+
+            extra["cli_main"] = cli_main
+        result = to_jsonable(module.run(list(scenes) if scenes else None, seed, quick, **extra))
         if json_out:
             print(json.dumps(result))
             return

@@ -1,4 +1,4 @@
-"""Every malformed input of the corpus (tests/cli/bad_inputs.py) ends the command with exit status 2 and one
+"""Every malformed input of the corpus (robot_wm/bench/bad_inputs.py) ends the command with exit status 2 and one
 line on stderr naming the file (or option) and the problem, never a traceback, before any work starts; and
 the rest of the exit contract: Ctrl-C gives 130 and one line within 2 s."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from robot_wm.bench.bad_inputs import CASES, check_case
 from robot_wm.cli.main import main
-from tests.cli.bad_inputs import CASES
 
 MIN_CASES = 150
 
@@ -41,6 +41,14 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path: Path, capsys, monkeypat
     assert lines[0].startswith("error: "), lines[0]
     for fragment in case.expect:
         assert fragment.replace("{d}", str(d)) in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+def test_the_bench_checker_agrees_with_the_contract(tmp_path: Path):
+    """check_case (what ``bench control`` runs) passes a corpus case and reports one that breaks the contract."""
+    good = CASES[0]
+    assert check_case(good, tmp_path / "good", main) == ""
+    wrong = type(good)("wrong", good.build, ("a fragment no error message holds",))
+    assert "not in" in check_case(wrong, tmp_path / "wrong", main)
 
 
 def _run_and_interrupt(args: list[str], ready: str, timeout_s: float = 120.0) -> tuple[int, str, float]:
