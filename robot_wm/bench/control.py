@@ -66,6 +66,7 @@ import gc
 import logging
 import math
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -80,7 +81,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from robot_wm.config import REPO_SCENES_DIR, PickPlacePlannerConfig, Scene, load_scene, scene_from_dict
-from robot_wm.config.processes import single_threaded_workers
+from robot_wm.config.processes import single_threaded_workers, worker_init
 from robot_wm.config.random_scene import random_scene
 from robot_wm.config.workspace import REACH_MAX, in_reach, on_table
 from robot_wm.control.estimate import OracleEstimator
@@ -520,7 +521,8 @@ def fault_suite(seed: int, n_runs: int, n_baseline: int, workers: int) -> dict[s
     results: list[dict[str, Any]] = []
     bar = tqdm(total=len(jobs), desc="bench control: fault runs", leave=False)
     if workers > 1 and len(jobs) > 1:
-        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with single_threaded_workers(), multiprocessing.get_context("spawn").Pool(
+                workers, initializer=worker_init, initargs=(os.getpid(),)) as pool:
             for r in pool.imap_unordered(_fault_job, jobs):
                 results.append(r)
                 bar.update()
