@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 LOOK = "?look"  # what a check returns when it needs camera frames before it can answer
 
 PRESENT, GONE, PARTLY, UNKNOWN = "present", "gone", "partly", "unknown"
+RENDER_REUSE_RAD = 1e-3  # a workcell render is reused while every joint is within this of its pose then
+RENDER_CACHE_SIZE = 8  # renders kept (one per camera and arm pose)
 
 
 @dataclass
@@ -267,6 +269,7 @@ class WorkcellModel:
                                 REPO_SCENES_DIR)
         self.world = World(scene)
         self._robot_id = next(i for i, n in self.world.body_names().items() if n == "robot")
+        self._cache: dict[tuple, tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, Intrinsics]]] = {}
 
     def render(self, frame: CameraFrame, q: np.ndarray, width: float, scale: float
                ) -> tuple[np.ndarray, np.ndarray, Intrinsics]:
@@ -282,9 +285,21 @@ class WorkcellModel:
                                 camera2world={"position": [float(v) for v in pose.position],
                                               "orientation": [float(v) for v in pose.quaternion]})
         fingers = float(np.clip(width / 2, 0.0, panda.MAX_FINGER_OPENING)) if math.isfinite(width) else 0.0
-        self.world.reset_arm(np.asarray(q, float), fingers)
+        # the arm looks from the same pose (home) most of the time: a render is reused while the camera, its
+        # calibration and the arm (to RENDER_REUSE_RAD per joint, 1 mm of finger) have not changed
+        key = (str(frame.name), k.width, k.height, k.fx, k.fy, k.cx, k.cy, scale,
+               tuple(np.round(pose.position, 6)), tuple(np.round(pose.quaternion, 6)))
+        q = np.asarray(q, float)
+        hit = self._cache.get(key)
+        if hit is not None and np.max(np.abs(hit[0] - q)) <= RENDER_REUSE_RAD and abs(hit[1] - fingers) <= 1e-3:
+            return hit[2]
+        self.world.reset_arm(q, fingers)
         out = self.world.render(Camera(cal), scale=scale, segmentation=True, noise=False)
-        return out.depth, out.segmentation == self._robot_id, out.intrinsics
+        result = (out.depth, out.segmentation == self._robot_id, out.intrinsics)
+        if len(self._cache) >= RENDER_CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = (q.copy(), fingers, result)
+        return result
 
     def close(self) -> None:
         self.world.close()

@@ -103,6 +103,25 @@ def test_calibrated_cameras_agree_and_a_moved_one_is_named(world, monitor):
     assert "'side'" in monitor.disagreement(shifted(obs, "side", Pose(pose.position, turn.as_quat())))
 
 
+def test_workcell_renders_are_reused_while_the_arm_and_camera_stay(world, monitor, monkeypatch):
+    """Looks from the same arm pose reuse the model render; a moved arm or camera renders again."""
+    world.reset()
+    obs = world.observe(segmentation=False)
+    monitor.check(obs)  # renders (or reuses the renders of an earlier test's identical look)
+    model = monitor._model
+    calls = []
+    real = model.world.render
+    monkeypatch.setattr(model.world, "render", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monitor.check(obs)
+    assert calls == []
+    moved = Observation(obs.frames, obs.joint_positions + 0.05, obs.gripper_width, obs.time)
+    monitor.check(moved)
+    assert len(calls) == len(obs.frames)
+    pose = obs.frames["side"].camera2world
+    monitor.check(shifted(moved, "side", Pose(pose.position + [0.0, 0.01, 0.0], pose.quaternion)))
+    assert len(calls) == len(obs.frames) + 1
+
+
 def test_small_frames_are_not_checked(monitor):
     from robot_wm.geometry import Intrinsics
     from robot_wm.interface import CameraFrame
