@@ -6,4 +6,5 @@ returning a flat dict of the fields its issue names (numbers, bools or strings).
 in the same call so ratios hold on a noisy machine.
 """
 
-AREAS = ("sim", "perception", "grasping", "model", "planning", "pick-place", "mpc", "generalization", "control")
+AREAS = ("sim", "perception", "grasping", "model", "planning", "pick-place", "mpc", "generalization", "control",
+         "calibration")
