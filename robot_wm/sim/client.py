@@ -56,6 +56,16 @@ with quiet_stdio():
 TIME_STEP = 1.0 / 240.0
 
 
+class SafeBulletClient(BulletClient):
+    """``BulletClient`` whose destructor tolerates a constructor that never connected: Ctrl-C inside
+    ``pybullet.connect`` leaves no ``_client``, and the stock ``__del__`` then printed an AttributeError
+    traceback on the way out (breaking the CLI's one-line "interrupted")."""
+
+    def __del__(self) -> None:
+        if "_client" in self.__dict__:
+            super().__del__()
+
+
 def gui_available() -> bool:
     """Whether a PyBullet window can open here (an X display is set). PyBullet's GUI connect ends the
     process when it cannot, so callers check first."""
@@ -67,7 +77,7 @@ def make_client(gui: bool = False, time_step: float = TIME_STEP) -> BulletClient
     if gui and not gui_available():
         raise RuntimeError("a PyBullet window needs a display, and DISPLAY is not set")
     with quiet_stdio():
-        client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
+        client = SafeBulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
     configure_client(client, time_step)
     if gui:
         client.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 0)

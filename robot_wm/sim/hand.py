@@ -23,7 +23,7 @@ from pybullet_utils.bullet_client import BulletClient
 from scipy.spatial.transform import Rotation
 
 from robot_wm.geometry import Pose, panda
-from robot_wm.sim.client import quiet_stdio
+from robot_wm.sim.client import SafeBulletClient, quiet_stdio
 from robot_wm.sim.kinematics import primitive_collision_shape
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class HandWorld:
         self.rolling_friction = float(rolling_friction)
         self.solver_iterations = int(solver_iterations)
         with quiet_stdio():  # pybullet prints "argv[0]=" on fd 1 at every connect
-            self.client = BulletClient(connection_mode=pybullet.DIRECT)
+            self.client = SafeBulletClient(connection_mode=pybullet.DIRECT)
         self.hand = -1
         self.obj = -1
         self.finger_joints = FINGER_JOINTS
