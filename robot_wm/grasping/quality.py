@@ -15,13 +15,16 @@ grasp relative to the cloud and the table: invariant to a rigid motion of the sc
 the proxies are invariant about the robot base's vertical axis.
 
 Model (:class:`QualityModel`): an ensemble of small MLPs (ReLU, standardised inputs) whose mean logit is
-mapped by a Platt fit (a * logit + b) on out-of-fold logits of the training objects (cross-fitting); inference is NumPy only. File: safetensors
+mapped by a Platt fit (a * logit + b) on out-of-fold logits of the training objects (cross-fitting); a grasp with
+no point of the object between its pads gets P = 0; inference is NumPy only. File: safetensors
 (``robot_wm/assets/grasp_quality.safetensors``), tensors ``w1 b1 w2 b2 w3 b3 mean std``, metadata key
 ``robot_wm`` = JSON header with ``format`` :data:`FORMAT`, ``version`` :data:`VERSION`, the feature names,
 the Platt parameters and training info. Loading never unpickles; a bad file raises
 :class:`~robot_wm.config.ConfigError` with one line naming the file and the field.
 
-Ranking (:func:`rank_grasps`): grasps re-scored with P(success), best first (ties keep input order).
+Ranking (:func:`rank_grasps`): grasps ordered by their robust score (:func:`robust_scores`: the mean P(success)
+over the grasp and 12 neighbours 5 mm / 0.1 rad away, :func:`pose_stencil`), each scored with its own
+P(success); ties keep the input order.
 Candidates (:func:`candidate_pool`): the single-view sampler's grasps on the completed cloud plus top-down
 grasps at the cloud's centroid (:func:`topdown_grasps`), so that objects without an antipodal candidate still
 get one; :func:`ranked_single_view_grasps` ranks that pool. Training (:func:`train_quality_model`, torch):
@@ -35,7 +38,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +57,9 @@ from robot_wm.grasping.candidates import (
     sample_grasps,
 )
 from robot_wm.grasping.grasp import Grasp
+
+if TYPE_CHECKING:
+    from robot_wm.grasping.single_view import SingleViewConfig
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +101,23 @@ FEATURES = (
     "radial_approach",    # approach . horizontal unit vector from the base to the TCP
 )
 N_FEATURES = len(FEATURES)
+_GRIP = FEATURES.index("grip_points")
 PALM_GAP_CAP = 0.05       # m: palm_gap with nothing between the pads, and its upper bound
+ROBUST_STEP = 0.005       # m: the robust score's TCP offsets (+-, along each TCP axis)
+ROBUST_TURN = 0.1         # rad: its turns (+-, about each TCP axis)
+ROBUST_TOP = 6            # grasps (best P first) that get the robust score; the rest follow them by P
+RANKED_CONTACTS = 100     # first contacts of the ranked pool's sampler (its first tier only, RANKED_TIERS)
+RANKED_TIERS = 1          # (the top-down candidates cover objects it finds nothing on; the sampler is most of the time)
+
+
+def ranked_pool_config(table_z: float | None = 0.0) -> SingleViewConfig:
+    """The :class:`~robot_wm.grasping.single_view.SingleViewConfig` of the ranked pool (the hard suite's
+    headline, the grasp planner's single-view mode and the quality labels): the sampler with
+    :data:`RANKED_CONTACTS` first contacts, the table plane at `table_z` (m, world z)."""
+    from robot_wm.grasping.candidates import SamplerConfig
+    from robot_wm.grasping.single_view import SingleViewConfig
+
+    return SingleViewConfig(sampler=SamplerConfig(num_contacts=RANKED_CONTACTS, table_z=table_z))
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -114,16 +136,30 @@ def grasp_features(grasps: list[Grasp], cloud: np.ndarray, prior: np.ndarray | N
     world frame, m (completed or not). `prior` (G,): the sampler's score, NaN for grasps it did not propose
     (None: all NaN); `table_z`: table plane height; `robot_base` (3,): the Panda's base position. Units in
     the comments of :data:`FEATURES`. Raises ConfigError on a malformed cloud."""
+    rot, pos, width = _grasp_arrays(grasps)
+    return features_from_arrays(rot, pos, width, feature_cloud(cloud), prior, table_z, robot_base)
+
+
+def feature_cloud(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(points (N', 3), unit normals (N', 3)): the object's cloud (N, 3) (world, m) as the features see it,
+    downsampled to :data:`FEATURE_VOXEL` with PCA normals. Raises ConfigError on a malformed cloud."""
     pts = np.asarray(cloud, float)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 3 or not np.all(np.isfinite(pts)):
         raise ConfigError("grasp_features", "cloud", f"expected a finite (N >= 3, 3) array (got shape {pts.shape})")
-    rot, pos, width = _grasp_arrays(grasps)
+    pts = downsample(pts, FEATURE_VOXEL)
+    return pts, (estimate_normals(pts, 16) if len(pts) >= 5 else np.zeros_like(pts))
+
+
+def features_from_arrays(rot: np.ndarray, pos: np.ndarray, width: np.ndarray, cloud: tuple[np.ndarray, np.ndarray],
+                         prior: np.ndarray | None = None, table_z: float = 0.0,
+                         robot_base: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """:func:`grasp_features` of grasps given as TCP rotations (G, 3, 3) (columns x, y, z), positions (G, 3)
+    and widths (G,) (world, m) on a :func:`feature_cloud` `cloud`."""
+    pts, nrm = cloud
     g = len(pos)
     if g == 0:
         return np.zeros((0, N_FEATURES))
     prior = np.full(g, np.nan) if prior is None else np.asarray(prior, float)
-    pts = downsample(pts, FEATURE_VOXEL)
-    nrm = estimate_normals(pts, 16) if len(pts) >= 5 else np.zeros_like(pts)
     opening = np.minimum(width + OPENING_CLEARANCE, panda.MAX_OPENING)
     half = opening[:, None] / 2
     local = np.matmul(pts[None] - pos[:, None], rot)                       # (G, N, 3) TCP frame
@@ -140,8 +176,9 @@ def grasp_features(grasps: list[Grasp], cloud: np.ndarray, prior: np.ndarray | N
     any_pad = at_pads.any(1)
     ymax = np.where(at_pads, ly, -np.inf).max(1)
     ymin = np.where(at_pads, ly, np.inf).min(1)
-    span = np.where(any_pad, ymax - ymin, 0.0)
-    offset = np.where(any_pad, np.abs(ymax + ymin) / 2, 0.0)
+    ymax, ymin = np.where(any_pad, ymax, 0.0), np.where(any_pad, ymin, 0.0)
+    span = ymax - ymin
+    offset = np.abs(ymax + ymin) / 2
     zlo = np.where(between, lz, np.inf).min(1)
     zhi = np.where(between, lz, -np.inf).max(1)
     overlap = np.clip(np.minimum(zhi, FINGER_Z[1]) - np.maximum(zlo, FINGER_Z[0]), 0.0, None)
@@ -228,11 +265,13 @@ def topdown_grasps(cloud: np.ndarray, rng: np.random.Generator, yaws: int = 8, t
 @dataclass(frozen=True)
 class CandidatePool:
     """Candidates of one object (world frame): `grasps`, `prior` (G,) the sampler's score (NaN for top-down
-    ones), `cloud` (N, 3) the completed object cloud the features are computed on."""
+    ones), `cloud` (N, 3) the completed object cloud the features are computed on, `inferred` (N,) its points
+    that were inferred rather than seen (None: all seen)."""
 
     grasps: list[Grasp]
     prior: np.ndarray
     cloud: np.ndarray
+    inferred: np.ndarray | None = None
 
 
 def candidate_pool(object_points: np.ndarray, camera_position: np.ndarray | None, rng: np.random.Generator,
@@ -244,12 +283,12 @@ def candidate_pool(object_points: np.ndarray, camera_position: np.ndarray | None
     of them when given) and :func:`topdown_grasps` at the completed cloud's centroid (`yaws` directions, two
     heights). `config`: a :class:`~robot_wm.grasping.single_view.SingleViewConfig`. An empty pool when the
     object has too few points."""
-    from robot_wm.grasping.single_view import SingleViewConfig, sampling_tiers
+    from robot_wm.grasping.single_view import SingleViewConfig, completed_tiers
 
     cfg = config or SingleViewConfig()
-    points, scenes = sampling_tiers(object_points, camera_position, scene_points, cfg)
+    points, scenes, inferred = completed_tiers(object_points, camera_position, scene_points, cfg)
     if len(points) == 0:
-        return CandidatePool([], np.zeros(0), np.zeros((0, 3)))
+        return CandidatePool([], np.zeros(0), np.zeros((0, 3)), np.zeros(0, bool))
     base = None if robot_base is None else np.asarray(robot_base, float)
     grasps: list[Grasp] = []
     for scene, sampler in scenes[:tiers]:
@@ -259,7 +298,7 @@ def candidate_pool(object_points: np.ndarray, camera_position: np.ndarray | None
     table_z = 0.0 if cfg.sampler.table_z is None else cfg.sampler.table_z
     top = topdown_grasps(points, rng, yaws, table_z)
     prior = np.concatenate([[g.score for g in grasps], np.full(len(top), np.nan)])
-    return CandidatePool(grasps + top, prior, points)
+    return CandidatePool(grasps + top, prior, points, inferred)
 
 
 # ---------------------------------------------------------------------------------------------- the model
@@ -287,10 +326,14 @@ class QualityModel:
         return np.einsum("kgh,kh->kg", h, self.w3) + self.b3[:, None]
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated P(success) (G,) for features (G, F)."""
+        """Calibrated P(success) (G,) for features (G, F); 0 for a grasp with no point of the object between
+        its pads (``grip_points`` 0: the fingers close on nothing; the networks, which rarely see one,
+        extrapolate there)."""
         a, b = self.platt
-        z = a * self.member_logits(features).mean(0) + b
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+        x = np.asarray(features, float)
+        z = a * self.member_logits(x).mean(0) + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+        return np.where(x[:, _GRIP] > 0.0, p, 0.0) if len(x) else p
 
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "features": list(FEATURES), "members": int(self.w1.shape[0]),
@@ -384,23 +427,66 @@ def quick_reachable(kinematics, grasp: Grasp, approach: float = APPROACH) -> boo
     return kinematics.ik(pre, q, restarts=0) is not None
 
 
+def pose_stencil(step: float = ROBUST_STEP, turn: float = ROBUST_TURN) -> tuple[np.ndarray, np.ndarray]:
+    """The robust score's 13 pose perturbations in the TCP frame: (offsets (13, 3) m, rotations (13, 3, 3)):
+    the grasp itself, then +-`step` m along each TCP axis, then +-`turn` rad about each."""
+    from scipy.spatial.transform import Rotation
+
+    eye = np.eye(3)
+    off = np.concatenate([np.zeros((1, 3)), *[s * step * eye[[a]] for a in range(3) for s in (-1.0, 1.0)],
+                          np.zeros((6, 3))])
+    vec = np.concatenate([np.zeros((7, 3)), *[s * turn * eye[[a]] for a in range(3) for s in (-1.0, 1.0)]])
+    return off, Rotation.from_rotvec(vec).as_matrix()
+
+
+def robust_scores(model: QualityModel, grasps: list[Grasp], cloud: np.ndarray, prior: np.ndarray | None = None,
+                  table_z: float = 0.0, robot_base: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0),
+                  top: int = ROBUST_TOP) -> tuple[np.ndarray, np.ndarray]:
+    """(P(success) (G,), robust score (G,)) of `grasps` (world frame) on the object's `cloud` (N, 3) under
+    `model`. The robust score of the `top` most likely grasps is the mean P over the grasp and its
+    :func:`pose_stencil` neighbours (+-5 mm, +-0.1 rad): the expected success under small pose errors, which
+    prefers grasps in a region that holds over a lone peak of the model (a ranker that takes the single
+    highest P picks the candidates whose P is most overestimated). On the 299 training objects of the shipped
+    model (5-fold cross-validation grouped by mesh, 3 fold seeds) top-1 0.941 -> 0.952, better in each seed;
+    on the held-out hard suite the same 0.9375 either way. The others' robust score is their P - 1 (after
+    every smoothed one, in P order)."""
+    rot, pos, width = _grasp_arrays(grasps)
+    if len(pos) == 0:
+        return np.zeros(0), np.zeros(0)
+    fc = feature_cloud(cloud)
+    prior = np.full(len(pos), np.nan) if prior is None else np.asarray(prior, float)
+    p = model.probability(features_from_arrays(rot, pos, width, fc, prior, table_z, robot_base))
+    idx = np.argsort(-p, kind="stable")[: max(int(top), 0)]
+    robust = p - 1.0
+    if len(idx):
+        off, turns = pose_stencil()
+        k = len(off)
+        r = np.matmul(rot[idx][:, None], turns[None]).reshape(-1, 3, 3)                  # (G' k, 3, 3)
+        x = (pos[idx][:, None] + np.einsum("gij,kj->gki", rot[idx], off)).reshape(-1, 3)
+        pp = model.probability(features_from_arrays(r, x, np.repeat(width[idx], k), fc, np.repeat(prior[idx], k),
+                                                    table_z, robot_base)).reshape(len(idx), k)
+        robust[idx] = pp.mean(1)
+    return p, robust
+
+
 def rank_grasps(grasps: list[Grasp], cloud: np.ndarray, model: QualityModel | None = None,
                 prior: np.ndarray | None = None, table_z: float = 0.0,
                 robot_base: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0), kinematics=None,
                 max_checks: int = 4) -> list[Grasp]:
-    """`grasps` (world frame) re-scored with P(success) under the arm protocol (``score``), best first; ties
-    keep the input order. `cloud` (N, 3): the object's (completed) cloud; `prior` (G,): the sampler's scores
-    (NaN: not proposed by it; None: take each grasp's own score as the sampler's); `model`: default the
-    shipped one. With `kinematics` (a :class:`robot_wm.sim.KinematicModel` at `robot_base`), the best
-    grasps are tested in order with :func:`quick_reachable` until one passes (at most `max_checks`): it goes
-    first, the ones that failed go last."""
+    """`grasps` (world frame) ordered by their :func:`robust_scores` robust score, best first (ties keep the
+    input order), each with ``score`` = its own P(success) under the arm protocol. `cloud` (N, 3): the
+    object's (completed) cloud; `prior` (G,): the sampler's scores (NaN: not proposed by it; None: take each
+    grasp's own score as the sampler's); `model`: default the shipped one. With `kinematics` (a
+    :class:`robot_wm.sim.KinematicModel` at `robot_base`), the best grasps are tested in order with
+    :func:`quick_reachable` until one passes (at most `max_checks`): it goes first, the ones that failed go
+    last."""
     if not grasps:
         return []
     model = model or default_model()
     if prior is None:
         prior = np.array([g.score for g in grasps], float)
-    p = model.probability(grasp_features(grasps, cloud, prior, table_z, robot_base))
-    order = [int(i) for i in np.argsort(-p, kind="stable")]
+    p, robust = robust_scores(model, grasps, cloud, prior, table_z, robot_base)
+    order = [int(i) for i in np.argsort(-robust, kind="stable")]
     if kinematics is not None:
         failed = []
         for i in order[:max_checks]:

@@ -268,13 +268,23 @@ def sampling_tiers(object_points: np.ndarray, camera_position: np.ndarray | None
     grasps): with a camera, the completed cloud with unseen space filled, the band behind the completed back
     face included (default contacts, then `retry_contacts_factor` times as many), then without the band.
     An empty object cloud when there are too few points."""
+    points, tiers, _ = completed_tiers(object_points, camera_position, scene_points, cfg)
+    return points, tiers
+
+
+def completed_tiers(object_points: np.ndarray, camera_position: np.ndarray | None, scene_points: np.ndarray | None,
+                    cfg: SingleViewConfig) -> tuple[np.ndarray, list[tuple[np.ndarray | None, SamplerConfig]], np.ndarray]:
+    """:func:`sampling_tiers` plus the mask (K,) of the returned cloud's points that were inferred (not seen;
+    all False without a camera)."""
     if camera_position is None:
         obj = _array(object_points, "object_points", (None, 3))
         scene = None if scene_points is None else _array(scene_points, "scene_points", (None, 3))
-        return (obj if len(downsample(obj, cfg.voxel)) >= cfg.min_points else np.zeros((0, 3))), [(scene, cfg.sampler)]
+        if len(downsample(obj, cfg.voxel)) < cfg.min_points:
+            return np.zeros((0, 3)), [(scene, cfg.sampler)], np.zeros(0, bool)
+        return obj, [(scene, cfg.sampler)], np.zeros(len(obj), bool)
     comp = complete_cloud(object_points, camera_position, scene_points, cfg)
     if comp is None:
-        return np.zeros((0, 3)), []
+        return np.zeros((0, 3)), [], np.zeros(0, bool)
     scene = np.zeros((0, 3)) if scene_points is None else np.asarray(scene_points, float)
     if cfg.sampler.table_z is not None:
         # The sampler keeps every gripper box corner above table_z + table_clearance, so (boxes being convex)
@@ -283,7 +293,7 @@ def sampling_tiers(object_points: np.ndarray, camera_position: np.ndarray | None
     relaxed = np.concatenate([scene, comp.occupied])
     strict = np.concatenate([relaxed, comp.band])
     more = replace(cfg.sampler, num_contacts=cfg.sampler.num_contacts * cfg.retry_contacts_factor)
-    return comp.points, [(strict, cfg.sampler), (strict, more), (relaxed, more)]
+    return comp.points, [(strict, cfg.sampler), (strict, more), (relaxed, more)], comp.inferred
 
 
 def camera_vouched(grasps: list[Grasp], completion: Completion, scene_points: np.ndarray | None = None,

@@ -57,6 +57,17 @@ widened so the shadow hand opens to the candidate's ``open_width``, as the arm w
 is skipped (it would fail the same way). The first that passes is chosen; without a verifier, the first
 reachable one.
 
+Single-view mode (``GraspPlanner(..., cameras=[one position])``, e.g. :func:`camera_positions` of a scene with
+one camera): the far side of every object is unseen, so the sampler above finds few grasps whose two contacts
+it saw. The planner first tries :meth:`GraspPlanner.single_view_candidates` — the hard suite's headline
+(``robot-wm bench grasping``, issue 18): the target's cloud completed from the support footprint with unseen
+space kept out of the fingers (:mod:`robot_wm.grasping.single_view`), antipodal grasps on it plus top-down
+grasps at its centroid (:func:`robot_wm.grasping.quality.candidate_pool`), ranked by the grasp-quality model's
+P(stable under the arm) averaged over small pose errors (:func:`robot_wm.grasping.quality.robust_scores`; the
+candidate's own P is its ``p_success``), opened to width + 1 cm as that model's trials were. The walk is the same (IK, then the shadow world, which is built from the *completed* cloud: the grasp
+may close on a face the camera never saw); only when none of them is chosen do the sources above follow,
+sharing the same IK and verification budgets. With no camera list or several cameras, nothing changes.
+
 Seeding: each :meth:`GraspPlanner.plan` call draws from its own generator,
 ``SeedSequence([seed, crc32(target.id), attempt])``, so a plan depends on the seed, the target's id, the
 attempt number and the inputs — never on earlier calls. (The :class:`ShadowVerifier`'s own trials depend on
@@ -69,6 +80,7 @@ import logging
 import math
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +101,15 @@ from robot_wm.grasping.candidates import (
     workspace_reachable,
 )
 from robot_wm.grasping.grasp import MAX_WIDTH
+from robot_wm.grasping.quality import (
+    OPENING_CLEARANCE,
+    RANKED_TIERS,
+    QualityModel,
+    candidate_pool,
+    default_model,
+    ranked_pool_config,
+    robust_scores,
+)
 from robot_wm.model.shape import PART_VERTS, descriptor_from_hull, farthest_subset
 from robot_wm.model.state import grasp_action_from_tcp, object_state
 from robot_wm.perception.estimate import ObjectEstimate
@@ -107,16 +128,18 @@ OWN_VOXEL = 0.004  # m: the target's own points as obstacles (as the sampler dow
 BOX_SURFACE_STEP = 0.01  # m between points sampled on the box of an estimate that has no points
 SHAKE_OPENING_CLEARANCE = 0.01  # m: the shake test opens to grasp width + this (planners/shake_test.yaml)
 TILT_PENALTY = 0.1  # the prior of a tilted candidate drops by this from snap_tilt_deg to max_tilt_deg
+TABLE_STEP = 0.005  # m between the table points the single-view completion is told the camera saw
+TABLE_MARGIN = 0.2  # m around the target's points over which those table points are laid
 
 
 @dataclass(eq=False)
 class GraspCandidate:
     """One evaluated grasp. `grasp`: TCP pose (world) and contact width (m) — what the shadow verifier
     tests — with the analytic quality as its score; `open_width`: how far the fingers open before the
-    approach (m); `source`: "sampler" | "box"; `tilt`: approach angle from straight down (rad).
+    approach (m); `source`: "sampler" | "box" | "single_view"; `tilt`: approach angle from straight down (rad).
 
-    `p_success`: the world model's P(shake test stable) (top-down), `tilted_prior` (tilted), None when not
-    scored; `rank`: the ranking key (higher first); `collision_free`; `reachable`: IK found for the
+    `p_success`: the world model's P(shake test stable) (top-down), `tilted_prior` (tilted), the grasp-quality
+    model's P(stable under the arm) (single_view), None when not scored; `rank`: the ranking key (higher first); `collision_free`; `reachable`: IK found for the
     pre-grasp and the grasp pose (None: not checked), with the joint angles `q_pre`, `q` (7,) rad;
     `verdict`: the shadow world's, when verified; `note`: why it was passed over, if it was."""
 
@@ -243,15 +266,23 @@ class GraspPlanner:
     kin: the arm's kinematic model for IK (None: reachability is only the sampler's workspace test);
     model: the world model ranking top-down grasps (None: analytic quality); verifier: the shadow-world
     verifier (None: the best reachable candidate is chosen unverified); config: settings
-    (planners/grasp_planner.yaml); seed: see the module doc.
+    (planners/grasp_planner.yaml); seed: see the module doc. cameras: the optical-centre positions (3,) (world,
+    m) of the fixed cameras the estimates come from (:func:`camera_positions` of a scene); with exactly one,
+    the planner is in single-view mode (module doc). quality: the grasp-quality model of that mode (default:
+    the shipped one, loaded when first needed).
     """
 
     def __init__(self, kin: KinematicModel | None, model: WorldModel | None = None,
                  verifier: ShadowVerifier | None = None, config: GraspPlannerConfig | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, cameras: Sequence[np.ndarray] | None = None,
+                 quality: QualityModel | None = None) -> None:
         self.kin, self.model, self.verifier = kin, model, verifier
         self.config = config or GraspPlannerConfig()
         self.seed = int(seed)
+        self.cameras = None if cameras is None else [np.asarray(c, float).reshape(3) for c in cameras]
+        if self.cameras is not None and not all(np.all(np.isfinite(c)) for c in self.cameras):
+            raise ValueError("GraspPlanner: cameras: positions must be finite")
+        self.quality = quality
         c = self.config
         self.sampler_config = SamplerConfig(
             num_contacts=c.num_contacts, approach_angles=c.approach_angles, depth_offsets=tuple(c.depth_offsets),
@@ -272,15 +303,29 @@ class GraspPlanner:
         t0 = time.perf_counter()
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, zlib.crc32(target.id.encode()), int(attempt)]))
         geo = self._geometry(target, scene)
-        cands, counts = self.candidates(target, scene, rng, geo)
-        t1 = time.perf_counter()
-        self.rank(target, cands)
-        rank_s = time.perf_counter() - t1
         state = _ChoiceState()
-        # tilted candidates rank at most tilted_prior + tie_weight (their quality is <= 1): walk the top-down
-        # ones above that first, and sample tilted ones only when no grasp was chosen by then
-        floor = c.tilted_prior + c.tie_weight if self._uses_model else -math.inf
-        chosen, rest = self._choose(target, cands, q_seed, state, floor)
+        single: list[GraspCandidate] = []
+        chosen = None
+        sv_s = 0.0
+        if self.single_view_camera is not None and geo.points is not None:
+            t = time.perf_counter()
+            single, completed = self.single_view_candidates(target, rng, geo)
+            sv_s = time.perf_counter() - t
+            # verified on the completed object (the camera never saw the far side the grasp may close on)
+            chosen, _ = self._choose(completed, single, q_seed, state)
+        if chosen is not None:
+            cands, counts = [], {"pairs": 0, "box": 0, "tilted": 0, "top_down": 0}
+            rank_s = 0.0
+        else:
+            cands, counts = self.candidates(target, scene, rng, geo)
+            t1 = time.perf_counter()
+            self.rank(target, cands)
+            rank_s = time.perf_counter() - t1
+            # tilted candidates rank at most tilted_prior + tie_weight (their quality is <= 1): walk the
+            # top-down ones above that first, and sample tilted ones only when no grasp was chosen by then
+            floor = c.tilted_prior + c.tie_weight if self._uses_model else -math.inf
+            chosen, rest = self._choose(target, cands, q_seed, state, floor)
+        counts["single_view"] = len(single)
         if chosen is None and "sampler" in c.sources and self._budget_left(state):
             tilted = self.tilted_candidates(target, scene, rng, geo)
             counts["tilted"] = len(tilted)
@@ -291,15 +336,66 @@ class GraspPlanner:
             chosen, _ = self._choose(target, sorted(rest + tilted, key=_rank_key), q_seed, state)
             cands.sort(key=_rank_key)
         total = (time.perf_counter() - t0) * 1e3
+        cands = single + cands
         counts["collision_free"] = sum(g.collision_free for g in cands)
-        counts["scored"] = sum(g.p_success is not None and g.top_down for g in cands)
+        counts["scored"] = sum(g.p_success is not None and g.top_down and g.source != "single_view" for g in cands)
         counts |= {"ik_checked": state.ik, "reachable": sum(g.reachable is True for g in cands)}
         timing = {"rank": rank_s * 1e3, "reach": state.reach_s * 1e3, "verify": state.verify_s * 1e3, "total": total}
         timing = {"candidates": total - timing["rank"] - timing["reach"] - timing["verify"]} | timing
+        if self.single_view_camera is not None:
+            timing["single_view"] = sv_s * 1e3
         reason = "" if chosen is not None else self._reason(target, cands, counts, state.tests)
         if chosen is None:
             log.info("no grasp for %s: %s", target.id, reason)
         return GraspPlan(target.id, chosen, cands, state.tests, timing, reason, counts, c.approach, c.record_top)
+
+    # ------------------------------------------------------------------ single view
+    @property
+    def single_view_camera(self) -> np.ndarray | None:
+        """The one camera's position (3,) (world, m) in single-view mode, else None."""
+        return self.cameras[0] if self.cameras is not None and len(self.cameras) == 1 else None
+
+    def single_view_candidates(self, target: ObjectEstimate, rng: np.random.Generator, geo: _Geometry | None = None,
+                               scene: list[ObjectEstimate] | None = None) -> tuple[list[GraspCandidate], ObjectEstimate]:
+        """Candidates from the one camera's view (single-view mode): the grasp-quality module's pool
+        (:func:`robot_wm.grasping.quality.candidate_pool`: antipodal grasps on the completed cloud, unseen space
+        kept out of the fingers, plus top-down grasps at the completed cloud's centroid) with the hard suite's
+        settings, each scored by the grasp-quality model (``p_success``; ``rank``: its robust score, the mean
+        P over small pose errors, :func:`robot_wm.grasping.quality.robust_scores`; best first), collision-free
+        when the hand, opened as the model assumes (width + OPENING_CLEARANCE), grown by ``collision_margin``,
+        holds none of the other objects' points and stays above the table. The completion is told the camera
+        saw the other objects' points and the table plane around the target. Returns the candidates (sorted,
+        colliding ones last) and the target's estimate with the completed cloud as its points and the box
+        around it (what the shadow world verifies them on). `geo` / `scene`: the target's geometry (or the
+        scene to compute it from)."""
+        c = self.config
+        cam = self.single_view_camera
+        if cam is None:
+            raise ValueError("single_view_candidates: the planner has not exactly one camera")
+        geo = geo or self._geometry(target, scene or [])
+        if geo.points is None:
+            return [], target
+        pts = np.asarray(target.points, float).reshape(-1, 3)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        base = np.zeros(3) if self.kin is None else np.asarray(self.kin.base_position, float)
+        seen = np.concatenate([geo.scene_points, _table_grid(pts, c.table_z)])
+        pool = candidate_pool(pts, cam, rng, seen, ranked_pool_config(c.table_z), robot_base=base, tiers=RANKED_TIERS)
+        if not pool.grasps:
+            return [], target
+        model = self.quality or default_model()
+        p, robust = robust_scores(model, pool.grasps, pool.cloud, pool.prior, c.table_z, base)
+        rot = np.stack([g.pose.rotation.as_matrix() for g in pool.grasps])
+        pos = np.stack([g.pose.position for g in pool.grasps])
+        opening = np.minimum(np.array([g.width for g in pool.grasps]) + OPENING_CLEARANCE, panda.MAX_OPENING)
+        free = collision_free(rot, pos, opening, geo.scene_points, self.sampler_config)
+        out = []
+        for i, g in enumerate(pool.grasps):
+            tilt = math.acos(float(np.clip(-rot[i, 2, 2], -1.0, 1.0)))
+            prior = float(pool.prior[i]) if np.isfinite(pool.prior[i]) else 0.0
+            out.append(GraspCandidate(Grasp(g.pose, g.width, prior), float(opening[i]), "single_view", tilt,
+                                      p_success=float(p[i]), rank=float(robust[i]), collision_free=bool(free[i])))
+        out.sort(key=_rank_key)
+        return out, _completed_estimate(target, pool.cloud)
 
     # ------------------------------------------------------------------ candidates
     def candidates(self, target: ObjectEstimate, scene: list[ObjectEstimate], rng: np.random.Generator,
@@ -563,6 +659,36 @@ class GraspPlanner:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def camera_positions(scene: Any) -> list[np.ndarray]:
+    """Optical-centre positions (3,) (world, m) of a :class:`robot_wm.config.Scene`'s cameras, in file order
+    (``camera2world.position`` or ``look_at.eye`` of each calibration): the planner's `cameras`."""
+    out = []
+    for cal in scene.calibrations:
+        eye = cal.camera2world.position if cal.camera2world is not None else cal.look_at.eye
+        out.append(np.asarray(eye, float))
+    return out
+
+
+def _table_grid(points: np.ndarray, table_z: float) -> np.ndarray:
+    """Points (M, 3) every TABLE_STEP m on the table plane over the xy box of `points` (N, 3) grown by
+    TABLE_MARGIN: the table the camera saw around the object (the completion drops inferred points in front
+    of it; where the object or another one hid it, their nearer points win)."""
+    lo, hi = points[:, :2].min(0) - TABLE_MARGIN, points[:, :2].max(0) + TABLE_MARGIN
+    gx, gy = (np.arange(a, b + 1e-9, TABLE_STEP) for a, b in zip(lo, hi, strict=True))
+    xx, yy = np.meshgrid(gx, gy, indexing="ij")
+    return np.c_[xx.ravel(), yy.ravel(), np.full(xx.size, table_z)]
+
+
+def _completed_estimate(est: ObjectEstimate, cloud: np.ndarray) -> ObjectEstimate:
+    """`est` with the completed `cloud` (K, 3) (world) as its points and the box of `est`'s orientation
+    around it (at least 1 mm a side)."""
+    local = est.pose.inverse().transform_points(cloud)
+    lo, hi = local.min(0), local.max(0)
+    centre = est.pose.transform_points(((lo + hi) / 2)[None])[0]
+    return ObjectEstimate(est.id, Pose(centre, est.pose.quaternion), np.maximum(hi - lo, 1e-3), np.asarray(cloud, float),
+                          est.color, est.fixed, dict(est.extra))
+
+
 def perceived_descriptor(est: ObjectEstimate) -> np.ndarray | None:
     """Shape descriptor (SHAPE_DIM,) of a perceived object in its estimate's frame: the convex hull of its
     points extended down to its support (what :func:`robot_wm.planning.shadow.shadow_model` builds), thinned

@@ -128,6 +128,15 @@ def test_model_learns_that_an_object_wider_than_the_opening_fails(synthetic_mode
     np.testing.assert_array_equal(again.probability(x), synthetic_model.probability(x))
 
 
+def test_a_grasp_with_nothing_between_its_pads_has_no_chance(synthetic_model: q.QualityModel) -> None:
+    cloud, grasps = _scene(np.random.default_rng(8))
+    above = Grasp(Pose(cloud.mean(0) + [0.0, 0.0, 0.2], top_down_quaternion(0.0)), 0.04, 0.0)  # 20 cm over it
+    f = q.grasp_features([grasps[0], above], cloud)
+    assert f[1, q.FEATURES.index("grip_points")] == 0.0 < f[0, q.FEATURES.index("grip_points")]
+    p = synthetic_model.probability(f)
+    assert p[1] == 0.0 and p[0] > 0.0
+
+
 def test_model_file_round_trips(synthetic_model: q.QualityModel, tmp_path) -> None:
     path = tmp_path / "m.safetensors"
     synthetic_model.save(path)
@@ -184,9 +193,50 @@ def test_ranking_is_deterministic_and_scores_are_probabilities(synthetic_model: 
     b = q.rank_grasps(grasps, cloud, synthetic_model)
     assert [(g.pose.position.tolist(), g.width, g.score) for g in a] == [(g.pose.position.tolist(), g.width, g.score)
                                                                          for g in b]
-    scores = [g.score for g in a]
-    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    # ordered by the robust score, each grasp's own P(success) as its score
+    p, robust = q.robust_scores(synthetic_model, grasps, cloud, np.array([g.score for g in grasps]))
+    order = np.argsort(-robust, kind="stable")
+    assert [g.score for g in a] == pytest.approx(p[order].tolist())
+    assert all(0.0 <= g.score <= 1.0 for g in a)
     assert q.rank_grasps([], cloud, synthetic_model) == []
+
+
+def test_robust_score_is_the_mean_over_the_pose_stencil(synthetic_model: q.QualityModel) -> None:
+    cloud, grasps = _scene(np.random.default_rng(6))
+    prior = np.array([0.3, np.nan, 0.1])
+    off, turns = q.pose_stencil()
+    assert off.shape == (13, 3) and turns.shape == (13, 3, 3)
+    np.testing.assert_allclose(off[0], 0.0) and np.testing.assert_allclose(turns[0], np.eye(3))
+    assert sorted(np.round(np.abs(off).sum(1), 6).tolist()) == [0.0] * 7 + [q.ROBUST_STEP] * 6
+    p, robust = q.robust_scores(synthetic_model, grasps, cloud, prior, top=2)
+    np.testing.assert_allclose(p, synthetic_model.probability(q.grasp_features(grasps, cloud, prior)))
+    best = np.argsort(-p, kind="stable")
+    for i in best[:2]:  # the mean P over the grasp moved and turned in its own frame
+        g = grasps[i]
+        r = g.pose.rotation.as_matrix()
+        moved = [Grasp(Pose(g.pose.position + r @ o, Rotation.from_matrix(r @ t).as_quat()), g.width, 0.0)
+                 for o, t in zip(off, turns, strict=True)]
+        expect = synthetic_model.probability(q.grasp_features(moved, cloud, np.full(13, prior[i]))).mean()
+        assert robust[i] == pytest.approx(expect)
+    assert robust[best[2]] == pytest.approx(p[best[2]] - 1.0)  # beyond `top`: after the others, by P
+
+
+class _PeakModel:
+    """P(success) from the TCP height alone: 0.99 within 1 mm of 3 cm (a lone peak), 0.95 from 5 to 8 cm
+    (a plateau), 0.1 elsewhere."""
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        h = features[:, q.FEATURES.index("tcp_height")]
+        return np.where(np.abs(h - 0.03) < 0.001, 0.99, np.where((h > 0.05) & (h < 0.08), 0.95, 0.1))
+
+
+def test_ranking_prefers_a_plateau_to_a_lone_peak() -> None:
+    cloud = _box_cloud((0.04, 0.04, 0.10), (0.5, 0.0), np.random.default_rng(7))
+    peak, plateau = (Grasp(Pose([0.5, 0.0, h], top_down_quaternion(0.0)), 0.03, 0.0) for h in (0.03, 0.065))
+    p, robust = q.robust_scores(_PeakModel(), [peak, plateau], cloud)
+    assert p[0] > p[1] and robust[1] > robust[0]
+    ranked = q.rank_grasps([peak, plateau], cloud, _PeakModel())
+    assert ranked[0].pose.position[2] == pytest.approx(0.065) and ranked[0].score == pytest.approx(0.95)
 
 
 def test_topdown_candidates_point_down_and_keep_the_fingertips_off_the_table() -> None:

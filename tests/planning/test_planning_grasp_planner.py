@@ -357,3 +357,87 @@ def test_bad_settings_give_one_line(tmp_path, text, key):
         load_grasp_planner_config(f)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"{f}: {key}: ")
+
+
+# ---------------------------------------------------------------------------------------------- one camera
+CAMERA = np.array([1.2, 0.0, 0.8])  # calibration/front.yaml's optical centre
+
+
+def one_view(est: ObjectEstimate, cam: np.ndarray = CAMERA) -> ObjectEstimate:
+    """`est` (a box_estimate) with only the points of the faces that face the camera at `cam` (3,)."""
+    local = est.pose.inverse().transform_points(est.points)
+    half = np.asarray(est.extents) / 2
+    normal = np.zeros_like(local)
+    for a in range(3):
+        on = np.isclose(np.abs(local[:, a]), half[a])
+        normal[on, a] = np.sign(local[on, a])
+    facing = np.sum(est.pose.rotation.apply(normal) * (cam - est.points), axis=1) > 0
+    return ObjectEstimate(est.id, est.pose, est.extents, est.points[facing])
+
+
+class RecordingVerifier:
+    """Passes every grasp; records the estimates it was asked to verify on."""
+
+    def __init__(self) -> None:
+        self.ests: list[ObjectEstimate] = []
+
+    def verify(self, est: ObjectEstimate, grasp: Grasp) -> Verdict:
+        self.ests.append(est)
+        return Verdict(grasp, 1.0, {"stable": 1}, True)
+
+
+def test_one_camera_plans_on_the_completed_view(kin):
+    """One camera: candidates from the single-view completion, scored by the grasp-quality model and verified
+    on the completed object (it reaches the far side the camera never saw); other camera counts keep the
+    usual pipeline."""
+    full = box_estimate("b", (0.5, 0.05), (0.04, 0.05, 0.07), 0.4)
+    est = one_view(full)
+    assert len(est.points) < 0.7 * len(full.points)
+    ver = RecordingVerifier()
+    plan = GraspPlanner(kin, None, ver, cameras=[CAMERA]).plan(est, [est])
+    c = plan.chosen
+    assert c is not None and c.source == "single_view" and c.reachable and c.verdict.passed
+    assert 0.0 < c.p_success <= 1.0 and plan.counts["single_view"] >= 1 and "single_view" in plan.timing_ms
+    assert c.open_width == pytest.approx(min(c.contact_width + 0.01, 0.08))  # as the quality model's trials open
+    verified = ver.ests[0]
+    assert verified.id == est.id and len(verified.points) > len(est.points)
+    # the far side faces were inferred: points below the top near the faces that look away from the camera
+    half = np.asarray(full.extents) / 2
+
+    def far_side(points: np.ndarray) -> int:
+        local = full.pose.inverse().transform_points(points)
+        away = [(a, s) for a in (0, 1) for s in (-1.0, 1.0)
+                if np.dot(full.pose.rotation.apply(np.eye(3)[a] * s), CAMERA - full.pose.position) < 0]
+        low = local[:, 2] < half[2] - 0.01
+        return int(sum(np.sum(low & (np.abs(local[:, a] - s * half[a]) < 0.004)
+                              & (np.abs(local[:, 1 - a]) < half[1 - a] - 0.006)) for a, s in away))
+
+    assert far_side(est.points) == 0 and far_side(verified.points) > 20
+    assert verified.bottom_z < 0.01
+    json.dumps(plan.record())
+    for cameras in (None, [CAMERA, np.array([0.5, 0.8, 0.7])]):
+        other = GraspPlanner(kin, None, None, cameras=cameras).plan(est, [est])
+        assert other.counts["single_view"] == 0 and all(g.source != "single_view" for g in other.candidates)
+
+
+def test_one_camera_candidates_keep_off_a_neighbour_and_repeat(kin):
+    a = one_view(box_estimate("a", (0.5, 0.0), (0.04, 0.05, 0.06)))
+    b = one_view(box_estimate("b", (0.5, 0.075), (0.05, 0.05, 0.08)))  # 5 cm gap to a's +y side
+    planner = GraspPlanner(kin, cameras=[CAMERA], seed=2)
+    cands, completed = planner.single_view_candidates(a, np.random.default_rng(0), scene=[a, b])
+    assert cands and completed.id == "a"
+    free = [g for g in cands if g.collision_free]
+    assert free and all(g.rank >= h.rank for g, h in zip(free, free[1:], strict=False))
+    # no collision-free candidate's open hand holds one of b's points
+    from robot_wm.grasping.candidates import collision_free
+    rot = np.stack([g.grasp.pose.rotation.as_matrix() for g in free])
+    pos = np.stack([g.grasp.pose.position for g in free])
+    assert collision_free(rot, pos, np.array([g.open_width for g in free]), b.points, planner.sampler_config).all()
+    rec = []
+    for _ in range(2):
+        r = GraspPlanner(kin, cameras=[CAMERA], seed=2).plan(a, [a, b]).record()
+        r.pop("timing_ms")
+        rec.append(r)
+    assert rec[0] == rec[1] and rec[0]["chosen"] is not None
+    with pytest.raises(ValueError, match="cameras"):
+        GraspPlanner(kin, cameras=[np.array([np.nan, 0.0, 1.0])])
