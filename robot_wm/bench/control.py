@@ -13,10 +13,12 @@ ticks whose ``step()`` took longer than the 4 ms period (the controller's share 
 physics step and camera rendering stand in for the robot and its camera drivers, which run elsewhere on a real
 robot — ``cycle_over_deadline`` counts whole simulated cycles, read + step + send, over 4 ms, for reference).
 The planner thread shares the interpreter (GIL): a tick can wait for the planner's current C call and for the
-interpreter's switch interval (5 ms by default), and on a shared machine for the CPU itself: ``tick_cpu_ms_p999``,
-``tick_cpu_ms_max`` and ``deadline_misses_cpu`` count the CPU time the control thread spent in each ``step()``
-(``time.thread_time``), which excludes both waits. The same is measured on a shorter run (``switch_ticks``)
-with ``sys.setswitchinterval(0.0005)``: fields ``tick_ms_*_switch05``.
+interpreter's switch interval (the runner sets 0.5 ms while it runs; Python's default is 5 ms), and on a shared
+machine for the CPU itself: ``tick_cpu_ms_p999``, ``tick_cpu_ms_max`` and ``deadline_misses_cpu`` count the CPU
+time the control thread spent in each ``step()`` (``time.thread_time``), which excludes both waits; ``load_1min``
+is the machine's load average when the measurement ended (> 2 on this 2-core machine: the wall-time fields
+include waiting for a CPU). The same is measured on a shorter run (``switch_ticks``) with Python's default
+interval (5 ms), for comparison: fields ``tick_ms_*_switch5ms``.
 
 **Fault injection** (synchronous planning: same seed, same numbers). `fault_runs` runs, each a random scene
 (``random_scene``: 2-3 training objects, two cameras) picked and placed by the planned controller with RGB-D
@@ -67,7 +69,6 @@ import logging
 import math
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -87,7 +88,7 @@ from robot_wm.config.workspace import REACH_MAX, in_reach, on_table
 from robot_wm.control.estimate import OracleEstimator
 from robot_wm.control.planned import PlanningController, decision_cap
 from robot_wm.control.rgbd_estimator import RgbdEstimator
-from robot_wm.control.runner import FixedRateRunner, SimPandaDriver
+from robot_wm.control.runner import SWITCH_INTERVAL_S, FixedRateRunner, SimPandaDriver
 from robot_wm.geometry import Pose, panda
 from robot_wm.interface import Command, Observation
 from robot_wm.sim import TIME_STEP, Arm, World
@@ -101,7 +102,7 @@ PERIOD_MS = 1e3 / RATE_HZ
 TICK_SCENES = ("clutter", "two_blocks", "stacked", "tray", "singulate")
 TICKS, TICKS_QUICK = 20_000, 1_500
 SWITCH_TICKS, SWITCH_TICKS_QUICK = 6_000, 0
-SWITCH_INTERVAL = 0.0005  # s
+DEFAULT_SWITCH_INTERVAL_S = 0.005  # s: Python's own GIL switch interval (the comparison run)
 FAULT_RUNS, FAULT_RUNS_QUICK = 100, 3
 BASELINE_RUNS, BASELINE_RUNS_QUICK = 10, 1
 SOAK_PICKS, SOAK_PICKS_QUICK = 200, 4
@@ -194,19 +195,17 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------- tick latency
-def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = None,
+def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = SWITCH_INTERVAL_S,
                  scenes: list[Path] | None = None) -> dict[str, Any]:
     """Background-planning pick-and-place runs on `scenes` (default TICK_SCENES, cycled) until `min_ticks`
-    ticks; the step() latencies, deadline misses and what was placed (module docstring)."""
+    ticks, the runner's GIL switch interval `switch_interval` s (None: Python's default); the step()
+    latencies, deadline misses and what was placed (module docstring)."""
     paths = scenes or [REPO_SCENES_DIR / f"{n}.yaml" for n in TICK_SCENES]
     settings = PickPlacePlannerConfig(background_planning=True)
     step_ms: list[float] = []
     cpu_ms: list[float] = []
     audit = CommandAudit()
     runs, placed, objects, cycle_misses, reasons = 0, 0, 0, 0, []
-    old = sys.getswitchinterval()
-    if switch_interval is not None:
-        sys.setswitchinterval(switch_interval)
     bar = tqdm(total=min_ticks, desc="bench control: tick latency", leave=False)
     try:
         while len(step_ms) < min_ticks:
@@ -216,7 +215,8 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = None
                 ctrl = _controller(world, arm, scene, seed, "rgbd", settings)
                 audit.start(world.joint_positions())
                 runner = FixedRateRunner(SimPandaDriver(world, arm, segmentation=False), ctrl, rate_hz=RATE_HZ,
-                                         max_consecutive_misses=10**9, realtime=False, on_command=audit)
+                                         max_consecutive_misses=10**9, realtime=False, on_command=audit,
+                                         switch_interval_s=switch_interval)
                 res = runner.run(max_ticks=min(_max_ticks(world), max(1, min_ticks - len(step_ms))))
                 ctrl.close()
                 step_ms += res.step_ms
@@ -230,7 +230,6 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = None
             runs += 1
             bar.update(len(res.step_ms))
     finally:
-        sys.setswitchinterval(old)
         bar.close()
     return {"ticks": len(step_ms), "tick_ms_p50": _pct(step_ms, 50), "tick_ms_p999": _pct(step_ms, 99.9),
             "tick_ms_max": max(step_ms) if step_ms else None,
@@ -238,7 +237,7 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = None
             "tick_cpu_ms_p999": _pct(cpu_ms, 99.9), "tick_cpu_ms_max": max(cpu_ms) if cpu_ms else None,
             "deadline_misses_cpu": int(sum(m > PERIOD_MS for m in cpu_ms)),
             "tick_runs": runs, "tick_placed": placed, "tick_objects": objects, "tick_unsafe_commands": audit.unsafe,
-            "tick_finish_reasons": reasons}
+            "tick_finish_reasons": reasons, "load_1min": os.getloadavg()[0]}
 
 
 # ---------------------------------------------------------------------------------------------- fault injection
@@ -689,12 +688,12 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, ticks: int | None = N
     n_ticks = size(ticks, TICKS, TICKS_QUICK)
     if n_ticks:
         t = time.perf_counter()
-        out |= tick_latency(seed, n_ticks, None, scenes)
+        out |= tick_latency(seed, n_ticks, SWITCH_INTERVAL_S, scenes)
         out["tick_wall_s"] = time.perf_counter() - t
     n_switch = size(switch_ticks, SWITCH_TICKS, SWITCH_TICKS_QUICK)
     if n_switch:
-        sw = tick_latency(seed, n_switch, SWITCH_INTERVAL, scenes)
-        out |= {f"{k}_switch05": sw[k] for k in ("ticks", "tick_ms_p50", "tick_ms_p999", "tick_ms_max",
+        sw = tick_latency(seed, n_switch, DEFAULT_SWITCH_INTERVAL_S, scenes)
+        out |= {f"{k}_switch5ms": sw[k] for k in ("ticks", "tick_ms_p50", "tick_ms_p999", "tick_ms_max",
                                                   "deadline_misses")}
     n_runs = size(fault_runs, FAULT_RUNS, FAULT_RUNS_QUICK)
     if n_runs:

@@ -25,10 +25,14 @@ GRIPPER_BLIND_S instead of being watched, and a subclass's held checks ask the c
 Two modes. Synchronous (default; ``settings.background_planning`` false): ``_think`` and the IK of pose and
 line segments run inside ``step()`` — the simulated demo and the benchmarks stay bit-for-bit repeatable.
 Background: they run in a worker thread; ``step()`` returns at once, holding the arm (only ever at rest,
-between segments) until the plan is ready, and picks it up on the first tick after. Python's GIL still
-serialises the two threads: a tick can wait for the worker's current C call (a PyBullet call, a NumPy kernel)
-and for the interpreter's switch interval (``sys.getswitchinterval()``, 5 ms by default; a 1 kHz loop should
-lower it).
+between segments) until the plan is ready, and picks it up on the first tick after. The control thread then
+never touches pixels: the tick validates a frame's structure only, and whatever uses the images — a think, or
+a check that looks (a held check after the lift, the look above the target) — runs in the worker, which first
+checks the depth pixels (:meth:`~robot_wm.control.guard.ObservationValidator.check_pixels`: the same frames
+dropped, the same events). Python's GIL still serialises the two threads: a tick can wait for the worker's
+current C call (a PyBullet call, a NumPy kernel) and for the interpreter's switch interval
+(``sys.getswitchinterval()``, 5 ms by default; :class:`~robot_wm.control.runner.FixedRateRunner` lowers it
+while it runs).
 
 Poses are TCP poses in the world frame (m, xyzw quaternions); joint values in rad.
 """
@@ -75,6 +79,7 @@ BAD_SENSOR_S = 1.0  # s of invalid joint / gripper readings in a row before the 
 BLIND_S = 2.0  # s of wanting images without a usable camera frame before the run stops
 THINK_TIMEOUT_S = 120.0  # background mode: s a plan may take before the run stops
 PREPARED_KINDS = ("pose", "line")  # segments whose setpoints need IK (the worker's job in background mode)
+BLIND = "blind"  # a background think's answer when every camera frame it was given failed the pixel check
 LIMIT_MARGIN = 0.9  # motions are timed to use at most this fraction of the acceleration and jerk limits
 RETIME_TRIES = 6
 
@@ -221,6 +226,7 @@ class SegmentController:
         if job is not None and not job.wait(THINK_TIMEOUT_S):  # the worker must not write into the new run
             log.warning("reset while a background plan is still running; its result is dropped")
         self._job: Job | None = None
+        self._job_kind = ""  # "think", "prepare" or "check"
         self._job_events: list[str] = []
         self._think_failures = 0
         self._think_wait = 0
@@ -249,7 +255,7 @@ class SegmentController:
     def wants_images(self) -> bool:
         """True when the next step will decide (and estimate objects) and so needs camera frames."""
         if self._looking:
-            return self.request_images and not self._finished
+            return self.request_images and not self._finished and self._job is None
         return (self.request_images and self._segment is None and not self._queue and not self._finished
                 and self._job is None and self._think_wait == 0)
 
@@ -304,7 +310,7 @@ class SegmentController:
         return safe
 
     def _tick(self, obs: Observation, events: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
-        checked = self.validator.validate(obs, events)
+        checked = self.validator.validate(obs, events, pixels=not self.background)
         if not checked.proprio_ok:
             return self._bad_reading(events)
         self._bad_sensor_ticks = 0
@@ -318,7 +324,9 @@ class SegmentController:
                     self._job = None
                     self._stop(f"planning took longer than {THINK_TIMEOUT_S:g} s", events)
                 return self._hold, np.zeros(7)
-            self._collect_job(events)
+            q, dq = self._collect_job(events)
+            if q is not None:
+                return q, dq
         self._count_blind(obs, checked, events)
         for _ in range(8):  # segments that finish instantly (checks, planning) do not cost a tick
             if self._segment is None and not self._start_next(obs, events):
@@ -344,13 +352,19 @@ class SegmentController:
         return self._hold, np.zeros(7)
 
     def _count_blind(self, obs: Observation, checked: CheckedObservation, events: list[str]) -> None:
-        """Stop when images are wanted and no usable camera frame has come for BLIND_S."""
+        """Stop when images are wanted and no usable camera frame has come for BLIND_S. (In background mode
+        frames that arrive are only known usable once the worker has checked their pixels: a think that found
+        none adds its time here, one that found some resets the count — see :meth:`_collect_job`.)"""
         if not self.wants_images or obs.frames:
-            self._blind_ticks = 0
+            if not (self.background and obs.frames):
+                self._blind_ticks = 0
             return
-        self._blind_ticks += 1
+        self._add_blind(1, "every camera frame was invalid" if checked.received else "no camera frames came",
+                        events)
+
+    def _add_blind(self, ticks: int, what: str, events: list[str]) -> None:
+        self._blind_ticks += ticks
         if self._blind_ticks * self.dt > BLIND_S:
-            what = "every camera frame was invalid" if checked.received else "no camera frames came"
             self._stop(f"no usable camera image for {BLIND_S:g} s ({what})", events)
 
     def _stop(self, reason: str, events: list[str]) -> None:
@@ -436,25 +450,52 @@ class SegmentController:
         else:
             self._think_wait = max(1, math.ceil(THINK_RETRY_S / self.dt))
 
-    def _submit(self, fn: Callable[[], Any], events: list[str] | None = None) -> None:
+    def _submit(self, kind: str, fn: Callable[[], Any], events: list[str] | None = None) -> None:
         if self._worker is None:
             self._worker = BackgroundWorker()
+        self._job_kind = kind
         self._job_events = events if events is not None else []
         self._job = self._worker.submit(fn)
 
-    def _collect_job(self, events: list[str]) -> None:
-        """Take up a finished background job: a plan (``_think``) or a segment's setpoints."""
+    def _think_in_worker(self, obs: Observation, events: list[str]) -> str:
+        """A background think: the pixel check of the frames first (BLIND when every one fails it), then
+        ``_think``; "" when it ran."""
+        if obs.frames:
+            obs = self.validator.check_pixels(obs, events)
+            if not obs.frames:
+                return BLIND
+        self._think(obs, events)
+        return ""
+
+    def _check_in_worker(self, seg: Segment, obs: Observation, events: list[str]) -> tuple[str, bool]:
+        """A background check that looks: (its answer, whether any frame passed the pixel check)."""
+        obs = self.validator.check_pixels(obs, events)
+        return seg.target(obs, events), bool(obs.frames)
+
+    def _collect_job(self, events: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Take up a finished background job: a plan (``_think``), a segment's setpoints or a check's answer.
+        Returns what a check's answer means for this tick ((None, None): go on)."""
         job, self._job = self._job, None
         events.extend(self._job_events)
-        if self._segment is None:  # a think
+        ticks = max(1, round((time.monotonic() - job.started) / self.dt))
+        if self._job_kind == "think":
             if job.error is not None:
                 self._think_failed(job.error, events)
+            elif job.result == BLIND:
+                self._add_blind(ticks, "every camera frame was invalid", events)
             else:
+                self._blind_ticks = 0
                 self._think_succeeded()
-            return
+            return None, None
         if job.error is not None:
             raise job.error
+        if self._job_kind == "check":
+            reason, saw = job.result
+            if not saw:
+                self._wait += ticks
+            return self._check_answered(reason, not saw, events)
         self._apply(self._segment, *job.result)
+        return None, None
 
     def _think(self, obs: Observation, events: list[str]) -> None:
         """Queue the segments of the next action, or call ``_finish``; called with images when requested."""
@@ -483,7 +524,7 @@ class SegmentController:
                 return False  # the runner renders images for the next tick
             if self.background:
                 job_events: list[str] = []
-                self._submit(lambda: self._think(obs, job_events), job_events)
+                self._submit("think", lambda: self._think_in_worker(obs, job_events), job_events)
                 return False
             self._think_now(obs, events)
             if not self._queue:
@@ -494,7 +535,7 @@ class SegmentController:
         self._segment, self._index, self._wait, self._widths = seg, 0, 0, []
         if self.background and seg.kind in PREPARED_KINDS:
             q0 = self._hold.copy()
-            self._submit(lambda: self._prepare(seg, q0))
+            self._submit("prepare", lambda: self._prepare(seg, q0))
             return True
         self._apply(seg, *self._prepare(seg, self._hold))
         return True
@@ -601,19 +642,28 @@ class SegmentController:
                 self._wait += 1
                 if self._wait * self.dt <= LOOK_TIMEOUT_S:
                     return self._hold, np.zeros(7)
-            reason = seg.target(obs, events)
-            if reason == LOOK and self.request_images and not self._finished and obs.frames == {} \
-                    and self._wait * self.dt <= LOOK_TIMEOUT_S:
-                self._looking = True  # hold one tick: the runner renders the cameras for the next
+            if self.background and obs.frames:  # it looks at pixels: the worker's job
+                job_events: list[str] = []
+                self._submit("check", lambda: self._check_in_worker(seg, obs, job_events), job_events)
                 return self._hold, np.zeros(7)
-            self._looking = False
-            self._segment = None
-            if reason == LOOK:
-                reason = ""  # no images came: the check could not look (it was told so by an empty obs)
-            if reason:
-                self._abort(reason)
-            return None, None
+            return self._check_answered(seg.target(obs, events), obs.frames == {}, events)
         self._segment = None
+        return None, None
+
+    def _check_answered(self, reason: str, no_frames: bool, events: list[str]
+                        ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Act on a check's answer: LOOK without frames holds and asks for images (until LOOK_TIMEOUT_S);
+        otherwise the segment ends, aborting the action when the answer is a reason."""
+        if reason == LOOK and self.request_images and not self._finished and no_frames \
+                and self._wait * self.dt <= LOOK_TIMEOUT_S:
+            self._looking = True  # hold one tick: the runner renders the cameras for the next
+            return self._hold, np.zeros(7)
+        self._looking = False
+        self._segment = None
+        if reason == LOOK:
+            reason = ""  # no images came: the check could not look (it was told so by an empty obs)
+        if reason:
+            self._abort(reason)
         return None, None
 
     def _distrust_gripper(self, problem: str, events: list[str]) -> None:

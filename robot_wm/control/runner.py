@@ -16,12 +16,17 @@ to stop (``controller.stop(reason)`` when it has one), and returns with the reas
 driver or the controller, or Ctrl-C, stops it the same way (Ctrl-C is re-raised after the hold is sent).
 A command flagged ``guard:no_safe_pose`` (no valid joint reading yet) is never sent, nor is the controller's
 final command (``done``: the robot keeps holding the last target it was sent, as ``run_controller`` does).
+
+While it runs, the runner lowers Python's GIL switch interval to `switch_interval_s` (default
+SWITCH_INTERVAL_S = 0.5 ms, restored afterwards): a controller planning in a background thread holds the GIL
+for up to the interval (5 ms by default) whenever the control thread wants it, longer than a 250 Hz tick.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,8 @@ from robot_wm.geometry import panda
 from robot_wm.interface import Command, Observation
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.0005  # s: the GIL switch interval while a runner runs (Python's default: 5 ms)
 
 
 @runtime_checkable
@@ -113,13 +120,15 @@ class FixedRateRunner:
     simulated robot, except while the controller is ``thinking`` in the background, when each tick takes a
     period: otherwise the simulation would run far ahead of the planner, which a real robot cannot do;
     deadlines are checked either way). clock / sleep: injectable for tests. on_command: called
-    with each command sent (logging, evaluation).
+    with each command sent (logging, evaluation). switch_interval_s: Python's GIL switch interval while
+    running (None: left as it is).
     """
 
     def __init__(self, driver: RobotDriver, controller: StepController, rate_hz: float = 250.0,
                  deadline_s: float | None = None, max_consecutive_misses: int = 5, realtime: bool = True,
                  clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep,
-                 on_command: Callable[[Command], None] | None = None) -> None:
+                 on_command: Callable[[Command], None] | None = None,
+                 switch_interval_s: float | None = SWITCH_INTERVAL_S) -> None:
         if not (math.isfinite(rate_hz) and rate_hz > 0):
             raise ValueError(f"rate_hz must be > 0 (got {rate_hz})")
         if max_consecutive_misses < 1:
@@ -130,6 +139,9 @@ class FixedRateRunner:
         self.max_consecutive_misses = max_consecutive_misses
         self.realtime, self.clock, self.sleep = realtime, clock, sleep
         self.on_command = on_command
+        if switch_interval_s is not None and not (math.isfinite(switch_interval_s) and switch_interval_s > 0):
+            raise ValueError(f"switch_interval_s must be > 0 (got {switch_interval_s})")
+        self.switch_interval_s = switch_interval_s
 
     def run(self, max_ticks: int | None = None, max_s: float | None = None) -> RunResult:
         """Tick until the controller says done, the watchdog stops it, `max_ticks` cycles or `max_s` seconds
@@ -140,6 +152,9 @@ class FixedRateRunner:
         consecutive = 0
         last_sent: Command | None = None
         last_obs: Observation | None = None
+        old_switch = sys.getswitchinterval()
+        if self.switch_interval_s is not None:
+            sys.setswitchinterval(self.switch_interval_s)
         start = next_t = self.clock()
         try:
             while True:
@@ -197,6 +212,7 @@ class FixedRateRunner:
             log.exception("control loop failed")
             self._stop(res, last_sent, last_obs, f"error: {type(exc).__name__}: {exc}")
         finally:
+            sys.setswitchinterval(old_switch)
             self._latencies(res, step_s)
             res.step_cpu_ms = (1e3 * np.asarray(cpu_s)).tolist()
         return res

@@ -4,6 +4,8 @@ raises and never sends a NaN or out-of-limit command whatever it is given."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,6 +20,7 @@ from robot_wm.control.executor import (
     limit_ratios,
     min_jerk_duration,
 )
+from robot_wm.control.faults import LOOK
 from robot_wm.control.guard import NO_SAFE_POSE, CommandGuard, ObservationValidator, is_safe
 from robot_wm.control.rgbd_estimator import RgbdEstimator
 from robot_wm.geometry import Intrinsics, Pose, panda
@@ -292,3 +295,68 @@ def test_an_exception_in_a_check_aborts_the_action_instead_of_raising(kin):
     events = [e for c in cmds for e in c.events]
     assert "error:ZeroDivisionError" in events and cmds[-1].done
     assert all(np.isfinite(c.joint_positions).all() for c in cmds)
+
+
+# ---------------------------------------------------------------------- background mode: pixels off the control thread
+def test_the_pixel_check_done_later_drops_the_same_frames_with_the_same_events():
+    partial = frame("partial")
+    partial.depth[1, :2] = np.nan
+    frames = {"good": frame("good"), "nan": frame("nan", depth=math.nan), "zero": frame("zero", depth=0.0),
+              "partial": partial, "rgb_shape": CameraFrame("rgb_shape", np.zeros((4, 5, 3), np.uint8),
+                                                           frame().depth, frame().intrinsics, Pose.identity())}
+    obs = Observation(frames, panda.HOME, 0.04, 1.0)
+    now: list[str] = []
+    full = ObservationValidator().validate(obs, now)
+    later: list[str] = []
+    light = ObservationValidator().validate(obs, later, pixels=False)
+    assert sorted(light.obs.frames) == ["good", "nan", "partial", "zero"]  # only the structure was checked
+    clean = ObservationValidator().check_pixels(light.obs, later)
+    assert sorted(clean.frames) == sorted(full.obs.frames) == ["good", "partial"]
+    assert sorted(later) == sorted(now)
+    np.testing.assert_array_equal(clean.frames["partial"].depth, full.obs.frames["partial"].depth)
+    assert ObservationValidator().check_pixels(Observation({"good": frames["good"]}, panda.HOME, 0.04, 1.0), []
+                                               ).frames["good"] is frames["good"]
+
+
+def drive_background(ctrl, obs_fn, ticks):
+    """`drive` for a controller planning in the background: a short pause per tick lets the worker run."""
+    cmds, last = [], None
+    for i in range(ticks):
+        c = ctrl.step(obs_fn(i, last))
+        cmds.append(c)
+        if NO_SAFE_POSE not in c.events:
+            last = c
+        if c.done:
+            break
+        time.sleep(0.0005)
+    ctrl.close()
+    return cmds
+
+
+def test_background_mode_checks_pixels_in_the_worker_and_drops_a_bad_camera(kin):
+    looked: list[tuple[list[str], bool]] = []
+
+    def look(obs, events):
+        if not obs.frames:
+            return LOOK
+        looked.append((sorted(obs.frames), threading.current_thread() is threading.main_thread()))
+        return ""
+
+    ctrl = Scripted(kin, [[Segment("check", look), Segment("settle", 3)]], request_images=True, background=True)
+    frames = {"a": frame("a"), "b": frame("b", depth=math.nan)}
+    cmds = drive_background(ctrl, lambda i, last: Observation(
+        dict(frames) if ctrl.wants_images else {}, panda.HOME.copy(), 0.08, i * DT), 3000)
+    events = [e for c in cmds for e in c.events]
+    assert ctrl.seen and all(s == ["a"] for s in ctrl.seen)  # every think saw the good camera only
+    assert looked == [(["a"], False)]  # the look ran once, in the worker, on the good camera
+    assert "sensor:camera:b:depth_invalid" in events and cmds[-1].done
+    assert all(np.array_equal(c.joint_positions, panda.HOME) for c in cmds)
+
+
+def test_background_mode_with_every_camera_bad_never_plans_and_stops(kin):
+    ctrl = Scripted(kin, [], request_images=True, background=True)
+    bad = {"a": frame("a", depth=0.0), "b": frame("b", depth=math.nan)}
+    cmds = drive_background(ctrl, lambda i, last: Observation(dict(bad), panda.HOME.copy(), 0.08, i * DT), 5000)
+    assert ctrl.seen == []  # never thought without an image
+    assert cmds[-1].done and "every camera frame was invalid" in ctrl.finish_reason
+    assert all(np.array_equal(c.joint_positions, panda.HOME) for c in cmds)

@@ -15,7 +15,7 @@ from robot_wm.control.estimate import OracleEstimator
 from robot_wm.control.executor import Segment, SegmentController
 from robot_wm.control.guard import NO_SAFE_POSE, is_safe
 from robot_wm.control.planned import PlanningController
-from robot_wm.control.runner import FixedRateRunner, RobotDriver, SimPandaDriver
+from robot_wm.control.runner import SWITCH_INTERVAL_S, FixedRateRunner, RobotDriver, SimPandaDriver
 from robot_wm.geometry import panda
 from robot_wm.interface import Command, Observation
 from robot_wm.planning.box_grasps import top_down_grasps
@@ -154,6 +154,25 @@ def test_watchdog_stops_the_robot_after_n_missed_deadlines_in_a_row():
     res2 = FixedRateRunner(FakeDriver(), ctrl2, rate_hz=250, max_consecutive_misses=2).run(max_ticks=20)
     assert res2.deadline_misses >= 2 and res2.max_consecutive_misses == 1 and res2.reason.startswith("tick limit")
     assert res2.ticks == 20 and res2.tick_ms_max >= 30
+
+
+def test_runner_lowers_the_gil_switch_interval_while_it_runs_and_restores_it():
+    seen: list[float] = []
+
+    class Recorder(SleepyController):
+        def step(self, obs):
+            seen.append(sys.getswitchinterval())
+            return super().step(obs)
+
+    before = sys.getswitchinterval()
+    FixedRateRunner(FakeDriver(), Recorder(), realtime=False).run(max_ticks=3)
+    assert seen and all(abs(s - SWITCH_INTERVAL_S) < 1e-9 for s in seen) and SWITCH_INTERVAL_S < before
+    assert sys.getswitchinterval() == before
+    seen.clear()
+    FixedRateRunner(FakeDriver(), Recorder(), realtime=False, switch_interval_s=None).run(max_ticks=2)
+    assert seen == [before, before]
+    with pytest.raises(ValueError, match="switch_interval_s"):
+        FixedRateRunner(FakeDriver(), Recorder(), switch_interval_s=0.0)
 
 
 def test_runner_never_sends_a_command_without_a_safe_pose_and_survives_errors(kin):
