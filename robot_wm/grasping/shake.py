@@ -228,9 +228,12 @@ def perturbed(grasp: Grasp, cfg: ShakeConfig, rng: np.random.Generator) -> tuple
 
 def robust_shake_test(obj: ObjectModel, grasp: Grasp, seed: int | np.random.SeedSequence,
                       object_pose: Pose | None = None, config: ShakeConfig | None = None,
-                      trials: int | None = None, reachable: Callable[[Grasp], bool] | None = None) -> RobustResult:
+                      trials: int | None = None, reachable: Callable[[Grasp], bool] | None = None,
+                      stop: Callable[[list[ShakeResult]], bool] | None = None) -> RobustResult:
     """Robust mode: `trials` shake tests under pose noise and mass/friction spread; trial i draws from
-    ``SeedSequence(seed).spawn`` child i, so results do not depend on how trials are distributed."""
+    ``SeedSequence(seed).spawn`` child i, so results do not depend on how trials are distributed. `stop`:
+    asked after each trial with the results so far; True ends the test early (a caller whose decision is
+    already made; the trials run are those a full test would have run first, bit for bit)."""
     cfg = config or load_shake_config()
     n = cfg.robust.trials if trials is None else trials
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -238,6 +241,8 @@ def robust_shake_test(obj: ObjectModel, grasp: Grasp, seed: int | np.random.Seed
     for child in ss.spawn(n):
         g, ms, fs = perturbed(grasp, cfg, np.random.default_rng(child))
         results.append(shake_test(obj, g, object_pose, cfg, reachable, ms, fs))
+        if stop is not None and stop(results):
+            break
     rate = sum(r.success for r in results) / max(1, len(results))
     return RobustResult(rate, results)
 

@@ -18,6 +18,7 @@ there should hold on the real object.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError, cKDTree
 
 from robot_wm.geometry import Pose
 from robot_wm.grasping import Grasp, ObjectModel, ShakeConfig, load_shake_config, robust_shake_test
+from robot_wm.grasping.shake import ShakeResult
 from robot_wm.perception.estimate import ObjectEstimate
 
 SHADOW_MASS = 0.2  # kg: the heavy end of the objects the demo handles, so verification errs on the safe side
@@ -119,7 +121,8 @@ def shadow_model(est: ObjectEstimate, mass: float = SHADOW_MASS,
 
 @dataclass
 class Verdict:
-    """Result of verifying one grasp: fraction of robust trials labelled stable, and label counts;
+    """Result of verifying one grasp: fraction of the robust trials run (`trials`) labelled stable, and label
+    counts;
     `geometry_sigma` (m) the perceived cloud's surface noise, `points_dropped` the outliers left out and
     `eroded` (m) how far the hull was shrunk for it (:class:`ShadowGeometry`) — how uncertain the shadow
     object was."""
@@ -131,6 +134,7 @@ class Verdict:
     geometry_sigma: float = 0.0
     points_dropped: int = 0
     eroded: float = 0.0
+    trials: int = 0
 
 
 class ShadowVerifier:
@@ -140,12 +144,18 @@ class ShadowVerifier:
     Seeded: the k-th call of :meth:`verify` on this verifier (k = 1, 2, ... counted over all objects and
     grasps since construction) draws its trials from ``SeedSequence([seed, crc32(estimate id), k])``. So a
     verdict depends on every verification before it; the same sequence of calls gives the same verdicts.
+
+    `early_stop` (default): trials stop as soon as the verdict is decided — `needed` = ceil(min_success x
+    trials) stable trials pass it, more than trials - needed others fail it (3 trials at 0.6: the third runs
+    only when the first two disagree). The verdict is the one all `trials` would give; its `success_rate` is
+    over the trials run.
     """
 
     def __init__(self, config: ShakeConfig | None = None, trials: int = 3, min_success: float = 0.6,
-                 seed: int = 0) -> None:
+                 seed: int = 0, early_stop: bool = True) -> None:
         self.config = config or load_shake_config()
-        self.trials, self.min_success, self.seed = trials, min_success, seed
+        self.trials, self.min_success, self.seed, self.early_stop = trials, min_success, seed, early_stop
+        self.needed = max(1, math.ceil(min_success * trials - 1e-9))  # stable trials that pass a grasp
         self._calls = 0
         self._last: tuple[tuple[object, ...], ShadowGeometry] | None = None
 
@@ -161,6 +171,12 @@ class ShadowVerifier:
         geo = self.geometry(est)
         self._calls += 1
         seq = np.random.SeedSequence([self.seed, zlib.crc32(est.id.encode()), self._calls])
-        result = robust_shake_test(geo.model, grasp, seq, geo.pose, self.config, trials=self.trials)
-        return Verdict(grasp, result.success_rate, result.labels, result.success_rate >= self.min_success,
-                       geo.sigma, geo.points_dropped, geo.eroded)
+        result = robust_shake_test(geo.model, grasp, seq, geo.pose, self.config, trials=self.trials,
+                                   stop=self._decided if self.early_stop else None)
+        ok = sum(r.success for r in result.trials)
+        return Verdict(grasp, result.success_rate, result.labels, ok >= self.needed, geo.sigma, geo.points_dropped,
+                       geo.eroded, len(result.trials))
+
+    def _decided(self, results: list[ShakeResult]) -> bool:
+        ok = sum(r.success for r in results)
+        return ok >= self.needed or len(results) - ok > self.trials - self.needed

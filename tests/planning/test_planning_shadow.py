@@ -44,7 +44,23 @@ def test_grasp_on_air_fails():
     est = cube_estimate(True)
     verdict = ShadowVerifier(trials=3).verify(est, Grasp(Pose([0.5, 0.12, 0.03], DOWN), 0.05))
     assert not verdict.passed
-    assert verdict.labels.get("no_contact", 0) == 3
+    assert verdict.labels.get("no_contact", 0) == 2 and verdict.trials == 2  # decided after two: the third is not run
+    full = ShadowVerifier(trials=3, early_stop=False).verify(est, Grasp(Pose([0.5, 0.12, 0.03], DOWN), 0.05))
+    assert not full.passed and full.labels.get("no_contact", 0) == 3 and full.trials == 3
+
+
+def test_early_stop_gives_the_full_tests_verdicts_with_fewer_trials():
+    est = cube_estimate(True)
+    grasps = [Grasp(Pose([0.5, y, z], Rotation.from_euler("xz", [np.pi, yaw]).as_quat()), 0.05)
+              for y in (0.0, 0.012, 0.02, 0.024) for z in (0.03, 0.055, 0.062) for yaw in (0.0, 0.3)]
+    early, full = ShadowVerifier(trials=3, seed=2), ShadowVerifier(trials=3, seed=2, early_stop=False)
+    a = [early.verify(est, g) for g in grasps]
+    b = [full.verify(est, g) for g in grasps]
+    assert [v.passed for v in a] == [v.passed for v in b]
+    assert any(v.passed for v in a) and any(not v.passed for v in a)
+    assert all(v.trials in (2, 3) for v in a) and sum(v.trials for v in a) < sum(v.trials for v in b)
+    for u, v in zip(a, b, strict=True):  # the trials run are the full test's first ones
+        assert all(v.labels.get(k, 0) >= n for k, n in u.labels.items())
 
 
 def test_fingertip_edge_grasp_is_not_trusted():
@@ -98,9 +114,9 @@ def test_seeds_follow_the_global_call_counter(monkeypatch):
 
     seeds = []
 
-    def fake_test(model, grasp, seq, pose, config, trials):
+    def fake_test(model, grasp, seq, pose, config, trials, stop=None):
         seeds.append(list(seq.entropy))
-        return SimpleNamespace(success_rate=1.0, labels={})
+        return SimpleNamespace(success_rate=1.0, labels={}, trials=[SimpleNamespace(success=True)])
 
     monkeypatch.setattr(shadow, "robust_shake_test", fake_test)
     est = cube_estimate(False)
