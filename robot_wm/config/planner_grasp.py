@@ -49,6 +49,12 @@ class GraspPlannerConfig(_Strict):
     snap_tilt_deg: float = Field(default=30.0, ge=0.0, le=90.0)  # candidates within this: snapped to top-down
     tilted_prior: float = Field(default=0.5, ge=0.0, le=1.0)  # P(success) given to tilted candidates
     box_depths: list[float] = Field(default=[0.025, 0.04], min_length=1, max_length=8)  # m below the top
+    # m: box grasps also slid along the gripped faces by these (a palm that touches a wall or a neighbour
+    # at the centre may clear it off centre); 0 = the centre
+    box_slides: list[float] = Field(default=[0.0, 0.008, -0.008, 0.016, -0.016], min_length=1, max_length=16)
+    # deg: box grasps also turned about their closing axis by +-these (tilted candidates: tried only when no
+    # top-down grasp is chosen; within [snap_tilt_deg, max_tilt_deg]; [] for none)
+    box_tilts_deg: list[float] = Field(default=[30.0, 45.0], max_length=8)
     # ranking
     max_scored: int = Field(default=128, ge=1, le=10_000)  # top-down candidates the world model scores
     tie_weight: float = Field(default=0.02, ge=0.0, le=1.0)  # rank = P(success) + this x analytic quality
@@ -68,12 +74,22 @@ class GraspPlannerConfig(_Strict):
             raise ValueError(f"every depth must be in [0, 0.1] m (got {v})")
         return v
 
+    @field_validator("box_slides")
+    @classmethod
+    def _slides(cls, v: list[float]) -> list[float]:
+        if any(abs(d) > 0.05 for d in v):
+            raise ValueError(f"every slide must be in [-0.05, 0.05] m (got {v})")
+        return v
+
     @model_validator(mode="after")
     def _ordered(self) -> GraspPlannerConfig:
         if self.min_width >= self.max_width:
             raise ValueError(f"min_width: must be < max_width ({self.max_width:g}) (got {self.min_width:g})")
         if self.snap_tilt_deg > self.max_tilt_deg:
             raise ValueError(f"snap_tilt_deg: must be <= max_tilt_deg ({self.max_tilt_deg:g}) (got {self.snap_tilt_deg:g})")
+        if any(not (self.snap_tilt_deg <= t <= self.max_tilt_deg) for t in self.box_tilts_deg):
+            raise ValueError(f"box_tilts_deg: every tilt must be in [snap_tilt_deg, max_tilt_deg] = "
+                             f"[{self.snap_tilt_deg:g}, {self.max_tilt_deg:g}] (got {self.box_tilts_deg})")
         return self
 
 

@@ -24,11 +24,14 @@ Candidate sources (``sources``):
      snapped to top-down, then shake-tested), so the model scores exactly what is executed. Duplicates
      (2 mm, 3 deg) are merged;
   2. tilted, lazily: :func:`robot_wm.grasping.sample_grasps` (6-DoF, approach within ``max_tilt_deg`` of
-     straight down, its own collision test) — those beyond ``snap_tilt_deg``, keeping their tilt. Sampled
-     only when the walk down the ranked top-down candidates reaches the tilted prior (below) or ends
-     without a chosen grasp.
+     straight down, its own collision test) — those beyond ``snap_tilt_deg``, keeping their tilt — and the
+     box grasps below turned about their closing axis by ±``box_tilts_deg`` (the palm leaning away from a
+     wall). Made only when the walk down the ranked top-down candidates reaches the tilted prior (below) or
+     ends without a chosen grasp.
 * ``box`` — :func:`robot_wm.planning.box_grasps.top_down_grasps` of the estimate's oriented box (narrow
-  side, then wide side, at ``box_depths`` below the top).
+  side, then wide side, at ``box_depths`` below the top), at its centre and slid by ``box_slides`` along
+  the gripped faces (an object flush against a wall: the palm, 6.3 cm deep, touches the wall over an object
+  narrower than that when gripped at the centre, and clears it a few mm off centre).
 
 Filters: the open hand (contact width + ``open_clearance``), grown by ``collision_margin``, must contain
 no obstacle point — the other estimates' points within ``scene_margin`` of the target (downsampled to
@@ -326,7 +329,7 @@ class GraspPlanner:
             floor = c.tilted_prior + c.tie_weight if self._uses_model else -math.inf
             chosen, rest = self._choose(target, cands, q_seed, state, floor)
         counts["single_view"] = len(single)
-        if chosen is None and "sampler" in c.sources and self._budget_left(state):
+        if chosen is None and self._budget_left(state):
             tilted = self.tilted_candidates(target, scene, rng, geo)
             counts["tilted"] = len(tilted)
             t = time.perf_counter()
@@ -416,7 +419,7 @@ class GraspPlanner:
             quality.append(q)
             sources += ["sampler"] * len(w)
         if "box" in c.sources:
-            boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths))
+            boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=tuple(c.box_slides))
                      if c.min_width <= b.contact_width <= c.max_width]
             if boxes:
                 pos = np.stack([b.pose.position for b in boxes])
@@ -431,17 +434,21 @@ class GraspPlanner:
             return [], counts
         xyzt, w, q = np.concatenate(poses), np.concatenate(widths), np.concatenate(quality)
         opening = np.minimum(w + c.open_clearance, panda.MAX_OPENING)
-        rot = _top_down_matrices(xyzt[:, 3])
-        free = collision_free(rot, xyzt[:, :3], opening, geo.obstacles, self.sampler_config)
-        idx = np.flatnonzero(free)
-        if geo.hull is not None and len(idx):  # the hull with its own (smaller) margin: survivors only
-            free[idx] = collision_free(rot[idx], xyzt[idx, :3], opening[idx], np.zeros((0, 3)), self._hull_config,
-                                       geo.hull)
+        free = self._collision_free(_top_down_matrices(xyzt[:, 3]), xyzt[:, :3], opening, geo)
         quats = _top_down_quats(xyzt[:, 3])
         out = [GraspCandidate(Grasp(Pose(xyzt[i, :3], quats[i]), float(w[i]), float(q[i])), float(opening[i]),
                               sources[i], 0.0, collision_free=bool(free[i])) for i in range(len(w))]
         counts |= {"top_down": len(out), "collision_free": int(free.sum())}
         return out, counts
+
+    def _collision_free(self, rot: np.ndarray, pos: np.ndarray, opening: np.ndarray, geo: _Geometry) -> np.ndarray:
+        """Mask (G,) of hands (TCP rotations (G, 3, 3), positions (G, 3), openings (G,) m) clear of the
+        obstacles and the table, with the fingers out of the target's hull (its own, smaller margin)."""
+        free = collision_free(rot, pos, opening, geo.obstacles, self.sampler_config)
+        idx = np.flatnonzero(free)
+        if geo.hull is not None and len(idx):  # survivors only
+            free[idx] = collision_free(rot[idx], pos[idx], opening[idx], np.zeros((0, 3)), self._hull_config, geo.hull)
+        return free
 
     def _geometry(self, target: ObjectEstimate, scene: list[ObjectEstimate]) -> _Geometry:
         """The target's points (None when fewer than 10), their centroid, the obstacles (other objects'
@@ -497,19 +504,44 @@ class GraspPlanner:
 
     def tilted_candidates(self, target: ObjectEstimate, scene: list[ObjectEstimate], rng: np.random.Generator,
                           geo: _Geometry | None = None) -> list[GraspCandidate]:
-        """The sampler's 6-DoF candidates approaching between snap_tilt_deg and max_tilt_deg from straight
-        down (collision-free by the sampler's own test), best quality first."""
+        """Tilted candidates: the sampler's 6-DoF ones approaching between snap_tilt_deg and max_tilt_deg from
+        straight down (collision-free by the sampler's own test), best quality first; then the box grasps
+        turned about their closing axis by ``box_tilts_deg`` (:meth:`tilted_box_candidates`)."""
         geo = geo or self._geometry(target, scene)
-        if geo.points is None or "sampler" not in self.config.sources:
-            return []
-        base = np.zeros(3) if self.kin is None else np.asarray(self.kin.base_position, float)
-        snap = math.radians(self.config.snap_tilt_deg)
         out = []
-        for g in sample_grasps(geo.points, rng, None, geo.scene_points, self.sampler_config, base):
-            tilt = math.acos(float(np.clip(-g.approach[2], -1.0, 1.0)))
-            if tilt > snap:
-                out.append(GraspCandidate(g, self._opening(g.width), "sampler", tilt))
-        return out
+        if geo.points is not None and "sampler" in self.config.sources:
+            base = np.zeros(3) if self.kin is None else np.asarray(self.kin.base_position, float)
+            snap = math.radians(self.config.snap_tilt_deg)
+            for g in sample_grasps(geo.points, rng, None, geo.scene_points, self.sampler_config, base):
+                tilt = math.acos(float(np.clip(-g.approach[2], -1.0, 1.0)))
+                if tilt > snap:
+                    out.append(GraspCandidate(g, self._opening(g.width), "sampler", tilt))
+        return out + self.tilted_box_candidates(target, geo)
+
+    def tilted_box_candidates(self, target: ObjectEstimate, geo: _Geometry) -> list[GraspCandidate]:
+        """The box grasps (centred and slid) turned about their closing axis (TCP y, through the TCP) by
+        ±``box_tilts_deg``: the same two faces gripped at the same point, the palm leaning away from one side —
+        an object flush against a wall or a taller neighbour whose top-down hand touches it. Collision flags as
+        for the top-down candidates; quality as the box grasps'."""
+        c = self.config
+        if "box" not in c.sources or not c.box_tilts_deg:
+            return []
+        boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=tuple(c.box_slides))
+                 if c.min_width <= b.contact_width <= c.max_width]
+        if not boxes:
+            return []
+        turns = [Rotation.from_euler("y", s * math.radians(t)) for t in c.box_tilts_deg for s in (1.0, -1.0)]
+        rots = [b.pose.rotation * turn for b in boxes for turn in turns]
+        pos = np.repeat(np.stack([b.pose.position for b in boxes]), len(turns), axis=0)
+        width = np.repeat([b.contact_width for b in boxes], len(turns))
+        quality = 1.0 - COM_WEIGHT * np.linalg.norm(pos - geo.centroid, axis=1) / MAX_WIDTH
+        tilts = np.tile([math.radians(t) for t in c.box_tilts_deg for _ in (1, -1)], len(boxes))
+        opening = np.minimum(width + c.open_clearance, panda.MAX_OPENING)
+        mats = np.stack([r.as_matrix() for r in rots])
+        free = self._collision_free(mats, pos, opening, geo)
+        return [GraspCandidate(Grasp(Pose(pos[i], rots[i].as_quat()), float(width[i]), float(quality[i])),
+                               float(opening[i]), "box", float(tilts[i]), collision_free=bool(free[i]))
+                for i in range(len(rots))]
 
     def _opening(self, width: float) -> float:
         return float(min(width + self.config.open_clearance, panda.MAX_OPENING))

@@ -36,3 +36,19 @@ def test_wide_side_follows_when_it_fits_and_depths_are_capped():
 def test_low_objects_keep_the_fingertips_off_the_table():
     est = ObjectEstimate("o", Pose([0.5, 0.0, 0.005], [0, 0, 0, 1]), np.array([0.06, 0.04, 0.01]))
     assert all(g.pose.position[2] == pytest.approx(MIN_TCP_HEIGHT) for g in top_down_grasps(est))
+
+
+def test_slid_grasps_grip_the_same_faces_off_centre_and_keep_the_pads_on_them():
+    yaw = 0.3
+    pose = Pose([0.5, 0.0, 0.03], [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)])
+    est = ObjectEstimate("o", pose, np.array([0.05, 0.07, 0.06]))  # narrow along box x, 7 cm along box y
+    grasps = top_down_grasps(est, slides=(0.0, 0.008, -0.016, 0.03))
+    narrow = [g for g in grasps if g.contact_width == pytest.approx(0.05)]
+    # across box x: the pads slide along box y (room 3.5 - 1.05 - 0.2 cm); 3 cm would push a pad off the face
+    offsets = [pose.rotation.inv().apply(g.pose.position - [0.5, 0.0, g.pose.position[2]]) for g in narrow]
+    assert [round(o[1], 6) for o in offsets] == [0.0, 0.008, -0.016] and all(abs(o[0]) < 1e-12 for o in offsets)
+    assert all(np.allclose(g.pose.quaternion, narrow[0].pose.quaternion) for g in narrow)  # same closing axis
+    wide = [g for g in grasps if g.contact_width == pytest.approx(0.07)]
+    # across box y: the faces are 5 cm long (room 2.5 - 1.05 - 0.2 cm): the 1.6 and 3 cm slides are skipped
+    assert len(wide) == 2
+    assert top_down_grasps(est)[0].pose.position == pytest.approx(grasps[0].pose.position)  # centre first

@@ -441,3 +441,28 @@ def test_one_camera_candidates_keep_off_a_neighbour_and_repeat(kin):
     assert rec[0] == rec[1] and rec[0]["chosen"] is not None
     with pytest.raises(ValueError, match="cameras"):
         GraspPlanner(kin, cameras=[np.array([np.nan, 0.0, 1.0])])
+
+
+# ---------------------------------------------------------------------------------------------- against a wall
+def test_a_box_flush_against_a_wall_gets_grasps_that_lean_or_slide_away_from_it(kin):
+    """A low box 1 mm from a 7 cm wall: gripped at its centre the 6.3 cm deep palm touches the wall, whichever
+    way the fingers close (across the wall, a finger would go between the two). Tilted about the closing axis
+    (along the wall), the palm leans away from it and the hand clears it."""
+    target = box_estimate("t", (0.5, 0.0), (0.035, 0.057, 0.034))  # the wall runs along y at x = 0.5 - 0.0185
+    wall = box_estimate("wall", (0.5 - 0.0185 - 0.01, 0.0), (0.02, 0.25, 0.07))
+    wall = ObjectEstimate("wall", wall.pose, wall.extents, wall.points, fixed=True)
+    centre_only = GraspPlannerConfig(box_slides=[0.0], box_tilts_deg=[], sources=["box"])
+    planner = GraspPlanner(kin, config=centre_only)
+    cands, _ = planner.candidates(target, [target, wall], np.random.default_rng(0))
+    assert cands and not any(g.collision_free for g in cands)  # every top-down box grasp at the centre touches it
+    tilted = GraspPlanner(kin, config=GraspPlannerConfig(sources=["box"])).tilted_box_candidates(
+        target, planner._geometry(target, [target, wall]))
+    free = [g for g in tilted if g.collision_free]
+    assert free and all(math.radians(30) - 1e-9 <= g.tilt <= math.radians(45) + 1e-9 for g in tilted)
+    for g in free:  # the palm (above the TCP, along -approach) leans away from the wall (towards +x)
+        palm = g.grasp.pose.position - 0.08 * g.grasp.pose.rotation.apply([0.0, 0.0, 1.0])
+        assert palm[0] > g.grasp.pose.position[0]
+        closing = g.grasp.pose.rotation.apply([0.0, 1.0, 0.0])
+        assert abs(closing[1]) > 0.99  # the same faces: closing along the wall, across the 5.7 cm side
+    plan = GraspPlanner(kin, config=GraspPlannerConfig(sources=["box"])).plan(target, [target, wall])
+    assert plan.chosen is not None and plan.chosen.collision_free and plan.chosen.reachable
