@@ -1,16 +1,25 @@
-"""``robot-wm bench calibration``: fixed-camera (eye-to-hand) calibration in simulation against the truth, and
-the in-loop check of a bumped camera (:class:`robot_wm.control.faults.CalibrationMonitor`).
+"""``robot-wm bench calibration``: camera calibration in simulation against the truth — fixed cameras
+(eye-to-hand) and wrist cameras (eye-in-hand) — and the in-loop check of a bumped fixed camera
+(:class:`robot_wm.control.faults.CalibrationMonitor`).
 
-Calibration: every camera of the scene(s) (default ``sim_scenes/two_blocks.yaml``: front and side) is
-calibrated with `POSES` views of the held ChArUco board under corner noise (`CORNER_NOISE_PX`, on top of the
-detector's own error on the renders) and joint-encoder noise (`JOINT_NOISE_RAD`). Errors are against the
-scene's calibration files (the simulator's truth), averaged over the cameras; every OpenCV hand-eye method under
-``methods`` ({camera: {method: [trans_mm, rot_deg]}}), the joint refinement as ``handeye_*_fixed``.
+Calibration: every camera of the scene(s) (default ``sim_scenes/two_blocks.yaml``: front and side, and the wrist
+camera of ``sim_scenes/wrist_camera.yaml``; a calibration shared by two scenes is calibrated once) with `POSES`
+views of the ChArUco board under image noise (`IMAGE_NOISE`, on the render before detection), corner noise
+(`CORNER_NOISE_PX`, on top of the detector's own error) and joint-encoder noise (`JOINT_NOISE_RAD`). Errors are
+against the scene's calibration files (the simulator's truth: camera2world of a fixed camera, camera2flange of a
+hand-mounted one), averaged over the cameras of each mount; every OpenCV hand-eye method under ``methods``
+({scene/camera: {method: [trans_mm, rot_deg]}}), the joint refinement as ``handeye_*_fixed`` and
+``handeye_*_wrist``. ``reprojection_px_rms``, ``focal_err_pct`` and ``calibrate_wall_s`` are of the fixed cameras
+(``*_wrist``: of the wrist cameras).
 
-Bump check: the monitor is given the *estimated* calibration; the camera is rendered from its true pose
+Bump check (fixed cameras): the monitor is given the *estimated* calibration; the camera is rendered from its true pose
 (undisturbed runs, false alarms) or from a pose bumped by 1 cm (half the runs) or 1 deg (the other half) in a
 random direction, at random arm configurations around HOME. ``bump_*`` with the monitor's default limits
 (15 mm, 1 deg: made for a few-cm move), ``bump_*_tight`` with TIGHT limits on the same looks.
+
+Pick success: `PICK_RUNS` pick-place episodes (rgbd perception, planned controller) on the first scene, each seed
+run twice: perceiving through the estimated calibrations of its fixed cameras (the frames rendered from the truth,
+labelled with the estimates) and through the true ones: ``pick_success_estimated`` vs ``pick_success_true``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config import REPO_SCENES_DEFAULT, load_scene
-from robot_wm.config.loader import CALIBRATION_DIR
+from robot_wm.config.loader import CALIBRATION_DIR, REPO_SCENES_DIR
 from robot_wm.control.faults import CalibrationMonitor
 from robot_wm.geometry import Intrinsics, Pose, panda
 from robot_wm.interface import Observation
@@ -37,8 +46,12 @@ from robot_wm.sim import Camera, World
 POSES = 15
 CORNER_NOISE_PX = 0.1  # 1 sigma, px
 JOINT_NOISE_RAD = 5e-5  # 1 sigma, rad (about 10 encoder counts of a 17-bit encoder)
+IMAGE_NOISE = 2.0  # 1 sigma, grey levels, per pixel and channel of the render, before corner detection
 BUMP_M, BUMP_DEG = 0.01, 1.0
 ARM_SPREAD_RAD = 0.3  # random arm configurations: HOME + N(0, this), clipped to the limits
+# the fixed cameras of the default scene (front, side) and the wrist camera of wrist_camera.yaml (its front camera
+# is the same calibration as two_blocks' and is not calibrated twice)
+DEFAULT_SCENES = [REPO_SCENES_DEFAULT, REPO_SCENES_DIR / "wrist_camera.yaml"]
 TIGHT = {"tol_m": 0.005, "tilt_deg": 0.5}  # a second, tighter monitor on the same looks (the default: 15 mm, 1 deg)
 
 
@@ -77,44 +90,109 @@ def _bump_runs(scene, camera: str, est_pose: Pose, est_k: Intrinsics, runs: int,
     return hits / runs, alarms / runs, hits_t / runs, alarms_t / runs
 
 
+PICK_RUNS = 3  # pick-place episodes with the estimated and with the true fixed-camera calibrations (same seeds)
+
+
+class _BelievedWorld(World):
+    """A World whose observations carry `estimates` ({camera name: (camera2world Pose, Intrinsics)}) instead of
+    the true poses and intrinsics the frames were rendered with: the controller perceives through the estimated
+    calibration. Bench only (the truth stays in the renderer)."""
+
+    estimates: dict[str, tuple[Pose, Intrinsics]] = {}
+
+    def observe(self, render: bool = True, segmentation: bool = True) -> Observation:
+        obs = super().observe(render, segmentation)
+        for name, frame in list(obs.frames.items()):
+            if name in self.estimates:
+                pose, k = self.estimates[name]
+                obs.frames[name] = dataclasses.replace(frame, camera2world=pose, intrinsics=k)
+        return obs
+
+
+def _pick_success(scene, estimates: dict[str, tuple[Pose, Intrinsics]], seeds: list[int]) -> tuple[float, float]:
+    """(mean success rate with the estimated calibrations, with the true ones) of pick-place episodes
+    (``control.demo.run_demo``, rgbd perception, planned controller) on `scene` at each of `seeds`."""
+    import robot_wm.control.demo as demo
+
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    original = demo.World
+    try:
+        for s in seeds:
+            for use_estimate in (True, False):
+                _BelievedWorld.estimates = estimates if use_estimate else {}
+                demo.World = _BelievedWorld
+                rates[use_estimate].append(float(demo.run_demo(scene.with_seed(s))["success_rate"]))
+    finally:
+        demo.World = original
+        _BelievedWorld.estimates = {}
+    return float(np.mean(rates[True])), float(np.mean(rates[False]))
+
+
 def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
     board = load_board(CALIBRATION_DIR / "targets" / "charuco_board.yaml")
     poses = 6 if quick else POSES
     bump_runs = 10 if quick else 100
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
+    wrist_rows: list[dict[str, Any]] = []
     methods: dict[str, dict[str, list[float]]] = {}
-    for path in scenes or [REPO_SCENES_DEFAULT]:
+    pick_scene, pick_estimates = None, {}  # the first scene's fixed cameras, for the pick-place comparison
+    done_cams: set[tuple[str, str]] = set()  # (mount, calibration): a camera shared by scenes is calibrated once
+    for path in scenes or DEFAULT_SCENES:
         scene = load_scene(path).with_seed(seed)
-        cals = scene.calibrations[:1] if quick else scene.calibrations
-        for cal in cals:
+        cams = [(c, m) for c, m in zip(scene.calibrations, scene.mounts, strict=True)
+                if (m, c.model_dump_json()) not in done_cams]
+        for cal, mount in cams[:1] if quick else cams:
+            done_cams.add((mount, cal.model_dump_json()))
             t0 = time.perf_counter()
             done = calibrate(scene, cal.name, board, "hand-eye", poses, seed=int(rng.integers(2**31)),
-                             corner_noise_px=CORNER_NOISE_PX, joint_noise_rad=JOINT_NOISE_RAD)
+                             corner_noise_px=CORNER_NOISE_PX, joint_noise_rad=JOINT_NOISE_RAD, image_noise=IMAGE_NOISE)
             wall = time.perf_counter() - t0
             res = done.result
-            true_pose = Camera(cal).camera2world.matrix()  # the truth, from camera2world or look_at
+            # the truth, from camera2world or look_at: camera2world of a fixed camera, camera2flange of a hand one
+            true_pose = Camera(cal).camera2world.matrix()
             dt, dr = pose_error(res.camera2world, true_pose)
             per = {m: list(pose_error(d["camera2world"], true_pose)) for m, d in res.methods.items()}
-            key = f"{scene.name}/{cal.name}"
-            methods[key] = per
+            methods[f"{scene.name}/{cal.name}"] = per
+            row = {"reprojection_px_rms": res.reprojection_px_rms,
+                   "focal_err_pct": 100 * max(abs(res.fx / cal.fx - 1), abs(res.fy / cal.fy - 1)),
+                   "handeye_trans_mm": dt, "handeye_rot_deg": dr,
+                   "best_opencv_trans_mm": min(v[0] for v in per.values()),
+                   "best_opencv_rot_deg": min(v[1] for v in per.values()),
+                   "sigma_trans_mm": res.sigma["camera_trans_mm"], "sigma_rot_deg": res.sigma["camera_rot_deg"],
+                   "calibrate_wall_s": wall, "views": res.views}
+            if mount == "hand":  # the bump check is of fixed cameras (a wrist camera moves by design)
+                wrist_rows.append(row)
+                continue
             est_k = Intrinsics(cal.width, cal.height, res.fx, res.fy, res.cx, res.cy)
+            if pick_scene is None or pick_scene.name == scene.name:
+                pick_scene = scene
+                pick_estimates[cal.name] = (res.camera2world_pose(), est_k)
             det, fa, det_t, fa_t = _bump_runs(scene, cal.name, res.camera2world_pose(), est_k, bump_runs, rng)
-            rows.append({"reprojection_px_rms": res.reprojection_px_rms,
-                         "focal_err_pct": 100 * max(abs(res.fx / cal.fx - 1), abs(res.fy / cal.fy - 1)),
-                         "handeye_trans_mm_fixed": dt, "handeye_rot_deg_fixed": dr,
-                         "best_opencv_trans_mm_fixed": min(v[0] for v in per.values()),
-                         "best_opencv_rot_deg_fixed": min(v[1] for v in per.values()),
-                         "sigma_trans_mm": res.sigma["camera_trans_mm"], "sigma_rot_deg": res.sigma["camera_rot_deg"],
-                         "bump_detection_rate": det, "bump_false_alarm_rate": fa,
-                         "bump_detection_rate_tight": det_t, "bump_false_alarm_rate_tight": fa_t, "calibrate_wall_s": wall,
-                         "views": res.views})
-    out: dict[str, Any] = {f: float(np.mean([r[f] for r in rows])) for f in rows[0] if f != "views"}
+            rows.append(row | {"bump_detection_rate": det, "bump_false_alarm_rate": fa,
+                               "bump_detection_rate_tight": det_t, "bump_false_alarm_rate_tight": fa_t})
+    if not rows:
+        raise ValueError("bench calibration: no fixed camera in the scenes")
+    fixed_name = {"handeye_trans_mm": "handeye_trans_mm_fixed", "handeye_rot_deg": "handeye_rot_deg_fixed",
+                  "best_opencv_trans_mm": "best_opencv_trans_mm_fixed", "best_opencv_rot_deg": "best_opencv_rot_deg_fixed"}
+    out: dict[str, Any] = {fixed_name.get(f, f): float(np.mean([r[f] for r in rows])) for f in rows[0] if f != "views"}
     out.update(poses=poses, cameras=len(rows), views_min=int(min(r["views"] for r in rows)),
-               corner_noise_px=CORNER_NOISE_PX, joint_noise_rad=JOINT_NOISE_RAD, bump_runs=bump_runs,
-               handeye_trans_mm_fixed_max=float(max(r["handeye_trans_mm_fixed"] for r in rows)),
-               handeye_rot_deg_fixed_max=float(max(r["handeye_rot_deg_fixed"] for r in rows)),
-               joint_at_least_as_good=bool(all(r["handeye_trans_mm_fixed"] <= r["best_opencv_trans_mm_fixed"]
-                                               for r in rows)),
-               methods=methods)
+               corner_noise_px=CORNER_NOISE_PX, joint_noise_rad=JOINT_NOISE_RAD, image_noise=IMAGE_NOISE,
+               bump_runs=bump_runs,
+               handeye_trans_mm_fixed_max=float(max(r["handeye_trans_mm"] for r in rows)),
+               handeye_rot_deg_fixed_max=float(max(r["handeye_rot_deg"] for r in rows)),
+               joint_at_least_as_good=bool(all(r["handeye_trans_mm"] <= r["best_opencv_trans_mm"] for r in rows)))
+    if wrist_rows:
+        for f in ("handeye_trans_mm", "handeye_rot_deg", "best_opencv_trans_mm", "best_opencv_rot_deg",
+                  "reprojection_px_rms", "focal_err_pct", "sigma_trans_mm", "sigma_rot_deg", "calibrate_wall_s"):
+            out[f"{f}_wrist"] = float(np.mean([r[f] for r in wrist_rows]))
+        out.update(cameras_wrist=len(wrist_rows), views_min_wrist=int(min(r["views"] for r in wrist_rows)),
+                   joint_at_least_as_good_wrist=bool(all(r["handeye_trans_mm"] <= r["best_opencv_trans_mm"]
+                                                         for r in wrist_rows)))
+    pick_seeds = [int(v) for v in rng.integers(2**31, size=1 if quick else PICK_RUNS)]
+    t0 = time.perf_counter()
+    est, true = _pick_success(pick_scene, pick_estimates, pick_seeds)
+    out.update(pick_success_estimated=est, pick_success_true=true, pick_runs=len(pick_seeds),
+               pick_scene=pick_scene.name, pick_wall_s=time.perf_counter() - t0)
+    out["methods"] = methods
     return out

@@ -1,6 +1,8 @@
-"""``robot-wm calibrate intrinsics|hand-eye``: calibrate a fixed camera of a scene in simulation with a ChArUco
-board held by the gripper; writes a calibration file (the contract of ``calibration/*.yaml``) and, next to it,
-``OUT.json`` with the residuals, 1-sigma uncertainties and every OpenCV method's estimate."""
+"""``robot-wm calibrate intrinsics|hand-eye``: calibrate a camera of a scene in simulation with a ChArUco board —
+held by the gripper for a fixed camera (eye-to-hand), lying on the table for a hand-mounted one (``mount: hand``,
+eye-in-hand; the file then holds camera2flange); writes a calibration file (the contract of
+``calibration/*.yaml``) and, next to it, ``OUT.json`` with the residuals, 1-sigma uncertainties and every OpenCV
+method's estimate."""
 
 from __future__ import annotations
 
@@ -57,21 +59,24 @@ def _run(kind: str, scene: Path | None, camera: str, poses: int, method: str, se
     line = (f"{camera}: {done.report['views']} views, reprojection {done.report['reprojection_px_rms']:.3f} px RMS, "
             f"fx {done.calibration['fx']:.2f} +- {sigma['fx_px']:.2f} px")
     if kind == "hand-eye":
-        line += (f", camera pose +- {sigma['camera_trans_mm']:.2f} mm / {sigma['camera_rot_deg']:.3f} deg; best "
+        frame = "on the flange" if done.report["mount"] == "hand" else "in the world"
+        line += (f", camera pose {frame} +- {sigma['camera_trans_mm']:.2f} mm / {sigma['camera_rot_deg']:.3f} deg; "
+                 "best "
                  f"OpenCV method "
                  f"{min(done.report['methods'], key=lambda m: done.report['methods'][m]['reprojection_px_rms'])}")
     typer.echo(f"{line}; wrote {out} and {out.with_suffix('.json')} ({done.report['calibrate_wall_s']:.1f} s)")
 
 
 def register(app: typer.Typer) -> None:
-    cal_app = typer.Typer(help="Calibrate a camera with a ChArUco board held by the gripper (fixed cameras).",
+    cal_app = typer.Typer(help="Calibrate a camera with a ChArUco board: held by the gripper for a fixed camera, "
+                          "lying on the table for a hand-mounted (wrist) camera.",
                           no_args_is_help=True)
     app.add_typer(cal_app, name="calibrate")
 
     def options(kind: str):
         def cmd(
             scene: Path = typer.Option(None, "--scene", help="Scene file (default: the default scene)."),
-            camera: str = typer.Option(..., "--camera", help="Name of the (fixed) camera to calibrate."),
+            camera: str = typer.Option(..., "--camera", help="Name of the camera to calibrate (fixed or mount: hand)."),
             poses: int = typer.Option(15, "--poses", help="Arm poses to capture (>= 4)."),
             method: str = typer.Option("all", "--method", help="Hand-eye start: "
                                        f"{' | '.join(METHOD_CHOICES)} (all: every OpenCV method, the best "
@@ -94,6 +99,7 @@ def register(app: typer.Typer) -> None:
                     "camera pose in the file is kept.")
     cal_app.command("intrinsics")(intr)
     he = options("hand-eye")
-    he.__doc__ = ("Intrinsics and the fixed camera's pose in the world (eye-to-hand: every OpenCV method, then a "
-                  "joint least-squares refinement on reprojection error).")
+    he.__doc__ = ("Intrinsics and the camera's pose: in the world for a fixed camera (eye-to-hand), on the flange for a "
+                  "hand-mounted one (eye-in-hand); every OpenCV method, then a joint least-squares refinement on "
+                  "reprojection error.")
     cal_app.command("hand-eye")(he)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pybullet_data  # data files only: this does not import the pybullet engine
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -287,6 +288,18 @@ class Scene:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def mounts(self) -> list[str]:
+        """Each camera's mount (``world`` or ``hand``), in the order of :attr:`calibrations`."""
+        return [c.mount for c in self.config.cameras]
+
+    def mount_of(self, camera: str) -> str:
+        """The mount of the camera named `camera` (its calibration's name); KeyError if there is none."""
+        for cal, mount in zip(self.calibrations, self.mounts, strict=True):
+            if cal.name == camera:
+                return mount
+        raise KeyError(camera)
+
     def with_seed(self, seed: int | None) -> Scene:
         if seed is None:
             return self
@@ -300,6 +313,22 @@ def _resolve_calibration(name: str, scene_dir: Path | None) -> Path | None:
         candidates.append(scene_dir / name)
     candidates += [CALIBRATION_DIR / name, Path.cwd() / "calibration" / name]
     return next((c for c in candidates if c.is_file()), None)
+
+
+MAX_HAND_CAMERA_OFFSET = 0.3  # m: a wrist camera further than this from the flange is a world pose given by mistake
+
+
+def hand_camera_problem(cal: CalibrationConfig) -> tuple[str, str] | None:
+    """(field, message) when a hand-mounted camera's calibration cannot be a flange-to-camera pose (its optical
+    centre more than :data:`MAX_HAND_CAMERA_OFFSET` m from the flange: a world pose written by mistake), else
+    None. Where it looks depends on the arm, so the table-view check of fixed cameras does not apply."""
+    field_name = "camera2world.position" if cal.camera2world is not None else "look_at.eye"
+    eye = np.asarray(cal.camera2world.position if cal.camera2world is not None else cal.look_at.eye, float)
+    if np.linalg.norm(eye) > MAX_HAND_CAMERA_OFFSET:
+        return field_name, (f"camera {cal.name!r} is mounted on the hand (mount: hand), so its pose is relative to "
+                            f"the flange; it must lie within {MAX_HAND_CAMERA_OFFSET:g} m of the flange (got "
+                            f"{[round(float(v), 4) for v in eye]}, {np.linalg.norm(eye):.3g} m away)")
+    return None
 
 
 def scene_from_dict(data: Any, source: str = "<scene>", scene_dir: Path | None = None,
@@ -320,7 +349,10 @@ def scene_from_dict(data: Any, source: str = "<scene>", scene_dir: Path | None =
         if cal_path is None:
             raise ConfigError(source, f"cameras[{i}].calibration", f"calibration file not found: {cam.calibration}")
         cal = load_calibration(cal_path)
-        problem = view_problem(cal, cfg.objects)  # a camera that cannot see the table: one line, not a crash
+        if cam.mount == "hand":
+            problem = hand_camera_problem(cal)
+        else:
+            problem = view_problem(cal, cfg.objects)  # a camera that cannot see the table: one line, not a crash
         if problem is not None:
             raise ConfigError(str(cal_path), problem[0], f"{problem[1]} (scene {source}, cameras[{i}])")
         calibrations.append(cal)

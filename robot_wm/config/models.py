@@ -118,7 +118,13 @@ class RobotConfig(StrictModel):
 
 
 class CameraRef(StrictModel):
+    """A scene's camera: its calibration file and where it is mounted. ``world`` (default): a fixed camera, the
+    calibration's ``camera2world`` is the optical frame's pose in the world. ``hand``: a wrist camera carried by
+    the arm, the calibration's ``camera2world`` (or ``look_at``) is then the optical frame's pose in the
+    flange frame (``panda_link8``), i.e. camera2flange; its world pose follows the arm."""
+
     calibration: str = Field(min_length=1)
+    mount: Literal["world", "hand"] = "world"
 
 
 class ObjectConfig(StrictModel):

@@ -1,6 +1,7 @@
 """Camera calibration from ChArUco views: the board (layout from ``calibration/targets/charuco_board.yaml``),
-corner detection, intrinsics, eye-to-hand pose (a fixed camera, the board held by the gripper) by every OpenCV method,
-and a joint least-squares refinement on reprojection error with an uncertainty estimate.
+corner detection, intrinsics, the camera's pose by every OpenCV hand-eye method — eye-to-hand (a fixed camera, the
+board held by the gripper) or eye-in-hand (a wrist camera, the board lying still in the world) — and a joint
+least-squares refinement on reprojection error with an uncertainty estimate.
 
 OpenCV (``opencv-python-headless`` 4.x) is imported lazily, only inside the functions that use it, so the rest
 of the stack runs without it.
@@ -9,8 +10,11 @@ Frames and conventions: board frame as OpenCV's ChArUco object frame (origin at 
 corner, x along the squares_x side, y along squares_y, z into the board; corner coordinates (x, y, 0) m).
 ``tcp2world`` (4x4) is the gripper TCP pose from forward kinematics of the measured joints; ``target2tcp`` is
 where the gripper holds the board (unknown to the solver); ``camera2world`` is the optical frame (x right,
-y down, z forward) in the world, what a calibration file stores. Pixel coordinates: OpenCV's (pixel centres at
-integers). The camera model is the calibration contract's: pinhole without lens distortion.
+y down, z forward) in the world, what a calibration file stores. Eye-in-hand (``mount="hand"``): the robot pose
+of a view is ``flange2world`` (4x4, forward kinematics to the flange), the unknowns are ``camera2flange`` (what the
+calibration file of a hand-mounted camera stores) and ``target2world`` (where the board lies). Pixel coordinates:
+OpenCV's (pixel centres at integers). The camera model is the calibration contract's: pinhole without lens
+distortion.
 """
 
 from __future__ import annotations
@@ -128,8 +132,9 @@ class Charuco:
 
 @dataclass
 class View:
-    """One capture: detected corner `ids` (M,), their pixels `uv` (M, 2) and the TCP pose from the measured
-    joints, `tcp2world` (4x4)."""
+    """One capture: detected corner `ids` (M,), their pixels `uv` (M, 2) and the robot pose from the measured
+    joints, `tcp2world` (4x4): the TCP's pose for a fixed camera (the board held by the gripper), the flange's
+    pose (flange2world) for a hand-mounted camera."""
 
     ids: np.ndarray
     uv: np.ndarray
@@ -139,7 +144,12 @@ class View:
 @dataclass
 class CalibrationResult:
     """Intrinsics (px), `camera2world` (4x4), `target2tcp` (4x4), per-method OpenCV estimates and the joint
-    refinement's residuals and 1-sigma uncertainties."""
+    refinement's residuals and 1-sigma uncertainties.
+
+    `mount` ``world``: `camera2world` is the fixed camera's pose in the world and `target2tcp` the board's pose on
+    the TCP. ``hand``: `camera2world` is camera2flange (the camera's pose on the flange, what the calibration file
+    of a hand-mounted camera stores) and `target2tcp` is target2world (where the board lay); each method's
+    ``camera2world`` likewise."""
 
     fx: float
     fy: float
@@ -152,6 +162,7 @@ class CalibrationResult:
     sigma: dict[str, float] = field(default_factory=dict)
     views: int = 0
     corners: int = 0
+    mount: str = "world"
 
     def camera2world_pose(self) -> Pose:
         return Pose.from_matrix(self.camera2world)
@@ -211,30 +222,59 @@ def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
     return np.column_stack([k[0, 0] * pts_cam[:, 0:1] / z + k[0, 2], k[1, 1] * pts_cam[:, 1:2] / z + k[1, 2]])
 
 
+def _target2camera(view: View, camera: np.ndarray, target: np.ndarray, mount: str) -> np.ndarray:
+    """The board's pose in the camera (4x4) through the kinematic chain of one view. `mount` world: `camera` is
+    camera2world, `target` target2tcp; hand: `camera` is camera2flange, `target` target2world."""
+    if mount == "hand":
+        return np.linalg.inv(camera) @ np.linalg.inv(view.tcp2world) @ target
+    return np.linalg.inv(camera) @ view.tcp2world @ target
+
+
 def _reprojection(views: list[View], charuco: Charuco, k: np.ndarray, camera2world: np.ndarray,
-                  target2tcp: np.ndarray) -> np.ndarray:
-    """Residuals (N, 2) px of every corner through the kinematic chain."""
-    w2c = np.linalg.inv(camera2world)
+                  target2tcp: np.ndarray, mount: str = "world") -> np.ndarray:
+    """Residuals (N, 2) px of every corner through the kinematic chain (`mount`: see :func:`_target2camera`)."""
     out = []
     for v in views:
-        m = w2c @ v.tcp2world @ target2tcp
+        m = _target2camera(v, camera2world, target2tcp, mount)
         pts = charuco.corners[v.ids] @ m[:3, :3].T + m[:3, 3]
         out.append(_project(k, pts) - v.uv)
     return np.concatenate(out)
 
 
-def _target2tcp_from(views: list[View], t2c: list[np.ndarray], camera2world: np.ndarray) -> np.ndarray:
-    """Mean over views of world2tcp @ camera2world @ target2camera (rotation mean, translation mean)."""
-    ms = [np.linalg.inv(v.tcp2world) @ camera2world @ t for v, t in zip(views, t2c, strict=True)]
+def _target2tcp_from(views: list[View], t2c: list[np.ndarray], camera2world: np.ndarray,
+                     mount: str = "world") -> np.ndarray:
+    """The board's pose given the camera's, as the mean over views (rotation mean, translation mean) of
+    world2tcp @ camera2world @ target2camera (`mount` world: target2tcp) or flange2world @ camera2flange @
+    target2camera (hand: target2world)."""
+    if mount == "hand":
+        ms = [v.tcp2world @ camera2world @ t for v, t in zip(views, t2c, strict=True)]
+    else:
+        ms = [np.linalg.inv(v.tcp2world) @ camera2world @ t for v, t in zip(views, t2c, strict=True)]
     r = Rotation.from_matrix(np.stack([m[:3, :3] for m in ms])).mean().as_matrix()
     return _mat(r, np.mean([m[:3, 3] for m in ms], axis=0))
 
 
-def handeye_opencv(views: list[View], t2c: list[np.ndarray], method: str) -> np.ndarray:
-    """camera2world (4x4) of a fixed camera by one OpenCV method: ``calibrateHandEye`` fed the inverted robot
-    poses (world2tcp as "gripper2base", the eye-to-hand form) or ``calibrateRobotWorldHandEye`` (shah, li)."""
+def handeye_opencv(views: list[View], t2c: list[np.ndarray], method: str, mount: str = "world") -> np.ndarray:
+    """The camera's pose (4x4) by one OpenCV method. `mount` world: camera2world of a fixed camera,
+    ``calibrateHandEye`` fed the inverted robot poses (world2tcp as "gripper2base", the eye-to-hand form) or
+    ``calibrateRobotWorldHandEye`` (shah, li). hand: camera2flange of a wrist camera, ``calibrateHandEye`` in its
+    native eye-in-hand form (flange2world as "gripper2base"; it returns "cam2gripper") or
+    ``calibrateRobotWorldHandEye`` with the board as its "world", the robot base as "base" and the flange as
+    "gripper" (it returns "gripper2cam", flange-to-camera coordinates: the inverse of camera2flange)."""
     import cv2
 
+    if mount == "hand":
+        f2w = [v.tcp2world for v in views]
+        if method in HANDEYE_METHODS:
+            r, t = cv2.calibrateHandEye([m[:3, :3] for m in f2w], [m[:3, 3] for m in f2w],
+                                        [m[:3, :3] for m in t2c], [m[:3, 3] for m in t2c],
+                                        method=getattr(cv2, f"CALIB_HAND_EYE_{method.upper()}"))
+            return _mat(r, t)
+        w2f = [np.linalg.inv(m) for m in f2w]
+        _, _, r, t = cv2.calibrateRobotWorldHandEye([m[:3, :3] for m in t2c], [m[:3, 3] for m in t2c],
+                                                    [m[:3, :3] for m in w2f], [m[:3, 3] for m in w2f],
+                                                    method=getattr(cv2, f"CALIB_ROBOT_WORLD_HAND_EYE_{method.upper()}"))
+        return np.linalg.inv(_mat(r, t))
     if method in HANDEYE_METHODS:
         w2t = [np.linalg.inv(v.tcp2world) for v in views]
         r, t = cv2.calibrateHandEye([m[:3, :3] for m in w2t], [m[:3, 3] for m in w2t],
@@ -252,33 +292,50 @@ def handeye_opencv(views: list[View], t2c: list[np.ndarray], method: str) -> np.
 
 def calibrate_fixed_camera(views: list[View], charuco: Charuco, size: tuple[int, int],
                            methods: tuple[str, ...] = HANDEYE_METHODS + ROBOT_WORLD_METHODS) -> CalibrationResult:
-    """Intrinsics, then eye-to-hand by each of `methods`, then a joint refinement (scipy least squares over
-    fx, fy, cx, cy, camera2world and target2tcp on every corner's reprojection through the robot's kinematic
-    chain) started from the method with the lowest reprojection error. Uncertainty: 1-sigma from the
-    Gauss-Newton covariance (J^T J)^-1 * residual variance."""
+    """A fixed camera (eye-to-hand; views' robot poses are TCP poses): :func:`calibrate_camera` with mount
+    world."""
+    return calibrate_camera(views, charuco, size, methods, "world")
+
+
+def calibrate_hand_camera(views: list[View], charuco: Charuco, size: tuple[int, int],
+                          methods: tuple[str, ...] = HANDEYE_METHODS + ROBOT_WORLD_METHODS) -> CalibrationResult:
+    """A hand-mounted camera (eye-in-hand; views' robot poses are flange poses, the board lies still):
+    :func:`calibrate_camera` with mount hand; the result's `camera2world` is camera2flange."""
+    return calibrate_camera(views, charuco, size, methods, "hand")
+
+
+def calibrate_camera(views: list[View], charuco: Charuco, size: tuple[int, int],
+                     methods: tuple[str, ...] = HANDEYE_METHODS + ROBOT_WORLD_METHODS,
+                     mount: str = "world") -> CalibrationResult:
+    """Intrinsics, then hand-eye by each of `methods` (eye-to-hand for `mount` world, eye-in-hand for hand),
+    then a joint refinement (scipy least squares over fx, fy, cx, cy, the camera's pose and the board's pose on
+    every corner's reprojection through the robot's kinematic chain) started from the method with the lowest
+    reprojection error. Uncertainty: 1-sigma from the Gauss-Newton covariance (J^T J)^-1 * residual variance."""
+    if mount not in ("world", "hand"):
+        raise ValueError(f"mount must be world or hand (got {mount!r})")
     views = [v for v in views if len(v.ids) >= MIN_CORNERS]
     k, t2c, _, _ = calibrate_intrinsics(views, charuco, size)
     _check_motion(views)
     found: dict[str, dict[str, Any]] = {}
     for m in methods:
-        c2w = handeye_opencv(views, t2c, m)
+        c2w = handeye_opencv(views, t2c, m, mount)
         if not np.all(np.isfinite(c2w)):
             continue
-        res = _reprojection(views, charuco, k, c2w, _target2tcp_from(views, t2c, c2w))
+        res = _reprojection(views, charuco, k, c2w, _target2tcp_from(views, t2c, c2w, mount), mount)
         found[m] = {"camera2world": c2w, "reprojection_px_rms": float(np.sqrt(np.mean(np.sum(res ** 2, axis=1))))}
     if not found:
         raise CalibrationError("every hand-eye method failed on these views")
     best = min(found, key=lambda m: found[m]["reprojection_px_rms"])
     c2w0 = found[best]["camera2world"]
     x0 = np.concatenate([[k[0, 0], k[1, 1], k[0, 2], k[1, 2]], _mat_to_vec(c2w0),
-                         _mat_to_vec(_target2tcp_from(views, t2c, c2w0))])
+                         _mat_to_vec(_target2tcp_from(views, t2c, c2w0, mount))])
 
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kk = np.array([[x[0], 0, x[2]], [0, x[1], x[3]], [0, 0, 1.0]])
         return kk, _vec_to_mat(x[4:10]), _vec_to_mat(x[10:16])
 
     def fun(x: np.ndarray) -> np.ndarray:
-        return _reprojection(views, charuco, *unpack(x)).ravel()
+        return _reprojection(views, charuco, *unpack(x), mount).ravel()
 
     sol = least_squares(fun, x0, method="lm", x_scale="jac")
     kk, c2w, t2t = unpack(sol.x)
@@ -293,7 +350,8 @@ def calibrate_fixed_camera(views: list[View], charuco: Charuco, size: tuple[int,
              "corner_px": math.sqrt(s2)}
     return CalibrationResult(float(kk[0, 0]), float(kk[1, 1]), float(kk[0, 2]), float(kk[1, 2]), c2w, t2t,
                              float(np.sqrt(np.mean(np.sum(r ** 2, axis=1)))), found,
-                             {a: float(b) for a, b in sigma.items()}, len(views), int(sum(len(v.ids) for v in views)))
+                             {a: float(b) for a, b in sigma.items()}, len(views), int(sum(len(v.ids) for v in views)),
+                             mount)
 
 
 def pose_error(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

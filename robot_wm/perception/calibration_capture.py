@@ -1,9 +1,11 @@
-"""Capturing calibration views of a fixed camera in simulation: the gripper holds a ChArUco board
+"""Capturing calibration views in simulation. A fixed camera (eye-to-hand): the gripper holds a ChArUco board
 (:class:`robot_wm.sim.board.TexturedBoard`) and the arm visits diverse, reachable poses that show the board to
-the camera face-on enough; each view is rendered, its corners detected, and the TCP pose taken from the
-measured joints (optionally with encoder noise).
+the camera face-on enough. A hand-mounted camera (eye-in-hand): the board lies face up on a free spot of the table
+and the arm moves the camera over it, looking at it from diverse, reachable directions. Each view is rendered, its
+corners detected, and the robot pose (TCP, or flange for a hand camera) taken from the measured joints
+(optionally with encoder noise; optionally with image noise on the render before detection).
 
-Pose planning aims at the camera's nominal pose (its current calibration file: the user's rough guess); a pose
+Pose planning aims with the camera's nominal pose (its current calibration file: the user's rough guess); a pose
 counts only when the board is actually detected in the render, so a rough guess is enough.
 """
 
@@ -20,7 +22,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robot_wm.config import CalibrationConfig, Scene
-from robot_wm.geometry import Intrinsics, Pose
+from robot_wm.geometry import Intrinsics, Pose, panda
 from robot_wm.perception.calibration import (
     HANDEYE_METHODS,
     MIN_CORNERS,
@@ -31,11 +33,12 @@ from robot_wm.perception.calibration import (
     Charuco,
     CharucoBoardConfig,
     View,
-    calibrate_fixed_camera,
+    calibrate_camera,
     calibrate_intrinsics,
 )
 from robot_wm.sim import Arm, Camera, World
 from robot_wm.sim.board import TexturedBoard
+from robot_wm.sim.world import FLANGE_LINK
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,14 @@ MARGIN_PX = 8.0
 MIN_SEPARATION_DEG = 8.0  # between accepted board orientations
 MIN_CORNER_FRACTION = 0.6  # of the board's corners detected for a view to count
 MAX_POSES = 200
+# eye-in-hand: where the board may lie (its centre, world xy m) and from where the wrist camera looks at it
+BOARD_REGION_X, BOARD_REGION_Y = (0.4, 0.6), (-0.25, 0.25)
+BOARD_PREFERRED_XY = np.array([0.5, 0.0])
+BOARD_CLEARANCE = 0.02  # m between the board's footprint and any object's
+HAND_DISTANCE = (0.2, 0.45)  # m, wrist camera to the board centre
+HAND_MAX_TILT_DEG = 50.0  # the optical axis vs the board normal
+HAND_AIM_JITTER = 0.08  # m, the aim point around the board centre
+HAND_MIN_CAMERA_Z = 0.12  # m above the table
 
 
 @dataclass
@@ -100,13 +111,20 @@ def render_supersampled(world: World, camera: Camera, roi_points: np.ndarray, fa
     return rgb
 
 
+def _noisy(rgb: np.ndarray, image_noise: float, rng: np.random.Generator) -> np.ndarray:
+    """`rgb` (H, W, 3) uint8 with Gaussian sensor noise of `image_noise` grey levels (1 sigma) per channel."""
+    if image_noise <= 0:
+        return rgb
+    return np.clip(rgb + rng.normal(0.0, image_noise, rgb.shape), 0, 255).round().astype(np.uint8)
+
+
 def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_poses: int,
                   rng: np.random.Generator, corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0,
-                  max_tries: int | None = None, supersample: int = 3) -> Capture:
+                  max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board held by the gripper, seen by fixed `camera` (a
-    camera of `world`, by name). Random draws (poses, corner and encoder noise) come from `rng`. Stops after
-    `max_tries` candidate poses (default 40 x n_poses); fewer views may come back. `supersample`: see
-    :func:`render_supersampled`."""
+    camera of `world`, by name). Random draws (poses, image, corner and encoder noise) come from `rng`. Stops
+    after `max_tries` candidate poses (default 40 x n_poses); fewer views may come back. `supersample`: see
+    :func:`render_supersampled`; `image_noise`: grey levels, 1 sigma, added to the render before detection."""
     cam = next(c for c in world.cameras if c.name == camera)
     k, cam_pose = cam.intrinsics, cam.camera2world
     charuco = Charuco(board_cfg)
@@ -151,13 +169,113 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
             world.reset_arm(q, finger_opening=0.0)
             held = arm.tcp_pose() @ b2t
             board.place(held)
-            ids, uv = charuco.detect(render_supersampled(world, cam, held.transform_points(outline), supersample))
+            rgb = render_supersampled(world, cam, held.transform_points(outline), supersample)
+            ids, uv = charuco.detect(_noisy(rgb, image_noise, rng))
             if len(ids) < max(MIN_CORNERS, MIN_CORNER_FRACTION * len(charuco.corners)):
                 continue
             if corner_noise_px > 0:
                 uv = uv + rng.normal(0.0, corner_noise_px, uv.shape)
             qm = q + (rng.normal(0.0, joint_noise_rad, 7) if joint_noise_rad > 0 else 0.0)
             views.append(View(ids, uv, arm.kin.fk(qm).matrix()))
+            q_true.append(q)
+            q_meas.append(qm)
+            accepted_rot.append(rot)
+            log.info("view %d/%d after %d candidate poses", len(views), n_poses, tries)
+    finally:
+        board.remove()
+        arm.close()
+    return Capture(views, np.asarray(q_true).reshape(-1, 7), np.asarray(q_meas).reshape(-1, 7), tries)
+
+
+def board_spot(world: World, board_cfg: CharucoBoardConfig) -> Pose:
+    """Where the board lies for an eye-in-hand calibration: face up on the table (board frame: x along world x,
+    z down into the table), its centre on a 1 cm grid over BOARD_REGION, the free spot (footprint at least
+    BOARD_CLEARANCE from every object's bounding box) nearest BOARD_PREFERRED_XY. CalibrationError if none."""
+    half = np.array([board_cfg.width, board_cfg.height]) / 2 + BOARD_CLEARANCE
+    boxes = [world.object_aabb(n) for n in world.objects]
+    best, best_d = None, math.inf
+    for x in np.arange(BOARD_REGION_X[0], BOARD_REGION_X[1] + 1e-9, 0.01):
+        for y in np.arange(BOARD_REGION_Y[0], BOARD_REGION_Y[1] + 1e-9, 0.01):
+            c = np.array([x, y])
+            if any(np.all(c + half > lo[:2]) and np.all(c - half < hi[:2]) for lo, hi in boxes):
+                continue
+            d = float(np.linalg.norm(c - BOARD_PREFERRED_XY))
+            if d < best_d:
+                best, best_d = c, d
+    if best is None:
+        raise CalibrationError(f"no free spot on the table for the {board_cfg.width:.2f} x {board_cfg.height:.2f} m "
+                               f"board (x {BOARD_REGION_X}, y {BOARD_REGION_Y} m); clear some objects")
+    rot = Rotation.from_euler("x", np.pi)  # board x = world x, board y = -world y, board z = -world z
+    centre_b = np.array([board_cfg.width / 2, board_cfg.height / 2, 0.0])
+    face = np.array([best[0], best[1], board_cfg.thickness + 1e-4])  # the backing rests on the table top
+    return Pose(face - rot.apply(centre_b), rot.as_quat())
+
+
+def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_poses: int,
+                       rng: np.random.Generator, corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0,
+                       max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
+    """Plan and capture up to `n_poses` views of the board lying on the table (:func:`board_spot`) seen by
+    hand-mounted `camera` (a camera of `world`, by name), the arm moving it over the board: from HAND_DISTANCE m,
+    the optical axis within HAND_MAX_TILT_DEG of the board normal, rolled at random about it, each orientation
+    at least MIN_SEPARATION_DEG from the others. Planning uses the camera's nominal camera2flange (its current
+    calibration); the render uses the arm's actual pose. Views carry the flange pose from the measured joints.
+    Random draws come from `rng`; stops after `max_tries` candidate poses (default 40 x n_poses)."""
+    cam = next(c for c in world.cameras if c.name == camera)
+    if cam.mount != "hand":
+        raise CalibrationError(f"camera {camera!r} is not mounted on the hand (mount: {cam.mount})")
+    k, cam2flange = cam.intrinsics, cam.camera2flange
+    charuco = Charuco(board_cfg)
+    board = TexturedBoard(world, charuco.image(), board_cfg.width, board_cfg.height, board_cfg.thickness)
+    board2world = board_spot(world, board_cfg)
+    board.place(board2world)
+    outline = board2world.transform_points(np.array(
+        [[0, 0, 0], [board_cfg.width, 0, 0], [board_cfg.width, board_cfg.height, 0], [0, board_cfg.height, 0]], float))
+    centre = board2world.transform_points(np.array([[board_cfg.width / 2, board_cfg.height / 2, 0.0]]))[0]
+    arm = Arm(world)
+    tcp2flange = arm.kin.fk(panda.HOME, FLANGE_LINK).inverse() @ arm.kin.fk(panda.HOME)
+    flange2camera = cam2flange.inverse()
+    views: list[View] = []
+    q_true, q_meas, accepted_rot = [], [], []
+    tries, max_tries = 0, max_tries or 40 * n_poses
+    try:
+        while len(views) < n_poses and tries < max_tries:
+            tries += 1
+            aim = centre + np.r_[rng.uniform(-HAND_AIM_JITTER, HAND_AIM_JITTER, 2), 0.0]
+            # the direction from the aim point to the camera: up, tilted about a random horizontal axis
+            axis = np.r_[rng.normal(size=2), 0.0]
+            axis /= np.linalg.norm(axis)
+            tilt = math.radians(HAND_MAX_TILT_DEG) * math.sqrt(rng.uniform())
+            up = Rotation.from_rotvec(axis * tilt).apply([0.0, 0.0, 1.0])
+            pos = aim + rng.uniform(*HAND_DISTANCE) * up
+            if pos[2] < HAND_MIN_CAMERA_Z:
+                continue
+            z = -up  # optical axis towards the aim point
+            # roll reference: image down (optical y) away from the robot base, then rolled about z
+            y_ref = np.r_[aim[:2], 0.0] - z * float(np.dot(z, np.r_[aim[:2], 0.0]))
+            y_ref /= np.linalg.norm(y_ref)
+            rot = Rotation.from_rotvec(z * math.radians(rng.uniform(-MAX_ROLL_DEG, MAX_ROLL_DEG))) * \
+                Rotation.from_matrix(np.column_stack([np.cross(y_ref, z), y_ref, z]))
+            camera2world = Pose(pos, rot.as_quat())
+            if not _in_view(camera2world, k, outline, MARGIN_PX):
+                continue
+            if any((rot * r.inv()).magnitude() < math.radians(MIN_SEPARATION_DEG) for r in accepted_rot):
+                continue
+            tcp2world = camera2world @ flange2camera @ tcp2flange
+            q = arm.ik(tcp2world, q_seed=None)
+            if q is None or arm.check_motion(q[None, :], gripper_width=panda.MAX_OPENING) is not None:
+                continue
+            world.reset_arm(q)
+            seen = world.camera_pose(cam)  # the true pose (the actual camera2flange), for the render's region
+            rgb = render_supersampled(world, cam, outline, supersample)
+            if not _in_view(seen, k, outline, 0.0):
+                continue
+            ids, uv = charuco.detect(_noisy(rgb, image_noise, rng))
+            if len(ids) < max(MIN_CORNERS, MIN_CORNER_FRACTION * len(charuco.corners)):
+                continue
+            if corner_noise_px > 0:
+                uv = uv + rng.normal(0.0, corner_noise_px, uv.shape)
+            qm = q + (rng.normal(0.0, joint_noise_rad, 7) if joint_noise_rad > 0 else 0.0)
+            views.append(View(ids, uv, arm.kin.fk(qm, FLANGE_LINK).matrix()))
             q_true.append(q)
             q_meas.append(qm)
             accepted_rot.append(rot)
@@ -188,11 +306,14 @@ def _pose_dict(m: np.ndarray) -> dict[str, list[float]]:
 
 def calibrate(scene: Scene, camera: str, board_cfg: CharucoBoardConfig, kind: str = "hand-eye", n_poses: int = 15,
               methods: tuple[str, ...] = HANDEYE_METHODS + ROBOT_WORLD_METHODS, seed: int = 0,
-              corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0, supersample: int = 3) -> Calibrated:
-    """Calibrate fixed camera `camera` of `scene` in simulation: capture `n_poses` views of the held board
-    (:func:`capture_views`), solve intrinsics and camera2world jointly (:func:`calibrate_fixed_camera`) and
+              corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0, supersample: int = 3,
+              image_noise: float = 0.0) -> Calibrated:
+    """Calibrate camera `camera` of `scene` in simulation: capture `n_poses` views — of the board held by the
+    gripper for a fixed camera (:func:`capture_views`), of the board lying on the table for a hand-mounted one
+    (:func:`capture_hand_views`) — solve intrinsics and the camera's pose jointly (:func:`calibrate_camera`) and
     write, for `kind` ``intrinsics``, fx, fy, cx, cy (the pose kept from the camera's current calibration) or
-    for ``hand-eye`` the intrinsics and camera2world.
+    for ``hand-eye`` the intrinsics and the pose: camera2world of a fixed camera, camera2flange (in the file's
+    ``camera2world`` field, as the scene contract has it for ``mount: hand``) of a hand-mounted one.
     Raises :class:`CalibrationError` (one line) on bad captures. `seed` drives every random draw."""
     if kind not in ("intrinsics", "hand-eye"):
         raise ValueError(f"kind must be intrinsics or hand-eye (got {kind!r})")
@@ -201,32 +322,36 @@ def calibrate(scene: Scene, camera: str, board_cfg: CharucoBoardConfig, kind: st
         raise CalibrationError(f"no camera named {camera!r} (scene has {', '.join(c.name for c in scene.calibrations)})")
     if not MIN_VIEWS <= n_poses <= MAX_POSES:
         raise CalibrationError(f"--poses must be >= {MIN_VIEWS} and <= {MAX_POSES} (got {n_poses})")
+    mount = scene.mount_of(camera)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
+    capture = capture_hand_views if mount == "hand" else capture_views
     with World(scene, seed=seed) as world:
-        cap = capture_views(world, camera, board_cfg, n_poses, rng, corner_noise_px, joint_noise_rad,
-                            supersample=supersample)
+        cap = capture(world, camera, board_cfg, n_poses, rng, corner_noise_px, joint_noise_rad,
+                      supersample=supersample, image_noise=image_noise)
     if len(cap.views) < MIN_VIEWS:
+        where = "is the workspace in view?" if mount == "world" else "can the arm show the camera the table?"
         raise CalibrationError(f"camera {camera!r}: the board was found in only {len(cap.views)} of {cap.tried} "
-                               f"candidate poses (need >= {MIN_VIEWS}); is the workspace in view?")
+                               f"candidate poses (need >= {MIN_VIEWS}); {where}")
     charuco = Charuco(board_cfg)
     size = (cal.width, cal.height)
     out = cal.model_dump(exclude_none=True)
-    report: dict[str, Any] = {"camera": camera, "kind": kind, "board": board_cfg.name, "views": len(cap.views),
-                              "candidate_poses": cap.tried, "seed": seed, "corner_noise_px": corner_noise_px,
-                              "joint_noise_rad": joint_noise_rad}
+    report: dict[str, Any] = {"camera": camera, "kind": kind, "mount": mount, "board": board_cfg.name,
+                              "views": len(cap.views), "candidate_poses": cap.tried, "seed": seed,
+                              "corner_noise_px": corner_noise_px, "joint_noise_rad": joint_noise_rad,
+                              "image_noise": image_noise}
     # both kinds solve jointly through the arm's kinematics: with the board poses tied to the measured joints the
     # focal length is observable from far fewer views than with free board poses (cv2.calibrateCamera, reported
     # as `free_pose_intrinsics`: on 6-15 views of a 15 x 21 cm board it is off by 0.5-2 %)
-    result = calibrate_fixed_camera(cap.views, charuco, size, methods)
+    result = calibrate_camera(cap.views, charuco, size, methods, mount)
     k = np.array([[result.fx, 0, result.cx], [0, result.fy, result.cy], [0, 0, 1.0]])
     k_free, _, rms_free, sd_free = calibrate_intrinsics(cap.views, charuco, size)
     report.update(reprojection_px_rms=result.reprojection_px_rms, corners=result.corners, sigma=result.sigma,
-                  target2tcp=_pose_dict(result.target2tcp),
                   free_pose_intrinsics={"fx": k_free[0, 0], "fy": k_free[1, 1], "cx": k_free[0, 2], "cy": k_free[1, 2],
                                         "reprojection_px_rms": rms_free, "sigma_px": sd_free.tolist()},
                   methods={m: {"camera2world": _pose_dict(d["camera2world"]),
                                "reprojection_px_rms": d["reprojection_px_rms"]} for m, d in result.methods.items()})
+    report["target2world" if mount == "hand" else "target2tcp"] = _pose_dict(result.target2tcp)
     if kind == "hand-eye":
         out.pop("look_at", None)
         out["camera2world"] = _pose_dict(result.camera2world)

@@ -25,19 +25,30 @@ from robot_wm.sim.depth_noise import DEPTH_NOISE_MODELS
 class Camera:
     """Intrinsics and `camera2world` from a calibration file; renders frames from a physics client.
 
+    `mount` ``world`` (a fixed camera): the calibration's pose is `camera2world`. ``hand`` (a wrist camera): the
+    calibration's pose is `camera2flange`, the optical frame in the arm's flange frame, and `camera2world` is
+    where the camera was at its last render: :meth:`robot_wm.sim.World.render` sets it from the arm's flange
+    pose before rendering (``flange2world @ camera2flange``).
+
     Outside ``robot_wm.sim`` render through :meth:`robot_wm.sim.World.render` (no physics client needed).
     """
 
-    def __init__(self, calibration: CalibrationConfig) -> None:
+    def __init__(self, calibration: CalibrationConfig, mount: str = "world") -> None:
         c = calibration
+        if mount not in ("world", "hand"):
+            raise ValueError(f"mount must be world or hand (got {mount!r})")
         self.name = c.name
+        self.mount = mount
         self.intrinsics = Intrinsics(c.width, c.height, c.fx, c.fy, c.cx, c.cy)
         self.near, self.far = c.near, c.far
         if c.camera2world is not None:
-            self.camera2world = Pose(c.camera2world.position, c.camera2world.orientation)
+            pose = Pose(c.camera2world.position, c.camera2world.orientation)
         else:
             la = c.look_at
-            self.camera2world = look_at_camera2world(la.eye, la.target, la.up)
+            pose = look_at_camera2world(la.eye, la.target, la.up)
+        # a hand camera's pose in the flange frame (None for a fixed camera); camera2world until the first render
+        self.camera2flange = pose if mount == "hand" else None
+        self.camera2world = pose
         self.depth_noise = c.depth_noise
 
     def _matrices(self, k: Intrinsics) -> tuple[list[float], list[float]]:

@@ -27,6 +27,9 @@ DEFAULT_COLOR = (0.6, 0.6, 0.6, 1.0)
 SETTLE_MAX_S = 2.0
 REST_LINEAR = 2e-3  # m/s
 REST_ANGULAR = 2e-2  # rad/s
+# the arm's flange (``panda_link8``, Franka's flange frame F): where a hand-mounted camera is fixed (the
+# calibration of a ``mount: hand`` camera is its camera2flange); the hand (link 8) is this turned -45 deg about z
+FLANGE_LINK = 7
 
 
 @dataclass
@@ -74,7 +77,9 @@ class World:
         self.scene = scene
         self.gui = gui
         self.client = make_client(gui=gui)
-        self.cameras = [Camera(c) for c in scene.calibrations]
+        mounts = scene.mounts if len(scene.config.cameras) == len(scene.calibrations) else ["world"] * len(
+            scene.calibrations)
+        self.cameras = [Camera(c, m) for c, m in zip(scene.calibrations, mounts, strict=True)]
         self.objects: dict[str, ObjectInfo] = {}
         self.robot = -1
         self.table = -1
@@ -278,17 +283,33 @@ class World:
     def gripper_width(self) -> float:
         return float(sum(s[0] for s in self.client.getJointStates(self.robot, list(panda.FINGER_JOINTS))))
 
+    def flange_pose(self) -> Pose:
+        """World pose of the arm's flange (:data:`FLANGE_LINK`) at the current joint positions."""
+        st = self.client.getLinkState(self.robot, FLANGE_LINK, computeForwardKinematics=True)
+        return Pose(st[4], st[5])
+
+    def camera_pose(self, camera: Camera | str) -> Pose:
+        """Current world pose of `camera`'s optical frame: its calibrated pose for a fixed camera, the flange pose
+        composed with its camera2flange for a hand-mounted one (whose `camera2world` is updated to it)."""
+        if isinstance(camera, str):
+            camera = next(c for c in self.cameras if c.name == camera)
+        if getattr(camera, "mount", "world") == "hand":
+            camera.camera2world = self.flange_pose() @ camera.camera2flange
+        return camera.camera2world
+
     def render(self, camera: Camera | str, scale: float = 1.0, segmentation: bool = True,
                noise: bool = True) -> CameraFrame:
         """Render one frame of `camera` (one of :attr:`cameras`, by name, or any other :class:`Camera`).
 
-        `scale` < 1 renders a smaller image with matching intrinsics (previews, videos). `noise`: apply the
-        camera's calibrated depth noise, drawn from the world's seeded generator (this advances
-        :attr:`rng`); False renders a noise-free frame and leaves the generator alone. `segmentation`: add
-        the ground-truth body-id image (simulator body ids, see :meth:`body_names`).
+        A hand-mounted camera is rendered from the arm's current flange pose (:meth:`camera_pose`); the frame's
+        `camera2world` is that true pose. `scale` < 1 renders a smaller image with matching intrinsics
+        (previews, videos). `noise`: apply the camera's calibrated depth noise, drawn from the world's seeded
+        generator (this advances :attr:`rng`); False renders a noise-free frame and leaves the generator alone.
+        `segmentation`: add the ground-truth body-id image (simulator body ids, see :meth:`body_names`).
         """
         if isinstance(camera, str):
             camera = next(c for c in self.cameras if c.name == camera)
+        self.camera_pose(camera)
         return camera.render(self.client, self.rng if noise else None, scale, segmentation=segmentation)
 
     def observe(self, render: bool = True, segmentation: bool = True) -> Observation:

@@ -123,3 +123,43 @@ def test_cli_bad_board_file_is_one_line_and_status_2(tmp_path, capsys):
                "--out", str(tmp_path / "x.yaml")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith(f"error: {bad}: marker_size: must be < square_size") and "\n" not in err
+
+
+WRIST_SCENE = REPO / "sim_scenes" / "wrist_camera.yaml"
+
+
+def test_cli_calibrates_a_wrist_camera_eye_in_hand(tmp_path):
+    """A hand-mounted camera: the board lies on the table, the arm shows it to the camera; the file holds the
+    camera's pose on the flange (near the truth after 6 views) and loads as a hand camera of a scene."""
+    import json
+
+    out = tmp_path / "wrist.yaml"
+    assert main(["calibrate", "hand-eye", "--scene", str(WRIST_SCENE), "--camera", "wrist", "--poses", "6",
+                 "--seed", "1", "--out", str(out)]) == 0
+    cal, truth = load_calibration(out), load_scene(WRIST_SCENE).calibrations[1]
+    est = Pose(cal.camera2world.position, cal.camera2world.orientation).matrix()
+    dt, dr = pose_error(est, Pose(truth.camera2world.position, truth.camera2world.orientation).matrix())
+    assert dt < 8.0 and dr < 0.6  # mm, deg with only 6 views
+    assert abs(cal.fx / truth.fx - 1) < 0.02
+    report = json.loads((tmp_path / "wrist.json").read_text())
+    assert report["mount"] == "hand" and "target2world" in report and report["reprojection_px_rms"] < 0.4
+    assert set(report["methods"]) == {"tsai", "park", "horaud", "andreff", "daniilidis", "shah", "li"}
+    scene = yaml.safe_load(WRIST_SCENE.read_text())
+    scene["cameras"] = [{"calibration": str(REPO / "calibration" / "front.yaml")},
+                        {"calibration": str(out), "mount": "hand"}]
+    (tmp_path / "scene.yaml").write_text(yaml.safe_dump(scene))
+    assert load_scene(tmp_path / "scene.yaml").mount_of("wrist") == "hand"
+
+
+def test_the_board_lies_on_a_free_spot_of_the_table():
+    from robot_wm.perception.calibration_capture import board_spot
+
+    cfg = load_board(BOARD_FILE)
+    with World(load_scene(WRIST_SCENE)) as world:
+        spot = board_spot(world, cfg)
+        corners = spot.transform_points(np.array([[0, 0, 0], [cfg.width, cfg.height, 0]], float))
+        lo, hi = corners.min(0), corners.max(0)
+        assert np.all(np.abs(corners[:, 2] - cfg.thickness) < 1e-3)  # face up, resting on the table
+        for name in world.objects:
+            a, b = world.object_aabb(name)
+            assert np.any(hi[:2] < a[:2]) or np.any(lo[:2] > b[:2]), name  # no overlap with any object
