@@ -135,6 +135,7 @@ scene_case("missing-cameras", {"cameras": DELETE}, "cameras: required key is mis
 scene_case("no-cameras", {"cameras": []}, "cameras: wrong length")
 scene_case("camera-ref-unknown-key", {"cameras.0": {"calib": "front.yaml"}}, "cameras[0]")
 scene_case("calibration-not-found", {"cameras.0.calibration": "nope.yaml"}, "cameras[0].calibration", "not found")
+scene_case("camera-mount-unknown", {"cameras.0.mount": "wrist"}, "cameras[0].mount", "world")
 scene_case("mass-string", {"objects.0.mass": "heavy"}, "objects[0].mass", "number")
 scene_case("mass-negative", {"objects.0.mass": -1}, "objects[0].mass", "must be > 0 (got -1)")
 scene_case("mass-zero", {"objects.0.mass": 0}, "objects[0].mass", "must be > 0")

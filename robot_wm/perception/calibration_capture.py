@@ -15,6 +15,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,21 +171,34 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
             held = arm.tcp_pose() @ b2t
             board.place(held)
             rgb = render_supersampled(world, cam, held.transform_points(outline), supersample)
-            ids, uv = charuco.detect(_noisy(rgb, image_noise, rng))
-            if len(ids) < max(MIN_CORNERS, MIN_CORNER_FRACTION * len(charuco.corners)):
+            measured = _measure(charuco, rgb, q, rng, image_noise, corner_noise_px, joint_noise_rad,
+                                lambda qm: arm.kin.fk(qm).matrix())
+            if measured is None:
                 continue
-            if corner_noise_px > 0:
-                uv = uv + rng.normal(0.0, corner_noise_px, uv.shape)
-            qm = q + (rng.normal(0.0, joint_noise_rad, 7) if joint_noise_rad > 0 else 0.0)
-            views.append(View(ids, uv, arm.kin.fk(qm).matrix()))
+            views.append(measured[0])
             q_true.append(q)
-            q_meas.append(qm)
+            q_meas.append(measured[1])
             accepted_rot.append(rot)
             log.info("view %d/%d after %d candidate poses", len(views), n_poses, tries)
     finally:
         board.remove()
         arm.close()
     return Capture(views, np.asarray(q_true).reshape(-1, 7), np.asarray(q_meas).reshape(-1, 7), tries)
+
+
+def _measure(charuco: Any, rgb: np.ndarray, q: np.ndarray, rng: np.random.Generator, image_noise: float,
+             corner_noise_px: float, joint_noise_rad: float, fk: Callable[[np.ndarray], np.ndarray]
+             ) -> tuple[View, np.ndarray] | None:
+    """One captured view as a calibration sees it: corners detected on the (noised) image (None when too few),
+    corner noise px, the joints `q` (7,) rad read with encoder noise, `fk` of that reading (4x4, the link the
+    hand-eye problem uses). Returns (the view, the joint reading)."""
+    ids, uv = charuco.detect(_noisy(rgb, image_noise, rng))
+    if len(ids) < max(MIN_CORNERS, MIN_CORNER_FRACTION * len(charuco.corners)):
+        return None
+    if corner_noise_px > 0:
+        uv = uv + rng.normal(0.0, corner_noise_px, uv.shape)
+    qm = q + (rng.normal(0.0, joint_noise_rad, 7) if joint_noise_rad > 0 else 0.0)
+    return View(ids, uv, fk(qm)), qm
 
 
 def board_spot(world: World, board_cfg: CharucoBoardConfig) -> Pose:
@@ -269,15 +283,13 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
             rgb = render_supersampled(world, cam, outline, supersample)
             if not _in_view(seen, k, outline, 0.0):
                 continue
-            ids, uv = charuco.detect(_noisy(rgb, image_noise, rng))
-            if len(ids) < max(MIN_CORNERS, MIN_CORNER_FRACTION * len(charuco.corners)):
+            measured = _measure(charuco, rgb, q, rng, image_noise, corner_noise_px, joint_noise_rad,
+                                lambda qm: arm.kin.fk(qm, FLANGE_LINK).matrix())
+            if measured is None:
                 continue
-            if corner_noise_px > 0:
-                uv = uv + rng.normal(0.0, corner_noise_px, uv.shape)
-            qm = q + (rng.normal(0.0, joint_noise_rad, 7) if joint_noise_rad > 0 else 0.0)
-            views.append(View(ids, uv, arm.kin.fk(qm, FLANGE_LINK).matrix()))
+            views.append(measured[0])
             q_true.append(q)
-            q_meas.append(qm)
+            q_meas.append(measured[1])
             accepted_rot.append(rot)
             log.info("view %d/%d after %d candidate poses", len(views), n_poses, tries)
     finally:

@@ -189,8 +189,9 @@ class Scripted(SegmentController):
         self._queue.extend(plan)
 
 
-def drive(ctrl, obs_fn, ticks):
-    """Step `ctrl` for `ticks` ticks on a robot that tracks every command; obs_fn(i, last command) -> obs."""
+def drive(ctrl, obs_fn, ticks, pause=0.0):
+    """Step `ctrl` for `ticks` ticks on a robot that tracks every command; obs_fn(i, last command) -> obs.
+    `pause` s after each tick (a controller planning in the background: lets its worker run)."""
     cmds, last = [], None
     for i in range(ticks):
         c = ctrl.step(obs_fn(i, last))
@@ -199,6 +200,8 @@ def drive(ctrl, obs_fn, ticks):
             last = c
         if c.done:
             break
+        if pause:
+            time.sleep(pause)
     return cmds
 
 
@@ -319,16 +322,8 @@ def test_the_pixel_check_done_later_drops_the_same_frames_with_the_same_events()
 
 
 def drive_background(ctrl, obs_fn, ticks):
-    """`drive` for a controller planning in the background: a short pause per tick lets the worker run."""
-    cmds, last = [], None
-    for i in range(ticks):
-        c = ctrl.step(obs_fn(i, last))
-        cmds.append(c)
-        if NO_SAFE_POSE not in c.events:
-            last = c
-        if c.done:
-            break
-        time.sleep(0.0005)
+    """`drive` for a controller planning in the background (a short pause per tick), then its worker closed."""
+    cmds = drive(ctrl, obs_fn, ticks, pause=0.0005)
     ctrl.close()
     return cmds
 
