@@ -20,6 +20,14 @@ is the machine's load average when the measurement ended (> 2 on this 2-core mac
 include waiting for a CPU). The same is measured on a shorter run (``switch_ticks``) with Python's default
 interval (5 ms), for comparison: fields ``tick_ms_*_switch5ms``.
 
+The runner puts the control thread under the real-time policy SCHED_FIFO (``rt_priority`` RT_PRIORITY, as a
+real robot's loop runs; ``tick_realtime_priority`` says whether the OS granted it) and the planner thread at
+the lowest real-time priority below it (:func:`~robot_wm.control.executor.lower_thread_priority`). To show
+what that buys, ``loaded_ticks`` more ticks (default 10,000) run while one busy-looping process per CPU
+competes for every core (another user's work on a shared machine): with the real-time loop
+(``tick_ms_*_loaded``, ``deadline_misses_loaded``) and at normal priority with a nice planner
+(``*_loaded_normal``), in the same run.
+
 **Fault injection** (synchronous planning: same seed, same numbers). `fault_runs` runs, each a random scene
 (``random_scene``: 2-3 training objects, two cameras) picked and placed by the planned controller with RGB-D
 perception, with faults injected at random times (one ``numpy`` generator per run, from the bench seed):
@@ -64,15 +72,18 @@ the action, and the simulated joints stay finite).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +113,8 @@ PERIOD_MS = 1e3 / RATE_HZ
 TICK_SCENES = ("clutter", "two_blocks", "stacked", "tray", "singulate")
 TICKS, TICKS_QUICK = 20_000, 1_500
 SWITCH_TICKS, SWITCH_TICKS_QUICK = 6_000, 0
+LOADED_TICKS, LOADED_TICKS_QUICK = 10_000, 0
+RT_PRIORITY = 50  # SCHED_FIFO priority of the control thread (libfranka's examples: 80; any 1-99 above the planner)
 DEFAULT_SWITCH_INTERVAL_S = 0.005  # s: Python's own GIL switch interval (the comparison run)
 FAULT_RUNS, FAULT_RUNS_QUICK = 100, 3
 BASELINE_RUNS, BASELINE_RUNS_QUICK = 10, 1
@@ -196,16 +209,19 @@ def _pct(values: list[float], q: float) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- tick latency
 def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = SWITCH_INTERVAL_S,
-                 scenes: list[Path] | None = None) -> dict[str, Any]:
+                 scenes: list[Path] | None = None, planner_nice: int | None = None,
+                 rt_priority: int | None = None) -> dict[str, Any]:
     """Background-planning pick-and-place runs on `scenes` (default TICK_SCENES, cycled) until `min_ticks`
     ticks, the runner's GIL switch interval `switch_interval` s (None: Python's default); the step()
     latencies, deadline misses and what was placed (module docstring)."""
     paths = scenes or [REPO_SCENES_DIR / f"{n}.yaml" for n in TICK_SCENES]
     settings = PickPlacePlannerConfig(background_planning=True)
+    if planner_nice is not None:
+        settings = settings.model_copy(update={"planner_nice": planner_nice})
     step_ms: list[float] = []
     cpu_ms: list[float] = []
     audit = CommandAudit()
-    runs, placed, objects, cycle_misses, reasons = 0, 0, 0, 0, []
+    runs, placed, objects, cycle_misses, reasons, realtime = 0, 0, 0, 0, [], []
     bar = tqdm(total=min_ticks, desc="bench control: tick latency", leave=False)
     try:
         while len(step_ms) < min_ticks:
@@ -216,7 +232,7 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = SWIT
                 audit.start(world.joint_positions())
                 runner = FixedRateRunner(SimPandaDriver(world, arm, segmentation=False), ctrl, rate_hz=RATE_HZ,
                                          max_consecutive_misses=10**9, realtime=False, on_command=audit,
-                                         switch_interval_s=switch_interval)
+                                         switch_interval_s=switch_interval, rt_priority=rt_priority)
                 res = runner.run(max_ticks=min(_max_ticks(world), max(1, min_ticks - len(step_ms))))
                 ctrl.close()
                 step_ms += res.step_ms
@@ -226,6 +242,7 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = SWIT
                 placed += int(sum(evaluate_task(world, names).values()))
                 objects += len(names)
                 reasons.append(res.reason)
+                realtime.append(res.realtime_priority)
                 arm.close()
             runs += 1
             bar.update(len(res.step_ms))
@@ -237,7 +254,20 @@ def tick_latency(seed: int, min_ticks: int, switch_interval: float | None = SWIT
             "tick_cpu_ms_p999": _pct(cpu_ms, 99.9), "tick_cpu_ms_max": max(cpu_ms) if cpu_ms else None,
             "deadline_misses_cpu": int(sum(m > PERIOD_MS for m in cpu_ms)),
             "tick_runs": runs, "tick_placed": placed, "tick_objects": objects, "tick_unsafe_commands": audit.unsafe,
-            "tick_finish_reasons": reasons, "load_1min": os.getloadavg()[0]}
+            "tick_finish_reasons": reasons, "load_1min": os.getloadavg()[0],
+            "tick_realtime_priority": None if rt_priority is None else all(realtime)}
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """`processes` busy-looping Python processes for the duration (another user's work on a shared machine)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------- fault injection
@@ -674,7 +704,7 @@ def gym_checks() -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- the bench
 def run(scenes: list[Path] | None, seed: int, quick: bool, ticks: int | None = None,
-        switch_ticks: int | None = None, fault_runs: int | None = None, baseline_runs: int | None = None,
+        switch_ticks: int | None = None, loaded_ticks: int | None = None, fault_runs: int | None = None, baseline_runs: int | None = None,
         soak_picks: int | None = None, workers: int = 2, cli_main: Callable[[list[str]], int] | None = None,
         bad_input_every: int | None = None) -> dict[str, Any]:
     """Every part of the bench (module docstring); sizes default to the full ones, or the quick ones with
@@ -688,13 +718,21 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, ticks: int | None = N
     n_ticks = size(ticks, TICKS, TICKS_QUICK)
     if n_ticks:
         t = time.perf_counter()
-        out |= tick_latency(seed, n_ticks, SWITCH_INTERVAL_S, scenes)
+        out |= tick_latency(seed, n_ticks, SWITCH_INTERVAL_S, scenes, rt_priority=RT_PRIORITY)
         out["tick_wall_s"] = time.perf_counter() - t
+    fields = ("ticks", "tick_ms_p50", "tick_ms_p999", "tick_ms_max", "deadline_misses")
     n_switch = size(switch_ticks, SWITCH_TICKS, SWITCH_TICKS_QUICK)
     if n_switch:
-        sw = tick_latency(seed, n_switch, DEFAULT_SWITCH_INTERVAL_S, scenes)
-        out |= {f"{k}_switch5ms": sw[k] for k in ("ticks", "tick_ms_p50", "tick_ms_p999", "tick_ms_max",
-                                                  "deadline_misses")}
+        sw = tick_latency(seed, n_switch, DEFAULT_SWITCH_INTERVAL_S, scenes, rt_priority=RT_PRIORITY)
+        out |= {f"{k}_switch5ms": sw[k] for k in fields}
+    n_loaded = size(loaded_ticks, LOADED_TICKS, LOADED_TICKS_QUICK)
+    if n_loaded:
+        busy = os.cpu_count() or 1
+        with cpu_load(busy):
+            rt = tick_latency(seed, n_loaded, SWITCH_INTERVAL_S, scenes, rt_priority=RT_PRIORITY)
+            normal = tick_latency(seed, n_loaded, SWITCH_INTERVAL_S, scenes)
+        out |= {f"{k}_loaded": rt[k] for k in fields} | {f"{k}_loaded_normal": normal[k] for k in fields}
+        out |= {"loaded_busy_processes": busy, "load_1min_loaded": normal["load_1min"]}
     n_runs = size(fault_runs, FAULT_RUNS, FAULT_RUNS_QUICK)
     if n_runs:
         t = time.perf_counter()
@@ -713,5 +751,5 @@ def run(scenes: list[Path] | None, seed: int, quick: bool, ticks: int | None = N
     return out
 
 
-__all__ = ["CommandAudit", "FaultyDriver", "bad_inputs", "draw_faults", "fault_run", "fault_suite", "gym_checks",
+__all__ = ["CommandAudit", "FaultyDriver", "bad_inputs", "cpu_load", "draw_faults", "fault_run", "fault_suite", "gym_checks",
            "run", "soak", "tick_latency"]

@@ -378,6 +378,9 @@ class PickPlacePlannerConfig(StrictModel):
     # perception, planning and IK in a background thread so that a control tick never waits for them (the arm
     # holds meanwhile); off by default: the simulated demo and benchmarks stay bit-for-bit repeatable
     background_planning: bool = False
+    # the planner thread's nice value (Linux: per thread, 0-19, raising it needs no privilege): the control
+    # thread then wins the CPU whenever both want one, so a busy machine delays plans, not ticks; 0 leaves it
+    planner_nice: int = Field(default=10, ge=0, le=19)
 
 
 class LaunchConfig(StrictModel):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class RunResult:
     reason: str = ""
     deadline_misses: int = 0
     max_consecutive_misses: int = 0
+    realtime_priority: bool | None = None
     tick_ms_p50: float = 0.0
     tick_ms_p999: float = 0.0
     tick_ms_max: float = 0.0
@@ -121,14 +123,17 @@ class FixedRateRunner:
     period: otherwise the simulation would run far ahead of the planner, which a real robot cannot do;
     deadlines are checked either way). clock / sleep: injectable for tests. on_command: called
     with each command sent (logging, evaluation). switch_interval_s: Python's GIL switch interval while
-    running (None: left as it is).
+    running (None: left as it is). rt_priority: run the calling thread under the real-time policy
+    SCHED_FIFO at this priority (1-99) while running, as libfranka's loops do, and restore its policy after;
+    it needs the privilege (root, CAP_SYS_NICE or an rtprio limit): where refused, the run goes on at normal
+    priority with a warning, and ``RunResult.realtime_priority`` says which it was (None: not asked).
     """
 
     def __init__(self, driver: RobotDriver, controller: StepController, rate_hz: float = 250.0,
                  deadline_s: float | None = None, max_consecutive_misses: int = 5, realtime: bool = True,
                  clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep,
                  on_command: Callable[[Command], None] | None = None,
-                 switch_interval_s: float | None = SWITCH_INTERVAL_S) -> None:
+                 switch_interval_s: float | None = SWITCH_INTERVAL_S, rt_priority: int | None = None) -> None:
         if not (math.isfinite(rate_hz) and rate_hz > 0):
             raise ValueError(f"rate_hz must be > 0 (got {rate_hz})")
         if max_consecutive_misses < 1:
@@ -142,6 +147,9 @@ class FixedRateRunner:
         if switch_interval_s is not None and not (math.isfinite(switch_interval_s) and switch_interval_s > 0):
             raise ValueError(f"switch_interval_s must be > 0 (got {switch_interval_s})")
         self.switch_interval_s = switch_interval_s
+        if rt_priority is not None and not 1 <= rt_priority <= 99:
+            raise ValueError(f"rt_priority must be 1-99 (got {rt_priority})")
+        self.rt_priority = rt_priority
 
     def run(self, max_ticks: int | None = None, max_s: float | None = None) -> RunResult:
         """Tick until the controller says done, the watchdog stops it, `max_ticks` cycles or `max_s` seconds
@@ -155,6 +163,7 @@ class FixedRateRunner:
         old_switch = sys.getswitchinterval()
         if self.switch_interval_s is not None:
             sys.setswitchinterval(self.switch_interval_s)
+        old_policy = self._enter_realtime(res)
         start = next_t = self.clock()
         try:
             while True:
@@ -213,9 +222,27 @@ class FixedRateRunner:
             self._stop(res, last_sent, last_obs, f"error: {type(exc).__name__}: {exc}")
         finally:
             sys.setswitchinterval(old_switch)
+            if old_policy is not None:
+                os.sched_setscheduler(0, *old_policy)
             self._latencies(res, step_s)
             res.step_cpu_ms = (1e3 * np.asarray(cpu_s)).tolist()
         return res
+
+    def _enter_realtime(self, res: RunResult) -> tuple[int, Any] | None:
+        """Switch the calling thread to SCHED_FIFO at `rt_priority` (see the class docstring); the policy to
+        restore afterwards, or None when nothing was changed."""
+        if self.rt_priority is None:
+            return None
+        try:
+            old = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+        except (AttributeError, OSError) as exc:  # not Linux, or no privilege
+            log.warning("control loop runs at normal priority: SCHED_FIFO %d refused (%s); grant it with root, "
+                        "CAP_SYS_NICE or an rtprio limit (ulimit -r)", self.rt_priority, exc)
+            res.realtime_priority = False
+            return None
+        res.realtime_priority = True
+        return old
 
     def _stop(self, res: RunResult, last_sent: Command | None, last_obs: Observation | None, reason: str) -> None:
         """Stop safely: the controller is told, the robot holds the last command sent (or the last valid

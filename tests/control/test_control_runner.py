@@ -3,7 +3,9 @@ fixed-rate runner's deadline watchdog."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from robot_wm.config import PickPlacePlannerConfig, load_scene
 from robot_wm.control.demo import run_controller
 from robot_wm.control.estimate import OracleEstimator
-from robot_wm.control.executor import Segment, SegmentController
+from robot_wm.control.executor import BackgroundWorker, Segment, SegmentController
 from robot_wm.control.guard import NO_SAFE_POSE, is_safe
 from robot_wm.control.planned import PlanningController
 from robot_wm.control.runner import SWITCH_INTERVAL_S, FixedRateRunner, RobotDriver, SimPandaDriver
@@ -173,6 +175,62 @@ def test_runner_lowers_the_gil_switch_interval_while_it_runs_and_restores_it():
     assert seen == [before, before]
     with pytest.raises(ValueError, match="switch_interval_s"):
         FixedRateRunner(FakeDriver(), Recorder(), switch_interval_s=0.0)
+
+
+def _fifo_allowed() -> bool:
+    try:
+        old = (os.sched_getscheduler(0), os.sched_getparam(0))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (AttributeError, OSError):
+        return False
+    os.sched_setscheduler(0, *old)
+    return True
+
+
+@pytest.mark.skipif(not _fifo_allowed(), reason="SCHED_FIFO needs Linux and the privilege")
+def test_runner_runs_the_loop_real_time_with_the_planner_below_it_and_restores_the_policy():
+    seen: list[tuple[int, int]] = []
+    worker = BackgroundWorker(nice=10)
+    planner: list[tuple[int, int]] = []
+
+    class Recorder(SleepyController):
+        def step(self, obs):
+            seen.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority))
+            if len(seen) == 1:  # a planner thread started from the real-time loop
+                job = worker.submit(lambda: planner.append((os.sched_getscheduler(0),
+                                                            os.sched_getparam(0).sched_priority)))
+                assert job.wait(5)
+            return super().step(obs)
+
+    before = os.sched_getscheduler(0)
+    res = FixedRateRunner(FakeDriver(), Recorder(), realtime=False, rt_priority=40).run(max_ticks=3)
+    worker.close()
+    assert res.realtime_priority is True and seen == [(os.SCHED_FIFO, 40)] * 3
+    assert planner == [(os.SCHED_FIFO, 1)]  # real-time, but below the loop: never descheduled holding the GIL
+    assert os.sched_getscheduler(0) == before
+    assert FixedRateRunner(FakeDriver(), Recorder(), realtime=False).run(max_ticks=1).realtime_priority is None
+
+
+def test_runner_goes_on_at_normal_priority_when_real_time_is_refused(monkeypatch, caplog):
+    def refuse(*_):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    res = FixedRateRunner(FakeDriver(), SleepyController(), realtime=False, rt_priority=40).run(max_ticks=3)
+    assert res.realtime_priority is False and res.ticks == 3 and res.reason.startswith("tick limit")
+    assert "normal priority" in caplog.text
+    for bad in (0, 100):
+        with pytest.raises(ValueError, match="rt_priority"):
+            FixedRateRunner(FakeDriver(), SleepyController(), rt_priority=bad)
+
+
+def test_a_planner_thread_under_a_normal_loop_gets_its_nice_value():
+    worker = BackgroundWorker(nice=7)
+    job = worker.submit(lambda: (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    assert job.wait(5)
+    worker.close()
+    if sys.platform.startswith("linux"):
+        assert job.result == (os.SCHED_OTHER, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7))
 
 
 def test_runner_never_sends_a_command_without_a_safe_pose_and_survives_errors(kin):
