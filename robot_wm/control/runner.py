@@ -20,6 +20,9 @@ final command (``done``: the robot keeps holding the last target it was sent, as
 While it runs, the runner lowers Python's GIL switch interval to `switch_interval_s` (default
 SWITCH_INTERVAL_S = 0.5 ms, restored afterwards): a controller planning in a background thread holds the GIL
 for up to the interval (5 ms by default) whenever the control thread wants it, longer than a 250 Hz tick.
+With `rt_priority` the loop runs under SCHED_FIFO while it runs (a real robot's loop; the planner thread of a
+background-planning controller then sits just below it, see ``executor.lower_thread_priority``), so other
+processes on a busy machine cannot delay a tick.
 """
 
 from __future__ import annotations
