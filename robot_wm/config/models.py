@@ -372,6 +372,14 @@ class PickPlacePlannerConfig(StrictModel):
     linear_speed: float = Field(default=0.2, gt=0, le=1.0)
     joint_speed: float = Field(default=0.6, gt=0, le=1.0)  # fraction of the joint velocity limits
     grasp_depth: float = Field(default=0.025, gt=0, le=0.06)  # how far below the top the TCP goes
+    # placing (planned controller): the last `set_down_height` m down at `set_down_speed` m/s to the
+    # release, the object's bottom `set_down_clearance` m above the region (the scripted controller drops it
+    # from `place_clearance`), then hold `release_settle_s` s before opening — a held object that lands fast
+    # (a lying cylinder pinched across) takes a kick that rolls it out of the region
+    set_down_clearance: float = Field(default=0.003, ge=0, le=0.05)
+    set_down_height: float = Field(default=0.04, ge=0, le=0.2)
+    set_down_speed: float = Field(default=0.04, gt=0, le=1.0)
+    release_settle_s: float = Field(default=0.3, ge=0, le=5.0)
     verify_grasps: bool = True  # shake-test each grasp in a shadow world built from perception first
     verify_trials: int = Field(default=3, ge=1, le=50)  # robust-mode trials per verified grasp
     verify_min_success: float = Field(default=0.6, gt=0, le=1)  # fraction of trials that must hold (2 of 3)

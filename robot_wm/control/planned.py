@@ -61,6 +61,7 @@ from robot_wm.control.pick_place import place_slots
 from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
 from robot_wm.interface import Observation
 from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT
 from robot_wm.planning.decision import Decision, ObjectIdentities, PickAction, PushAction, TaskPlanner
 from robot_wm.sim import TIME_STEP, KinematicModel
 from robot_wm.sim.push import PUSH_SPEED, pusher_heading
@@ -71,6 +72,7 @@ SETTLE_S = 0.5  # s held still after an action, so objects come to rest before t
 REMATCH_RADIUS = 0.1  # m: farthest an object with a new id may be from where its end was predicted
 REMATCH_SIZE = 0.03  # m: most its sorted extents may differ in sum from those it had before
 SLOT_MARGIN = 0.005  # m of clearance between a place slot's object and anything already there
+ROOM_GRID = 0.01  # m: grid over the place region searched for the most room when no slot is free
 # Turns about world z (rad) tried for the carry when the grasp's own orientation is out of reach at the slot.
 PLACE_TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi / 4, -math.pi / 4, math.pi)
 
@@ -381,8 +383,8 @@ class PlanningController(SegmentController):
         bottom = target.bottom_z if target is not None else 0.0
         radius = 0.5 * float(np.max(target.extents[:2])) if target is not None else 0.5 * a.contact_width
         slot = self._free_slot(estimates, a.target, radius)
-        # the object keeps its height below the TCP: release with its bottom `place_clearance` above the region
-        release_z = self.region.center[2] + s.place_clearance + (g.position[2] - bottom)
+        # the object keeps its height below the TCP: set it down, its bottom `set_down_clearance` above the region
+        release_z = max(self.region.center[2] + s.set_down_clearance + (g.position[2] - bottom), MIN_TCP_HEIGHT + 0.005)
         quat = self._place_orientation(g, slot, lift_z, np.asarray(obs.joint_positions, float))
         above = Pose([slot[0], slot[1], lift_z], quat)
         release = Pose([slot[0], slot[1], release_z], quat)
@@ -392,9 +394,26 @@ class PlanningController(SegmentController):
             Segment("line", g, label="approach"), Segment("grip", 0.0, label="close"),
             Segment("line", lift, label="lift"), Segment("check", self._check_grasp(a.target)),
             Segment("pose", above, label="carry"), Segment("check", self._check_still_held),
-            Segment("line", release, label="lower"), Segment("grip", panda.MAX_OPENING, label="release"),
+            # release to the grasp's opening, not the hand's widest: fingers swinging open to 8 cm hit (and roll)
+            # what already stands beside the slot
+            *self._set_down_segments(release, lift_z),
+            Segment("grip", min(a.open_width, panda.MAX_OPENING), label="release"),
             Segment("line", above, label="retreat"), *self._look_segments(),
         ]
+
+    def _set_down_segments(self, release: Pose, carry_z: float) -> list[Segment]:
+        """Down to `release` from the carry height `carry_z` (m): at the line speed to `set_down_height` above
+        it, the rest at `set_down_speed`,
+        then still for `release_settle_s` (a held object that lands fast takes a kick; a lying cylinder
+        pinched across its diameter then rolls on after the release, out of the region)."""
+        s = self.settings
+        settle = [Segment("settle", round(s.release_settle_s / self.dt))] if s.release_settle_s > 0 else []
+        above_z = min(release.position[2] + s.set_down_height, carry_z)
+        if above_z <= release.position[2] + 1e-4:
+            return [Segment("line", release, speed=s.set_down_speed, label="set down"), *settle]
+        above = Pose([release.position[0], release.position[1], above_z], release.quaternion)
+        return [Segment("line", above, label="lower"),
+                Segment("line", release, speed=s.set_down_speed, label="set down"), *settle]
 
     def _place_orientation(self, g: Pose, slot: np.ndarray, z: float, q_seed: np.ndarray) -> np.ndarray:
         """The grasp's orientation if the arm reaches it above `slot`, else the first reachable turn of it
@@ -406,7 +425,8 @@ class PlanningController(SegmentController):
         return g.quaternion
 
     def _free_slot(self, estimates: list[ObjectEstimate], target: str, radius: float) -> np.ndarray:
-        """The next slot (round robin) with no other perceived object within reach of the placed one."""
+        """The next slot (round robin) with no other perceived object within reach of the placed one; when
+        none has room, the roomiest point of the region."""
         others = [e for e in estimates if e.id != target and not e.fixed]
         n = len(self.slots)
         for k in range(n):
@@ -416,9 +436,24 @@ class PlanningController(SegmentController):
                    + SLOT_MARGIN for e in others):
                 self._slot = i + 1
                 return slot
-        slot = self.slots[self._slot % n]
         self._slot += 1
-        return slot
+        return self._roomiest_point(others, radius)
+
+    def _roomiest_point(self, others: list[ObjectEstimate], radius: float) -> np.ndarray:
+        """When no slot is free: the point of the region (a ROOM_GRID m grid, the placed object's `radius`
+        m inside the edges where it fits) farthest from what is already there (maximin clearance between
+        circles around the footprints); world xy (2,) m."""
+        (cx, cy), (sx, sy) = self.region.center[:2], self.region.size
+        mx, my = min(radius, 0.5 * sx), min(radius, 0.5 * sy)
+        xs = np.arange(cx - 0.5 * sx + mx, cx + 0.5 * sx - mx + 1e-9, ROOM_GRID)
+        ys = np.arange(cy - 0.5 * sy + my, cy + 0.5 * sy - my + 1e-9, ROOM_GRID)
+        points = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+        if not others or not len(points):
+            return np.array([cx, cy]) if not len(points) else points[len(points) // 2]
+        centres = np.array([e.pose.position[:2] for e in others])
+        halves = np.array([0.5 * float(np.max(e.extents[:2])) for e in others])
+        room = (np.linalg.norm(points[:, None] - centres[None], axis=-1) - halves).min(axis=1)
+        return points[int(np.argmax(room))]
 
     def _look_segments(self) -> list[Segment]:
         """After an action: out of the cameras' way (home, when `look_from_home`), then hold still while

@@ -147,10 +147,19 @@ def test_a_tilted_pick_approaches_along_its_own_z_axis_and_places(kin):
     assert max((p.rotation.inv() * rot).magnitude() for p in approach) < math.radians(1)
     assert next(c.gripper_width for c in cmds if c.phase == "approach") == pytest.approx(0.07)
     # carried and released in the place region, then the outcome reported as a success
-    release = tcp_path(kin, cmds, "lower")[-1]
+    # set down: fast to set_down_height above the release, the rest slowly, still, then open to the grasp's width
+    cfg = PickPlacePlannerConfig()
+    lowered, set_down = tcp_path(kin, cmds, "lower")[-1], tcp_path(kin, cmds, "set down")
+    release = set_down[-1]
     assert REGION.contains(release.position)
-    assert release.position[2] == pytest.approx(0.035 - BLOCK.bottom_z + PickPlacePlannerConfig().place_clearance,
-                                                abs=1e-3)
+    assert release.position[2] == pytest.approx(0.035 - BLOCK.bottom_z + cfg.set_down_clearance, abs=1e-3)
+    assert lowered.position[2] - release.position[2] == pytest.approx(cfg.set_down_height, abs=1e-3)
+    assert len(set_down) * ctrl.dt >= 0.9 * cfg.set_down_height / cfg.set_down_speed
+    phases = [c.phase for c in cmds]
+    after = phases[len(phases) - phases[::-1].index("set down"):]
+    still = next(i for i, ph in enumerate(after) if ph != "settle")
+    assert still >= round(cfg.release_settle_s / ctrl.dt) - 2 and after[still] == "release"
+    assert next(c.gripper_width for c in cmds if c.phase == "release") == pytest.approx(0.07)
     assert planner.outcomes == [("pick", True)] and planner.decided == ["pick", "done", "done"]
     assert ctrl.finish_reason == "script finished"
 
