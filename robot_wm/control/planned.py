@@ -403,17 +403,17 @@ class PlanningController(SegmentController):
 
     def _set_down_segments(self, release: Pose, carry_z: float) -> list[Segment]:
         """Down to `release` from the carry height `carry_z` (m): at the line speed to `set_down_height` above
-        it, the rest at `set_down_speed`,
-        then still for `release_settle_s` (a held object that lands fast takes a kick; a lying cylinder
-        pinched across its diameter then rolls on after the release, out of the region)."""
+        it, the rest at `set_down_speed`, then still for `release_settle_s` (a held object that lands fast
+        takes a kick; a lying cylinder pinched across its diameter then rolls on, out of the region)."""
         s = self.settings
-        settle = [Segment("settle", round(s.release_settle_s / self.dt))] if s.release_settle_s > 0 else []
+        segments = [Segment("line", release, speed=s.set_down_speed, label="set down")]
         above_z = min(release.position[2] + s.set_down_height, carry_z)
-        if above_z <= release.position[2] + 1e-4:
-            return [Segment("line", release, speed=s.set_down_speed, label="set down"), *settle]
-        above = Pose([release.position[0], release.position[1], above_z], release.quaternion)
-        return [Segment("line", above, label="lower"),
-                Segment("line", release, speed=s.set_down_speed, label="set down"), *settle]
+        if above_z > release.position[2] + 1e-4:
+            above = Pose([release.position[0], release.position[1], above_z], release.quaternion)
+            segments.insert(0, Segment("line", above, label="lower"))
+        if s.release_settle_s > 0:
+            segments.append(Segment("settle", round(s.release_settle_s / self.dt)))
+        return segments
 
     def _place_orientation(self, g: Pose, slot: np.ndarray, z: float, q_seed: np.ndarray) -> np.ndarray:
         """The grasp's orientation if the arm reaches it above `slot`, else the first reachable turn of it
@@ -448,8 +448,10 @@ class PlanningController(SegmentController):
         xs = np.arange(cx - 0.5 * sx + mx, cx + 0.5 * sx - mx + 1e-9, ROOM_GRID)
         ys = np.arange(cy - 0.5 * sy + my, cy + 0.5 * sy - my + 1e-9, ROOM_GRID)
         points = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-        if not others or not len(points):
-            return np.array([cx, cy]) if not len(points) else points[len(points) // 2]
+        if not len(points):
+            return np.array([cx, cy])
+        if not others:
+            return points[len(points) // 2]
         centres = np.array([e.pose.position[:2] for e in others])
         halves = np.array([0.5 * float(np.max(e.extents[:2])) for e in others])
         room = (np.linalg.norm(points[:, None] - centres[None], axis=-1) - halves).min(axis=1)
