@@ -55,6 +55,13 @@ class GraspPlannerConfig(_Strict):
     # deg: box grasps also turned about their closing axis by +-these (tilted candidates: tried only when no
     # top-down grasp is chosen; within [snap_tilt_deg, max_tilt_deg]; [] for none)
     box_tilts_deg: list[float] = Field(default=[30.0, 45.0], max_length=8)
+    # Escape grasps, tried only when no top-down grasp is chosen (an object flush against a wall, a tray rim or
+    # a taller neighbour): the box grasps slid by these (m) along the gripped faces, the pads overhanging a
+    # face's end by up to box_max_overhang (m), each also raised until the palm clears what stands beside
+    # the object, as long as box_min_grip (m) of the object stays between the pads (0: never raised)
+    box_escape_slides: list[float] = Field(default=[0.002, -0.002, 0.004, -0.004, 0.006, -0.006], max_length=16)
+    box_max_overhang: float = Field(default=0.006, ge=0.0, le=0.015)
+    box_min_grip: float = Field(default=0.008, ge=0.0, le=0.05)
     # ranking
     max_scored: int = Field(default=128, ge=1, le=10_000)  # top-down candidates the world model scores
     tie_weight: float = Field(default=0.02, ge=0.0, le=1.0)  # rank = P(success) + this x analytic quality
@@ -74,7 +81,7 @@ class GraspPlannerConfig(_Strict):
             raise ValueError(f"every depth must be in [0, 0.1] m (got {v})")
         return v
 
-    @field_validator("box_slides")
+    @field_validator("box_slides", "box_escape_slides")
     @classmethod
     def _slides(cls, v: list[float]) -> list[float]:
         if any(abs(d) > 0.05 for d in v):

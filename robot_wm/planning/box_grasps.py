@@ -34,7 +34,7 @@ class TopDownGrasp:
 
 
 def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[float, ...] | None = None,
-                    slides: tuple[float, ...] = (0.0,)) -> list[TopDownGrasp]:
+                    slides: tuple[float, ...] = (0.0,), overhang: float = 0.0) -> list[TopDownGrasp]:
     """Vertical grasps of the estimate's box, closing across its narrower horizontal side first, then
     across the wider one when that also fits between the fingers. Empty when neither side fits.
 
@@ -42,7 +42,9 @@ def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[flo
     gives several, tried in order for each side (duplicates after the half-height cap are dropped).
     `slides` (m): the TCP moved along the gripped faces (across the closing axis) from the box centre — the
     same two faces gripped off centre, e.g. away from a wall or a neighbour the palm would touch; a slide
-    that would put a pad (PAD_HALF_WIDTH) within SLIDE_MARGIN of a face's end is skipped. 0 is the centre.
+    that would put a pad (PAD_HALF_WIDTH) within SLIDE_MARGIN of a face's end is skipped, unless `overhang`
+    (m) lets the pad reach that far past it (a flat pad still grips a face it overhangs a little, and a
+    cylinder wherever it covers the cylinder's axis). 0 is the centre.
     """
     rot = est.pose.rotation.as_matrix()
     vertical = int(np.argmax(np.abs(rot[2, :])))
@@ -57,7 +59,7 @@ def top_down_grasps(est: ObjectEstimate, depth: float = 0.025, depths: tuple[flo
             continue
         axis = rot[:, axis_index]
         along = rot[:, 3 - vertical - axis_index]  # the other horizontal box axis: along the gripped faces
-        room = float(est.extents[3 - vertical - axis_index]) / 2 - PAD_HALF_WIDTH - SLIDE_MARGIN
+        room = float(est.extents[3 - vertical - axis_index]) / 2 - PAD_HALF_WIDTH - SLIDE_MARGIN + overhang
         offsets = [s for s in slides if abs(s) <= max(room, 0.0) or s == 0.0]
         # TCP y (closing axis) = Rz(yaw) @ [0, -1, 0]  =>  yaw = atan2(axis) + pi/2 (the axis sign is irrelevant)
         yaw = math.atan2(axis[1], axis[0]) + math.pi / 2

@@ -31,7 +31,12 @@ Candidate sources (``sources``):
 * ``box`` — :func:`robot_wm.planning.box_grasps.top_down_grasps` of the estimate's oriented box (narrow
   side, then wide side, at ``box_depths`` below the top), at its centre and slid by ``box_slides`` along
   the gripped faces (an object flush against a wall: the palm, 6.3 cm deep, touches the wall over an object
-  narrower than that when gripped at the centre, and clears it a few mm off centre).
+  narrower than that when gripped at the centre, and clears it a few mm off centre). With the tilted
+  candidates (only when no top-down grasp is chosen) come *escape* grasps
+  (:meth:`GraspPlanner.escape_box_candidates`): slid a few mm further (``box_escape_slides``, the pads
+  overhanging a face's end by up to ``box_max_overhang``) and raised until the palm clears the highest
+  obstacle point under it (keeping ``box_min_grip`` of the object between the pads) — a box thinner than
+  the palm flush against a wall a little taller than the palm's height above the TCP.
 
 Filters: the open hand (contact width + ``open_clearance``), grown by ``collision_margin``, must contain
 no obstacle point — the other estimates' points within ``scene_margin`` of the target (downsampled to
@@ -96,6 +101,9 @@ from robot_wm.config.planner_grasp import GraspPlannerConfig
 from robot_wm.geometry import Pose, panda
 from robot_wm.grasping import Grasp, SamplerConfig, sample_grasps
 from robot_wm.grasping.candidates import (
+    PALM_X,
+    PALM_Y,
+    PALM_Z,
     antipodal_pairs,
     collision_free,
     downsample,
@@ -132,6 +140,7 @@ BOX_SURFACE_STEP = 0.01  # m between points sampled on the box of an estimate th
 SHAKE_OPENING_CLEARANCE = 0.01  # m: the shake test opens to grasp width + this (planners/shake_test.yaml)
 TILT_PENALTY = 0.1  # the prior of a tilted candidate drops by this from snap_tilt_deg to max_tilt_deg
 TABLE_STEP = 0.005  # m between the table points the single-view completion is told the camera saw
+RAISE_EPS = 0.001  # m: a raised box grasp's palm clears the highest point under it by margin + this
 TABLE_MARGIN = 0.2  # m around the target's points over which those table points are laid
 
 
@@ -139,7 +148,7 @@ TABLE_MARGIN = 0.2  # m around the target's points over which those table points
 class GraspCandidate:
     """One evaluated grasp. `grasp`: TCP pose (world) and contact width (m) — what the shadow verifier
     tests — with the analytic quality as its score; `open_width`: how far the fingers open before the
-    approach (m); `source`: "sampler" | "box" | "single_view"; `tilt`: approach angle from straight down (rad).
+    approach (m); `source`: "sampler" | "box" | "box_escape" (:meth:`GraspPlanner.escape_box_candidates`) | "single_view"; `tilt`: approach angle from straight down (rad).
 
     `p_success`: the world model's P(shake test stable) (top-down), `tilted_prior` (tilted), the grasp-quality
     model's P(stable under the arm) (single_view), None when not scored; `rank`: the ranking key (higher first); `collision_free`; `reachable`: IK found for the
@@ -516,7 +525,54 @@ class GraspPlanner:
                 tilt = math.acos(float(np.clip(-g.approach[2], -1.0, 1.0)))
                 if tilt > snap:
                     out.append(GraspCandidate(g, self._opening(g.width), "sampler", tilt))
-        return out + self.tilted_box_candidates(target, geo)
+        return out + self.escape_box_candidates(target, geo) + self.tilted_box_candidates(target, geo)
+
+    def escape_box_candidates(self, target: ObjectEstimate, geo: _Geometry) -> list[GraspCandidate]:
+        """Top-down box grasps for an object whose ordinary ones all touch something (made with the tilted
+        candidates, only when no top-down grasp is chosen): the box grasps at ``box_slides`` and
+        ``box_escape_slides``, the pads overhanging a gripped face's end by up to ``box_max_overhang`` (a
+        2.3 cm box flush against a wall leaves the 2.1 cm fingers closing along the wall 2 mm from it at the
+        centre; slid 4 mm away, 6 mm), each at ``box_depths`` and *raised* until the palm (PALM_X x PALM_Y,
+        grown by ``collision_margin``) is above every other obstacle point under it (``geo.scene_points``),
+        where that keeps at least ``box_min_grip`` of the object between the pads (the palm spans 4.7-13.1
+        cm above the TCP: over an object beside a 6-7 cm wall a grasp 2.5 cm below the top puts it on the
+        wall, one 1-1.5 cm below clears it). Collision flags and quality as for the top-down box grasps;
+        source "box_escape"."""
+        c = self.config
+        if "box" not in c.sources:
+            return []
+        slides = tuple(dict.fromkeys((*c.box_slides, *c.box_escape_slides)))
+        boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=slides,
+                                            overhang=c.box_max_overhang)
+                 if c.min_width <= b.contact_width <= c.max_width]
+        if not boxes:
+            return []
+        pos = np.stack([b.pose.position for b in boxes])
+        yaw = np.array([_top_down_yaw(b.pose.quaternion) for b in boxes])
+        width = np.array([b.contact_width for b in boxes])
+        mats = _top_down_matrices(yaw)  # (G, 3, 3), columns: the TCP axes in the world
+        if c.box_min_grip > 0 and len(geo.scene_points):
+            local = np.einsum("gij,gpi->gpj", mats, geo.scene_points[None] - pos[:, None])  # (G, P, 3)
+            m = c.collision_margin
+            under = ((local[..., 0] > PALM_X[0] - m) & (local[..., 0] < PALM_X[1] + m)
+                     & (local[..., 1] > PALM_Y[0] - m) & (local[..., 1] < PALM_Y[1] + m))
+            top = np.where(under, geo.scene_points[None, :, 2], -np.inf).max(1)  # highest point under the palm
+            z = top + PALM_Z[1] + m + RAISE_EPS  # the TCP height whose palm underside (-PALM_Z[1] above it) clears it
+            up = np.isfinite(z) & (z > pos[:, 2] + RAISE_EPS) & (z <= target.top_z - c.box_min_grip)
+            if up.any():
+                raised = pos[up].copy()
+                raised[:, 2] = z[up]
+                pos, yaw = np.concatenate([pos, raised]), np.concatenate([yaw, yaw[up]])
+                width, mats = np.concatenate([width, width[up]]), np.concatenate([mats, mats[up]])
+        _, keep = np.unique(np.round(np.c_[pos, yaw], 5), axis=0, return_index=True)
+        keep = np.sort(keep)
+        pos, yaw, width, mats = pos[keep], yaw[keep], width[keep], mats[keep]
+        opening = np.minimum(width + c.open_clearance, panda.MAX_OPENING)
+        free = self._collision_free(mats, pos, opening, geo)
+        quality = 1.0 - COM_WEIGHT * np.linalg.norm(pos - geo.centroid, axis=1) / MAX_WIDTH
+        quats = _top_down_quats(yaw)
+        return [GraspCandidate(Grasp(Pose(pos[k], quats[k]), float(width[k]), float(quality[k])), float(opening[k]),
+                               "box_escape", 0.0, collision_free=bool(free[k])) for k in range(len(pos))]
 
     def tilted_box_candidates(self, target: ObjectEstimate, geo: _Geometry) -> list[GraspCandidate]:
         """The box grasps (centred and slid) turned about their closing axis (TCP y, through the TCP) by

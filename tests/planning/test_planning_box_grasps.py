@@ -52,3 +52,13 @@ def test_slid_grasps_grip_the_same_faces_off_centre_and_keep_the_pads_on_them():
     # across box y: the faces are 5 cm long (room 2.5 - 1.05 - 0.2 cm): the 1.6 and 3 cm slides are skipped
     assert len(wide) == 2
     assert top_down_grasps(est)[0].pose.position == pytest.approx(grasps[0].pose.position)  # centre first
+
+
+def test_overhang_lets_pads_slide_past_a_narrow_faces_end():
+    est = ObjectEstimate("o", Pose([0.5, 0.0, 0.02], [0, 0, 0, 1]), np.array([0.023, 0.053, 0.04]))
+    along_wall = lambda gs: [g for g in gs if g.contact_width == pytest.approx(0.053)]  # noqa: E731
+    # closing across the 5.3 cm side the faces are 2.3 cm long: no room for a 4 mm slide with the pads on them
+    assert len(along_wall(top_down_grasps(est, slides=(0.0, 0.004, -0.004)))) == 1
+    slid = along_wall(top_down_grasps(est, slides=(0.0, 0.004, -0.004, 0.008), overhang=0.006))
+    # 1.15 - 1.05 - 0.2 + 0.6 cm of room: 4 mm either way, not 8 mm
+    assert sorted(round(float(g.pose.position[0]) - 0.5, 6) for g in slid) == [-0.004, 0.0, 0.004]

@@ -466,3 +466,32 @@ def test_a_box_flush_against_a_wall_gets_grasps_that_lean_or_slide_away_from_it(
         assert abs(closing[1]) > 0.99  # the same faces: closing along the wall, across the 5.7 cm side
     plan = GraspPlanner(kin, config=GraspPlannerConfig(sources=["box"])).plan(target, [target, wall])
     assert plan.chosen is not None and plan.chosen.collision_free and plan.chosen.reachable
+
+
+def test_a_thin_box_against_a_wall_taller_than_the_palm_gets_an_escape_grasp(kin):
+    """A 2.3 cm thick box 1 mm from a 6.4 cm wall (the hard suite's case): closing along the wall the 2.1 cm
+    fingers pass 2 mm from it at the centre (inside the 3 mm margin), and 2.5 cm below the box's top the
+    palm (4.7 cm above the TCP) is on the wall. The escape grasps slide away from the wall and rise until the
+    palm clears it, keeping box_min_grip of the box between the pads; a box too low for that gets none."""
+    target = box_estimate("t", (0.5, 0.0), (0.023, 0.053, 0.041))
+    wall = box_estimate("wall", (0.5 - 0.0115 - 0.001 - 0.01, 0.0), (0.02, 0.23, 0.064))
+    wall = ObjectEstimate("wall", wall.pose, wall.extents, wall.points, fixed=True)
+    no_tilts = GraspPlannerConfig(sources=["box"], box_tilts_deg=[])
+    planner = GraspPlanner(kin, config=no_tilts)
+    cands, _ = planner.candidates(target, [target, wall], np.random.default_rng(0))
+    assert cands and not any(g.collision_free for g in cands)
+    geo = planner._geometry(target, [target, wall])
+    escape = planner.escape_box_candidates(target, geo)
+    free = [g for g in escape if g.collision_free]
+    assert free and all(g.source == "box_escape" and g.tilt == 0.0 for g in escape)
+    for g in free:
+        p = g.grasp.pose.position
+        assert p[0] > 0.5 + 0.001  # slid away from the wall (at -x)
+        assert 0.064 + 0.003 - 0.0466 <= p[2] <= 0.041 - no_tilts.box_min_grip + 1e-9  # palm over the wall top
+        assert abs(g.grasp.pose.rotation.apply([0.0, 1.0, 0.0])[1]) > 0.99  # closing along the wall
+    plan = planner.plan(target, [target, wall])
+    assert plan.chosen is not None and plan.chosen.source == "box_escape" and plan.chosen.reachable
+    low = box_estimate("t", (0.5, 0.0), (0.023, 0.053, 0.025))  # its top 2.5 cm: no grip clears a 6.4 cm wall
+    assert not any(g.collision_free for g in planner.escape_box_candidates(low, planner._geometry(low, [low, wall])))
+    off = GraspPlanner(kin, config=no_tilts.model_copy(update={"box_min_grip": 0.0, "box_escape_slides": []}))
+    assert not any(g.collision_free for g in off.escape_box_candidates(target, geo))
