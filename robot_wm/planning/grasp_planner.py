@@ -126,6 +126,7 @@ from robot_wm.model.state import grasp_action_from_tcp, object_state
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, top_down_grasps
 from robot_wm.planning.decision import PickAction
+from robot_wm.planning.scene_state import classify_shape
 from robot_wm.planning.shadow import MIN_HULL_POINTS, ShadowVerifier, Verdict
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ BOX_SURFACE_STEP = 0.01  # m between points sampled on the box of an estimate th
 SHAKE_OPENING_CLEARANCE = 0.01  # m: the shake test opens to grasp width + this (planners/shake_test.yaml)
 TILT_PENALTY = 0.1  # the prior of a tilted candidate drops by this from snap_tilt_deg to max_tilt_deg
 TABLE_STEP = 0.005  # m between the table points the single-view completion is told the camera saw
+ROUND_TURNS = tuple(math.radians(d) for d in (15, 30, 45, 60, 75))  # rad: with the box's own two axes, every 15 deg
 RAISE_EPS = 0.001  # m: a raised box grasp's palm clears the highest point under it by margin + this
 TABLE_MARGIN = 0.2  # m around the target's points over which those table points are laid
 
@@ -536,14 +538,16 @@ class GraspPlanner:
         grown by ``collision_margin``) is above every other obstacle point under it (``geo.scene_points``),
         where that keeps at least ``box_min_grip`` of the object between the pads (the palm spans 4.7-13.1
         cm above the TCP: over an object beside a 6-7 cm wall a grasp 2.5 cm below the top puts it on the
-        wall, one 1-1.5 cm below clears it). Collision flags and quality as for the top-down box grasps;
-        source "box_escape"."""
+        wall, one 1-1.5 cm below clears it). An upright cylinder (:func:`~robot_wm.planning.scene_state.classify_shape`)
+        is gripped across its diameter whichever way the fingers close: its box grasps are also turned by
+        :data:`ROUND_TURNS` (its perceived box's axes are arbitrary, and one of them may point a finger's corner
+        at the wall). Collision flags and quality as for the top-down box grasps; source "box_escape"."""
         c = self.config
         if "box" not in c.sources:
             return []
         slides = tuple(dict.fromkeys((*c.box_slides, *c.box_escape_slides)))
-        boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=slides,
-                                            overhang=c.box_max_overhang)
+        boxes = [b for e in _round_turns(target) for b in top_down_grasps(e, depths=tuple(c.box_depths), slides=slides,
+                                                                          overhang=c.box_max_overhang)
                  if c.min_width <= b.contact_width <= c.max_width]
         if not boxes:
             return []
@@ -801,6 +805,16 @@ def perceived_descriptor(est: ObjectEstimate) -> np.ndarray | None:
 def _rank_key(g: GraspCandidate) -> tuple[bool, float]:
     """Sort key: collision-free first, by rank; colliding ones after, by quality."""
     return (not g.collision_free, -g.rank if g.collision_free else -g.quality)
+
+
+def _round_turns(target: ObjectEstimate) -> list[ObjectEstimate]:
+    """The target, and when it is an upright cylinder also its box turned about world z by each of
+    :data:`ROUND_TURNS` (the escape grasps' closing directions)."""
+    if classify_shape(target) != "cylinder":
+        return [target]
+    p, r = target.pose, target.pose.rotation
+    return [target] + [replace(target, pose=Pose(p.position, (Rotation.from_euler("z", t) * r).as_quat()))
+                       for t in ROUND_TURNS]
 
 
 def _top_down_quats(yaw: np.ndarray) -> np.ndarray:

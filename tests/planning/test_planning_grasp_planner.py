@@ -495,3 +495,28 @@ def test_a_thin_box_against_a_wall_taller_than_the_palm_gets_an_escape_grasp(kin
     assert not any(g.collision_free for g in planner.escape_box_candidates(low, planner._geometry(low, [low, wall])))
     off = GraspPlanner(kin, config=no_tilts.model_copy(update={"box_min_grip": 0.0, "box_escape_slides": []}))
     assert not any(g.collision_free for g in off.escape_box_candidates(target, geo))
+
+
+def test_an_upright_cylinder_against_a_wall_is_gripped_across_its_diameter_along_the_wall(kin):
+    """A cylinder (r 1.3 cm) 1 mm from a 7.1 cm wall, its perceived box turned 40 deg (a round footprint's
+    axes are arbitrary): both box axes point a finger's corner at the wall. The escape grasps also close in
+    other directions every 15 deg; one along the wall clears it."""
+    r, h = 0.013, 0.064
+    ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    zs = np.linspace(-h / 2, h / 2, 16)
+    side = np.array([[r * math.cos(a), r * math.sin(a), z] for a in ang for z in zs])
+    top = np.array([[q * math.cos(a), q * math.sin(a), h / 2] for a in ang for q in (0.004, 0.008, 0.012)])
+    pose = Pose([0.5, 0.0, h / 2], yaw_quat(math.radians(40)))
+    target = ObjectEstimate("t", pose, np.array([2 * r, 2 * r, h]), pose.transform_points(np.r_[side, top]))
+    wall = box_estimate("wall", (0.5 - r - 0.001 - 0.01, 0.0), (0.02, 0.25, 0.071))
+    wall = ObjectEstimate("wall", wall.pose, wall.extents, wall.points, fixed=True)
+    planner = GraspPlanner(kin, config=GraspPlannerConfig(sources=["box"], box_tilts_deg=[]))
+    cands, _ = planner.candidates(target, [target, wall], np.random.default_rng(0))
+    assert cands and not any(g.collision_free for g in cands)
+    free = [g for g in planner.escape_box_candidates(target, planner._geometry(target, [target, wall]))
+            if g.collision_free]
+    assert free
+    for g in free:
+        closing = g.grasp.pose.rotation.apply([0.0, 1.0, 0.0])
+        assert abs(closing[1]) > math.cos(math.radians(20))  # along the wall (y), give or take a turn
+        assert g.contact_width == pytest.approx(2 * r)
