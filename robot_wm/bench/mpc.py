@@ -14,10 +14,10 @@ aiming at half the tolerances) and, for the MPCs, the same executability check o
 (:class:`~robot_wm.planning.push_loop.ExecutablePushes`):
 
 * ``mpc_world_model`` — planners/mpc.yaml, :data:`REPLANS` re-plans per push (the first warm-started);
-* ``mpc_world_model_turn`` — the same, with the scripted turning push as its fallback
-  (:class:`~robot_wm.planning.baselines.TurnFallback`): when the MPC finds no push worth making while a
-  goal's position is met and its yaw is not, the turning push (a tilted pad's corner on one end of a long
-  side) is made instead — the product's push-to-goal planner;
+* ``mpc_world_model_turn`` — the same, with the scripted turning push for yaw
+  (:class:`~robot_wm.planning.baselines.TurnFirst`): while a goal's position is met and its yaw is not, the
+  turning push (a tilted pad's corner on one end of a long side) is made, otherwise the MPC decides — the
+  product's push-to-goal planner;
 * ``mpc_mean_only`` — the same as ``mpc_world_model`` with kappa = 0: the same samples and re-plans, so the same model calls;
 * ``mpc_physics`` — PyBullet on the perceived scene as the dynamics (mass 0.1 kg, friction 0.5 guessed),
   a far smaller search (:data:`PHYSICS_SETTINGS`, one plan per push), on the first
@@ -179,7 +179,7 @@ def physics_config(base: MPCConfig) -> MPCConfig:
 def make_pusher(variant: str, seed: int, config: MPCConfig | None = None, replans: int | None = None):
     """The pusher of a variant (see the module docstring), seeded. Every MPC's dynamics is wrapped in
     :class:`~robot_wm.planning.push_loop.ExecutablePushes` (pushes the hand cannot start are refused)."""
-    from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher, TurnFallback
+    from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher, TurnFirst
     from robot_wm.planning.dynamics import NoMotionDynamics, PhysicsDynamics
     from robot_wm.planning.mpc import MPCPlanner
     from robot_wm.planning.push_loop import ExecutablePushes, MPCPusher
@@ -189,7 +189,7 @@ def make_pusher(variant: str, seed: int, config: MPCConfig | None = None, replan
     if variant in ("mpc_world_model", "oracle_state_mpc_world_model"):
         return MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg, seed), k)
     if variant == "mpc_world_model_turn":
-        return TurnFallback(MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg, seed), k), ScriptedPusher(cfg.push))
+        return TurnFirst(MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg, seed), k), ScriptedPusher(cfg.push))
     if variant == "mpc_mean_only":
         return MPCPusher(MPCPlanner(ExecutablePushes(_world_model()), cfg.model_copy(update={
             "cost": cfg.cost.model_copy(update={"kappa": 0.0})}), seed), k)

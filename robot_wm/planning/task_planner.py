@@ -11,10 +11,10 @@ another object. Expected task value decides between the two: a verified grasp (P
 push (which earns nothing by itself and costs a push), a push only when no grasp is available.
 
 ``push_to_goal`` — the MPC over the world model (ensemble-aware cost) pushes each goal object to its goal
-pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`. When the
-MPC finds no push worth making while a goal's position is met and its yaw is not, the scripted turning push
-is made (:class:`~robot_wm.planning.baselines.TurnFallback`'s rule: the model predicts turns at a fraction of
-their size, so it rarely sees one worth a push).
+pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`. While a
+goal's position is met and its yaw is not, the scripted turning push is made without asking the MPC
+(:class:`~robot_wm.planning.baselines.TurnFirst`'s rule: the model predicts turns at a fraction of their
+size, so the MPC spends pushes on turns it cannot see).
 
 Receding horizon: one action per decision; the controller executes it, observes again and reports back
 (:meth:`TaskPlanner.outcome`), where the prediction is compared with what perception sees — a push that
@@ -112,7 +112,7 @@ class PlanningTaskPlanner:
     def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
                  settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
         self.config, self.grasps, self.mpc = config, grasps, mpc
-        self._turner = ScriptedPusher(mpc.config.push)  # yaw goals the model sees no push for (TurnFallback)
+        self._turner = ScriptedPusher(mpc.config.push)  # yaw goals whose position is met (TurnFirst)
         self.task = config.task
         self.settings = settings or TaskPlannerSettings()
         self.approach = approach
@@ -330,19 +330,20 @@ class PlanningTaskPlanner:
             return self._done("every goal reached (as perceived)", {"goal_errors": errors})
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
+        turn = self._turner.turn(scene, aims)  # position met, yaw not: turn first (TurnFirst's rule)
+        if turn is not None:
+            self._pushes += 1
+            goal, row = turn
+            oid = scene.ids[goal.index]
+            self._expected = None
+            return Decision("push", push=PushAction.from_row(oid, row),
+                            reason=f"turn {oid} towards its goal yaw (the model cannot predict turns)",
+                            predicted={}, record={"goal_errors": errors, "turn": True})
         for k in range(self.settings.replans):
             plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
         if action is None:
-            turn = self._turner.turn(scene, aims)
-            if turn is None:
-                return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
-            self._pushes += 1
-            goal, row = turn
-            oid = scene.ids[goal.index]
-            return Decision("push", push=PushAction.from_row(oid, row),
-                            reason=f"turn {oid} towards its goal yaw (the model sees no push worth making)",
-                            predicted={}, record={"goal_errors": errors, "mpc": _plan_record(plan), "turn": True})
+            return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
         self._pushes += 1
         pushed = int(plan.objects[0])
         ends = _end_poses(plan.states[1], scene.ids)

@@ -10,7 +10,7 @@ import torch
 
 from robot_wm.geometry import yaw_quaternion
 from robot_wm.model.state import object_state
-from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher
+from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher, TurnFirst
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.dynamics import Prediction
 from robot_wm.planning.scene_state import PerceivedScene
@@ -23,6 +23,33 @@ def scene_of(*states: np.ndarray) -> PerceivedScene:
 
 def box(x, y, yaw=0.0, ext=(0.08, 0.05, 0.04)) -> np.ndarray:
     return object_state([x, y, ext[2] / 2], yaw_quaternion(yaw), ext, "box")
+
+
+class _Recorder:
+    """A pusher that records its calls and always pushes (a fixed row)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.last_plan = "plan"
+
+    def reset(self, seed=None) -> None:
+        self.calls = 0
+
+    def act(self, scene, goals):
+        self.calls += 1
+        return np.array([0, 0.4, 0.0, 0.02, 0.0, 0.05, 0.0], np.float32)
+
+
+def test_turn_first_turns_a_placed_object_without_asking_the_pusher():
+    inner = _Recorder()
+    tf = TurnFirst(inner)
+    placed = scene_of(box(0.5, 0.0, yaw=0.0))
+    a = tf.act(placed, [PoseGoal(0, (0.5, 0.0), yaw=0.6)])  # at its position, 34 deg off its yaw
+    assert inner.calls == 0 and tf.last_source == "turn" and tf.last_plan is None
+    assert abs(a[6]) > 0.3  # the tilted pad
+    a = tf.act(scene_of(box(0.45, 0.0)), [PoseGoal(0, (0.5, 0.0), yaw=0.6)])  # 5 cm off: the pusher decides
+    assert inner.calls == 1 and tf.last_source == "mpc" and tf.last_plan == "plan"
+    assert tf.act(placed, [PoseGoal(0, (0.5, 0.0), yaw=0.0)]) is not None and inner.calls == 2  # yaw met
 
 
 def test_scripted_pusher_pushes_through_the_centre_towards_the_goal():

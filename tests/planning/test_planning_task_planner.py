@@ -94,10 +94,10 @@ def test_push_to_goal_pushes_then_stops_at_the_goal(parts):
     assert d2.kind == "done" and "reached" in d2.reason
 
 
-def test_push_to_goal_turns_when_the_model_sees_no_push(parts):
-    """At its goal position, 40 degrees off its goal yaw, with dynamics in which nothing ever moves: the MPC
-    finds no push worth making, so the scripted turning push (a tilted pad) is made; once the yaw is met the
-    planner is done, and while the position is off it does not turn blindly."""
+def test_push_to_goal_turns_an_object_at_its_goal_position(parts):
+    """At its goal position, 40 degrees off its goal yaw: the scripted turning push (a tilted pad) is made
+    (the MPC is not asked: the model cannot predict turns); once the yaw is met the planner is done, and
+    while the position is off it does not turn blindly (here nothing ever moves, so no push helps)."""
     from robot_wm.planning.dynamics import NoMotionDynamics
 
     model, kin = parts
