@@ -66,7 +66,8 @@ is skipped (it would fail the same way). The first that passes is chosen; withou
 reachable one.
 
 Single-view mode (``GraspPlanner(..., cameras=[one position])``, e.g. :func:`camera_positions` of a scene with
-one camera): the far side of every object is unseen, so the sampler above finds few grasps whose two contacts
+one camera; :func:`robot_wm.planning.task_planner.default_task_planner` turns it on for a scene whose only
+camera is fixed): the far side of every object is unseen, so the sampler above finds few grasps whose two contacts
 it saw. The planner first tries :meth:`GraspPlanner.single_view_candidates` — the hard suite's headline
 (``robot-wm bench grasping``, issue 18): the target's cloud completed from the support footprint with unseen
 space kept out of the fingers (:mod:`robot_wm.grasping.single_view`), antipodal grasps on it plus top-down

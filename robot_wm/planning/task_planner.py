@@ -51,7 +51,7 @@ from robot_wm.planning.baselines import ScriptedPusher
 from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
-from robot_wm.planning.grasp_planner import GraspPlanner
+from robot_wm.planning.grasp_planner import GraspPlanner, camera_positions
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
 from robot_wm.planning.push_loop import ExecutablePushes, goal_errors
 from robot_wm.planning.scene_state import (
@@ -389,7 +389,8 @@ def default_task_planner(scene: Scene, kin: Any, seed: int,
                          settings: PickPlacePlannerConfig | None = None) -> PlanningTaskPlanner:
     """The product's planner for `scene`: the shipped world model for grasp ranking and pushes (CEM from
     planners/mpc.yaml), shadow-world verification with the pick-and-place settings, `kin` (the robot's
-    KinematicModel) for reachability; one `seed` for every random draw."""
+    KinematicModel) for reachability, the grasp planner in single-view mode when the scene has exactly one
+    camera and it is fixed; one `seed` for every random draw."""
     from robot_wm.model.world_model import WorldModel
     from robot_wm.planning.dynamics import WorldModelDynamics
     from robot_wm.planning.shadow import ShadowVerifier
@@ -398,7 +399,10 @@ def default_task_planner(scene: Scene, kin: Any, seed: int,
     model = WorldModel.load()
     verifier = (ShadowVerifier(trials=s.verify_trials, min_success=s.verify_min_success, seed=seed)
                 if s.verify_grasps else None)
-    grasps = GraspPlanner(kin, model, verifier, seed=seed)
+    # one fixed camera: the grasp planner's single-view mode (candidates from the one view, the far side
+    # inferred, ranked by the grasp-quality model; docs/grasping.md)
+    one_view = len(scene.calibrations) == 1 and scene.mounts == ["world"]
+    grasps = GraspPlanner(kin, model, verifier, seed=seed, cameras=camera_positions(scene) if one_view else None)
     # pushes the hand could not start (its body over a wall or a neighbour) are refused by the dynamics
     # (the benchmarked push loop's check), on top of the MPC's own way-in check. Without the hand check the
     # hard suite's objects against walls were placed less often (0.39 vs 0.57 of 23), though the one

@@ -160,3 +160,21 @@ def test_singulation_episode_end_to_end(repo):
     assert report["pushes"] >= 1 and report["picks"] >= 1
     assert report["placed"] >= 1
     assert report["finish_reason"] and report["decisions"] <= 3 * 4 + 10
+
+
+@pytest.mark.parametrize("cameras, single", [
+    ([{"calibration": "front.yaml"}], True),
+    ([{"calibration": "front.yaml"}, {"calibration": "side.yaml"}], False),
+    ([{"calibration": "front.yaml"}, {"calibration": "hand/wrist.yaml", "mount": "hand"}], False),
+])
+def test_default_planner_grasps_from_one_view_when_the_scene_has_one_fixed_camera(parts, cameras, single):
+    from robot_wm.config import REPO_SCENES_DIR
+    from robot_wm.planning.task_planner import default_task_planner
+
+    _, kin = parts
+    data = {"name": "t", "cameras": cameras, "objects": [obj("a", 0.5, 0.1)]}
+    tp = default_task_planner(scene_from_dict(data, "t.yaml", REPO_SCENES_DIR), kin, 0)
+    cam = tp.grasps.single_view_camera
+    assert (cam is not None) == single
+    if single:  # the front camera's optical centre
+        assert np.allclose(cam, tp.grasps.cameras[0]) and cam[0] > 0.8
