@@ -125,7 +125,7 @@ from robot_wm.grasping.quality import (
 from robot_wm.model.shape import PART_VERTS, descriptor_from_hull, farthest_subset
 from robot_wm.model.state import grasp_action_from_tcp, object_state
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, top_down_grasps
+from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, TopDownGrasp, top_down_grasps
 from robot_wm.planning.decision import PickAction
 from robot_wm.planning.scene_state import classify_shape
 from robot_wm.planning.shadow import MIN_HULL_POINTS, ShadowVerifier, Verdict
@@ -431,14 +431,13 @@ class GraspPlanner:
             quality.append(q)
             sources += ["sampler"] * len(w)
         if "box" in c.sources:
-            boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=tuple(c.box_slides))
-                     if c.min_width <= b.contact_width <= c.max_width]
+            boxes = self._box_grasps([target], c.box_slides)
             if boxes:
                 pos = np.stack([b.pose.position for b in boxes])
                 yaw = np.array([_top_down_yaw(b.pose.quaternion) for b in boxes])
                 poses.append(np.c_[pos, yaw])
                 widths.append(np.array([b.contact_width for b in boxes]))
-                quality.append(1.0 - COM_WEIGHT * np.linalg.norm(pos - geo.centroid, axis=1) / MAX_WIDTH)
+                quality.append(_box_quality(pos, geo.centroid))
                 sources += ["box"] * len(boxes)
                 counts["box"] = len(boxes)
         if not sources:
@@ -546,10 +545,8 @@ class GraspPlanner:
         c = self.config
         if "box" not in c.sources:
             return []
-        slides = tuple(dict.fromkeys((*c.box_slides, *c.box_escape_slides)))
-        boxes = [b for e in _round_turns(target) for b in top_down_grasps(e, depths=tuple(c.box_depths), slides=slides,
-                                                                          overhang=c.box_max_overhang)
-                 if c.min_width <= b.contact_width <= c.max_width]
+        slides = list(dict.fromkeys((*c.box_slides, *c.box_escape_slides)))
+        boxes = self._box_grasps(_round_turns(target), slides, c.box_max_overhang)
         if not boxes:
             return []
         pos = np.stack([b.pose.position for b in boxes])
@@ -574,10 +571,19 @@ class GraspPlanner:
         pos, yaw, width, mats = pos[keep], yaw[keep], width[keep], mats[keep]
         opening = np.minimum(width + c.open_clearance, panda.MAX_OPENING)
         free = self._collision_free(mats, pos, opening, geo)
-        quality = 1.0 - COM_WEIGHT * np.linalg.norm(pos - geo.centroid, axis=1) / MAX_WIDTH
+        quality = _box_quality(pos, geo.centroid)
         quats = _top_down_quats(yaw)
         return [GraspCandidate(Grasp(Pose(pos[k], quats[k]), float(width[k]), float(quality[k])), float(opening[k]),
                                "box_escape", 0.0, collision_free=bool(free[k])) for k in range(len(pos))]
+
+    def _box_grasps(self, targets: list[ObjectEstimate], slides: list[float], overhang: float = 0.0) -> list[TopDownGrasp]:
+        """The box-side grasps of each estimate at ``box_depths`` and `slides` (`overhang`: see
+        :func:`~robot_wm.planning.box_grasps.top_down_grasps`) whose contact width is within
+        ``min_width`` .. ``max_width``."""
+        c = self.config
+        return [b for e in targets for b in top_down_grasps(e, depths=tuple(c.box_depths), slides=tuple(slides),
+                                                            overhang=overhang)
+                if c.min_width <= b.contact_width <= c.max_width]
 
     def tilted_box_candidates(self, target: ObjectEstimate, geo: _Geometry) -> list[GraspCandidate]:
         """The box grasps (centred and slid) turned about their closing axis (TCP y, through the TCP) by
@@ -587,15 +593,14 @@ class GraspPlanner:
         c = self.config
         if "box" not in c.sources or not c.box_tilts_deg:
             return []
-        boxes = [b for b in top_down_grasps(target, depths=tuple(c.box_depths), slides=tuple(c.box_slides))
-                 if c.min_width <= b.contact_width <= c.max_width]
+        boxes = self._box_grasps([target], c.box_slides)
         if not boxes:
             return []
         turns = [Rotation.from_euler("y", s * math.radians(t)) for t in c.box_tilts_deg for s in (1.0, -1.0)]
         rots = [b.pose.rotation * turn for b in boxes for turn in turns]
         pos = np.repeat(np.stack([b.pose.position for b in boxes]), len(turns), axis=0)
         width = np.repeat([b.contact_width for b in boxes], len(turns))
-        quality = 1.0 - COM_WEIGHT * np.linalg.norm(pos - geo.centroid, axis=1) / MAX_WIDTH
+        quality = _box_quality(pos, geo.centroid)
         tilts = np.tile([math.radians(t) for t in c.box_tilts_deg for _ in (1, -1)], len(boxes))
         opening = np.minimum(width + c.open_clearance, panda.MAX_OPENING)
         mats = np.stack([r.as_matrix() for r in rots])
@@ -806,6 +811,12 @@ def perceived_descriptor(est: ObjectEstimate) -> np.ndarray | None:
 def _rank_key(g: GraspCandidate) -> tuple[bool, float]:
     """Sort key: collision-free first, by rank; colliding ones after, by quality."""
     return (not g.collision_free, -g.rank if g.collision_free else -g.quality)
+
+
+def _box_quality(pos: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """Analytic quality (G,) of box grasps at TCP positions `pos` (G, 3): perfectly antipodal, less the
+    sampler's centring term (COM_WEIGHT x distance from the points' `centroid` / MAX_WIDTH)."""
+    return 1.0 - COM_WEIGHT * np.linalg.norm(pos - centroid, axis=1) / MAX_WIDTH
 
 
 def _round_turns(target: ObjectEstimate) -> list[ObjectEstimate]:

@@ -349,6 +349,9 @@ def test_shipped_settings_are_the_defaults(repo):
     ("grasp_planner:\n  snap_tilt_deg: 70\n  max_tilt_deg: 40\n", "grasp_planner.snap_tilt_deg"),
     ("grasp_planner:\n  max_width: 0.09\n", "grasp_planner.max_width"),
     ("grasp_planer:\n  verify_top_k: 2\n", "grasp_planer"),
+    ("grasp_planner:\n  box_max_overhang: .nan\n", "grasp_planner.box_max_overhang"),
+    ("grasp_planner:\n  box_min_grip: -0.01\n", "grasp_planner.box_min_grip"),
+    ("grasp_planner:\n  box_escape_slides: [0.2]\n", "grasp_planner.box_escape_slides"),
 ])
 def test_bad_settings_give_one_line(tmp_path, text, key):
     f = tmp_path / "gp.yaml"
