@@ -592,8 +592,8 @@ def _fit_ensemble(x: np.ndarray, y: np.ndarray, groups: np.ndarray, rng: np.rand
 
 
 def train_quality_model(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int = 0,
-                        members: int = 5, hidden: int = 16, epochs: int = 200, lr: float = 3e-3,
-                        weight_decay: float = 0.03, calibration_folds: int = 4) -> QualityModel:
+                        members: int = 5, hidden: int = 32, epochs: int = 200, lr: float = 3e-3,
+                        weight_decay: float = 0.01, calibration_folds: int = 4) -> QualityModel:
     """Fit the ensemble on features (S, F) / labels (S,) in {0, 1} of all objects, then its Platt map by
     cross-fitting.
 
@@ -633,6 +633,7 @@ def train_quality_model(features: np.ndarray, labels: np.ndarray, groups: np.nda
         torch.set_num_threads(threads)
     info: dict[str, Any] = {"samples": int(len(y)), "objects": int(len(objs)), "positive_rate": float(y.mean()),
                             "seed": int(seed), "members": members, "hidden": hidden, "epochs": epochs,
+                            "weight_decay": weight_decay,
                             "calibration": "cross-fitted Platt", "calibration_folds": int(folds),
                             "calibration_samples": int(len(y)) if folds else 0}
     platt = (1.0, 0.0)
