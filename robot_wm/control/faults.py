@@ -26,9 +26,19 @@ the world frame with its calibrated ``camera2world``, is compared with what a ca
   near it (translation-only ICP with a median step); the offset (3,) m should be 0. A camera that does not see
   the robot (fewer than `min_robot_points`) is checked on the table only.
 
-A camera moved by a few cm (or turned by a degree or two) shows up in one or both. With correct calibrations
-on the shipped and randomly drawn cameras, noise-free or with calibrated depth noise, offsets stay below a few
-mm (tests/control/test_control_faults.py); the limits are `tol_m` (default 15 mm) and `tilt_deg` (1.5 deg).
+* the camera's pose: the camera's points are registered to the model's surface (table and robot, rendered from
+  the calibrated pose) by 6-DoF point-to-plane ICP (:func:`robot_wm.geometry.registration.point_to_plane_icp`;
+  the robot's points weigh as much as the table's, since a plane leaves three directions free); the rigid
+  motion that aligns them moves what the camera sees (the centroid of its points, where the fit is best
+  determined and where a calibration error costs grasps) by `pose_shift` (m) and turns it by `pose_turn_deg`.
+
+A camera moved by a few cm (or turned by a degree or two) shows up in all of them; a 1 cm / 1 deg bump in the
+pose fit (limits `shift_m`, default 4 mm, and `turn_deg`, 0.5 deg, each exceeded by 2 sigmas of the fit, and
+widened with the depth noise the fit measures: :data:`POSE_FIT_NOISE_SHIFT`; `robot-wm bench calibration`
+measures detection and false alarms). With correct calibrations on the shipped cameras, noise-free or with calibrated
+depth noise, offsets stay below a few mm (tests/control/test_control_faults.py); the table and robot-offset
+limits are `tol_m` (default 15 mm) and `tilt_deg` (1 deg). A direction the camera's view does not constrain
+(no robot in view: the table alone leaves its in-plane motion free) is not judged.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from robot_wm.geometry import Intrinsics, Pose, panda
+from robot_wm.geometry.registration import depth_surface, point_to_plane_icp
 from robot_wm.interface import CameraFrame, Observation
 from robot_wm.perception.estimate import ObjectEstimate
 
@@ -52,6 +63,15 @@ LOOK = "?look"  # what a check returns when it needs camera frames before it can
 PRESENT, GONE, PARTLY, UNKNOWN = "present", "gone", "partly", "unknown"
 RENDER_REUSE_RAD = 1e-3  # a workcell render is reused while every joint is within this of its pose then
 RENDER_CACHE_SIZE = 8  # renders kept (one per camera and arm pose)
+POSE_FIT_MAX_INCIDENCE_DEG = 60.0  # model surface seen more obliquely than this is left out of the pose fit
+POSE_FIT_POINTS = 20000  # the camera's points are thinned to about this many for the pose fit (a 640x480 frame at the
+# monitor's stride 4 has 19,200: fewer made its noisy-camera false alarms more frequent)
+POSE_FIT_SIGMAS = 2.0  # the pose fit flags a camera only when its error exceeds a limit by this many sigmas
+# depth noise biases the fit (fraying silhouettes, grazing surfaces): its limits widen with the noise the fit measures
+# (the robust sigma of its residuals): + 2 mm and + 0.25 deg per mm of noise (chosen on bench generalization's seed-0
+# scenes, 262 looks with correct calibrations: without it 3 false alarms, all with Nguyen-2012 noise of 1.6-3.3 mm)
+POSE_FIT_NOISE_SHIFT = 2.0  # m of shift limit per m of residual sigma
+POSE_FIT_NOISE_TURN_DEG = 250.0  # deg of turn limit per m of residual sigma
 
 
 @dataclass
@@ -234,11 +254,31 @@ class CameraAgreement:
     table_tilt_deg: float | None = None
     robot_offset: np.ndarray | None = None
     robot_points: int = 0
+    pose_shift: float | None = None
+    pose_turn_deg: float | None = None
+    pose_shift_sigma: float = 0.0
+    pose_turn_sigma_deg: float = 0.0
+    depth_noise: float = 0.0
     notes: list[str] = field(default_factory=list)
 
-    def problem(self, tol_m: float, tilt_deg: float) -> str:
-        """"" when within the limits, else what disagrees."""
+    def problem(self, tol_m: float, tilt_deg: float, shift_m: float | None = None, turn_deg: float | None = None
+                ) -> str:
+        """"" when within the limits, else what disagrees (`shift_m` / `turn_deg`: limits of the pose fit, None:
+        not judged)."""
         out = []
+        z = POSE_FIT_SIGMAS
+        if shift_m is not None:
+            shift_m = shift_m + POSE_FIT_NOISE_SHIFT * self.depth_noise
+        if turn_deg is not None:
+            turn_deg = turn_deg + POSE_FIT_NOISE_TURN_DEG * self.depth_noise
+        if (shift_m is not None and self.pose_shift is not None
+                and self.pose_shift - z * self.pose_shift_sigma > shift_m):
+            out.append(f"its depth fits the robot and table {1000 * self.pose_shift:.1f} +- "
+                       f"{1000 * self.pose_shift_sigma:.1f} mm from where the calibrated pose puts them")
+        if (turn_deg is not None and self.pose_turn_deg is not None
+                and self.pose_turn_deg - z * self.pose_turn_sigma_deg > turn_deg):
+            out.append(f"its depth fits the robot and table turned {self.pose_turn_deg:.2f} +- "
+                       f"{self.pose_turn_sigma_deg:.2f} deg from the calibrated pose")
         if self.robot_offset is not None and float(np.linalg.norm(self.robot_offset)) > tol_m:
             o = self.robot_offset
             out.append(f"the robot is seen {100 * float(np.linalg.norm(o)):.1f} cm from where its joint readings "
@@ -252,7 +292,8 @@ class CameraAgreement:
     def as_dict(self) -> dict[str, Any]:
         return {"camera": self.camera, "table_height": self.table_height, "table_tilt_deg": self.table_tilt_deg,
                 "robot_offset": None if self.robot_offset is None else [float(v) for v in self.robot_offset],
-                "robot_points": self.robot_points}
+                "robot_points": self.robot_points, "pose_shift": self.pose_shift, "pose_turn_deg": self.pose_turn_deg,
+                "pose_shift_sigma": self.pose_shift_sigma, "pose_turn_sigma_deg": self.pose_turn_sigma_deg}
 
 
 class WorkcellModel:
@@ -320,16 +361,18 @@ def _world_points(depth: np.ndarray, k: Intrinsics, pose: Pose, stride: int) -> 
 class CalibrationMonitor:
     """Checks each camera frame against its calibration (see the module docstring).
 
-    tol_m: largest table height or robot offset (m) that still agrees; tilt_deg: largest table tilt; scale:
-    resolution of the model render (of the camera's); min_robot_points: model points the robot check needs;
-    min_side_px: smaller frames are not checked (test doubles).
+    tol_m: largest table height or robot offset (m) that still agrees; tilt_deg: largest table tilt; shift_m /
+    turn_deg: largest camera displacement (m) / turn (deg) of the pose fit (None: not judged); scale: resolution
+    of the model render (of the camera's); min_robot_points: model points the robot check needs; min_side_px:
+    smaller frames are not checked (test doubles).
     """
 
     def __init__(self, urdf: str = "franka_panda/panda.urdf", base_position: np.ndarray | None = None,
                  tol_m: float = 0.015, tilt_deg: float = 1.0, scale: float = 0.25, min_robot_points: int = 60,
-                 min_side_px: int = 64) -> None:
+                 min_side_px: int = 64, shift_m: float | None = 0.004, turn_deg: float | None = 0.5) -> None:
         self.urdf, self.base_position = urdf, base_position
         self.tol_m, self.tilt_deg, self.scale = tol_m, tilt_deg, scale
+        self.shift_m, self.turn_deg = shift_m, turn_deg
         self.min_robot_points, self.min_side_px = min_robot_points, min_side_px
         self._model: WorkcellModel | None = None
 
@@ -351,7 +394,8 @@ class CalibrationMonitor:
     def disagreement(self, obs: Observation) -> str:
         """"" when every camera agrees with its calibration, else a one-line message naming the camera(s)."""
         problems = [f"camera {a.camera!r} no longer agrees with its calibration: {p}"
-                    for a in self.check(obs) if (p := a.problem(self.tol_m, self.tilt_deg))]
+                    for a in self.check(obs)
+                    if (p := a.problem(self.tol_m, self.tilt_deg, self.shift_m, self.turn_deg))]
         return "; ".join(problems) + ("; stopping: recalibrate the camera" if problems else "")
 
     def _camera(self, name: str, frame: CameraFrame, obs: Observation) -> CameraAgreement:
@@ -372,7 +416,28 @@ class CalibrationMonitor:
         if tree is not None:
             res.robot_points = len(robot)
             res.robot_offset = self._robot_offset(tree, robot, observed[near_robot & (observed[:, 2] > 0.02)])
+        if self.shift_m is not None or self.turn_deg is not None:
+            self._pose_fit(res, observed, depth_m, mask, k_m, pose)
         return res
+
+    @staticmethod
+    def _pose_fit(res: CameraAgreement, observed: np.ndarray, depth_m: np.ndarray, mask: np.ndarray,
+                  k_m: Intrinsics, pose: Pose) -> None:
+        """The camera's pose error from registering its points (N, 3) to the model's surface (table + robot)."""
+        model, normals, robot = depth_surface(depth_m, k_m, pose, mask)
+        # surfaces seen at grazing incidence (silhouette rims) are where depth noise biases a fit: left out
+        rays = model - pose.position
+        cos = np.abs(np.sum(rays * normals, 1)) / np.maximum(np.linalg.norm(rays, axis=1), 1e-9)
+        keep = cos >= math.cos(math.radians(POSE_FIT_MAX_INCIDENCE_DEG))
+        step = max(1, len(observed) // POSE_FIT_POINTS)
+        fit = point_to_plane_icp(observed[::step], model[keep], normals[keep], robot[keep])
+        if fit is None:
+            res.notes.append("too little of the workcell in view for the pose fit")
+            return
+        centre = observed.mean(0)
+        res.pose_shift, res.pose_turn_deg = fit.displacement(centre), fit.angle_deg
+        res.pose_shift_sigma, res.pose_turn_sigma_deg = fit.displacement_sigma(centre), fit.angle_sigma_deg
+        res.depth_noise = fit.residual_sigma
 
     @staticmethod
     def _table(res: CameraAgreement, pts: np.ndarray, min_inliers: int = 300) -> None:

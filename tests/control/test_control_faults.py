@@ -103,6 +103,36 @@ def test_calibrated_cameras_agree_and_a_moved_one_is_named(world, monitor):
     assert "'side'" in monitor.disagreement(shifted(obs, "side", Pose(pose.position, turn.as_quat())))
 
 
+def test_a_one_centimetre_or_one_degree_bump_is_caught_by_the_pose_fit(world, monitor):
+    """Too small for the table and robot-offset limits (15 mm, 1 deg), seen by the 6-DoF fit of the depth to
+    the workcell: a 1 cm shift along the table (which the table plane alone cannot see) and a 1 deg turn."""
+    world.reset()
+    obs = world.observe(segmentation=False)
+    for a in monitor.check(obs):
+        assert a.pose_shift < 0.0015 and a.pose_turn_deg < 0.1
+    for name in ("front", "side"):
+        pose = obs.frames[name].camera2world
+        along = shifted(obs, name, Pose(pose.position + [0.01, 0.0, 0.0], pose.quaternion))
+        a = next(a for a in monitor.check(along) if a.camera == name)
+        assert a.pose_shift == pytest.approx(0.01, abs=0.003)
+        assert f"camera {name!r}" in monitor.disagreement(along) and "fits the robot and table" in \
+            monitor.disagreement(along)
+        turned = shifted(obs, name, Pose(pose.position, (Rotation.from_euler("z", 1.0, degrees=True)
+                                                         * pose.rotation).as_quat()))
+        a = next(a for a in monitor.check(turned) if a.camera == name)
+        # a camera that sees little of the robot (front) cannot tell a turn about the vertical from the sideways
+        # shift it causes where it looks: one or the other is measured
+        assert a.pose_turn_deg > 0.4 and a.pose_shift > 0.008
+        assert f"camera {name!r}" in monitor.disagreement(turned)
+    without = CalibrationMonitor(shift_m=None, turn_deg=None)
+    try:
+        pose = obs.frames["front"].camera2world
+        assert without.disagreement(shifted(obs, "front", Pose(pose.position + [0.01, 0.0, 0.0],
+                                                                pose.quaternion))) == ""
+    finally:
+        without.close()
+
+
 def test_workcell_renders_are_reused_while_the_arm_and_camera_stay(world, monitor, monkeypatch):
     """Looks from the same arm pose reuse the model render; a moved arm or camera renders again."""
     world.reset()

@@ -1,0 +1,156 @@
+"""Rigid registration of a depth camera's points to a model surface: point-to-plane ICP with robust weights.
+
+Used to tell whether a camera still sits where its calibration says (:class:`robot_wm.control.faults.
+CalibrationMonitor`): the camera's depth, put into the world with the calibrated pose, is registered to what
+the workcell model (table + robot) looks like from there; the rigid motion that aligns them is the camera's
+pose error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from robot_wm.geometry.camera import Intrinsics
+from robot_wm.geometry.pose import Pose
+
+EDGE_FACTOR = 8.0   # a pixel whose neighbours differ by more than this x the pixel footprint (+1 cm) is an edge
+GATES = (0.03, 0.03, 0.03, 0.015, 0.015, 0.015, 0.008)  # m: match radius per iteration (the last repeats)
+GROUP_WEIGHT_CAP = 1.0  # the flagged group (the robot) weighs as much as the rest, at most this x per point
+DAMPING = 1e-4  # of the total weight, on every direction (a step in a direction the view leaves free stays finite)
+
+
+def depth_surface(depth: np.ndarray, k: Intrinsics, pose: Pose, flags: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points (N, 3), unit normals (N, 3), flags (N,) bool) of the valid, non-edge pixels of `depth` (h, w) m
+    (0 or non-finite: invalid) seen by a camera with intrinsics `k` at `pose` (camera2world); world frame.
+    Normals from the image-space neighbours (central differences); `flags` (h, w): a per-pixel label carried
+    along (e.g. "robot"), False where None."""
+    z = np.asarray(depth, float)
+    h, w = z.shape
+    vv, uu = np.mgrid[0:h, 0:w]
+    cam = np.stack([(uu - k.cx) / k.fx * z, (vv - k.cy) / k.fy * z, z], -1)
+    dx = np.zeros_like(cam)
+    dy = np.zeros_like(cam)
+    dx[:, 1:-1] = cam[:, 2:] - cam[:, :-2]
+    dy[1:-1] = cam[2:] - cam[:-2]
+    n = np.cross(dx, dy)
+    norm = np.linalg.norm(n, axis=-1)
+    valid = np.isfinite(z) & (z > 0)
+    ok = valid & (norm > 0)
+    ok[0] = ok[-1] = ok[:, 0] = ok[:, -1] = False
+    footprint = np.where(valid, z, 0.0) / float(k.fx)
+    jump = np.maximum(np.linalg.norm(dx, axis=-1), np.linalg.norm(dy, axis=-1))
+    ok &= jump <= EDGE_FACTOR * 2 * footprint + 0.01
+    for shift in ((0, 1), (0, -1), (1, 0), (-1, 0)):  # both neighbours of a central difference must be valid
+        ok &= np.roll(valid, shift, axis=(0, 1))
+    rot = pose.rotation.as_matrix()
+    pts = cam[ok] @ rot.T + pose.position
+    nrm = (n[ok] / norm[ok][:, None]) @ rot.T
+    lab = np.asarray(flags, bool)[ok] if flags is not None else np.zeros(len(pts), bool)
+    return pts, nrm, lab
+
+
+@dataclass(frozen=True)
+class RigidFit:
+    """The rigid motion x -> rotation @ x + translation (world frame, m) that moves the source points onto the
+    model surface; `information` (6,) the eigenvalues (ascending) of the normalised Gauss-Newton matrix
+    (rotation about the source centroid [m^2 units, rad], translation): a small one is a direction the surface
+    does not constrain (a plane alone leaves three); `inliers`: matched source points at the end; `center` (3,)
+    the source centroid; `covariance` (6, 6) of (rotation vector rad, translation at `center` m): the robust
+    sandwich estimate H^-1 (A^T W R^2 W A) H^-1 from the last iteration's weighted residuals (it grows with
+    depth noise and with how little of the surface constrains a direction); `residual_sigma` (m): the robust
+    (MAD) sigma of the last point-to-plane residuals, a measure of the depth noise."""
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    information: np.ndarray
+    inliers: int
+    center: np.ndarray
+    covariance: np.ndarray
+    residual_sigma: float
+
+    def displacement(self, point: np.ndarray) -> float:
+        """How far (m) the fit moves `point` (3,)."""
+        p = np.asarray(point, float)
+        return float(np.linalg.norm(self.rotation @ p + self.translation - p))
+
+    @property
+    def angle_deg(self) -> float:
+        return float(math.degrees(np.linalg.norm(Rotation.from_matrix(self.rotation).as_rotvec())))
+
+    def displacement_sigma(self, point: np.ndarray) -> float:
+        """1-sigma (m) of :meth:`displacement` at `point` (3,), along the displacement (linearised)."""
+        p = np.asarray(point, float)
+        d = self.rotation @ p + self.translation - p
+        u = d / max(float(np.linalg.norm(d)), 1e-12)
+        v = p - self.center
+        jac = np.hstack([-np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]]), np.eye(3)])
+        return float(math.sqrt(max(float(u @ jac @ self.covariance @ jac.T @ u), 0.0)))
+
+    @property
+    def angle_sigma_deg(self) -> float:
+        """1-sigma (deg) of :attr:`angle_deg`, along the rotation axis (linearised)."""
+        w = Rotation.from_matrix(self.rotation).as_rotvec()
+        u = w / max(float(np.linalg.norm(w)), 1e-12)
+        return float(math.degrees(math.sqrt(max(float(u @ self.covariance[:3, :3] @ u), 0.0))))
+
+
+def point_to_plane_icp(source: np.ndarray, target: np.ndarray, target_normals: np.ndarray,
+                       target_flags: np.ndarray | None = None, iters: int = 15, gates: tuple[float, ...] = GATES,
+                       damping: float = DAMPING, min_matches: int = 200) -> RigidFit | None:
+    """Align `source` (N, 3) to the surface sampled by `target` (M, 3) with `target_normals` (M, 3) (world,
+    m): point-to-plane ICP (Gauss-Newton on the linearised rotation about the source centroid), matches within
+    the iteration's gate (`gates`, m), Huber-like weights at twice the residuals' robust sigma, a damping of
+    `damping` x the total weight on every direction (so directions the surface leaves free stay near 0 instead
+    of drifting). Target points flagged by `target_flags` (M,) (the robot, which pins what a table plane
+    leaves free) weigh as much in total as the others, at most :data:`GROUP_WEIGHT_CAP` x per point. None when
+    fewer than `min_matches` points match."""
+    src = np.asarray(source, float)
+    tgt = np.asarray(target, float)
+    nrm = np.asarray(target_normals, float)
+    flags = np.zeros(len(tgt), bool) if target_flags is None else np.asarray(target_flags, bool)
+    if len(src) < min_matches or len(tgt) < min_matches:
+        return None
+    tree = cKDTree(tgt)
+    rot, trans = np.eye(3), np.zeros(3)
+    c0 = src.mean(0)
+    h = cov = np.eye(6)
+    sigma = 0.0
+    total = 1.0
+    n_ok = 0
+    for it in range(iters):
+        p = src @ rot.T + trans
+        gate = gates[min(it, len(gates) - 1)]
+        d, idx = tree.query(p, distance_upper_bound=gate)
+        ok = np.isfinite(d)
+        n_ok = int(ok.sum())
+        if n_ok < min_matches:
+            return None
+        j = idx[ok]
+        q, n, pc = tgt[j], nrm[j], p[ok] - c0
+        r = np.sum((p[ok] - q) * n, 1)
+        sigma = 1.4826 * float(np.median(np.abs(r))) + 1e-4
+        wts = 1.0 / np.maximum(1.0, np.abs(r) / (2 * sigma))
+        fl = flags[j]
+        if fl.any() and (~fl).any():
+            wts = wts * np.where(fl, min(GROUP_WEIGHT_CAP, (~fl).sum() / fl.sum()), 1.0)
+        a = np.hstack([np.cross(pc, n), n])
+        total = float(wts.sum())
+        h = (a * wts[:, None]).T @ a + damping * total * np.eye(6)
+        x = -np.linalg.solve(h, (a * wts[:, None]).T @ r)
+        h_inv = np.linalg.inv(h)
+        wa = a * (wts * r)[:, None]
+        cov = h_inv @ (wa.T @ wa) @ h_inv
+        d_rot = Rotation.from_rotvec(x[:3]).as_matrix()
+        rot, trans = d_rot @ rot, d_rot @ (trans - c0) + c0 + x[3:]
+        if np.linalg.norm(x) < 2e-6 and it >= len(gates) - 1:
+            break
+    return RigidFit(rot, trans, np.linalg.eigvalsh(h / max(total, 1e-12)), n_ok, c0, cov, sigma)
+
+
+__all__ = ["RigidFit", "depth_surface", "point_to_plane_icp"]
