@@ -63,7 +63,7 @@ def _bump_runs(scene, camera: str, est_pose: Pose, est_k: Intrinsics, runs: int,
     monitor, then of the BASELINE one (no pose fit)."""
     base = np.asarray(scene.config.robot.base_position, float)
     monitor, baseline = CalibrationMonitor(base_position=base), CalibrationMonitor(base_position=base, **BASELINE)
-    hits = alarms = hits_t = alarms_t = 0
+    hits = alarms = hits_b = alarms_b = 0
     try:
         with World(scene, seed=int(rng.integers(2**31))) as world:
             cam = next(c for c in world.cameras if c.name == camera)
@@ -83,13 +83,13 @@ def _bump_runs(scene, camera: str, est_pose: Pose, est_k: Intrinsics, runs: int,
                 frame = world.render(seen, segmentation=False)
                 frame = dataclasses.replace(frame, camera2world=est_pose, intrinsics=est_k)
                 obs = Observation({camera: frame}, world.joint_positions(), world.gripper_width(), world.time)
-                flagged, flagged_t = bool(monitor.disagreement(obs)), bool(baseline.disagreement(obs))
-                hits, hits_t = hits + (flagged and bumped), hits_t + (flagged_t and bumped)
-                alarms, alarms_t = alarms + (flagged and not bumped), alarms_t + (flagged_t and not bumped)
+                flagged, flagged_b = bool(monitor.disagreement(obs)), bool(baseline.disagreement(obs))
+                hits, hits_b = hits + (flagged and bumped), hits_b + (flagged_b and bumped)
+                alarms, alarms_b = alarms + (flagged and not bumped), alarms_b + (flagged_b and not bumped)
     finally:
         monitor.close()
         baseline.close()
-    return hits / runs, alarms / runs, hits_t / runs, alarms_t / runs
+    return hits / runs, alarms / runs, hits_b / runs, alarms_b / runs
 
 
 PICK_RUNS = 3  # pick-place episodes with the estimated and with the true fixed-camera calibrations (same seeds)
@@ -177,9 +177,9 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
             if pick_scene is None or pick_scene.name == scene.name:
                 pick_scene = scene
                 pick_estimates[cal.name] = (res.camera2world_pose(), est_k)
-            det, fa, det_t, fa_t = _bump_runs(scene, cal.name, res.camera2world_pose(), est_k, bump_runs, rng)
+            det, fa, det_b, fa_b = _bump_runs(scene, cal.name, res.camera2world_pose(), est_k, bump_runs, rng)
             rows.append(row | {"bump_detection_rate": det, "bump_false_alarm_rate": fa,
-                               "bump_detection_rate_table_robot": det_t, "bump_false_alarm_rate_table_robot": fa_t})
+                               "bump_detection_rate_table_robot": det_b, "bump_false_alarm_rate_table_robot": fa_b})
     if not rows:
         raise ValueError("bench calibration: no fixed camera in the scenes")
     fixed_name = {"handeye_trans_mm": "handeye_trans_mm_fixed", "handeye_rot_deg": "handeye_rot_deg_fixed",

@@ -28,7 +28,7 @@ the world frame with its calibrated ``camera2world``, is compared with what a ca
 
 * the camera's pose: the camera's points are registered to the model's surface (table and robot, rendered from
   the calibrated pose) by 6-DoF point-to-plane ICP (:func:`robot_wm.geometry.registration.point_to_plane_icp`;
-  the robot's points weigh as much as the table's, since a plane leaves three directions free); the rigid
+  the robot pins the three directions a table plane leaves free, where the camera sees it); the rigid
   motion that aligns them moves what the camera sees (the centroid of its points, where the fit is best
   determined and where a calibration error costs grasps) by `pose_shift` (m) and turns it by `pose_turn_deg`.
 

@@ -15,12 +15,14 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from robot_wm.geometry.camera import Intrinsics
+from robot_wm.geometry.camera import Intrinsics, deproject_depth
 from robot_wm.geometry.pose import Pose
 
 EDGE_FACTOR = 8.0   # a pixel whose neighbours differ by more than this x the pixel footprint (+1 cm) is an edge
 GATES = (0.03, 0.03, 0.03, 0.015, 0.015, 0.015, 0.008)  # m: match radius per iteration (the last repeats)
-GROUP_WEIGHT_CAP = 1.0  # the flagged group (the robot) weighs as much as the rest, at most this x per point
+GROUP_WEIGHT_CAP = 1.0  # a flagged point (the robot) weighs at most this x an unflagged one (1: the flagged
+# group never outweighs the rest; more than 1 lets a few robot points pin what a plane leaves free, at the cost of
+# the noise bias of their silhouettes: measured in docs/calibration.md)
 DAMPING = 1e-4  # of the total weight, on every direction (a step in a direction the view leaves free stays finite)
 
 
@@ -31,9 +33,7 @@ def depth_surface(depth: np.ndarray, k: Intrinsics, pose: Pose, flags: np.ndarra
     Normals from the image-space neighbours (central differences); `flags` (h, w): a per-pixel label carried
     along (e.g. "robot"), False where None."""
     z = np.asarray(depth, float)
-    h, w = z.shape
-    vv, uu = np.mgrid[0:h, 0:w]
-    cam = np.stack([(uu - k.cx) / k.fx * z, (vv - k.cy) / k.fy * z, z], -1)
+    cam = deproject_depth(z, k).astype(float)
     dx = np.zeros_like(cam)
     dy = np.zeros_like(cam)
     dx[:, 1:-1] = cam[:, 2:] - cam[:, :-2]
@@ -108,8 +108,8 @@ def point_to_plane_icp(source: np.ndarray, target: np.ndarray, target_normals: n
     the iteration's gate (`gates`, m), Huber-like weights at twice the residuals' robust sigma, a damping of
     `damping` x the total weight on every direction (so directions the surface leaves free stay near 0 instead
     of drifting). Target points flagged by `target_flags` (M,) (the robot, which pins what a table plane
-    leaves free) weigh as much in total as the others, at most :data:`GROUP_WEIGHT_CAP` x per point. None when
-    fewer than `min_matches` points match."""
+    leaves free) are reweighted towards the others' total, at most :data:`GROUP_WEIGHT_CAP` x per point. None
+    when fewer than `min_matches` points match."""
     src = np.asarray(source, float)
     tgt = np.asarray(target, float)
     nrm = np.asarray(target_normals, float)
