@@ -37,6 +37,7 @@ from robot_wm.perception.calibration import (
     calibrate_camera,
     calibrate_intrinsics,
 )
+from robot_wm.perception.calibration_design import PARAMS, ViewDesign, interest_weights, view_information
 from robot_wm.sim import Arm, Camera, World
 from robot_wm.sim.board import TexturedBoard
 from robot_wm.sim.world import FLANGE_LINK
@@ -53,6 +54,7 @@ MARGIN_PX = 8.0
 MIN_SEPARATION_DEG = 8.0  # between accepted board orientations
 MIN_CORNER_FRACTION = 0.6  # of the board's corners detected for a view to count
 MAX_POSES = 200
+POOL_PER_VIEW = 8  # candidate poses planned per view wanted; the design captures the most informative
 # eye-in-hand: where the board may lie (its centre, world xy m) and from where the wrist camera looks at it
 BOARD_REGION_X, BOARD_REGION_Y = (0.4, 0.6), (-0.25, 0.25)
 BOARD_PREFERRED_XY = np.array([0.5, 0.0])
@@ -119,13 +121,56 @@ def _noisy(rgb: np.ndarray, image_noise: float, rng: np.random.Generator) -> np.
     return np.clip(rgb + rng.normal(0.0, image_noise, rgb.shape), 0, 255).round().astype(np.uint8)
 
 
+@dataclass
+class _Candidate:
+    """A planned view: the board's orientation (for the separation rule), the joints reaching it (7,) rad and
+    the robot pose (4x4) the design predicts with."""
+
+    rot: Rotation
+    q: np.ndarray
+    robot: np.ndarray
+
+
+def _designed_views(cands: list[_Candidate], infos: list[np.ndarray], focal_px: float, n_poses: int,
+                    shoot: Callable[[_Candidate], tuple[View, np.ndarray] | None]
+                    ) -> tuple[list[View], list[np.ndarray], list[np.ndarray]]:
+    """Capture up to `n_poses` of the candidates in the order :class:`ViewDesign` chooses them (the most
+    informative next, each orientation at least MIN_SEPARATION_DEG from those captured); `shoot` renders and
+    measures one (None: the board was not detected, the candidate is dropped). Returns views, true and measured
+    joints."""
+    design = ViewDesign(np.asarray(infos).reshape(-1, PARAMS, PARAMS), interest_weights(focal_px))
+    views: list[View] = []
+    q_true: list[np.ndarray] = []
+    q_meas: list[np.ndarray] = []
+    far = np.ones(len(cands), bool)
+    while len(views) < n_poses:
+        i = design.next(far)
+        if i is None:
+            break
+        got = shoot(cands[i])
+        if got is None:
+            design.drop(i)
+            continue
+        design.accept(i)
+        views.append(got[0])
+        q_true.append(cands[i].q)
+        q_meas.append(got[1])
+        far &= np.array([(c.rot * cands[i].rot.inv()).magnitude() >= math.radians(MIN_SEPARATION_DEG)
+                         for c in cands])
+        log.info("view %d/%d (candidate %d of %d)", len(views), n_poses, i, len(cands))
+    return views, q_true, q_meas
+
+
 def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_poses: int,
                   rng: np.random.Generator, corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0,
                   max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board held by the gripper, seen by fixed `camera` (a
-    camera of `world`, by name). Random draws (poses, image, corner and encoder noise) come from `rng`. Stops
-    after `max_tries` candidate poses (default 40 x n_poses); fewer views may come back. `supersample`: see
-    :func:`render_supersampled`; `image_noise`: grey levels, 1 sigma, added to the render before detection."""
+    camera of `world`, by name). Planning draws reachable, collision-free board poses facing the camera
+    (POOL_PER_VIEW x `n_poses` of them, or as many as `max_tries` draws give; default 200 x n_poses), then
+    captures them in the order :class:`robot_wm.perception.calibration_design.ViewDesign` picks from the
+    camera's nominal calibration. Random draws (poses, image, corner and encoder noise) come from `rng`. Fewer
+    views may come back. `supersample`: see :func:`render_supersampled`; `image_noise`: grey levels, 1 sigma,
+    added to the render before detection."""
     cam = next(c for c in world.cameras if c.name == camera)
     k, cam_pose = cam.intrinsics, cam.camera2world
     charuco = Charuco(board_cfg)
@@ -134,12 +179,13 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
     outline = np.array([[0, 0, 0], [board_cfg.width, 0, 0], [board_cfg.width, board_cfg.height, 0],
                         [0, board_cfg.height, 0]], float)
     centre_b = np.array([board_cfg.width / 2, board_cfg.height / 2, 0.0])
+    kmat = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
     arm = Arm(world)
-    views: list[View] = []
-    q_true, q_meas, accepted_rot = [], [], []
-    tries, max_tries = 0, max_tries or 40 * n_poses
+    cands: list[_Candidate] = []
+    infos: list[np.ndarray] = []
+    tries, max_tries = 0, max_tries or 200 * n_poses
     try:
-        while len(views) < n_poses and tries < max_tries:
+        while len(cands) < POOL_PER_VIEW * n_poses and tries < max_tries:
             tries += 1
             c = rng.uniform(CENTRE_LOW, CENTRE_HIGH)
             to_cam = cam_pose.position - c
@@ -161,25 +207,23 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
             board2world = Pose(c - rot.apply(centre_b), rot.as_quat())
             if not _in_view(cam_pose, k, board2world.transform_points(outline), MARGIN_PX):
                 continue
-            if any((rot * r.inv()).magnitude() < math.radians(MIN_SEPARATION_DEG) for r in accepted_rot):
-                continue
             tcp2world = board2world @ b2t.inverse()
             q = arm.ik(tcp2world, q_seed=None)
             if q is None or arm.check_motion(q[None, :], gripper_width=0.0) is not None:
                 continue
-            world.reset_arm(q, finger_opening=0.0)
+            cands.append(_Candidate(rot, q, tcp2world.matrix()))
+            infos.append(view_information(kmat, cam_pose.matrix(), b2t.matrix(), tcp2world.matrix(),
+                                          charuco.corners, "world"))
+
+        def shoot(cand: _Candidate) -> tuple[View, np.ndarray] | None:
+            world.reset_arm(cand.q, finger_opening=0.0)
             held = arm.tcp_pose() @ b2t
             board.place(held)
             rgb = render_supersampled(world, cam, held.transform_points(outline), supersample)
-            measured = _measure(charuco, rgb, q, rng, image_noise, corner_noise_px, joint_noise_rad,
-                                lambda qm: arm.kin.fk(qm).matrix())
-            if measured is None:
-                continue
-            views.append(measured[0])
-            q_true.append(q)
-            q_meas.append(measured[1])
-            accepted_rot.append(rot)
-            log.info("view %d/%d after %d candidate poses", len(views), n_poses, tries)
+            return _measure(charuco, rgb, cand.q, rng, image_noise, corner_noise_px, joint_noise_rad,
+                            lambda qm: arm.kin.fk(qm).matrix())
+
+        views, q_true, q_meas = _designed_views(cands, infos, k.fx, n_poses, shoot)
     finally:
         board.remove()
         arm.close()
@@ -230,10 +274,11 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
                        max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board lying on the table (:func:`board_spot`) seen by
     hand-mounted `camera` (a camera of `world`, by name), the arm moving it over the board: from HAND_DISTANCE m,
-    the optical axis within HAND_MAX_TILT_DEG of the board normal, rolled at random about it, each orientation
-    at least MIN_SEPARATION_DEG from the others. Planning uses the camera's nominal camera2flange (its current
-    calibration); the render uses the arm's actual pose. Views carry the flange pose from the measured joints.
-    Random draws come from `rng`; stops after `max_tries` candidate poses (default 40 x n_poses)."""
+    the optical axis within HAND_MAX_TILT_DEG of the board normal, rolled at random about it. Planning draws
+    reachable, collision-free camera poses (POOL_PER_VIEW x `n_poses`, or as many as `max_tries` draws give;
+    default 200 x n_poses) from the camera's nominal camera2flange (its current calibration), then captures them
+    in the order :class:`robot_wm.perception.calibration_design.ViewDesign` picks; the render uses the arm's
+    actual pose. Views carry the flange pose from the measured joints. Random draws come from `rng`."""
     cam = next(c for c in world.cameras if c.name == camera)
     if cam.mount != "hand":
         raise CalibrationError(f"camera {camera!r} is not mounted on the hand (mount: {cam.mount})")
@@ -245,14 +290,15 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
     outline = board2world.transform_points(np.array(
         [[0, 0, 0], [board_cfg.width, 0, 0], [board_cfg.width, board_cfg.height, 0], [0, board_cfg.height, 0]], float))
     centre = board2world.transform_points(np.array([[board_cfg.width / 2, board_cfg.height / 2, 0.0]]))[0]
+    kmat = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
     arm = Arm(world)
     tcp2flange = arm.kin.fk(panda.HOME, FLANGE_LINK).inverse() @ arm.kin.fk(panda.HOME)
     flange2camera = cam2flange.inverse()
-    views: list[View] = []
-    q_true, q_meas, accepted_rot = [], [], []
-    tries, max_tries = 0, max_tries or 40 * n_poses
+    cands: list[_Candidate] = []
+    infos: list[np.ndarray] = []
+    tries, max_tries = 0, max_tries or 200 * n_poses
     try:
-        while len(views) < n_poses and tries < max_tries:
+        while len(cands) < POOL_PER_VIEW * n_poses and tries < max_tries:
             tries += 1
             aim = centre + np.r_[rng.uniform(-HAND_AIM_JITTER, HAND_AIM_JITTER, 2), 0.0]
             # the direction from the aim point to the camera: up, tilted about a random horizontal axis
@@ -272,26 +318,23 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
             camera2world = Pose(pos, rot.as_quat())
             if not _in_view(camera2world, k, outline, MARGIN_PX):
                 continue
-            if any((rot * r.inv()).magnitude() < math.radians(MIN_SEPARATION_DEG) for r in accepted_rot):
-                continue
-            tcp2world = camera2world @ flange2camera @ tcp2flange
-            q = arm.ik(tcp2world, q_seed=None)
+            flange2world = camera2world @ flange2camera
+            q = arm.ik(flange2world @ tcp2flange, q_seed=None)
             if q is None or arm.check_motion(q[None, :], gripper_width=panda.MAX_OPENING) is not None:
                 continue
-            world.reset_arm(q)
-            seen = world.camera_pose(cam)  # the true pose (the actual camera2flange), for the render's region
+            cands.append(_Candidate(rot, q, flange2world.matrix()))
+            infos.append(view_information(kmat, cam2flange.matrix(), board2world.matrix(), flange2world.matrix(),
+                                          charuco.corners, "hand"))
+
+        def shoot(cand: _Candidate) -> tuple[View, np.ndarray] | None:
+            world.reset_arm(cand.q)
             rgb = render_supersampled(world, cam, outline, supersample)
-            if not _in_view(seen, k, outline, 0.0):
-                continue
-            measured = _measure(charuco, rgb, q, rng, image_noise, corner_noise_px, joint_noise_rad,
-                                lambda qm: arm.kin.fk(qm, FLANGE_LINK).matrix())
-            if measured is None:
-                continue
-            views.append(measured[0])
-            q_true.append(q)
-            q_meas.append(measured[1])
-            accepted_rot.append(rot)
-            log.info("view %d/%d after %d candidate poses", len(views), n_poses, tries)
+            if not _in_view(world.camera_pose(cam), k, outline, 0.0):  # the true pose (actual camera2flange)
+                return None
+            return _measure(charuco, rgb, cand.q, rng, image_noise, corner_noise_px, joint_noise_rad,
+                            lambda qm: arm.kin.fk(qm, FLANGE_LINK).matrix())
+
+        views, q_true, q_meas = _designed_views(cands, infos, k.fx, n_poses, shoot)
     finally:
         board.remove()
         arm.close()
