@@ -37,19 +37,26 @@ from robot_wm.perception.calibration import (
     calibrate_camera,
     calibrate_intrinsics,
 )
-from robot_wm.perception.calibration_design import PARAMS, ViewDesign, interest_weights, view_information
+from robot_wm.perception.calibration_design import (
+    PARAMS,
+    ViewDesign,
+    interest_weights,
+    prior_sigma,
+    view_information,
+)
 from robot_wm.sim import Arm, Camera, World
 from robot_wm.sim.board import TexturedBoard
 from robot_wm.sim.world import FLANGE_LINK
 
 log = logging.getLogger(__name__)
 
-# where board centres are drawn (world frame, m): over the table, in front of the robot
-CENTRE_LOW = np.array([0.35, -0.3, 0.18])
-CENTRE_HIGH = np.array([0.7, 0.3, 0.55])
+# where board centres are drawn: on the ray through a random pixel of the camera, DISTANCE m away, above the table
+# and within the arm's reach (from the shoulder, SHOULDER_HEIGHT m above the robot's base)
+MIN_BOARD_Z = 0.12  # m
+SHOULDER_HEIGHT, REACH = 0.333, 0.8  # m
 MAX_TILT_DEG = 40.0  # board normal vs the direction to the camera
 MAX_ROLL_DEG = 90.0  # board rotation about its normal
-DISTANCE = (0.35, 0.95)  # m, camera to board centre
+DISTANCE = (0.3, 1.6)  # m, camera to board centre
 MARGIN_PX = 8.0
 MIN_SEPARATION_DEG = 8.0  # between accepted board orientations
 MIN_CORNER_FRACTION = 0.6  # of the board's corners detected for a view to count
@@ -61,7 +68,9 @@ BOARD_PREFERRED_XY = np.array([0.5, 0.0])
 BOARD_CLEARANCE = 0.02  # m between the board's footprint and any object's
 HAND_DISTANCE = (0.2, 0.45)  # m, wrist camera to the board centre
 HAND_MAX_TILT_DEG = 50.0  # the optical axis vs the board normal
-HAND_AIM_JITTER = 0.08  # m, the aim point around the board centre
+# the aim point (where the optical axis meets the table) is drawn around the board centre within this fraction of
+# the image's half-height footprint at the drawn distance: the board lands anywhere in the image, not only mid-frame
+HAND_AIM_SPREAD = 1.0
 HAND_MIN_CAMERA_Z = 0.12  # m above the table
 
 
@@ -87,6 +96,20 @@ def _in_view(cam2world: Pose, k, pts: np.ndarray, margin: float) -> bool:
 def _project_px(cam2world: Pose, k, pts: np.ndarray) -> np.ndarray:
     p = cam2world.inverse().transform_points(pts)
     return np.column_stack([k.fx * p[:, 0] / p[:, 2] + k.cx, k.fy * p[:, 1] / p[:, 2] + k.cy])
+
+
+def _board_centre(rng: np.random.Generator, cam_pose: Pose, k: Intrinsics, shoulder: np.ndarray
+                  ) -> np.ndarray | None:
+    """A board centre (3,) world m on the ray through a uniformly drawn pixel (MARGIN_PX from the edges) at a
+    uniformly drawn DISTANCE, or None when it is below MIN_BOARD_Z or beyond REACH of `shoulder` (3,): boards
+    spread over the whole image and over depth, whatever the camera's placement."""
+    u = rng.uniform(MARGIN_PX, k.width - 1 - MARGIN_PX)
+    v = rng.uniform(MARGIN_PX, k.height - 1 - MARGIN_PX)
+    ray = cam_pose.rotation.apply([(u - k.cx) / k.fx, (v - k.cy) / k.fy, 1.0])
+    c = cam_pose.position + rng.uniform(*DISTANCE) * ray / np.linalg.norm(ray)
+    if c[2] < MIN_BOARD_Z or np.linalg.norm(c - shoulder) > REACH:
+        return None
+    return c
 
 
 def render_supersampled(world: World, camera: Camera, roi_points: np.ndarray, factor: int) -> np.ndarray:
@@ -138,7 +161,8 @@ def _designed_views(cands: list[_Candidate], infos: list[np.ndarray], focal_px: 
     informative next, each orientation at least MIN_SEPARATION_DEG from those captured); `shoot` renders and
     measures one (None: the board was not detected, the candidate is dropped). Returns views, true and measured
     joints."""
-    design = ViewDesign(np.asarray(infos).reshape(-1, PARAMS, PARAMS), interest_weights(focal_px))
+    design = ViewDesign(np.asarray(infos).reshape(-1, PARAMS, PARAMS), interest_weights(focal_px),
+                        prior_sigma(focal_px))
     views: list[View] = []
     q_true: list[np.ndarray] = []
     q_meas: list[np.ndarray] = []
@@ -166,7 +190,7 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
                   max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board held by the gripper, seen by fixed `camera` (a
     camera of `world`, by name). Planning draws reachable, collision-free board poses facing the camera
-    (POOL_PER_VIEW x `n_poses` of them, or as many as `max_tries` draws give; default 200 x n_poses), then
+    (:func:`_board_centre`; tilted up to MAX_TILT_DEG, rolled up to MAX_ROLL_DEG; POOL_PER_VIEW x `n_poses` of them, or as many as `max_tries` draws give; default 200 x n_poses), then
     captures them in the order :class:`robot_wm.perception.calibration_design.ViewDesign` picks from the
     camera's nominal calibration. Random draws (poses, image, corner and encoder noise) come from `rng`. Fewer
     views may come back. `supersample`: see :func:`render_supersampled`; `image_noise`: grey levels, 1 sigma,
@@ -180,6 +204,7 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
                         [0, board_cfg.height, 0]], float)
     centre_b = np.array([board_cfg.width / 2, board_cfg.height / 2, 0.0])
     kmat = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
+    shoulder = np.asarray(world.scene.config.robot.base_position, float) + np.array([0.0, 0.0, SHOULDER_HEIGHT])
     arm = Arm(world)
     cands: list[_Candidate] = []
     infos: list[np.ndarray] = []
@@ -187,11 +212,11 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
     try:
         while len(cands) < POOL_PER_VIEW * n_poses and tries < max_tries:
             tries += 1
-            c = rng.uniform(CENTRE_LOW, CENTRE_HIGH)
+            c = _board_centre(rng, cam_pose, k, shoulder)
+            if c is None:
+                continue
             to_cam = cam_pose.position - c
             dist = float(np.linalg.norm(to_cam))
-            if not DISTANCE[0] <= dist <= DISTANCE[1]:
-                continue
             # board z (into the board) points away from the camera, tilted and rolled at random
             z0 = -to_cam / dist
             axis = np.cross(z0, rng.normal(size=3))
@@ -273,8 +298,9 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
                        rng: np.random.Generator, corner_noise_px: float = 0.0, joint_noise_rad: float = 0.0,
                        max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board lying on the table (:func:`board_spot`) seen by
-    hand-mounted `camera` (a camera of `world`, by name), the arm moving it over the board: from HAND_DISTANCE m,
-    the optical axis within HAND_MAX_TILT_DEG of the board normal, rolled at random about it. Planning draws
+    hand-mounted `camera` (a camera of `world`, by name), the arm moving it over the board: from HAND_DISTANCE m
+    of an aim point around the board centre (HAND_AIM_SPREAD: the board anywhere in the image), the optical axis
+    within HAND_MAX_TILT_DEG of the board normal, rolled at random about it. Planning draws
     reachable, collision-free camera poses (POOL_PER_VIEW x `n_poses`, or as many as `max_tries` draws give;
     default 200 x n_poses) from the camera's nominal camera2flange (its current calibration), then captures them
     in the order :class:`robot_wm.perception.calibration_design.ViewDesign` picks; the render uses the arm's
@@ -300,13 +326,15 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
     try:
         while len(cands) < POOL_PER_VIEW * n_poses and tries < max_tries:
             tries += 1
-            aim = centre + np.r_[rng.uniform(-HAND_AIM_JITTER, HAND_AIM_JITTER, 2), 0.0]
+            dist = rng.uniform(*HAND_DISTANCE)
+            spread = HAND_AIM_SPREAD * dist * min(k.width, k.height) / (2 * max(k.fx, k.fy))
+            aim = centre + np.r_[rng.uniform(-spread, spread, 2), 0.0]
             # the direction from the aim point to the camera: up, tilted about a random horizontal axis
             axis = np.r_[rng.normal(size=2), 0.0]
             axis /= np.linalg.norm(axis)
             tilt = math.radians(HAND_MAX_TILT_DEG) * math.sqrt(rng.uniform())
             up = Rotation.from_rotvec(axis * tilt).apply([0.0, 0.0, 1.0])
-            pos = aim + rng.uniform(*HAND_DISTANCE) * up
+            pos = aim + dist * up
             if pos[2] < HAND_MIN_CAMERA_Z:
                 continue
             z = -up  # optical axis towards the aim point

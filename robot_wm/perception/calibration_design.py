@@ -30,10 +30,11 @@ CORNER_SIGMA_PX = 0.3  # expected corner noise (1 sigma) after detection
 ROT_SCALE_DEG = 0.1  # the errors a design trades against each other: 0.1 deg of camera rotation,
 TRANS_SCALE_M = 0.001  # 1 mm of camera translation,
 FOCAL_SCALE = 0.002  # 0.2 % of focal length (the targets a calibration is held to)
-# the design's prior (1 sigma): what a rough nominal calibration is trusted to; it only keeps the first choices
-# finite and does not enter the solve
-PRIOR_SIGMA = np.r_[[0.05] * 2, [20.0] * 2, [math.radians(5.0)] * 3, [0.05] * 3, [math.radians(10.0)] * 3,
-                    [0.05] * 3]
+# the design's prior (1 sigma): what a rough nominal calibration is trusted to — focal length to 5 %, the principal
+# point to 20 px, the camera's and the board's poses to 5 / 10 deg and 5 cm. It keeps the first choices finite and
+# does not enter the solve.
+PRIOR_FOCAL_FRACTION, PRIOR_CENTRE_PX = 0.05, 20.0
+PRIOR_CAMERA_DEG, PRIOR_TARGET_DEG, PRIOR_POSITION_M = 5.0, 10.0, 0.05
 PARAMS = 16
 
 
@@ -76,6 +77,12 @@ def view_information(k: np.ndarray, camera: np.ndarray, target: np.ndarray, robo
     return jac.T @ jac / sigma_px ** 2
 
 
+def prior_sigma(focal_px: float) -> np.ndarray:
+    """(16,) 1-sigma of the design's prior (see PRIOR_*) for a camera of focal length `focal_px`."""
+    return np.r_[[PRIOR_FOCAL_FRACTION * focal_px] * 2, [PRIOR_CENTRE_PX] * 2, [math.radians(PRIOR_CAMERA_DEG)] * 3,
+                 [PRIOR_POSITION_M] * 3, [math.radians(PRIOR_TARGET_DEG)] * 3, [PRIOR_POSITION_M] * 3]
+
+
 def interest_weights(focal_px: float) -> np.ndarray:
     """(16,) weights of the design criterion: 1 / scale^2 on fx, fy, the camera's rotation and translation, 0 on
     the principal point and the board's pose (they matter only through what they do to the others)."""
@@ -91,11 +98,12 @@ class ViewDesign:
     minimises sum_i w_i Var_i of (information so far + its information)^-1; :meth:`accept` adds a candidate's
     information once its view has been captured, :meth:`drop` removes one that failed (board not detected)."""
 
-    def __init__(self, infos: np.ndarray, weights: np.ndarray, prior_sigma: np.ndarray = PRIOR_SIGMA) -> None:
-        """`infos` (P, 16, 16): each candidate's :func:`view_information`; `weights` (16,)."""
+    def __init__(self, infos: np.ndarray, weights: np.ndarray, prior: np.ndarray) -> None:
+        """`infos` (P, 16, 16): each candidate's :func:`view_information`; `weights` (16,); `prior` (16,):
+        1-sigma of what is known before any view (:func:`prior_sigma`)."""
         self.infos = np.asarray(infos, float)
         self.weights = np.asarray(weights, float)
-        self.total = np.diag(1.0 / np.asarray(prior_sigma, float) ** 2)
+        self.total = np.diag(1.0 / np.asarray(prior, float) ** 2)
         self.open = np.ones(len(self.infos), bool)
 
     def criterion(self, extra: np.ndarray | None = None) -> np.ndarray | float:

@@ -13,6 +13,7 @@ from robot_wm.perception.calibration_design import (
     ViewDesign,
     _turn,
     interest_weights,
+    prior_sigma,
     view_information,
 )
 
@@ -67,7 +68,7 @@ def test_information_is_the_solvers_model(mount):
 
 def _criterion(views: list[np.ndarray]) -> float:
     design = ViewDesign(np.stack([view_information(K, np.eye(4), np.eye(4), v, CORNERS) for v in views]),
-                        interest_weights(500.0))
+                        interest_weights(500.0), prior_sigma(500.0))
     for i in range(len(views)):
         design.accept(i)
     return float(design.criterion())
@@ -89,7 +90,7 @@ def test_greedy_choice_beats_taking_candidates_as_they_come():
     pool = [_board_at(rng.uniform(100, 540), rng.uniform(90, 390), rng.uniform(0.4, 0.9), rng.normal(0, 0.4, 3))
             for _ in range(60)]
     infos = np.stack([view_information(K, np.eye(4), np.eye(4), v, CORNERS) for v in pool])
-    design = ViewDesign(infos, interest_weights(500.0))
+    design = ViewDesign(infos, interest_weights(500.0), prior_sigma(500.0))
     before = design.criterion()
     chosen = []
     for _ in range(8):
@@ -105,7 +106,7 @@ def test_greedy_choice_beats_taking_candidates_as_they_come():
 
 def test_next_respects_allowed_and_dropped():
     infos = np.stack([np.eye(PARAMS) * s for s in (1.0, 5.0, 3.0)])
-    design = ViewDesign(infos, np.ones(PARAMS), prior_sigma=np.ones(PARAMS))
+    design = ViewDesign(infos, np.ones(PARAMS), np.ones(PARAMS))
     assert design.next() == 1  # the most information
     design.drop(1)
     assert design.next() == 2
