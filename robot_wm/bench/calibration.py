@@ -10,7 +10,11 @@ against the scene's calibration files (the simulator's truth: camera2world of a 
 hand-mounted one), averaged over the cameras of each mount; every OpenCV hand-eye method under ``methods``
 ({scene/camera: {method: [trans_mm, rot_deg]}}), the joint refinement as ``handeye_*_fixed`` and
 ``handeye_*_wrist``. ``reprojection_px_rms``, ``focal_err_pct`` and ``calibrate_wall_s`` are of the fixed cameras
-(``*_wrist``: of the wrist cameras).
+(``*_wrist``: of the wrist cameras). Unseen cameras: ``*_random`` (mean; ``*_random_max``: the worst) over
+`RANDOM_CAMERAS` fixed cameras drawn by :mod:`robot_wm.config.random_camera` (any azimuth not blocked by the
+robot, elevation 25-85 deg, 0.6-1.5 m from the workspace, fx 450-750 px, principal point up to 20 px off
+centre), each calibrated alone in the default scene from its file (the truth) — views are planned from the
+nominal calibration, as a user's rough guess.
 
 Bump check (fixed cameras): the monitor is given the *estimated* calibration; the camera is rendered from its true pose
 (undisturbed runs, false alarms) or from a pose bumped by 1 cm (half the runs) or 1 deg (the other half) in a
@@ -29,6 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +41,9 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from robot_wm.config import REPO_SCENES_DEFAULT, load_scene
+from robot_wm.config import REPO_SCENES_DEFAULT, load_scene, read_yaml, scene_from_dict
 from robot_wm.config.loader import CALIBRATION_DIR, REPO_SCENES_DIR
+from robot_wm.config.random_camera import random_calibrations, write_calibrations
 from robot_wm.control.faults import CalibrationMonitor
 from robot_wm.geometry import Intrinsics, Pose, panda
 from robot_wm.interface import Observation
@@ -137,6 +143,49 @@ def _as_good(row: dict[str, Any]) -> bool:
             and row["handeye_rot_deg"] <= row["best_opencv_rot_deg"])
 
 
+def _calibration_row(scene, cal, board, poses: int, seed: int) -> tuple[dict[str, Any], Any]:
+    """Calibrate camera `cal` of `scene` (hand-eye, `poses` views, the bench's imperfections) and compare with
+    the truth: (a row of errors, the solver's result). The row's ``methods``: {method: [trans_mm, rot_deg]}."""
+    t0 = time.perf_counter()
+    done = calibrate(scene, cal.name, board, "hand-eye", poses, seed=seed, corner_noise_px=CORNER_NOISE_PX,
+                     joint_noise_rad=JOINT_NOISE_RAD, image_noise=IMAGE_NOISE)
+    wall = time.perf_counter() - t0
+    res = done.result
+    # the truth, from camera2world or look_at: camera2world of a fixed camera, camera2flange of a hand one
+    true_pose = Camera(cal).camera2world.matrix()
+    dt, dr = pose_error(res.camera2world, true_pose)
+    per = {m: list(pose_error(d["camera2world"], true_pose)) for m, d in res.methods.items()}
+    return {"reprojection_px_rms": res.reprojection_px_rms,
+            "focal_err_pct": 100 * max(abs(res.fx / cal.fx - 1), abs(res.fy / cal.fy - 1)),
+            "handeye_trans_mm": dt, "handeye_rot_deg": dr,
+            "best_opencv_trans_mm": min(v[0] for v in per.values()),
+            "best_opencv_rot_deg": min(v[1] for v in per.values()),
+            "sigma_trans_mm": res.sigma["camera_trans_mm"], "sigma_rot_deg": res.sigma["camera_rot_deg"],
+            "calibrate_wall_s": wall, "views": res.views, "methods": per}, res
+
+
+RANDOM_CAMERAS = 4  # fixed cameras drawn by robot_wm.config.random_camera, calibrated in the default scene
+RANDOM_CAMERA_STREAM = 21  # seed-sequence entry of their draws (the other draws are untouched)
+
+
+def _random_camera_rows(seed: int, n: int, board, poses: int) -> list[dict[str, Any]]:
+    """Rows of :func:`_calibration_row` for `n` cameras drawn by ``random_calibrations`` (any azimuth,
+    elevation 25-85 deg, 0.6-1.5 m, fx 450-750 px, principal point up to 20 px off), each alone in the default
+    scene, from ``default_rng([seed, RANDOM_CAMERA_STREAM])``."""
+    rng = np.random.default_rng([seed, RANDOM_CAMERA_STREAM])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            draw = int(rng.integers(2**31))
+            names = write_calibrations(random_calibrations(draw, 1, "none"), tmp, f"c{i}")
+            data = read_yaml(REPO_SCENES_DEFAULT) | {"name": f"random_camera_{i}",
+                                                     "cameras": [{"calibration": names[0]}]}
+            scene = scene_from_dict(data, data["name"], Path(tmp)).with_seed(draw)
+            row, _ = _calibration_row(scene, scene.calibrations[0], board, poses, int(rng.integers(2**31)))
+            rows.append(row)
+    return rows
+
+
 def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
     board = load_board(CALIBRATION_DIR / "targets" / "charuco_board.yaml")
     poses = 6 if quick else POSES
@@ -153,23 +202,8 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
                 if (m, c.model_dump_json()) not in done_cams]
         for cal, mount in cams[:1] if quick else cams:
             done_cams.add((mount, cal.model_dump_json()))
-            t0 = time.perf_counter()
-            done = calibrate(scene, cal.name, board, "hand-eye", poses, seed=int(rng.integers(2**31)),
-                             corner_noise_px=CORNER_NOISE_PX, joint_noise_rad=JOINT_NOISE_RAD, image_noise=IMAGE_NOISE)
-            wall = time.perf_counter() - t0
-            res = done.result
-            # the truth, from camera2world or look_at: camera2world of a fixed camera, camera2flange of a hand one
-            true_pose = Camera(cal).camera2world.matrix()
-            dt, dr = pose_error(res.camera2world, true_pose)
-            per = {m: list(pose_error(d["camera2world"], true_pose)) for m, d in res.methods.items()}
-            methods[f"{scene.name}/{cal.name}"] = per
-            row = {"reprojection_px_rms": res.reprojection_px_rms,
-                   "focal_err_pct": 100 * max(abs(res.fx / cal.fx - 1), abs(res.fy / cal.fy - 1)),
-                   "handeye_trans_mm": dt, "handeye_rot_deg": dr,
-                   "best_opencv_trans_mm": min(v[0] for v in per.values()),
-                   "best_opencv_rot_deg": min(v[1] for v in per.values()),
-                   "sigma_trans_mm": res.sigma["camera_trans_mm"], "sigma_rot_deg": res.sigma["camera_rot_deg"],
-                   "calibrate_wall_s": wall, "views": res.views}
+            row, res = _calibration_row(scene, cal, board, poses, int(rng.integers(2**31)))
+            methods[f"{scene.name}/{cal.name}"] = row.pop("methods")
             if mount == "hand":  # the bump check is of fixed cameras (a wrist camera moves by design)
                 wrist_rows.append(row)
                 continue
@@ -197,6 +231,16 @@ def run(scenes: list[Path] | None, seed: int, quick: bool) -> dict[str, Any]:
             out[f"{f}_wrist"] = float(np.mean([r[f] for r in wrist_rows]))
         out.update(cameras_wrist=len(wrist_rows), views_min_wrist=int(min(r["views"] for r in wrist_rows)),
                    joint_at_least_as_good_wrist=bool(all(_as_good(r) for r in wrist_rows)))
+    drawn = _random_camera_rows(seed, 1 if quick else RANDOM_CAMERAS, board, poses)
+    for f in ("handeye_trans_mm", "handeye_rot_deg", "best_opencv_trans_mm", "best_opencv_rot_deg",
+              "reprojection_px_rms", "focal_err_pct", "calibrate_wall_s"):
+        out[f"{f}_random"] = float(np.mean([r[f] for r in drawn]))
+    for i, r in enumerate(drawn):
+        methods[f"random_camera_{i}"] = r.pop("methods")
+    out.update(cameras_random=len(drawn),
+               handeye_trans_mm_random_max=float(max(r["handeye_trans_mm"] for r in drawn)),
+               handeye_rot_deg_random_max=float(max(r["handeye_rot_deg"] for r in drawn)),
+               joint_at_least_as_good_random=bool(all(_as_good(r) for r in drawn)))
     pick_seeds = [int(v) for v in rng.integers(2**31, size=1 if quick else PICK_RUNS)]
     t0 = time.perf_counter()
     est, true = _pick_success(pick_scene, pick_estimates, pick_seeds)

@@ -26,8 +26,9 @@ def test_bench_fields_at_quick_size():
     out = bench.run(None, 0, quick=True)
     for key in ("reprojection_px_rms", "focal_err_pct", "handeye_trans_mm_fixed", "handeye_rot_deg_fixed",
                 "best_opencv_trans_mm_fixed", "methods", "poses", "calibrate_wall_s", "bump_detection_rate",
-                "bump_false_alarm_rate"):
+                "bump_false_alarm_rate", "handeye_trans_mm_random", "handeye_rot_deg_random", "cameras_random"):
         assert key in out
+    assert out["cameras_random"] == 1 and out["handeye_trans_mm_random"] < 5.0
     assert out["handeye_trans_mm_fixed"] < 5.0 and out["focal_err_pct"] < 1.0
     assert set(next(iter(out["methods"].values()))) == {"tsai", "park", "horaud", "andreff", "daniilidis", "shah",
                                                          "li"}
