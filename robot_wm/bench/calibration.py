@@ -164,7 +164,7 @@ def _calibration_row(scene, cal, board, poses: int, seed: int) -> tuple[dict[str
             "calibrate_wall_s": wall, "views": res.views, "methods": per}, res
 
 
-RANDOM_CAMERAS = 4  # fixed cameras drawn by robot_wm.config.random_camera, calibrated in the default scene
+RANDOM_CAMERAS = 8  # fixed cameras drawn by robot_wm.config.random_camera, calibrated in the default scene
 RANDOM_CAMERA_STREAM = 21  # seed-sequence entry of their draws (the other draws are untouched)
 
 

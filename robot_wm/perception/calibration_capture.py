@@ -190,7 +190,9 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
                   max_tries: int | None = None, supersample: int = 3, image_noise: float = 0.0) -> Capture:
     """Plan and capture up to `n_poses` views of the board held by the gripper, seen by fixed `camera` (a
     camera of `world`, by name). Planning draws reachable, collision-free board poses facing the camera
-    (:func:`_board_centre`; tilted up to MAX_TILT_DEG, rolled up to MAX_ROLL_DEG; POOL_PER_VIEW x `n_poses` of them, or as many as `max_tries` draws give; default 200 x n_poses), then
+    (:func:`_board_centre`; tilted up to MAX_TILT_DEG, rolled up to MAX_ROLL_DEG): POOL_PER_VIEW x `n_poses` of
+    them, or as many as `max_tries` draws give (default 1000 x n_poses: for a far camera most draws are out of
+    reach, and rejecting them is cheap), then
     captures them in the order :class:`robot_wm.perception.calibration_design.ViewDesign` picks from the
     camera's nominal calibration. Random draws (poses, image, corner and encoder noise) come from `rng`. Fewer
     views may come back. `supersample`: see :func:`render_supersampled`; `image_noise`: grey levels, 1 sigma,
@@ -208,7 +210,7 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
     arm = Arm(world)
     cands: list[_Candidate] = []
     infos: list[np.ndarray] = []
-    tries, max_tries = 0, max_tries or 200 * n_poses
+    tries, max_tries = 0, max_tries or 1000 * n_poses
     try:
         while len(cands) < POOL_PER_VIEW * n_poses and tries < max_tries:
             tries += 1
