@@ -14,6 +14,9 @@ ARM_JOINTS = (0, 1, 2, 3, 4, 5, 6)
 FINGER_JOINTS = (9, 10)
 TCP_LINK = 11
 HAND_LINK = 8
+# the arm's flange (``panda_link8``, Franka's flange frame F): where a hand-mounted camera is fixed (the
+# calibration of a ``mount: hand`` camera is its camera2flange); the hand (link 8) is this turned -45 deg about z
+FLANGE_LINK = 7
 FINGER_LINKS = (9, 10)
 LOWER = np.array([-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973])
 UPPER = np.array([2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])

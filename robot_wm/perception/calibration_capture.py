@@ -46,7 +46,6 @@ from robot_wm.perception.calibration_design import (
 )
 from robot_wm.sim import Arm, Camera, World
 from robot_wm.sim.board import TexturedBoard
-from robot_wm.sim.world import FLANGE_LINK
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +319,7 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
     centre = board2world.transform_points(np.array([[board_cfg.width / 2, board_cfg.height / 2, 0.0]]))[0]
     kmat = np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1.0]])
     arm = Arm(world)
-    tcp2flange = arm.kin.fk(panda.HOME, FLANGE_LINK).inverse() @ arm.kin.fk(panda.HOME)
+    tcp2flange = arm.kin.fk(panda.HOME, panda.FLANGE_LINK).inverse() @ arm.kin.fk(panda.HOME)
     flange2camera = cam2flange.inverse()
     cands: list[_Candidate] = []
     infos: list[np.ndarray] = []
@@ -362,7 +361,7 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
             if not _in_view(world.camera_pose(cam), k, outline, 0.0):  # the true pose (actual camera2flange)
                 return None
             return _measure(charuco, rgb, cand.q, rng, image_noise, corner_noise_px, joint_noise_rad,
-                            lambda qm: arm.kin.fk(qm, FLANGE_LINK).matrix())
+                            lambda qm: arm.kin.fk(qm, panda.FLANGE_LINK).matrix())
 
         views, q_true, q_meas = _designed_views(cands, infos, k.fx, n_poses, shoot)
     finally:

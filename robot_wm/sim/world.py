@@ -27,9 +27,7 @@ DEFAULT_COLOR = (0.6, 0.6, 0.6, 1.0)
 SETTLE_MAX_S = 2.0
 REST_LINEAR = 2e-3  # m/s
 REST_ANGULAR = 2e-2  # rad/s
-# the arm's flange (``panda_link8``, Franka's flange frame F): where a hand-mounted camera is fixed (the
-# calibration of a ``mount: hand`` camera is its camera2flange); the hand (link 8) is this turned -45 deg about z
-FLANGE_LINK = 7
+FLANGE_LINK = panda.FLANGE_LINK  # the arm's flange link (see robot_wm.geometry.panda)
 
 
 @dataclass

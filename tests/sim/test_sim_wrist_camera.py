@@ -12,7 +12,6 @@ from robot_wm.config.loader import scene_from_dict
 from robot_wm.geometry import Pose, panda
 from robot_wm.sim import World
 from robot_wm.sim.kinematics import KinematicModel
-from robot_wm.sim.world import FLANGE_LINK
 from tests.conftest import REPO
 
 SCENE = REPO / "sim_scenes" / "wrist_camera.yaml"
@@ -42,7 +41,7 @@ def test_wrist_frame_pose_follows_the_flange_and_matches_the_image():
             for q in (panda.HOME, panda.HOME + np.array([0.15, 0.1, 0.0, 0.05, 0.0, -0.1, 0.4])):
                 world.reset_arm(q)
                 frame = world.render("wrist", noise=False)
-                truth = kin.fk(q, FLANGE_LINK) @ camera2flange
+                truth = kin.fk(q, panda.FLANGE_LINK) @ camera2flange
                 assert np.allclose(frame.camera2world.position, truth.position, atol=1e-6)
                 assert np.allclose(np.abs(frame.camera2world.quaternion @ truth.quaternion), 1.0, atol=1e-9)
                 rendered, expected = _depth_at(frame, top)
