@@ -217,27 +217,29 @@ def calibrate_intrinsics(views: list[View], charuco: Charuco, size: tuple[int, i
     return np.asarray(k, float), t2c, float(rms), np.asarray(sd, float).ravel()[:4]
 
 
-def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
+def project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) of points (N, 3) in the camera's optical frame through the pinhole `k` (3x3)."""
     z = pts_cam[:, 2:3]
     return np.column_stack([k[0, 0] * pts_cam[:, 0:1] / z + k[0, 2], k[1, 1] * pts_cam[:, 1:2] / z + k[1, 2]])
 
 
-def _target2camera(view: View, camera: np.ndarray, target: np.ndarray, mount: str) -> np.ndarray:
-    """The board's pose in the camera (4x4) through the kinematic chain of one view. `mount` world: `camera` is
-    camera2world, `target` target2tcp; hand: `camera` is camera2flange, `target` target2world."""
+def target2camera(robot: np.ndarray, camera: np.ndarray, target: np.ndarray, mount: str) -> np.ndarray:
+    """The board's pose in the camera (4x4) through the kinematic chain of one view whose robot pose is `robot`
+    (4x4: tcp2world, or flange2world for a hand camera). `mount` world: `camera` is camera2world, `target`
+    target2tcp; hand: `camera` is camera2flange, `target` target2world."""
     if mount == "hand":
-        return np.linalg.inv(camera) @ np.linalg.inv(view.tcp2world) @ target
-    return np.linalg.inv(camera) @ view.tcp2world @ target
+        return np.linalg.inv(camera) @ np.linalg.inv(robot) @ target
+    return np.linalg.inv(camera) @ robot @ target
 
 
 def _reprojection(views: list[View], charuco: Charuco, k: np.ndarray, camera2world: np.ndarray,
                   target2tcp: np.ndarray, mount: str = "world") -> np.ndarray:
-    """Residuals (N, 2) px of every corner through the kinematic chain (`mount`: see :func:`_target2camera`)."""
+    """Residuals (N, 2) px of every corner through the kinematic chain (`mount`: see :func:`target2camera`)."""
     out = []
     for v in views:
-        m = _target2camera(v, camera2world, target2tcp, mount)
+        m = target2camera(v.tcp2world, camera2world, target2tcp, mount)
         pts = charuco.corners[v.ids] @ m[:3, :3].T + m[:3, 3]
-        out.append(_project(k, pts) - v.uv)
+        out.append(project(k, pts) - v.uv)
     return np.concatenate(out)
 
 

@@ -145,12 +145,10 @@ def _noisy(rgb: np.ndarray, image_noise: float, rng: np.random.Generator) -> np.
 
 @dataclass
 class _Candidate:
-    """A planned view: the board's orientation (for the separation rule), the joints reaching it (7,) rad and
-    the robot pose (4x4) the design predicts with."""
+    """A planned view: the board's orientation (for the separation rule) and the joints reaching it (7,) rad."""
 
     rot: Rotation
     q: np.ndarray
-    robot: np.ndarray
 
 
 def _designed_views(cands: list[_Candidate], infos: list[np.ndarray], focal_px: float, n_poses: int,
@@ -166,6 +164,7 @@ def _designed_views(cands: list[_Candidate], infos: list[np.ndarray], focal_px: 
     q_true: list[np.ndarray] = []
     q_meas: list[np.ndarray] = []
     far = np.ones(len(cands), bool)
+    rots = Rotation.concatenate([c.rot for c in cands]) if cands else None
     while len(views) < n_poses:
         i = design.next(far)
         if i is None:
@@ -178,8 +177,7 @@ def _designed_views(cands: list[_Candidate], infos: list[np.ndarray], focal_px: 
         views.append(got[0])
         q_true.append(cands[i].q)
         q_meas.append(got[1])
-        far &= np.array([(c.rot * cands[i].rot.inv()).magnitude() >= math.radians(MIN_SEPARATION_DEG)
-                         for c in cands])
+        far &= (rots * cands[i].rot.inv()).magnitude() >= math.radians(MIN_SEPARATION_DEG)
         log.info("view %d/%d (candidate %d of %d)", len(views), n_poses, i, len(cands))
     return views, q_true, q_meas
 
@@ -237,7 +235,7 @@ def capture_views(world: World, camera: str, board_cfg: CharucoBoardConfig, n_po
             q = arm.ik(tcp2world, q_seed=None)
             if q is None or arm.check_motion(q[None, :], gripper_width=0.0) is not None:
                 continue
-            cands.append(_Candidate(rot, q, tcp2world.matrix()))
+            cands.append(_Candidate(rot, q))
             infos.append(view_information(kmat, cam_pose.matrix(), b2t.matrix(), tcp2world.matrix(),
                                           charuco.corners, "world"))
 
@@ -351,7 +349,7 @@ def capture_hand_views(world: World, camera: str, board_cfg: CharucoBoardConfig,
             q = arm.ik(flange2world @ tcp2flange, q_seed=None)
             if q is None or arm.check_motion(q[None, :], gripper_width=panda.MAX_OPENING) is not None:
                 continue
-            cands.append(_Candidate(rot, q, flange2world.matrix()))
+            cands.append(_Candidate(rot, q))
             infos.append(view_information(kmat, cam2flange.matrix(), board2world.matrix(), flange2world.matrix(),
                                           charuco.corners, "hand"))
 

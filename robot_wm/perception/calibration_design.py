@@ -26,6 +26,8 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from robot_wm.perception.calibration import project, target2camera
+
 CORNER_SIGMA_PX = 0.3  # expected corner noise (1 sigma) after detection
 ROT_SCALE_DEG = 0.1  # the errors a design trades against each other: 0.1 deg of camera rotation,
 TRANS_SCALE_M = 0.001  # 1 mm of camera translation,
@@ -48,16 +50,11 @@ def _turn(m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def _pixels(p: np.ndarray, camera: np.ndarray, target: np.ndarray, robot: np.ndarray, corners: np.ndarray,
             mount: str) -> np.ndarray:
-    """Projected corners (2M,) for parameters `p` (16,) applied as offsets to `camera` and `target` (4x4)."""
-    cam, tgt = _turn(camera, p[4:10]), _turn(target, p[10:16])
-    if mount == "hand":  # camera2flange, flange2world, target2world
-        t2c = np.linalg.inv(cam) @ np.linalg.inv(robot) @ tgt
-    else:  # camera2world, tcp2world, target2tcp
-        t2c = np.linalg.inv(cam) @ robot @ tgt
-    pts = corners @ t2c[:3, :3].T + t2c[:3, 3]
-    u = p[0] * pts[:, 0] / pts[:, 2] + p[2]
-    v = p[1] * pts[:, 1] / pts[:, 2] + p[3]
-    return np.column_stack([u, v]).ravel()
+    """Projected corners (2M,) for parameters `p` (16,) applied as offsets to `camera` and `target` (4x4), through
+    the solver's own chain (:func:`robot_wm.perception.calibration.target2camera`)."""
+    t2c = target2camera(robot, _turn(camera, p[4:10]), _turn(target, p[10:16]), mount)
+    k = np.array([[p[0], 0.0, p[2]], [0.0, p[1], p[3]], [0.0, 0.0, 1.0]])
+    return project(k, corners @ t2c[:3, :3].T + t2c[:3, 3]).ravel()
 
 
 def view_information(k: np.ndarray, camera: np.ndarray, target: np.ndarray, robot: np.ndarray,
