@@ -11,6 +11,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
+from robot_wm.perception.free_space import seen_through
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
@@ -28,6 +29,7 @@ class _Group:
     points: np.ndarray
     colors: np.ndarray
     normal_z: np.ndarray
+    flush_key: int | None = None  # parts cut from one group by _split_flush share it (side by side)
 
     @staticmethod
     def of(segs: list[Segment]) -> _Group:
@@ -114,8 +116,9 @@ class Perceiver:
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
             objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
+        cams = [f.frame for f in frames if f.frame is not None]
         candidates = [part for g in rest if len(g.points) >= self.min_object_points
-                      for part in self._split_flush(g, depth.sigma)]
+                      for part in self._split_flush(g, depth.sigma, cams)]
         n_containers = len(objects)
         objects += self._objects(candidates, table, supports[1:], depth)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
@@ -126,10 +129,13 @@ class Perceiver:
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
 
-    def _split_flush(self, g: _Group, sigma: float) -> list[_Group]:
+    def _split_flush(self, g: _Group, sigma: float, cameras: list) -> list[_Group]:
         """`g` cut into the objects its top plateaus show (:mod:`robot_wm.perception.plateaus`: flush-touching
-        boxes of one colour), each camera's segments cut with it; [g] when it is one object."""
-        masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points)
+        boxes of one colour; a level-topped pair only where `cameras`, the input frames, saw through the
+        corner the narrower one leaves empty), each camera's segments cut with it; [g] when it is one object.
+        The parts share a ``flush_key`` (they stand side by side on one support)."""
+        masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points,
+                                  lambda p: seen_through(cameras, p, sigma))
         if len(masks) == 1:
             return [g]
         bounds = np.cumsum([0] + [len(s.points) for s in g.segments])
@@ -142,7 +148,9 @@ class Perceiver:
                     continue
                 extra = s.mask_extra if s.mask_extra is not None and sel.mean() >= 0.5 else None
                 segs.append(Segment(s.camera, s.pixels[sel], s.points[sel], s.colors[sel], s.normal_z[sel], extra))
-            parts.append(_Group.of(segs))
+            part = _Group.of(segs)
+            part.flush_key = id(g)
+            parts.append(part)
         return parts
 
     @staticmethod
@@ -295,6 +303,12 @@ class Perceiver:
                     continue
                 if _xy_overlap(xy, rect, og.points[:, :2], o) > 0.15 and (best_z is None or top > best_z):
                     best, best_z = o.id, top
+            if best is None and g.flush_key is not None:
+                # a flush neighbour seen only above the other (its near face hidden by it) stands where its
+                # sibling stands
+                sib = next((o for o, og in placed if og.flush_key == g.flush_key), None)
+                if sib is not None and sib.support is not None:
+                    best, best_z = sib.support, float(sib.pose.position[2] - sib.extents[2] / 2)
             if best is None:
                 log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
                 continue

@@ -9,10 +9,22 @@ plateaus. Thresholds follow the measured depth noise `sigma`: plateaus must lie 
 ``max(MIN_STEP, STEP_SIGMAS * sigma)`` apart, so noise alone never splits an object, and a step the sensor
 cannot resolve is left alone (the objects stay merged; a larger step, or a second camera, splits them).
 
+Two boxes with *level* tops form one plateau, but unless they are equally wide and aligned their common top
+is not a rectangle: its width steps where one box ends and the other begins. :func:`width_step_cut` finds
+that step (the top's outline, measured across the rectangle's axes, piecewise constant on both sides of a
+cut, with a jump larger than the noise allows) and names the corner the narrower box leaves empty. A box
+whose top is partly hidden (by a neighbour, by something leaning on it) shows the same outline, so the
+cut is only made when the free space agrees (``seen_free``: the test of :mod:`robot_wm.perception.free_space`):
+walking outward from each side's top, the cameras must see through it (unseen space is not free), and the
+edges where they first do must still step.
+
 World frame, metres. Works on point arrays only; the pipeline maps the cut back to each camera's segments.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,6 +43,19 @@ MIN_TOP_COVER = 0.75  # each side's top spans at least this fraction of its foot
 FOOTPRINT_TRIM = 2.0  # percent of points trimmed from the rectangles compared (flying pixels)
 MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the other side of the cut
 MIN_RECT_FILL = 0.8  # a plateau's convex-hull area over its min-area rectangle's (box tops are rectangles)
+# level tops (width_step_cut)
+PROFILE_BIN = 0.002  # m: the top's outline is measured in slices this wide across each rectangle axis
+PROFILE_EDGE_Q = 5.0  # percent: a slice's edges are these percentiles of its points across the axis
+MIN_SIDE = 0.02  # m: each side of a cut spans at least this along the axis (a box is >= 3 cm)
+MIN_WIDTH_STEP = 0.004  # m: the outline jumps by more than this ...
+WIDTH_STEP_SIGMAS = 2.0  # ... and more than this many sigma of depth noise
+FLAT_EDGE = 0.001  # m: mean deviation of a box top's edges from straight lines, noise-free (pixel steps of fused clouds) ...
+FLAT_EDGE_SIGMAS = 1.1  # ... plus this many sigma of depth noise (a looser rule splits L-shaped meshes)
+MIN_LEVEL_FILL = 0.7  # each side's top is this close to a rectangle (hull area / rectangle area)
+EDGE_SEARCH = 0.02  # m: a top's true edge is looked for this far outward of where its points end ...
+EDGE_STEP = 0.001  # m: ... in steps of this, with samples this far apart along the edge ...
+EDGE_SPAN = 0.6  # ... over the middle of the side's length
+EDGE_MIN_SEEN = 0.3  # fraction of an offset's samples some camera must have seen
 
 
 def _rect_fill(xy: np.ndarray) -> float:
@@ -99,12 +124,15 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple
 def _tops_cover_footprints(points: np.ndarray, normal_z: np.ndarray, cut: tuple[np.ndarray, float],
                            band: float) -> bool:
     """True when on both sides of `cut` the points at the side's plateau height (within 2 `band`) span
-    MIN_TOP_COVER of the side's footprint (trimmed min-area rectangles): a box's top is its footprint, while
-    a stepped or tapered object's upper part is narrower than its base."""
+    MIN_TOP_COVER of the side's footprint (trimmed min-area rectangles; points within 2 `band` of the cut
+    line left out): a box's top is its footprint, while a stepped or tapered object's upper part is narrower
+    than its base."""
     w, t = cut
     up = np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z)
-    side = points[:, :2] @ w > t
-    for part in (side, ~side):
+    across = points[:, :2] @ w - t
+    side = across > 0
+    away = np.abs(across) > 2 * band  # the faces on the cut line (one box's end face beside the other) left out
+    for part in (side & away, ~side & away):
         if (part & up).sum() < 3:
             return False
         zp = _densest(points[part & up, 2], band)
@@ -135,22 +163,220 @@ def _separating_cut(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | 
     return w, t
 
 
-def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float,
-                      min_points: int) -> list[np.ndarray]:
-    """Boolean masks (N,) over `points` (N, 3), one per object the group holds: one all-True mask when it is
-    one object, else the parts of :func:`plateau_cut`, each cut again (a row of three boxes). Parts with
-    fewer than `min_points` points do not count as objects (no cut is made for them)."""
-    cut = plateau_cut(points, normal_z, sigma)
-    if cut is None:
-        return [np.ones(len(points), bool)]
+def _level_top(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple[np.ndarray, float] | None:
+    """(xy (M, 2) of the upward-facing points level with the densest plateau — closer in height than a
+    step, ``max(MIN_STEP, STEP_SIGMAS sigma)``, so :func:`plateau_cut` cannot part them —, its height) or
+    None with too few upward points."""
+    up = np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z)
+    if up.sum() < MIN_TOP_POINTS:
+        return None
+    top = points[up]
+    zm = _densest(top[:, 2], max(MIN_FLAT, CORE_SIGMAS * sigma))
+    core = top[np.abs(top[:, 2] - zm) < max(MIN_STEP, STEP_SIGMAS * sigma), :2]
+    return (core, zm) if len(core) >= MIN_TOP_POINTS else None
+
+
+def _outline(s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slice positions (K,), low edges (K,), high edges (K,)): the PROFILE_EDGE_Q / 100 - PROFILE_EDGE_Q
+    percentiles (linear interpolation) of `r` in PROFILE_BIN slices of `s` holding at least 3 points."""
+    k = np.floor((s - s.min()) / PROFILE_BIN).astype(int)
+    order = np.lexsort((r, k))
+    rs = r[order]
+    bins, starts, counts = np.unique(k[order], return_index=True, return_counts=True)
+    keep = counts >= 3
+    bins, starts, counts = bins[keep], starts[keep], counts[keep]
+
+    def quantile(q: float) -> np.ndarray:
+        x = starts + q * (counts - 1)
+        i = np.floor(x).astype(int)
+        j = np.minimum(i + 1, starts + counts - 1)
+        return rs[i] + (x - i) * (rs[j] - rs[i])
+
+    return s.min() + (bins + 0.5) * PROFILE_BIN, quantile(PROFILE_EDGE_Q / 100), quantile(1 - PROFILE_EDGE_Q / 100)
+
+
+def _best_step(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[int, float, float] | None:
+    """(index j, step, deviation) of the cut before slice j that best explains the outline as two straight-
+    edged parts: the sum of absolute deviations of the edges from their medians on each side is smallest.
+    step = the larger jump of the medians (m); deviation = the larger side's mean absolute deviation (m)."""
+    best = None
+    for j in range(1, len(pos)):
+        if pos[j - 1] - pos[0] < MIN_SIDE - PROFILE_BIN or pos[-1] - pos[j] < MIN_SIDE - PROFILE_BIN:
+            continue
+        dev = []
+        meds = []
+        for sl in (slice(0, j), slice(j, None)):
+            ml, mh = np.median(lo[sl]), np.median(hi[sl])
+            meds.append((ml, mh))
+            dev.append(float(np.mean(np.abs(lo[sl] - ml)) + np.mean(np.abs(hi[sl] - mh))) / 2)
+        cost = dev[0] * j + dev[1] * (len(pos) - j)
+        if best is None or cost < best[0]:
+            step = max(abs(meds[0][0] - meds[1][0]), abs(meds[0][1] - meds[1][1]))
+            best = (cost, j, float(step), max(dev))
+    return None if best is None else best[1:]
+
+
+@dataclass(frozen=True)
+class LevelStep:
+    """A proposed cut between two level-topped boxes (:func:`width_step_cut`), in the top's rectangle frame:
+    world xy = ``centre + s u + r v``. Side 0 spans ``s`` in ``spans[0]``, side 1 in ``spans[1]`` (the cut
+    between them); ``edges[k] = (low r, high r)`` are side k's top edges as the top points show them (eroded
+    by normal estimation and noise: the free space decides where they really are); `z` the tops' height."""
+
+    centre: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    spans: tuple[tuple[float, float], tuple[float, float]]
+    edges: tuple[tuple[float, float], tuple[float, float]]
+    z: float
+
+    @property
+    def cut(self) -> tuple[np.ndarray, float]:
+        """(w, t): side 1 is ``xy @ w > t``."""
+        return self.u, float(self.spans[0][1] + self.centre @ self.u)
+
+    def world(self, s: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """World points (K, 3) at the tops' height of rectangle-frame coordinates `s`, `r` (K,)."""
+        xy = self.centre + np.outer(s, self.u) + np.outer(r, self.v)
+        return np.column_stack([xy, np.full(len(xy), self.z)])
+
+
+def width_step_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> LevelStep | None:
+    """A proposed cut between two boxes of one colour whose tops are level, or None.
+
+    The top plateau's outline is measured across each axis of its min-area rectangle (:func:`_outline`) and
+    split where two straight-edged parts explain it best (:func:`_best_step`). A cut is proposed when the
+    outline jumps by more than ``max(MIN_WIDTH_STEP, WIDTH_STEP_SIGMAS sigma)``, each part's edges are
+    straight to within ``FLAT_EDGE + FLAT_EDGE_SIGMAS sigma``, each part's top is a rectangle (fill
+    MIN_LEVEL_FILL) and spans its footprint (:func:`_tops_cover_footprints`). Whether it is made is for the
+    free space to say (:func:`free_edges`, :func:`split_by_plateaus`)."""
+    top = _level_top(points, normal_z, sigma)
+    if top is None:
+        return None
+    core, zm = top
+    band = max(MIN_FLAT, CORE_SIGMAS * sigma)
+    min_step, max_dev = max(MIN_WIDTH_STEP, WIDTH_STEP_SIGMAS * sigma), FLAT_EDGE + FLAT_EDGE_SIGMAS * sigma
+    best = None
+    # an L's smallest rectangle lines up with its edges (the hull's), a noisy one's with the trimmed points
+    for centre, yaw, _ in (min_area_rectangle(core, "hull"), min_area_rectangle(core, "search", trim_percent=1.0)):
+        for a in (yaw, yaw + np.pi / 2):
+            u = np.array([np.cos(a), np.sin(a)])
+            v = np.array([-u[1], u[0]])
+            d = core - centre
+            pos, lo, hi = _outline(d @ u, d @ v)
+            if len(pos) < 2 * MIN_SIDE / PROFILE_BIN:
+                continue
+            found = _best_step(pos, lo, hi)
+            if (found is not None and found[1] >= min_step and found[2] <= max_dev
+                    and (best is None or found[2] < best[0][2])):
+                best = (found, centre, u, v, pos, lo, hi)
+    if best is None:
+        return None
+    (j, _, _), centre, u, v, pos, lo, hi = best
+    mid = 0.5 * (pos[j - 1] + pos[j])
+    step = LevelStep(centre, u, v, ((float(pos[0]), mid), (mid, float(pos[-1]))),
+                     ((float(np.median(lo[:j])), float(np.median(hi[:j]))),
+                      (float(np.median(lo[j:])), float(np.median(hi[j:])))), zm)
+    side = (core - centre) @ u > mid
+    if min(_rect_fill(core[side]), _rect_fill(core[~side])) < MIN_LEVEL_FILL:
+        return None
+    if not _tops_cover_footprints(points, normal_z, step.cut, band):
+        return None
+    return step
+
+
+def free_edges(step: LevelStep, seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+               ) -> list[tuple[float, float]] | None:
+    """Each side's (low, high) top edge as the free space shows it: walking outward from the edge the points
+    show (EDGE_SEARCH, EDGE_STEP apart, over the middle EDGE_SPAN of the side's length, at the tops' height),
+    the first offset where at least half of the samples some camera saw are seen free (and EDGE_MIN_SEEN of
+    them were seen). None when some edge is never seen free (hidden, or more object there)."""
+    offsets = np.arange(0.0, EDGE_SEARCH + 1e-9, EDGE_STEP)
+    out = []
+    for (s0, s1), (lo, hi) in zip(step.spans, step.edges, strict=True):
+        pad = 0.5 * (1 - EDGE_SPAN) * (s1 - s0)
+        ss = np.arange(s0 + pad, s1 - pad + 1e-9, EDGE_STEP)
+        found = []
+        for edge, sign in ((lo, -1.0), (hi, 1.0)):
+            s_g, o_g = np.meshgrid(ss, offsets, indexing="ij")
+            free, seen = seen_free(step.world(s_g.ravel(), edge + sign * o_g.ravel()))
+            free, seen = free.reshape(s_g.shape), seen.reshape(s_g.shape)
+            n_seen = seen.sum(axis=0)
+            ok = (n_seen >= EDGE_MIN_SEEN * len(ss)) & (free.sum(axis=0) >= 0.5 * np.maximum(n_seen, 1))
+            if not ok.any():
+                return None
+            found.append(edge + sign * offsets[int(np.argmax(ok))])
+        out.append((found[0], found[1]))
+    return out
+
+
+def free_cut(step: LevelStep, edges: list[tuple[float, float]],
+             seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, float]:
+    """The cut of `step` moved to where the free space ends the wider box: along the middle of the strip
+    between the sides' edges (`edges`, :func:`free_edges`) that step the most, seen free beside the narrower
+    box and not beside the wider one, the position that best separates free from not free (EDGE_STEP
+    samples over both sides). The outline's cut can sit slices off under noise; a cut off by more than a
+    box's side leaves one object in two parts."""
+    (lo0, hi0), (lo1, hi1) = edges
+    r = 0.5 * (lo0 + lo1) if abs(lo0 - lo1) >= abs(hi0 - hi1) else 0.5 * (hi0 + hi1)
+    side0_narrow = (lo0 > lo1) if abs(lo0 - lo1) >= abs(hi0 - hi1) else (hi0 < hi1)
+    ss = np.arange(step.spans[0][0], step.spans[1][1] + 1e-9, EDGE_STEP)
+    free, seen = seen_free(step.world(ss, np.full(len(ss), r)))
+    f = np.where(seen, np.where(free, 1.0, -1.0), 0.0)  # +1 free, -1 seen occupied, 0 unseen
+    if not side0_narrow:
+        f = -f
+    # a cut before sample i scores the free samples before it and the occupied ones after it: 2 c_i - total
+    c = np.cumsum(np.r_[0.0, f])
+    i = int(np.argmax(2 * c[1:-1] - c[-1])) + 1
+    t = 0.5 * (ss[i - 1] + ss[i])
+    return step.u, float(t + step.centre @ step.u)
+
+
+def _level_sides(step: LevelStep, edges: list[tuple[float, float]], cut: tuple[np.ndarray, float],
+                 points: np.ndarray) -> np.ndarray:
+    """Side-1 mask (N,) of `points` (N, 3) for a level cut: beyond the cut line, except that a point outside
+    its half's own edges (`edges`, EDGE_STEP to spare) and inside the other's goes to the other side — the
+    wider box's corner when the cut line sits a little inside the wider box."""
     w, t = cut
-    side = points[:, :2] @ w > t
+    r = (points[:, :2] - step.centre) @ step.v
+    (lo0, hi0), (lo1, hi1) = edges
+    out0 = (r < lo0 - EDGE_STEP) | (r > hi0 + EDGE_STEP)
+    out1 = (r < lo1 - EDGE_STEP) | (r > hi1 + EDGE_STEP)
+    beyond = points[:, :2] @ w > t
+    return np.where(beyond, ~(out1 & ~out0), out0 & ~out1)
+
+
+def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, min_points: int,
+                      seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+                      ) -> list[np.ndarray]:
+    """Boolean masks (N,) over `points` (N, 3), one per object the group holds: one all-True mask when it is
+    one object, else the parts of :func:`plateau_cut` (tops at different heights) or, with `seen_free`, of
+    :func:`width_step_cut` (level tops), each cut again (a row of three boxes). Parts with fewer than
+    `min_points` points do not count as objects (no cut is made for them).
+
+    `seen_free(points (K, 3)) -> (free (K,), seen (K,))` says which world points the cameras saw through
+    (free) and which they observed at all; a level-top cut is made when the sides' edges as the free space
+    shows them (:func:`free_edges`) still step as plateaus must, by ``max(MIN_STEP, STEP_SIGMAS sigma)``, where
+    the free space puts the wider box's end (:func:`free_cut`)."""
+    side = None
+    cut = plateau_cut(points, normal_z, sigma)
+    if cut is not None:
+        side = points[:, :2] @ cut[0] > cut[1]
+    elif seen_free is not None:
+        level = width_step_cut(points, normal_z, sigma)
+        edges = None if level is None else free_edges(level, seen_free)
+        if edges is not None:
+            (lo0, hi0), (lo1, hi1) = edges
+            if max(abs(lo0 - lo1), abs(hi0 - hi1)) >= max(MIN_STEP, STEP_SIGMAS * sigma):
+                side = _level_sides(level, edges, free_cut(level, edges, seen_free), points)
+    if side is None:
+        return [np.ones(len(points), bool)]
     if side.sum() < min_points or (~side).sum() < min_points:
         return [np.ones(len(points), bool)]
     out = []
     for part in (~side, side):
         idx = np.flatnonzero(part)
-        for sub in split_by_plateaus(points[idx], normal_z[idx], sigma, min_points):
+        for sub in split_by_plateaus(points[idx], normal_z[idx], sigma, min_points, seen_free):
             m = np.zeros(len(points), bool)
             m[idx[sub]] = True
             out.append(m)

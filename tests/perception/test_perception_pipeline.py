@@ -120,3 +120,42 @@ def test_perceiver_is_stateless(observed):
     assert [o.id for o in again.objects] == [o.id for o in fresh.objects]
     for a, b in zip(again.objects, fresh.objects, strict=True):
         assert np.array_equal(a.pose.position, b.pose.position) and np.array_equal(a.extents, b.extents)
+
+
+def _flush_pair_graph(sizes, offsets_y, cameras=("front.yaml", "side.yaml"), seed=0):
+    """Perceived graph (and the true boxes) of two same-coloured boxes side by side along x, 1 mm apart."""
+    from robot_wm.config import scene_from_dict
+    from robot_wm.config.random_scene import scene_mapping
+
+    objs, x = [], 0.47
+    for i, (size, dy) in enumerate(zip(sizes, offsets_y, strict=True)):
+        x += size[0] / 2
+        objs.append({"name": f"b{i}", "shape": "box", "size": list(size), "mass": 0.1, "friction": 0.8,
+                     "color": [0.2, 0.6, 0.3, 1.0], "position": [x, 0.05 + dy, size[2] / 2]})
+        x += size[0] / 2 + 0.001
+    data = scene_mapping("flush_pair", objs, cameras=cameras)
+    with World(scene_from_dict(data, "flush_pair", REPO_SCENES_DIR), seed=seed) as w:
+        obs = w.observe()
+        truth = {e.id: e for e in OracleEstimator(w).estimate(obs)}
+    return Perceiver().perceive(obs.frames, obs.time), truth
+
+
+@pytest.mark.parametrize("camera", ["front.yaml", "front_noisy.yaml"])
+def test_level_topped_flush_pair_of_one_colour_is_two_objects(camera):
+    """Same colour, same height, different widths, one camera: the outline's step, confirmed by the free space
+    beside the narrower box, parts them; the narrower box, whose faces the wider one hides from this camera,
+    still stands on the table (its sibling's support) at its full height."""
+    graph, truth = _flush_pair_graph([(0.05, 0.04, 0.05), (0.05, 0.065, 0.05)], [0.0, 0.004], (camera,))
+    assert len(graph.objects) == 2
+    names = _match(graph, truth)
+    assert sorted(names.values()) == ["b0", "b1"]
+    for o in graph.objects:
+        assert o.support == "table"
+        assert np.allclose(np.sort(o.extents[:2]), np.sort(truth[names[o.id]].extents[:2]), atol=0.008)
+        assert abs(o.extents[2] - 0.05) < 0.006
+
+
+def test_level_topped_flush_pair_of_equal_widths_stays_one_object():
+    """Nothing in colour, height or outline tells two equal blocks flush together from one long block."""
+    graph, _ = _flush_pair_graph([(0.05, 0.05, 0.05), (0.05, 0.05, 0.05)], [0.0, 0.0])
+    assert len(graph.objects) == 1

@@ -1,0 +1,50 @@
+"""What the cameras saw through: the free-space test behind perception's "unseen space is not free".
+
+A world point is *seen free* by a camera when the depth the camera measured along the ray through it lies
+beyond it (the ray passed the point and hit something behind), *seen occupied* when the measured depth is
+the point's own (within a tolerance), and *unseen* when something nearer hid it, the pixel has no valid depth
+or the point is outside the image. Used to tell an empty corner from a hidden one (a level-topped pair of
+boxes against one box whose top a neighbour hides: :mod:`robot_wm.perception.plateaus`).
+
+World frame, metres; depth images are z-depth in the optical frame (0 or non-finite = invalid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from robot_wm.geometry import project_points
+
+MIN_TOLERANCE = 0.004  # m: depth within this of a point's own is the point itself ...
+TOLERANCE_SIGMAS = 3.0  # ... or within this many sigma of the depth noise
+
+
+def seen_through(frames: Iterable, points: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(free (K,) bool, seen (K,) bool) for world `points` (K, 3) over camera `frames` (each with ``depth``
+    (H, W) m, ``intrinsics`` and ``camera2world``): free when some camera measured depth beyond the point by
+    more than the tolerance (``max(MIN_TOLERANCE, TOLERANCE_SIGMAS sigma)``, `sigma` m the depth noise), even
+    if another measured it at the point (a point beside a face may read as on it); seen when some camera
+    measured either."""
+    points = np.asarray(points, float).reshape(-1, 3)
+    tol = max(MIN_TOLERANCE, TOLERANCE_SIGMAS * sigma)
+    beyond = np.zeros(len(points), bool)
+    at = np.zeros(len(points), bool)
+    for f in frames:
+        if f is None:
+            continue
+        k = f.intrinsics
+        cam = f.camera2world.inverse().transform_points(points)
+        front = cam[:, 2] > 1e-3
+        uv = np.full((len(points), 2), -1.0)
+        uv[front] = project_points(cam[front], k)
+        col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+        inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
+        d = np.full(len(points), np.nan)
+        depth = np.asarray(f.depth)
+        d[inside] = depth[row[inside], col[inside]]
+        valid = inside & np.isfinite(d) & (d > 0)
+        beyond |= valid & (d > cam[:, 2] + tol)
+        at |= valid & (np.abs(d - cam[:, 2]) <= tol)
+    return beyond, beyond | at

@@ -1,0 +1,54 @@
+"""The free-space test (robot_wm.perception.free_space): seen through, seen at, or unseen."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from robot_wm.geometry import Intrinsics, look_at_camera2world
+from robot_wm.perception.free_space import seen_through
+from robot_wm.perception.segment import world_rays
+
+
+def table_frame(occluder_px: tuple[slice, slice] | None = None, invalid_px: tuple[slice, slice] | None = None):
+    """A camera 1 m above the table (z = 0) looking straight down at (0.5, 0); its depth image sees the table,
+    except a patch at 0.3 m depth (something close to the camera) and a patch with no depth."""
+    k = Intrinsics(160, 120, 150.0, 150.0, 80.0, 60.0)
+    pose = look_at_camera2world(np.array([0.5, 0.0, 1.0]), np.array([0.5, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]))
+    rays = world_rays(k, pose)
+    depth = (-1.0 / rays[..., 2]).astype(np.float32)  # z-depth to the plane z = 0
+    if occluder_px is not None:
+        depth[occluder_px] = 0.3
+    if invalid_px is not None:
+        depth[invalid_px] = 0.0
+    return SimpleNamespace(depth=depth, intrinsics=k, camera2world=pose)
+
+
+def test_points_above_the_table_are_seen_free_and_points_on_it_are_seen_not_free():
+    f = table_frame()
+    pts = np.array([[0.5, 0.0, 0.05], [0.52, 0.03, 0.02], [0.5, 0.0, 0.0], [0.48, -0.02, 0.001]])
+    free, seen = seen_through([f], pts, sigma=0.0)
+    assert free.tolist() == [True, True, False, False]
+    assert seen.all()
+
+
+def test_hidden_points_points_without_depth_and_points_outside_the_image_are_unseen():
+    f = table_frame(occluder_px=(slice(50, 70), slice(70, 90)), invalid_px=(slice(0, 20), slice(0, 20)))
+    cam = f.camera2world
+    centre_point = cam.transform_points(np.array([[0.0, 0.0, 0.9]]))[0]  # the image centre, under the occluder
+    corner = cam.transform_points(np.array([[(5 - 80) / 150 * 0.95, (5 - 60) / 150 * 0.95, 0.95]]))[0]
+    pts = np.array([centre_point, corner, [3.0, 0.0, 0.05]])
+    free, seen = seen_through([f], pts, sigma=0.0)
+    assert not free.any() and not seen.any()
+
+
+def test_a_second_camera_that_sees_through_makes_a_point_free_and_noise_widens_the_tolerance():
+    hidden = table_frame(occluder_px=(slice(0, 120), slice(0, 160)))
+    clear = table_frame()
+    p = np.array([[0.5, 0.0, 0.006]])
+    assert seen_through([hidden, clear], p, sigma=0.0)[0].tolist() == [True]
+    assert seen_through([hidden], p, sigma=0.0)[1].tolist() == [False]
+    # 6 mm above the table is within 3 sigma of 2.5 mm depth noise: it reads as on the table
+    free, seen = seen_through([clear], p, sigma=0.0025)
+    assert free.tolist() == [False] and seen.tolist() == [True]
