@@ -20,6 +20,10 @@ from robot_wm.perception.union_find import UnionFind
 
 log = logging.getLogger(__name__)
 
+HIDDEN_BASE_SAMPLES = 60  # columns under a group checked for free space ...
+HIDDEN_BASE_DZ = 0.005  # m: ... sampled every this much in height ...
+HIDDEN_BASE_FREE = 0.2  # ... of which at most this fraction seen free for the base to count as hidden
+
 
 @dataclass
 class _Group:
@@ -69,7 +73,8 @@ class Perceiver:
 
     def __init__(self, config: PerceptionConfig | None = None, relations: RelationConfig | None = None,
                  fuse_margin: float = 0.008, fuse_overlap: float = 0.5, min_object_points: int = 40,
-                 container_min_size: float = 0.15, support_gap: float = 0.015, max_hidden_base: float = 0.035) -> None:
+                 container_min_size: float = 0.15, support_gap: float = 0.015, max_hidden_base: float = 0.035,
+                 max_hidden_reach: float = 0.1) -> None:
         self.config = config or PerceptionConfig()
         self.relation_config = relations or RelationConfig()
         self.fuse_margin, self.fuse_overlap = fuse_margin, fuse_overlap
@@ -77,6 +82,7 @@ class Perceiver:
         self.container_min_size = container_min_size
         self.support_gap = support_gap
         self.max_hidden_base = max_hidden_base
+        self.max_hidden_reach = max_hidden_reach  # m: a base hidden below the lowest points, at most
 
     def perceive(self, frames: Iterable | Mapping, time: float = 0.0) -> SceneGraph:
         """One or more calibrated frames (a dict name -> frame or an iterable) -> SceneGraph (world frame)."""
@@ -120,7 +126,7 @@ class Perceiver:
         candidates = [part for g in rest if len(g.points) >= self.min_object_points
                       for part in self._split_flush(g, depth.sigma, cams)]
         n_containers = len(objects)
-        objects += self._objects(candidates, table, supports[1:], depth)
+        objects += self._objects(candidates, table, supports[1:], depth, cams)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
             self._add_floor_pixels(c, floor, objects, frames, depth.sigma)
         for o in objects:
@@ -268,8 +274,10 @@ class Perceiver:
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
 
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
-                 depth: _Depth) -> list[PerceivedObject]:
-        """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below."""
+                 depth: _Depth, cameras: list | None = None) -> list[PerceivedObject]:
+        """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below.
+        A group with nothing under it that the cameras (`cameras`, the input frames) did not see through
+        rests on the table: its base is hidden (a lying cylinder's lower half), it does not float."""
         noisy = depth.noisy
         lows = [_kth(g.points[:, 2] - table.z_at(g.points[:, :2]), 0.02) for g in groups]
         placed: list[tuple[PerceivedObject, _Group]] = []
@@ -296,8 +304,8 @@ class Perceiver:
                 if inside > 0.5 and rests and (best_z is None or f.height > best_z):
                     best, best_z = f.owner, f.height
             for o, og in placed:
-                if o.kind != "object":
-                    continue
+                if o.kind != "object" or (g.flush_key is not None and og.flush_key == g.flush_key):
+                    continue  # parts of one cut group stand side by side, not on each other
                 top = o.top_z
                 if not (-0.01 - (0.01 if noisy else 0) < low - top < self.support_gap + 0.01):
                     continue
@@ -309,6 +317,8 @@ class Perceiver:
                 sib = next((o for o, og in placed if og.flush_key == g.flush_key), None)
                 if sib is not None and sib.support is not None:
                     best, best_z = sib.support, float(sib.pose.position[2] - sib.extents[2] / 2)
+            if best is None and cameras and self._hidden_base(g, low, tz, cameras, depth.sigma):
+                best, best_z = "table", tz
             if best is None:
                 log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
                 continue
@@ -320,6 +330,22 @@ class Perceiver:
         objs = [o for o, _ in placed]
         self._complete_occluded_supports(objs)
         return objs
+
+    def _hidden_base(self, g: _Group, low: float, table_z: float, cameras: list, sigma: float) -> bool:
+        """True when the space between the table and the group's lowest points (up to `max_hidden_reach`
+        below them), under the group's upper half (its bulk: a rounded rim has free space under it), was not
+        seen free: at most HIDDEN_BASE_FREE of the samples some camera saw (HIDDEN_BASE_SAMPLES columns, every
+        HIDDEN_BASE_DZ m) were seen through."""
+        if low - table_z > self.max_hidden_reach:
+            return False
+        upper = g.points[g.points[:, 2] >= np.median(g.points[:, 2])]  # over the bulk, not its rounded rim
+        xy = upper[:: max(1, len(upper) // HIDDEN_BASE_SAMPLES), :2]
+        zs = np.arange(table_z + HIDDEN_BASE_DZ, low - HIDDEN_BASE_DZ / 2, HIDDEN_BASE_DZ)
+        if len(zs) == 0:
+            return True
+        pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
+        free, seen = seen_through(cameras, pts, sigma)
+        return bool(seen.any() and free[seen].mean() <= HIDDEN_BASE_FREE) or not seen.any()
 
     @staticmethod
     def _complete_occluded_supports(objs: list[PerceivedObject]) -> None:

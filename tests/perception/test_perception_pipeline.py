@@ -159,3 +159,35 @@ def test_level_topped_flush_pair_of_equal_widths_stays_one_object():
     """Nothing in colour, height or outline tells two equal blocks flush together from one long block."""
     graph, _ = _flush_pair_graph([(0.05, 0.05, 0.05), (0.05, 0.05, 0.05)], [0.0, 0.0])
     assert len(graph.objects) == 1
+
+
+def test_lying_cylinder_whose_lower_half_no_camera_sees_rests_on_the_table():
+    """Seen from above, a lying cylinder's lowest visible points are ~r above the table; the space under them
+    was never seen free, so its base is hidden, not missing: it is an object on the table, full height."""
+    from robot_wm.config import scene_from_dict
+    from robot_wm.config.random_scene import scene_mapping
+
+    r, length = 0.0165, 0.10
+    cyl = {"name": "cyl", "shape": "cylinder", "size": [r, length], "mass": 0.1, "friction": 0.8,
+           "color": [0.8, 0.5, 0.1, 1.0], "position": [0.5, 0.0, r], "orientation": [0.7071068, 0.0, 0.0, 0.7071068]}
+    data = scene_mapping("lying", [cyl], cameras=("front.yaml",))
+    with World(scene_from_dict(data, "lying", REPO_SCENES_DIR)) as w:
+        obs = w.observe()
+    graph = Perceiver().perceive(obs.frames, obs.time)
+    assert len(graph.objects) == 1
+    o = graph.objects[0]
+    assert o.support == "table"
+    assert np.allclose(np.sort(o.extents), [2 * r, 2 * r, length], atol=0.008)
+
+
+def test_a_group_with_free_space_seen_under_it_is_not_given_a_hidden_base():
+    from robot_wm.perception.pipeline import _Group
+    from tests.perception.test_perception_free_space import table_frame
+
+    p = Perceiver()
+    pts = np.array([[0.5 + dx, dy, 0.03] for dx in np.linspace(-0.02, 0.02, 9) for dy in np.linspace(-0.02, 0.02, 9)])
+    g = _Group([], pts, np.zeros_like(pts), np.ones(len(pts)))
+    assert not p._hidden_base(g, 0.03, 0.0, [table_frame()], 0.0)  # the camera sees the table under it
+    hidden = table_frame(occluder_px=(slice(0, 120), slice(0, 160)))  # something hides everything under it
+    assert p._hidden_base(g, 0.03, 0.0, [hidden], 0.0)
+    assert not p._hidden_base(g, 0.3, 0.0, [hidden], 0.0)  # too far up for a hidden base
