@@ -290,7 +290,8 @@ def free_edges(step: LevelStep, seen_free: Callable[[np.ndarray], tuple[np.ndarr
     """Each side's (low, high) top edge as the free space shows it: walking outward from the edge the points
     show (EDGE_SEARCH, EDGE_STEP apart, over the middle EDGE_SPAN of the side's length, at the tops' height),
     the first offset where at least half of the samples some camera saw are seen free (and EDGE_MIN_SEEN of
-    them were seen). None when some edge is never seen free (hidden, or more object there)."""
+    them were seen). None when some edge is never seen free (hidden, or more object there), or is seen free
+    already where the top's points end (then they are no solid top at that height)."""
     offsets = np.arange(0.0, EDGE_SEARCH + 1e-9, EDGE_STEP)
     out = []
     for (s0, s1), (lo, hi) in zip(step.spans, step.edges, strict=True):
@@ -303,8 +304,8 @@ def free_edges(step: LevelStep, seen_free: Callable[[np.ndarray], tuple[np.ndarr
             free, seen = free.reshape(s_g.shape), seen.reshape(s_g.shape)
             n_seen = seen.sum(axis=0)
             ok = (n_seen >= EDGE_MIN_SEEN * len(ss)) & (free.sum(axis=0) >= 0.5 * np.maximum(n_seen, 1))
-            if not ok.any():
-                return None
+            if not ok.any() or ok[0]:
+                return None  # never seen free, or free where the points put a top: no box top there
             found.append(edge + sign * offsets[int(np.argmax(ok))])
         out.append((found[0], found[1]))
     return out
@@ -355,8 +356,8 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
     `min_points` points do not count as objects (no cut is made for them).
 
     `seen_free(points (K, 3)) -> (free (K,), seen (K,))` says which world points the cameras saw through
-    (free) and which they observed at all; a level-top cut is made when the sides' edges as the free space
-    shows them (:func:`free_edges`) still step as plateaus must, by ``max(MIN_STEP, STEP_SIGMAS sigma)``, where
+    (free) and which they observed at all; a level-top cut is made when the sides' widths as the free space
+    shows them (:func:`free_edges`) differ as plateau heights must, by ``max(MIN_STEP, STEP_SIGMAS sigma)``, where
     the free space puts the wider box's end (:func:`free_cut`)."""
     side = None
     cut = plateau_cut(points, normal_z, sigma)
@@ -367,7 +368,9 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
         edges = None if level is None else free_edges(level, seen_free)
         if edges is not None:
             (lo0, hi0), (lo1, hi1) = edges
-            if max(abs(lo0 - lo1), abs(hi0 - hi1)) >= max(MIN_STEP, STEP_SIGMAS * sigma):
+            # widths must differ: a top whose edges both shift by the same amount is as likely one sheared
+            # object (or a noisy edge) as two boxes offset sideways
+            if abs((hi0 - lo0) - (hi1 - lo1)) >= max(MIN_STEP, STEP_SIGMAS * sigma):
                 side = _level_sides(level, edges, free_cut(level, edges, seen_free), points)
     if side is None:
         return [np.ones(len(points), bool)]
