@@ -160,3 +160,10 @@ def test_equal_widths_and_one_box_propose_no_level_cut():
     assert width_step_cut(pts, nz, 0.0) is None
     pts, nz, _ = group(((0.5, 0.0), (0.08, 0.05, 0.05)))
     assert width_step_cut(pts, nz, 0.0) is None
+
+
+def test_level_tops_offset_sideways_with_equal_widths_stay_whole():
+    """Both edges shifted by 8 mm, widths equal: as likely one sheared object as two boxes; no cut."""
+    boxes = (((0.50, 0.0), (0.05, 0.05, 0.05)), ((0.551, 0.008), (0.05, 0.05, 0.05)))
+    pts, nz, _ = group(*boxes)
+    assert len(split_by_plateaus(pts, nz, 0.0, 40, free_outside(*boxes))) == 1
