@@ -12,11 +12,11 @@ cannot resolve is left alone (the objects stay merged; a larger step, or a secon
 Two boxes with *level* tops form one plateau, but unless they are equally wide and aligned their common top
 is not a rectangle: its width steps where one box ends and the other begins. :func:`width_step_cut` finds
 that step (the top's outline, measured across the rectangle's axes, piecewise constant on both sides of a
-cut, with a jump larger than the noise allows) and names the corner the narrower box leaves empty. A box
-whose top is partly hidden (by a neighbour, by something leaning on it) shows the same outline, so the
-cut is only made when the free space agrees (``seen_free``: the test of :mod:`robot_wm.perception.free_space`):
-walking outward from each side's top, the cameras must see through it (unseen space is not free), and the
-edges where they first do must still step.
+cut, with a jump larger than the noise allows). A box whose top is partly hidden (by a neighbour, by
+something leaning on it) shows the same outline, so the cut is only made when the free space agrees
+(``seen_free``: the test of :mod:`robot_wm.perception.free_space`): walking outward from each side's top,
+the cameras must see through it (unseen space is not free), the sides' widths where they first do must
+differ, and the cut goes where the free space ends the wider box.
 
 World frame, metres. Works on point arrays only; the pipeline maps the cut back to each camera's segments.
 """
@@ -49,7 +49,7 @@ PROFILE_EDGE_Q = 5.0  # percent: a slice's edges are these percentiles of its po
 MIN_SIDE = 0.02  # m: each side of a cut spans at least this along the axis (a box is >= 3 cm)
 MIN_WIDTH_STEP = 0.004  # m: the outline jumps by more than this ...
 WIDTH_STEP_SIGMAS = 2.0  # ... and more than this many sigma of depth noise
-FLAT_EDGE = 0.001  # m: mean deviation of a box top's edges from straight lines, noise-free (pixel steps of fused clouds) ...
+FLAT_EDGE = 0.001  # m: mean deviation of a box top's edges from straight lines, noise-free (pixel steps) ...
 FLAT_EDGE_SIGMAS = 1.1  # ... plus this many sigma of depth noise (a looser rule splits L-shaped meshes)
 MIN_LEVEL_FILL = 0.7  # each side's top is this close to a rectangle (hull area / rectangle area)
 EDGE_SEARCH = 0.02  # m: a top's true edge is looked for this far outward of where its points end ...
