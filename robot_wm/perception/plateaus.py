@@ -198,22 +198,30 @@ def _outline(s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 def _best_step(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[int, float, float] | None:
     """(index j, step, deviation) of the cut before slice j that best explains the outline as two straight-
     edged parts: the sum of absolute deviations of the edges from their medians on each side is smallest.
-    step = the larger jump of the medians (m); deviation = the larger side's mean absolute deviation (m)."""
-    best = None
-    for j in range(1, len(pos)):
-        if pos[j - 1] - pos[0] < MIN_SIDE - PROFILE_BIN or pos[-1] - pos[j] < MIN_SIDE - PROFILE_BIN:
-            continue
-        dev = []
-        meds = []
-        for sl in (slice(0, j), slice(j, None)):
-            ml, mh = np.median(lo[sl]), np.median(hi[sl])
-            meds.append((ml, mh))
-            dev.append(float(np.mean(np.abs(lo[sl] - ml)) + np.mean(np.abs(hi[sl] - mh))) / 2)
-        cost = dev[0] * j + dev[1] * (len(pos) - j)
-        if best is None or cost < best[0]:
-            step = max(abs(meds[0][0] - meds[1][0]), abs(meds[0][1] - meds[1][1]))
-            best = (cost, j, float(step), max(dev))
-    return None if best is None else best[1:]
+    step = the larger jump of the medians (m); deviation = the larger side's mean absolute deviation (m).
+    Every admissible cut (each side MIN_SIDE long) is scored at once: (J, K) masked arrays."""
+    k = len(pos)
+    js = np.arange(1, k)
+    js = js[(pos[js - 1] - pos[0] >= MIN_SIDE - PROFILE_BIN) & (pos[-1] - pos[js] >= MIN_SIDE - PROFILE_BIN)]
+    if len(js) == 0:
+        return None
+    before = np.arange(k)[None, :] < js[:, None]  # (J, K): slice i on the first side of cut j
+    rows = np.arange(len(js))
+    meds, devs = [], []
+    for side in (before, ~before):
+        n = side.sum(axis=1)
+        m_side, d_side = [], []
+        for edge in (lo, hi):
+            srt = np.sort(np.where(side, edge[None, :], np.inf), axis=1)  # the side's values first
+            med = 0.5 * (srt[rows, (n - 1) // 2] + srt[rows, n // 2])
+            m_side.append(med)
+            d_side.append(np.where(side, np.abs(edge[None, :] - med[:, None]), 0.0).sum(axis=1) / n)
+        meds.append(m_side)
+        devs.append(0.5 * (d_side[0] + d_side[1]))
+    cost = devs[0] * js + devs[1] * (k - js)
+    i = int(np.argmin(cost))
+    step = max(abs(meds[0][0][i] - meds[1][0][i]), abs(meds[0][1][i] - meds[1][1][i]))
+    return int(js[i]), float(step), float(max(devs[0][i], devs[1][i]))
 
 
 @dataclass(frozen=True)
