@@ -43,6 +43,9 @@ MIN_TOP_COVER = 0.75  # each side's top spans at least this fraction of its foot
 FOOTPRINT_TRIM = 2.0  # percent of points trimmed from the rectangles compared (flying pixels)
 MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the other side of the cut
 MIN_RECT_FILL = 0.8  # a plateau's convex-hull area over its min-area rectangle's (box tops are rectangles)
+MIN_HIDDEN_FILL = 0.5  # ... or this, when the rest of its rectangle was not seen free (hidden) ...
+HIDDEN_MAX_FREE = 0.2  # ... at most this fraction of the seen samples there free ...
+HIDDEN_SPACING = 0.003  # m: ... sampled on this grid
 # level tops (width_step_cut)
 PROFILE_BIN = 0.002  # m: the top's outline is measured in slices this wide across each rectangle axis
 PROFILE_EDGE_Q = 5.0  # percent: a slice's edges are these percentiles of its points across the axis
@@ -82,7 +85,9 @@ def _densest(z: np.ndarray, band: float) -> float:
     return float(np.median(zs[i:end[i]]))
 
 
-def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple[np.ndarray, float] | None:
+def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
+                seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+                ) -> tuple[np.ndarray, float] | None:
     """A straight cut in xy between a top plateau of `points` (N, 3) (normals' z `normal_z` (N,)) and the
     rest of the upward-facing points: (unit direction w (2,), offset t) such that ``points[:, :2] @ w > t``
     is one side, or None when no plateau sits beside the rest as a box top does.
@@ -91,7 +96,8 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple
     off when it holds MIN_PLATEAU_FRACTION of the upward points, the points at least a step (MIN_STEP,
     STEP_SIGMAS sigma) above or below it hold as much and have a plateau of their own, the two separate
     along the line joining their centres (a stack's lower top, a ring around the upper one, does not),
-    both plateaus' outlines are rectangles, and each
+    both plateaus' outlines are rectangles (or, with `seen_free`, rectangles in part hidden:
+    :func:`_rectangular`), and each
     side's top spans its footprint (:func:`_tops_cover_footprints`)."""
     up = np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z)
     if up.sum() < MIN_TOP_POINTS:
@@ -115,10 +121,38 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
-        if (cut is not None and min(_rect_fill(core[:, :2]), _rect_fill(rest_core[:, :2])) >= MIN_RECT_FILL
+        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free)
+                                    for c in (core, rest_core))
                 and _tops_cover_footprints(points, normal_z, cut, band)):
             return cut
     return None
+
+
+def _rectangular(xy: np.ndarray, z: float,
+                 seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None) -> bool:
+    """True when a plateau's points `xy` (N, 2) at height `z` outline a rectangle: fill MIN_RECT_FILL, or, with
+    `seen_free`, at least MIN_HIDDEN_FILL when the cameras did not see through the rest of its rectangle (a
+    lower top that its taller neighbour hides in part), at most HIDDEN_MAX_FREE of the seen samples free."""
+    fill = _rect_fill(xy)
+    if fill >= MIN_RECT_FILL:
+        return True
+    if seen_free is None or fill < MIN_HIDDEN_FILL:
+        return False
+    from scipy.spatial import Delaunay, QhullError
+
+    centre, yaw, ext = min_area_rectangle(xy, "search")
+    c, s = np.cos(yaw), np.sin(yaw)
+    g = np.stack(np.meshgrid(np.arange(-ext[0] / 2, ext[0] / 2, HIDDEN_SPACING),
+                             np.arange(-ext[1] / 2, ext[1] / 2, HIDDEN_SPACING), indexing="ij"), -1).reshape(-1, 2)
+    grid = centre + g @ np.array([[c, s], [-s, c]])
+    try:
+        missing = grid[Delaunay(xy).find_simplex(grid) < 0]
+    except (QhullError, ValueError):
+        return False
+    if len(missing) == 0:
+        return True
+    free, seen = seen_free(np.column_stack([missing, np.full(len(missing), z)]))
+    return not seen.any() or float(free[seen].mean()) <= HIDDEN_MAX_FREE
 
 
 def _tops_cover_footprints(points: np.ndarray, normal_z: np.ndarray, cut: tuple[np.ndarray, float],
@@ -368,7 +402,7 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
     shows them (:func:`free_edges`) differ as plateau heights must, by ``max(MIN_STEP, STEP_SIGMAS sigma)``, where
     the free space puts the wider box's end (:func:`free_cut`)."""
     side = None
-    cut = plateau_cut(points, normal_z, sigma)
+    cut = plateau_cut(points, normal_z, sigma, seen_free)
     if cut is not None:
         side = points[:, :2] @ cut[0] > cut[1]
     elif seen_free is not None:

@@ -167,3 +167,15 @@ def test_level_tops_offset_sideways_with_equal_widths_stay_whole():
     boxes = (((0.50, 0.0), (0.05, 0.05, 0.05)), ((0.551, 0.008), (0.05, 0.05, 0.05)))
     pts, nz, _ = group(*boxes)
     assert len(split_by_plateaus(pts, nz, 0.0, 40, free_outside(*boxes))) == 1
+
+
+def test_a_lower_top_hidden_in_part_by_its_taller_neighbour_still_counts_when_the_cameras_did_not_see_through():
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.05, 0.04)), ((0.551, 0.0), (0.05, 0.05, 0.065)))
+    # the taller box hides a triangle of the lower top next to it (a camera looking from its side)
+    hidden = (nz > 0.5) & (pts[:, 2] < 0.05) & ((pts[:, 0] - 0.475) > 0.5 * (pts[:, 1] + 0.025) + 0.012)
+    pts, nz = pts[~hidden], nz[~hidden]
+    assert plateau_cut(pts, nz, 0.0) is None  # the lower top is no rectangle
+    unseen = lambda p: (np.zeros(len(p), bool), np.zeros(len(p), bool))  # noqa: E731
+    seen_free = lambda p: (np.ones(len(p), bool), np.ones(len(p), bool))  # noqa: E731
+    assert plateau_cut(pts, nz, 0.0, unseen) is not None
+    assert plateau_cut(pts, nz, 0.0, seen_free) is None  # seen through: the top really is that shape
