@@ -137,8 +137,8 @@ class Perceiver:
 
     def _split_flush(self, g: _Group, sigma: float, cameras: list) -> list[_Group]:
         """`g` cut into the objects its top plateaus show (:mod:`robot_wm.perception.plateaus`: flush-touching
-        boxes of one colour; a level-topped pair only where `cameras`, the input frames, saw through the
-        corner the narrower one leaves empty), each camera's segments cut with it; [g] when it is one object.
+        boxes of one colour; a level-topped pair only where `cameras`, the input frames, saw through beside
+        the narrower one), each camera's segments cut with it; [g] when it is one object.
         The parts share a ``flush_key`` (they stand side by side on one support)."""
         masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points,
                                   lambda p: seen_through(cameras, p, sigma))
@@ -332,10 +332,10 @@ class Perceiver:
         return objs
 
     def _hidden_base(self, g: _Group, low: float, table_z: float, cameras: list, sigma: float) -> bool:
-        """True when the space between the table and the group's lowest points (up to `max_hidden_reach`
-        below them), under the group's upper half (its bulk: a rounded rim has free space under it), was not
-        seen free: at most HIDDEN_BASE_FREE of the samples some camera saw (HIDDEN_BASE_SAMPLES columns, every
-        HIDDEN_BASE_DZ m) were seen through."""
+        """True when the group's lowest points are within `max_hidden_reach` of the table and the space between
+        them and the table, under the group's upper half (its bulk: a rounded rim has free space under it), was
+        not seen free: at most HIDDEN_BASE_FREE of the samples some camera saw (HIDDEN_BASE_SAMPLES columns,
+        every HIDDEN_BASE_DZ m) were seen through."""
         if low - table_z > self.max_hidden_reach:
             return False
         upper = g.points[g.points[:, 2] >= np.median(g.points[:, 2])]  # over the bulk, not its rounded rim
@@ -345,7 +345,7 @@ class Perceiver:
             return True
         pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
         free, seen = seen_through(cameras, pts, sigma)
-        return bool(seen.any() and free[seen].mean() <= HIDDEN_BASE_FREE) or not seen.any()
+        return not seen.any() or float(free[seen].mean()) <= HIDDEN_BASE_FREE
 
     @staticmethod
     def _complete_occluded_supports(objs: list[PerceivedObject]) -> None:
