@@ -45,7 +45,8 @@ MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the o
 MIN_RECT_FILL = 0.8  # a plateau's convex-hull area over its min-area rectangle's (box tops are rectangles)
 MIN_HIDDEN_FILL = 0.5  # ... or this, when the rest of its rectangle was not seen free (hidden) ...
 HIDDEN_MAX_FREE = 0.2  # ... at most this fraction of the seen samples there free ...
-HIDDEN_SPACING = 0.003  # m: ... sampled on this grid
+HIDDEN_SPACING = 0.003  # m: ... sampled on this grid ...
+HIDDEN_NEAR = 0.7  # ... this fraction of it on the plateau's half towards the other plateau
 # level tops (width_step_cut)
 PROFILE_BIN = 0.002  # m: the top's outline is measured in slices this wide across each rectangle axis
 PROFILE_EDGE_Q = 5.0  # percent: a slice's edges are these percentiles of its points across the axis
@@ -121,18 +122,20 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
-        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free)
-                                    for c in (core, rest_core))
+        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards)
+                                    for c, towards in ((core, cut[0]), (rest_core, -cut[0])))
                 and _tops_cover_footprints(points, normal_z, cut, band)):
             return cut
     return None
 
 
-def _rectangular(xy: np.ndarray, z: float,
-                 seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None) -> bool:
+def _rectangular(xy: np.ndarray, z: float, seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+                 towards: np.ndarray) -> bool:
     """True when a plateau's points `xy` (N, 2) at height `z` outline a rectangle: fill MIN_RECT_FILL, or, with
-    `seen_free`, at least MIN_HIDDEN_FILL when the cameras did not see through the rest of its rectangle (a
-    lower top that its taller neighbour hides in part), at most HIDDEN_MAX_FREE of the seen samples free."""
+    `seen_free`, at least MIN_HIDDEN_FILL when the rest of its rectangle lies on its half `towards` (2,) the
+    other plateau (HIDDEN_NEAR of it) and the cameras did not see through it (at most HIDDEN_MAX_FREE of the
+    seen samples free): a lower top that its taller neighbour hides in part. (A missing part seen occupied
+    at that height is no proof of a top: a two-level mesh's slopes read the same.)"""
     fill = _rect_fill(xy)
     if fill >= MIN_RECT_FILL:
         return True
@@ -151,6 +154,8 @@ def _rectangular(xy: np.ndarray, z: float,
         return False
     if len(missing) == 0:
         return True
+    if np.mean((missing - np.median(xy, axis=0)) @ towards > 0) < HIDDEN_NEAR:
+        return False  # what is missing is not next to the neighbour that could hide it (a mesh's own shape)
     free, seen = seen_free(np.column_stack([missing, np.full(len(missing), z)]))
     return not seen.any() or float(free[seen].mean()) <= HIDDEN_MAX_FREE
 
