@@ -14,10 +14,11 @@ aiming at half the tolerances) and, for the MPCs, the same executability check o
 (:class:`~robot_wm.planning.push_loop.ExecutablePushes`):
 
 * ``mpc_world_model`` — planners/mpc.yaml, :data:`REPLANS` re-plans per push (the first warm-started);
-* ``mpc_world_model_turn`` — the same, with the scripted turning push for yaw
-  (:class:`~robot_wm.planning.baselines.TurnFirst`): while a goal's position is met and its yaw is not, the
-  turning push (a tilted pad's corner on one end of a long side) is made, otherwise the MPC decides — the
-  product's push-to-goal planner;
+* ``mpc_world_model_turn`` — the same, with the learning turning push for yaw
+  (:class:`~robot_wm.planning.baselines.TurnFirst`, :mod:`robot_wm.planning.turning`): while a goal's yaw is
+  off and its position within a few tolerances (or along a turning push's heading), the turning push (a
+  tilted pad's corner on one end of a long side, its travel from the turns seen so far) is made, otherwise
+  the MPC decides — the product's push-to-goal planner;
 * ``mpc_mean_only`` — the same as ``mpc_world_model`` with kappa = 0: the same samples and re-plans, so the same model calls;
 * ``mpc_physics`` — PyBullet on the perceived scene as the dynamics (mass 0.1 kg, friction 0.5 guessed),
   a far smaller search (:data:`PHYSICS_SETTINGS`, one plan per push), on the first

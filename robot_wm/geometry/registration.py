@@ -1,4 +1,5 @@
-"""Rigid registration of a depth camera's points to a model surface: point-to-plane ICP with robust weights.
+"""Rigid registration: a depth camera's points to a model surface (point-to-plane ICP with robust weights),
+and an object's points to its earlier points on the table (a turn about the vertical and a shift).
 
 Used to tell whether a camera still sits where its calibration says (:class:`robot_wm.control.faults.
 CalibrationMonitor`): the camera's depth, put into the world with the calibrated pose, is registered to what
@@ -153,4 +154,109 @@ def point_to_plane_icp(source: np.ndarray, target: np.ndarray, target_normals: n
     return RigidFit(rot, trans, np.linalg.eigvalsh(h / max(total, 1e-12)), n_ok, c0, cov, sigma)
 
 
-__all__ = ["RigidFit", "depth_surface", "point_to_plane_icp"]
+PLANAR_MAX_POINTS = 600  # points of each cloud the planar registration uses (an even stride)
+PLANAR_COARSE_STEP = math.radians(3.0)  # angle grid of its coarse search
+PLANAR_TRIM = 0.8  # fraction of the matches (the closest) each step fits and scores
+
+
+@dataclass(frozen=True)
+class PlanarFit:
+    """A planar rigid motion: points turned by `turn` rad about the vertical through `center` (2,) m, then
+    shifted by `shift` (2,) m (world x-y); `rms` (m): the trimmed root-mean-square distance of the moved
+    source points to the target's nearest points."""
+
+    turn: float
+    shift: np.ndarray
+    center: np.ndarray
+    rms: float
+
+
+def _stride(points: np.ndarray, n: int) -> np.ndarray:
+    return points if len(points) <= n else points[:: int(math.ceil(len(points) / n))]
+
+
+def _turn_xy(points: np.ndarray, angle: float, center: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    out = points.copy()
+    d = points[:, :2] - center
+    out[:, 0] = c * d[:, 0] - s * d[:, 1] + center[0] + shift[0]
+    out[:, 1] = s * d[:, 0] + c * d[:, 1] + center[1] + shift[1]
+    return out
+
+
+def _trimmed(d: np.ndarray, trim: float) -> np.ndarray:
+    k = max(1, int(trim * len(d)))
+    return np.argpartition(d, k - 1)[:k]
+
+
+def _normals(points: np.ndarray, tree: cKDTree, k: int = 12) -> np.ndarray:
+    """Unit normals (N, 3) of a cloud from its k nearest neighbours (the covariance's least direction)."""
+    _, idx = tree.query(points, k=min(k, len(points)))
+    nb = points[idx] - points[idx].mean(1, keepdims=True)
+    cov = np.einsum("nki,nkj->nij", nb, nb)
+    return np.linalg.eigh(cov)[1][:, :, 0]
+
+
+def _refine(src: np.ndarray, tgt: np.ndarray, tree: cKDTree, normals: np.ndarray, turn: float,
+            center: np.ndarray, shift: np.ndarray, iters: int, trim: float) -> tuple[float, np.ndarray, float]:
+    """Point-to-plane ICP about the vertical from (turn, shift): (turn, shift, trimmed rms m)."""
+    for _ in range(iters):
+        moved = _turn_xy(src, turn, center, shift)
+        d, idx = tree.query(moved)
+        n = normals[idx]
+        r = np.sum((moved - tgt[idx]) * n, 1)  # point-to-plane: parts seen in one view only slide along
+        keep = _trimmed(np.abs(r) + 0.5 * np.maximum(d - np.abs(r), 0.0), trim)
+        rel = moved[keep, :2] - (center + shift)
+        nk = n[keep]
+        a = np.c_[rel[:, 0] * nk[:, 1] - rel[:, 1] * nk[:, 0], nk[:, 0], nk[:, 1]]  # d r / d (turn, x, y)
+        hess = a.T @ a + 1e-6 * len(keep) * np.eye(3)
+        step, dx, dy = -np.linalg.solve(hess, a.T @ r[keep])
+        shift = shift + np.array([dx, dy])  # the step turns about the moved centre, then shifts
+        turn += float(step)
+        if abs(step) < 1e-5 and math.hypot(dx, dy) < 1e-6:
+            break
+    d, _ = tree.query(_turn_xy(src, turn, center, shift))
+    return turn, shift, float(np.sqrt(np.mean(d[_trimmed(d, trim)] ** 2)))
+
+
+def planar_turn(source: np.ndarray, target: np.ndarray, iters: int = 15, trim: float = PLANAR_TRIM,
+                candidates: int = 3, min_points: int = 30) -> PlanarFit | None:
+    """How an object resting on the table moved between two views of it: `source` (N, 3) its points before,
+    `target` (M, 3) after (world frame, m; partial views are fine). A coarse search over the full turn
+    (every :data:`PLANAR_COARSE_STEP`; at each angle the centroids aligned and then shifted by the mean
+    offset to the target's nearest points, scored by the trimmed mean distance to them in 3D) gives
+    `candidates` starting turns (the best local minima); each is refined by point-to-plane ICP restricted to
+    a turn about z and an x-y shift (`iters` Gauss-Newton steps on the closest `trim` of the matches; the
+    target's normals from its nearest neighbours: a face seen in one view only slides along its plane
+    instead of pulling the fit), and the refinement with the least trimmed rms wins. z is never changed:
+    the object stays on the table. None when either cloud has fewer than `min_points` points."""
+    src = _stride(np.asarray(source, float), PLANAR_MAX_POINTS)
+    tgt = _stride(np.asarray(target, float), PLANAR_MAX_POINTS)
+    if len(src) < min_points or len(tgt) < min_points:
+        return None
+    tree = cKDTree(tgt)
+    center = src[:, :2].mean(0)
+    shift0 = tgt[:, :2].mean(0) - center
+    angles = np.arange(-math.pi, math.pi, PLANAR_COARSE_STEP)
+    scores, shifts = np.empty(len(angles)), []
+    for i, a in enumerate(angles):
+        moved = _turn_xy(src, float(a), center, shift0)
+        _, idx = tree.query(moved)
+        shift = shift0 + (tgt[idx, :2] - moved[:, :2]).mean(0)
+        d, _ = tree.query(_turn_xy(src, float(a), center, shift))
+        scores[i] = d[_trimmed(d, trim)].mean()
+        shifts.append(shift)
+    minima = np.flatnonzero((scores <= np.roll(scores, 1)) & (scores <= np.roll(scores, -1)))
+    starts = minima[np.argsort(scores[minima])][:candidates]
+    normals = _normals(tgt, tree)
+    best: tuple[float, np.ndarray, float] | None = None
+    for i in starts:
+        fit = _refine(src, tgt, tree, normals, float(angles[i]), center, shifts[i], iters, trim)
+        if best is None or fit[2] < best[2]:
+            best = fit
+    assert best is not None
+    turn, shift, rms = best
+    return PlanarFit(math.remainder(turn, 2 * math.pi), shift, center, rms)
+
+
+__all__ = ["PlanarFit", "RigidFit", "depth_surface", "planar_turn", "point_to_plane_icp"]

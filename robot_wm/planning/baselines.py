@@ -2,9 +2,11 @@
 :class:`~robot_wm.planning.push_loop.Pusher` interface (``reset(seed)``, ``act(scene, goals)``).
 
 * :class:`ScriptedPusher` — no model: push through the object's centre straight towards the goal, as far as
-  the goal is (capped at the push range the world model was trained on); once the position is within
-  tolerance and a yaw goal is not, push a long side near its end, the pad face tilted so that its corner
-  leads (a point contact, which turns the object; a flat face held against the side would only slide it).
+  the goal is (capped at the push range the world model was trained on); while the position is within a
+  few tolerances and a yaw goal is not met, push a long side near its end, the pad face tilted so that its
+  corner leads (a point contact, which turns the object; a flat face held against the side would only
+  slide it). Its pushes learn from the episode (:mod:`robot_wm.planning.turning`): how far a turning push
+  must travel for the turn still wanted, and how much further to push an object a push did not reach.
 * :class:`RandomShootingPlanner` — random shooting (Nagabandi et al. 2018): draw N random action
   sequences once (objects, headings, offsets, depths and tilts uniform over their ranges), roll them through the
   dynamics, keep the cheapest. No refit, no warm start, no informed prior: the same dynamics, cost,
@@ -23,94 +25,67 @@ import numpy as np
 import torch
 
 from robot_wm.config.planner_mpc import MPCConfig, PushSamplingConfig
-from robot_wm.planning.costs import PoseGoal, yaw_error, yaw_of, yaw_period
+from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.dynamics import Dynamics
-from robot_wm.planning.mpc import N_PARAMS, MPCPlanner, _Distribution, push_actions
+from robot_wm.planning.mpc import N_PARAMS, MPCPlanner, _Distribution
 from robot_wm.planning.scene_state import PerceivedScene
-
-TURN_LATERAL = 0.8  # fraction of the half-width: the scripted pusher's off-centre turning push
-TURN_DEPTH = (0.02, 0.06)  # m, its depth range
-TURN_TILT = 0.45  # rad, its pad tilt (the corner on the side of the offset leads)
+from robot_wm.planning.turning import PushFeedback
 
 
 class ScriptedPusher:
     """Push towards the goal through the centre, then turn (see the module docstring). Goals are worked on
-    in order; an object whose goal is met is left alone. `push`: the push geometry (gap, depth range)."""
+    in order; an object whose goal is met is left alone. The pushes learn from the episode
+    (:class:`~robot_wm.planning.turning.PushFeedback`): the turning push's travel from the turns seen so
+    far, and extra reach for an object a push did not reach. `push`: the push geometry (gap, depth range)."""
 
     def __init__(self, push: PushSamplingConfig | None = None) -> None:
         self.push = push or PushSamplingConfig()
+        self.feedback = PushFeedback(self.push)
 
     def reset(self, seed: int | None = None) -> None:
-        """Stateless; nothing to reset."""
+        """Forget what the last episode's pushes taught."""
+        self.feedback.reset()
 
     def params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float, float] | None:
-        """(heading rad, lateral fraction, depth m, tilt rad) of the next push for one object state (15,) and
-        its goal, or None when the goal is met: towards the goal through the centre while the position is
-        off, then :meth:`turn_params`."""
+        """(heading rad, lateral fraction, depth m, tilt rad) of the push towards the goal through the centre
+        for one object state (15,), or None when its position is within tolerance."""
         lo, hi = self.push.depth
         d = np.asarray(goal.xy, float) - state[0:2].astype(float)
         dist = float(np.linalg.norm(d))
         if dist > goal.tolerance_m:
             return math.atan2(d[1], d[0]), 0.0, float(np.clip(dist, lo, hi)), 0.0
-        return self.turn_params(state, goal)
-
-    def turn_params(self, state: np.ndarray, goal: PoseGoal) -> tuple[float, float, float, float] | None:
-        """The turning push's parameters (as :meth:`params`) for an object whose yaw is off its goal's by more
-        than the tolerance (modulo the footprint's symmetry), else None: across the longer side (x after
-        perception's canonical order), near its end, the pad tilted so that its corner on that side leads;
-        from the side that also moves the object towards its goal position. A push left of the centre line
-        (lateral > 0) turns the object clockwise."""
-        if goal.yaw is None:
-            return None
-        s = torch.from_numpy(np.asarray(state, np.float32))
-        yaw = float(yaw_of(s))
-        period = yaw_period(s)
-        err = float(yaw_error(yaw_of(s), goal.yaw, period))
-        if err <= goal.tolerance_rad:
-            return None
-        p = float(period) if math.isfinite(float(period)) else 2 * math.pi
-        signed = math.remainder(goal.yaw - yaw, p)  # > 0: turn counter-clockwise
-        d = np.asarray(goal.xy, float) - state[0:2].astype(float)
-        heading = yaw + math.pi / 2
-        if float(np.linalg.norm(d)) > 1e-3 and math.cos(heading - math.atan2(d[1], d[0])) < 0:
-            heading += math.pi
-        lateral = -TURN_LATERAL if signed > 0 else TURN_LATERAL
-        depth = float(np.clip(abs(signed) * 0.5 * float(state[7]), *TURN_DEPTH))
-        return math.remainder(heading, 2 * math.pi), lateral, depth, -math.copysign(TURN_TILT, lateral)
-
-    def _action(self, scene: PerceivedScene, goal: PoseGoal, prm: tuple[float, ...]) -> np.ndarray:
-        a = push_actions(torch.from_numpy(scene.states)[None], torch.tensor([goal.index]),
-                         torch.tensor([prm], dtype=torch.float32), self.push)
-        return a[0].numpy()
+        return None
 
     def turn(self, scene: PerceivedScene, goals: list[PoseGoal]) -> tuple[PoseGoal, np.ndarray] | None:
-        """(the goal, the turning push (7,)) for the first goal whose position is met and whose yaw is not,
-        or None."""
-        for g in goals:
-            st = scene.states[g.index]
-            if float(np.linalg.norm(np.asarray(g.xy, float) - st[0:2].astype(float))) > g.tolerance_m:
-                continue
-            prm = self.turn_params(st, g)
-            if prm is not None:
-                return g, self._action(scene, g, prm)
-        return None
+        """(the goal, the turning push (7,)) for the first goal near its position whose yaw is off, or None
+        (:meth:`PushFeedback.turn <robot_wm.planning.turning.PushFeedback.turn>`)."""
+        return self.feedback.turn(scene, goals)
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
-        for g in goals:
+        self.feedback.observe(scene, goals)
+        turn = self.feedback.turn(scene, goals)
+        if turn is not None:
+            return turn[1]
+        for k, g in enumerate(goals):
             prm = self.params(scene.states[g.index], g)
             if prm is not None:
-                return self._action(scene, g, prm)
+                row = self.feedback.move(scene, goals, k, prm[0], prm[2])
+                if row is not None:
+                    return row
         return None
+
+    def executed(self, action: np.ndarray, ok: bool) -> None:
+        self.feedback.executed(action, ok)
 
 
 class TurnFirst:
-    """A pusher (the MPC) with the scripted turning push (:meth:`ScriptedPusher.turn`) for yaw: while a goal's
-    position is met and its yaw is not, the turning push (a tilted pad's corner on one end of a long side) is
-    made without asking the pusher; otherwise the pusher decides. The learned model predicts a turning push's
-    turn at a twentieth of its size (docs/world_model.md), so the MPC spends pushes on turns it cannot see:
-    asked first, and turned only when it found no push worth making, it met 7 of 24 held-out yaw goals in
-    one run; turning first, 10 (``bench mpc``'s episodes, seed 0). ``last_plan`` is the pusher's (None
-    before its first plan); ``last_source`` says which one chose: "mpc" | "turn" | "" (nothing)."""
+    """A pusher (the MPC) with the learning turning push (:class:`~robot_wm.planning.turning.PushFeedback`)
+    for yaw: while a goal's yaw is off and its position within a few tolerances, the turning push (a tilted
+    pad's corner on one end of a long side, its travel from the turns seen so far) is made without asking
+    the pusher; otherwise the pusher decides. The learned model predicts a turning push's turn at a
+    twentieth of its size (docs/world_model.md), so the MPC spends pushes on turns it cannot see.
+    ``last_plan`` is the pusher's (None before its first plan); ``last_source`` says which one chose:
+    "mpc" | "turn" | "" (nothing)."""
 
     def __init__(self, pusher: Any, turner: ScriptedPusher | None = None) -> None:
         self.pusher = pusher
@@ -123,9 +98,11 @@ class TurnFirst:
 
     def reset(self, seed: int | None = None) -> None:
         self.pusher.reset(seed)
+        self.turner.reset(seed)
         self.last_source = ""
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
+        self.turner.feedback.observe(scene, goals)
         turn = self.turner.turn(scene, goals)
         if turn is not None:
             self.last_source = "turn"
@@ -135,6 +112,11 @@ class TurnFirst:
         return a
 
     def executed(self, action: np.ndarray, ok: bool) -> None:
+        if self.last_source == "turn":
+            self.turner.executed(action, ok)
+            return
+        if ok:
+            self.turner.feedback.forget_last()
         if hasattr(self.pusher, "executed"):
             self.pusher.executed(action, ok)
 

@@ -73,6 +73,22 @@ HAND_BOXES = ((0.015, 0.030, -0.011, 0.050), (0.030, 0.100, 0.045, 0.135))
 REFUSED_RADIUS = 0.01  # m: a push starting this near a refused one ...
 REFUSED_HEADING = 0.26  # rad: ... and heading this near it counts as refused too
 CLEARANCE = 0.004  # m, the push primitive's required gap between the teleported hand and anything else
+NO_EFFECT_M = 0.002  # m: a pushed object that moved less than this ...
+NO_EFFECT_RAD = math.radians(1.0)  # ... and turned less than this (as perceived) was not reached
+
+
+def unmoved(scene: PerceivedScene, before: np.ndarray) -> bool:
+    """Whether some perceived object of `scene` still stands where the object state `before` (15,) was:
+    within NO_EFFECT_M of its x-y and NO_EFFECT_RAD of its yaw (modulo its footprint's symmetry)."""
+    real = scene.states[scene.mask]
+    if not len(real):
+        return False
+    near = np.linalg.norm(real[:, 0:2] - before[0:2], axis=1) < NO_EFFECT_M
+    if not near.any():
+        return False
+    st = torch.from_numpy(real[near])
+    b = torch.from_numpy(np.asarray(before, np.float32))
+    return bool((yaw_error(yaw_of(st), yaw_of(b), yaw_period(b)) < NO_EFFECT_RAD).any())
 
 
 def push_start_blocked(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor,
@@ -167,7 +183,12 @@ class MPCPusher:
     """The sampling MPC as a pusher: from every fresh state it re-plans `replans` times (the first call
     warm-started from the last decision's plan, shifted by the executed step; the others refine it from
     the same state, as a controller re-planning at its rate while the last push runs) and returns the
-    plan's first action. ``last_plan`` keeps the plan."""
+    plan's first action. ``last_plan`` keeps the plan.
+
+    A push after which its object still stands where it stood (:func:`unmoved`: the pads stopped short of
+    it, e.g. a mesh whose perceived box stands proud of its surface) is refused, with pushes like it, in the
+    next decision's plans when the dynamics is :class:`ExecutablePushes` — as a push the executor refused:
+    the model would otherwise predict the same motion and choose the same push again."""
 
     def __init__(self, planner: MPCPlanner, replans: int = 1) -> None:
         if replans < 1:
@@ -175,19 +196,28 @@ class MPCPusher:
         self.planner = planner
         self.replans = replans
         self.last_plan: Plan | None = None
+        self._pushed: tuple[np.ndarray, np.ndarray] | None = None  # (the pushed object's state, the action)
 
     def reset(self, seed: int | None = None) -> None:
         self.planner.reset(seed)
         self.last_plan = None
+        self._pushed = None
         if isinstance(self.planner.dynamics, ExecutablePushes):
             self.planner.dynamics.forget()
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
+        dyn = self.planner.dynamics
+        if self._pushed is not None and isinstance(dyn, ExecutablePushes) and unmoved(scene, self._pushed[0]):
+            dyn.refuse(self._pushed[1])
+        self._pushed = None
         shift = self.last_plan is not None
         for _ in range(self.replans):
             self.last_plan = self.planner.plan(scene.states, scene.mask, goals, shift=shift)
             shift = False
-        return self.last_plan.first_action()
+        action = self.last_plan.first_action()
+        if action is not None and self.last_plan.objects[0] >= 0:
+            self._pushed = (scene.states[int(self.last_plan.objects[0])].copy(), np.asarray(action))
+        return action
 
     def executed(self, action: np.ndarray, ok: bool) -> None:
         """Told whether the executor ran `action`: a refused push is refused in the next plans (when the
@@ -336,5 +366,6 @@ class PushLoop:
                               plan_times)
 
 
-__all__ = ["CLEARANCE", "HAND_BOXES", "MARGIN", "MAX_PUSHES", "ExecutablePushes", "MPCPusher", "PushLoop",
-           "PushLoopResult", "PushStep", "Pusher", "goal_errors", "push_start_blocked", "sim_push_executor"]
+__all__ = ["CLEARANCE", "HAND_BOXES", "MARGIN", "MAX_PUSHES", "NO_EFFECT_M", "NO_EFFECT_RAD", "ExecutablePushes", "MPCPusher", "PushLoop",
+           "PushLoopResult", "PushStep", "Pusher", "goal_errors", "push_start_blocked", "sim_push_executor",
+           "unmoved"]

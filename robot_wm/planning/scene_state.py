@@ -23,7 +23,11 @@ perceived box's x axis is the longer side, not necessarily the body's x axis). S
 motion the scene file asks for, applied to what was perceived at the start:
 
 * yaw: perceived yaw at the start + (goal yaw - the scene file's yaw); compared modulo the perceived
-  footprint's symmetry by the cost;
+  footprint's symmetry by the cost. The box of a mesh need not turn with the mesh (its fitted sides change
+  as other faces come into view), so an object perceived as a mesh at the start is followed by registering
+  its points from one view to the next (:func:`~robot_wm.geometry.registration.planar_turn`, a turn about
+  the vertical and a shift); its yaw goal is its box's yaw now + (the turn asked for - the turn registered
+  so far);
 * position: goal xy + R(dyaw) (perceived centre - scene file position) at the start, with dyaw the goal's
   rotation (yaw goals) or the rotation perceived so far (goals without a yaw; the sum of the perceived
   changes, each the smallest the footprint's symmetry allows): the perceived centre's offset from the
@@ -40,12 +44,14 @@ import numpy as np
 
 from robot_wm.config.models import SceneConfig
 from robot_wm.geometry.pose import yaw_of as yaw_of_quaternion
+from robot_wm.geometry.registration import planar_turn
 from robot_wm.model.state import SHAPES, STATE_DIM, object_state
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.costs import CYLINDER, SPHERE, SQUARE_TOL, PoseGoal
+from robot_wm.planning.costs import CYLINDER, MESH, SPHERE, SQUARE_TOL, PoseGoal
 
 MATCH_RADIUS = 0.08  # m: farthest a perceived object may be from where a goal object is expected
 REBIND_RADIUS = 0.15  # m: ... from where it was last seen, when its tracker id is gone
+REGISTER_MAX_RMS = 0.006  # m: a registration of an object's points whose trimmed rms exceeds this is not used
 MIN_SHAPE_POINTS = 50  # fewer perceived points than this: shape "mesh"
 
 
@@ -116,11 +122,17 @@ def estimate_state(est: ObjectEstimate) -> np.ndarray:
 @dataclass
 class PerceivedScene:
     """The movable perceived objects as the planner reads them: states (N, 15) float32, mask (N,) bool
-    (True = real object; padding after the real ones), ids (N_real,) the estimates' (tracker) ids."""
+    (True = real object; padding after the real ones), ids (N_real,) the estimates' (tracker) ids, and
+    `points`: per real slot its world-frame points (K, 3) m or None (empty list: none known)."""
 
     states: np.ndarray
     mask: np.ndarray
     ids: list[str]
+    points: list[np.ndarray | None] = field(default_factory=list)
+
+    def points_of(self, slot: int) -> np.ndarray | None:
+        """The slot's points (K, 3) or None."""
+        return self.points[slot] if slot < len(self.points) else None
 
     def index(self, object_id: str) -> int | None:
         """Slot of the object with this id, or None."""
@@ -147,7 +159,7 @@ def perceived_scene(estimates: Sequence[ObjectEstimate], n_max: int | None = Non
     for i, e in enumerate(movable):
         states[i] = estimate_state(e)
         mask[i] = True
-    return PerceivedScene(states, mask, [e.id for e in movable])
+    return PerceivedScene(states, mask, [e.id for e in movable], [e.points for e in movable])
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,9 @@ class _Binding:
     last_xy: np.ndarray = field(default_factory=lambda: np.zeros(2))
     last_yaw: float = 0.0  # perceived yaw when last seen (rad)
     turn: float = 0.0  # rotation perceived since the start (rad): the sum of the wrapped changes
+    mesh: bool = False  # perceived as a mesh at the start: its yaw goal follows the registered turn
+    cloud: np.ndarray | None = None  # its points when last seen (K, 3)
+    registered: float = 0.0  # rotation since the start (rad): the sum of the point registrations' turns
 
 
 class GoalMatcher:
@@ -228,7 +243,8 @@ class GoalMatcher:
             oid = scene.ids[i]
             taken.add(oid)
             xy = scene.xy()[i]
-            self._bound[g.name] = _Binding(oid, xy - np.asarray(g.start_xy), scene.yaw(i), xy.copy(), scene.yaw(i))
+            self._bound[g.name] = _Binding(oid, xy - np.asarray(g.start_xy), scene.yaw(i), xy.copy(), scene.yaw(i),
+                                           mesh=bool(scene.states[i, MESH] > 0.5), cloud=scene.points_of(i))
 
     def slots(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None) -> dict[str, int]:
         """Goal object name -> its slot in `scene`. The first call binds the goals; afterwards each goal
@@ -255,12 +271,24 @@ class GoalMatcher:
                 taken.add(b.id)
             b.last_xy = scene.xy()[i].copy()
             yaw, period = scene.yaw(i), yaw_symmetry(scene.states[i])
-            if math.isfinite(period):  # each change taken as the smallest one the symmetry allows
-                b.turn += math.remainder(yaw - b.last_yaw, period)
+            change = math.remainder(yaw - b.last_yaw, period) if math.isfinite(period) else 0.0
+            b.turn += change  # each change taken as the smallest one the symmetry allows
+            b.registered += self._registered_turn(b, scene.points_of(i), change)
             b.last_yaw = yaw
             out[name] = i
         self._seen = set(scene.ids)
         return out
+
+    @staticmethod
+    def _registered_turn(b: _Binding, points: np.ndarray | None, fallback: float) -> float:
+        """The turn (rad) of a followed object since it was last seen, by registering its points then and
+        now (:func:`~robot_wm.geometry.registration.planar_turn`), or `fallback` (the perceived box's change)
+        when either cloud is missing or the fit is poor (trimmed rms over :data:`REGISTER_MAX_RMS`)."""
+        prev, b.cloud = b.cloud, points
+        if prev is None or points is None:
+            return fallback
+        fit = planar_turn(prev, points)
+        return fit.turn if fit is not None and fit.rms <= REGISTER_MAX_RMS else fallback
 
     def pose_goals(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None
                    ) -> list[PoseGoal]:
@@ -274,7 +302,12 @@ class GoalMatcher:
             c, s = math.cos(turn), math.sin(turn)
             off = np.array([c * b.offset[0] - s * b.offset[1], s * b.offset[0] + c * b.offset[1]])
             xy = np.asarray(g.xy) + off
-            yaw = None if g.yaw is None else _wrap(b.yaw0 + turn)
+            if g.yaw is None:
+                yaw = None
+            elif b.mesh:  # the box of a mesh need not turn with it: what is left of the turn, from the box now
+                yaw = _wrap(scene.yaw(i) + _wrap(turn - b.registered))
+            else:
+                yaw = _wrap(b.yaw0 + turn)
             out.append(PoseGoal(i, (float(xy[0]), float(xy[1])), yaw, g.tolerance_m, g.tolerance_rad))
         return out
 

@@ -12,9 +12,10 @@ push (which earns nothing by itself and costs a push), a push only when no grasp
 
 ``push_to_goal`` — the MPC over the world model (ensemble-aware cost) pushes each goal object to its goal
 pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`. While a
-goal's position is met and its yaw is not, the scripted turning push is made without asking the MPC
+goal's yaw is off and its position within a few tolerances, the turning push is made without asking the MPC
 (:class:`~robot_wm.planning.baselines.TurnFirst`'s rule: the model predicts turns at a fraction of their
-size, so the MPC spends pushes on turns it cannot see).
+size, so the MPC spends pushes on turns it cannot see); its travel is learnt from the turns the episode's
+turning pushes made (:class:`~robot_wm.planning.turning.PushFeedback`).
 
 Receding horizon: one action per decision; the controller executes it, observes again and reports back
 (:meth:`TaskPlanner.outcome`), where the prediction is compared with what perception sees — a push that
@@ -47,7 +48,6 @@ from robot_wm.geometry import min_area_rectangle
 from robot_wm.interface import Observation
 from robot_wm.model.state import yaw_of_quats
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.baselines import ScriptedPusher
 from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
@@ -62,6 +62,7 @@ from robot_wm.planning.scene_state import (
     perceived_scene,
 )
 from robot_wm.planning.singulation import clearance, free_spot
+from robot_wm.planning.turning import PushFeedback
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class PlanningTaskPlanner:
     def __init__(self, config: SceneConfig, grasps: GraspPlanner, mpc: MPCPlanner,
                  settings: TaskPlannerSettings | None = None, approach: float = 0.12) -> None:
         self.config, self.grasps, self.mpc = config, grasps, mpc
-        self._turner = ScriptedPusher(mpc.config.push)  # yaw goals whose position is met (TurnFirst)
+        self._turner = PushFeedback(mpc.config.push)  # turning pushes for yaw goals (TurnFirst's rule)
         self.task = config.task
         self.settings = settings or TaskPlannerSettings()
         self.approach = approach
@@ -129,6 +130,7 @@ class PlanningTaskPlanner:
         self._decisions = 0
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
         self._expected: dict[str, list[float]] | None = None
+        self._turner.reset()
         self.mpc.reset()
 
     # ------------------------------------------------------------------ helpers
@@ -178,6 +180,11 @@ class PlanningTaskPlanner:
                 dyn.forget()
             else:  # the arm could not run it: pushes like it are refused until the scene changes
                 dyn.refuse(np.array([0.0, *p.start, p.yaw, p.distance]))
+        if decision.kind == "push" and decision.push is not None and decision.record.get("turn"):
+            self._turner.executed(np.array([0.0, *decision.push.start, decision.push.yaw, decision.push.distance]),
+                                  succeeded)
+        elif decision.kind == "push" and succeeded:
+            self._turner.forget_last()  # the MPC pushed: not the turner's push to learn from
         if decision.kind == "push" and decision.push is not None:
             pred = decision.predicted.get("end_xy_yaw", {}).get(decision.push.target)
             seen = next((e for e in estimates if e.id == decision.push.target), None)
@@ -330,7 +337,9 @@ class PlanningTaskPlanner:
             return self._done("every goal reached (as perceived)", {"goal_errors": errors})
         if self._pushes >= self.settings.max_pushes:
             return self._done(f"push budget spent ({self.settings.max_pushes})", {"goal_errors": errors})
-        turn = self._turner.turn(scene, aims)  # position met, yaw not: turn first (TurnFirst's rule)
+        self._turner.observe(scene, aims)
+        with_fixtures = PerceivedScene(np.asarray(states, np.float32), np.ones(len(states), bool), scene.ids + [f.id for f in fixed])
+        turn = self._turner.turn(with_fixtures, aims)  # near its position, yaw off: turn first (TurnFirst's rule)
         if turn is not None:
             self._pushes += 1
             goal, row = turn

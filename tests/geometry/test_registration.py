@@ -85,3 +85,37 @@ def test_a_plane_alone_leaves_its_free_directions_at_zero():
 def test_too_few_points_give_none():
     pts = np.random.default_rng(0).normal(size=(50, 3))
     assert point_to_plane_icp(pts, pts, np.tile([0.0, 0.0, 1.0], (50, 1))) is None
+
+
+def _l_shape(rng: np.random.Generator, n: int = 4000) -> np.ndarray:
+    """Points on the top and the side faces of an L-shaped block (two 2.5 cm thick arms, 9 and 7 cm long,
+    4 cm tall) standing on the table at (0.5, 0): no symmetry, so its turn is defined over a full turn."""
+    outline = np.array([[0, 0], [0.09, 0], [0.09, 0.025], [0.025, 0.025], [0.025, 0.07], [0, 0.07]])
+    edges = np.roll(outline, -1, 0) - outline
+    lengths = np.linalg.norm(edges, axis=1)
+    k = rng.choice(len(outline), n // 2, p=lengths / lengths.sum())
+    sides = outline[k] + rng.random((n // 2, 1)) * edges[k]
+    sides = np.c_[sides, rng.uniform(0, 0.04, n // 2)]
+    top = np.r_[rng.uniform([0, 0], [0.09, 0.025], (n // 4, 2)), rng.uniform([0, 0], [0.025, 0.07], (n // 4, 2))]
+    return np.r_[sides, np.c_[top, np.full(len(top), 0.04)]] + [0.5, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("turn", [0.0, 0.3, -0.7, 1.2])
+def test_planar_turn_recovers_turn_and_shift_of_a_partly_seen_object(turn):
+    from robot_wm.geometry.registration import _turn_xy, planar_turn
+
+    rng = np.random.default_rng(1)
+    before = _l_shape(rng)
+    after = _turn_xy(_l_shape(rng), turn, before[:, :2].mean(0), np.array([0.03, -0.02]))
+    after = after[after[:, 1] > after[:, 1].min() + 0.01]  # one side not seen any more
+    after = after + rng.normal(0.0, 0.001, after.shape)  # depth noise
+    fit = planar_turn(before, after)
+    assert fit is not None
+    assert fit.turn == pytest.approx(turn, abs=np.radians(2.0))
+    assert fit.rms < 0.004
+
+
+def test_planar_turn_needs_points():
+    from robot_wm.geometry.registration import planar_turn
+
+    assert planar_turn(np.zeros((10, 3)), np.zeros((500, 3))) is None

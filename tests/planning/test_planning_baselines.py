@@ -47,7 +47,8 @@ def test_turn_first_turns_a_placed_object_without_asking_the_pusher():
     a = tf.act(placed, [PoseGoal(0, (0.5, 0.0), yaw=0.6)])  # at its position, 34 deg off its yaw
     assert inner.calls == 0 and tf.last_source == "turn" and tf.last_plan is None
     assert abs(a[6]) > 0.3  # the tilted pad
-    a = tf.act(scene_of(box(0.45, 0.0)), [PoseGoal(0, (0.5, 0.0), yaw=0.6)])  # 5 cm off: the pusher decides
+    tf.executed(a, True)
+    a = tf.act(scene_of(box(0.42, 0.0)), [PoseGoal(0, (0.5, 0.0), yaw=0.6)])  # 8 cm off: the pusher decides
     assert inner.calls == 1 and tf.last_source == "mpc" and tf.last_plan == "plan"
     assert tf.act(placed, [PoseGoal(0, (0.5, 0.0), yaw=0.0)]) is not None and inner.calls == 2  # yaw met
 
@@ -59,32 +60,26 @@ def test_scripted_pusher_pushes_through_the_centre_towards_the_goal():
     assert heading == pytest.approx(math.pi / 2) and lateral == 0.0 and depth == pytest.approx(0.06)
     assert tilt == 0.0  # towards the goal: the face square to the push
     assert p.params(s, PoseGoal(0, (0.5, 0.3)))[2] == pytest.approx(p.push.depth[1])  # capped
-    assert p.params(s, PoseGoal(0, (0.505, 0.0))) is None  # within tolerance, no yaw goal
+    assert p.params(s, PoseGoal(0, (0.505, 0.0))) is None  # within tolerance
     a = p.act(scene_of(box(0.4, 0.2), s), [PoseGoal(1, (0.5, 0.06))])
     assert a[0] == 0 and a[4] == pytest.approx(math.pi / 2)
     assert a[1] == pytest.approx(0.5, abs=1e-6) and a[2] < 0.0 - 0.025  # behind the object's centre
     assert p.act(scene_of(s), [PoseGoal(0, (0.5, 0.0), yaw=0.0)]) is None
 
 
-def test_scripted_turning_push_pushes_a_long_side_off_centre():
-    """At its goal position but 40 degrees off in yaw: a push across the box's long side (x), at the end
-    whose push turns it towards the goal yaw (left of the centre line turns clockwise), the pad face tilted
-    so that its corner on that side leads."""
+def test_scripted_pusher_turns_near_its_goal_and_pushes_further_when_a_push_did_not_reach():
     p = ScriptedPusher()
     s = box(0.52, 0.0, yaw=0.2)
-    for sign in (1.0, -1.0):
-        goal = PoseGoal(0, (0.52, 0.0), yaw=0.2 + sign * math.radians(40))
-        heading, lateral, depth, tilt = p.params(s, goal)
-        assert math.remainder(heading - (0.2 + math.pi / 2), math.pi) == pytest.approx(0.0, abs=1e-6)
-        assert lateral == pytest.approx(-0.8 * sign)
-        assert 0.02 <= depth <= 0.06
-        assert tilt == pytest.approx(0.45 * sign)
-        a = p.act(scene_of(s), [goal])
-        assert a[6] == pytest.approx(0.45 * sign)
-        rel = a[1:3] - s[0:2]
-        left = -math.sin(heading) * rel[0] + math.cos(heading) * rel[1]  # offset left of the push line
-        assert sign * left < -0.02  # the start sits near the end of the 8 cm side
-    assert p.params(s, PoseGoal(0, (0.52, 0.0), yaw=0.2 + math.pi)) is None  # a half turn: same footprint
+    a = p.act(scene_of(s), [PoseGoal(0, (0.52, 0.0), yaw=0.9)])
+    assert abs(a[6]) > 0.3  # the turning push's tilted pad
+    p.executed(a, True)
+    far = box(0.4, 0.0)
+    goal = [PoseGoal(0, (0.5, 0.0))]
+    first = p.act(scene_of(far), goal)
+    p.executed(first, True)
+    second = p.act(scene_of(far), goal)  # the box did not move: the same push, 2 cm further
+    assert second[5] == pytest.approx(first[5] + 0.02, abs=1e-6)
+    assert np.allclose(second[1:5], first[1:5])
 
 
 class Recorder:

@@ -20,8 +20,9 @@ from robot_wm.planning.push_loop import (
     PushLoop,
     push_start_blocked,
     sim_push_executor,
+    unmoved,
 )
-from robot_wm.planning.scene_state import GoalMatcher, ObjectGoal, object_goals
+from robot_wm.planning.scene_state import GoalMatcher, ObjectGoal, object_goals, perceived_scene
 
 
 def box(x, y, ext=(0.06, 0.045, 0.04), yaw=0.0) -> np.ndarray:
@@ -172,6 +173,54 @@ def test_mpc_pusher_with_no_motion_has_nothing_worth_doing():
     res = PushLoop(pusher).run(w.observe, w, w.execute, matcher())
     assert (res.reason, res.pushes) == ("no_action", 0)
     assert pusher.last_plan is not None and pusher.last_plan.first_action() is None
+
+
+class Slide:
+    """Dynamics: a push moves the object nearest its start along the heading by its travel (after 1 cm)."""
+
+    def __call__(self, states, mask, actions) -> Prediction:
+        d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1).masked_fill(~mask, math.inf)
+        first = torch.nn.functional.one_hot(d.argmin(1), states.shape[1]).to(states.dtype)
+        out = states.clone()
+        step = (actions[:, 5] - 0.01)[:, None] * first
+        out[..., 0] += step * torch.cos(actions[:, 4:5])
+        out[..., 1] += step * torch.sin(actions[:, 4:5])
+        b, n = mask.shape
+        return Prediction(out, torch.ones(b), torch.zeros(b, n, 4))
+
+
+def test_unmoved_compares_position_and_yaw():
+    before = box(0.5, 0.0, yaw=0.3)
+    scene = perceived_scene([ObjectEstimate("a", Pose([0.501, 0.0, 0.02], yaw_quaternion(0.3 + math.pi)),
+                                            np.array([0.06, 0.045, 0.04]))])
+    assert unmoved(scene, before)  # 1 mm and a half turn (the same footprint)
+    turned = perceived_scene([ObjectEstimate("a", Pose([0.5, 0.0, 0.02], yaw_quaternion(0.35)),
+                                             np.array([0.06, 0.045, 0.04]))])
+    assert not unmoved(turned, before)
+    moved = perceived_scene([ObjectEstimate("a", Pose([0.505, 0.0, 0.02], yaw_quaternion(0.3)),
+                                            np.array([0.06, 0.045, 0.04]))])
+    assert not unmoved(moved, before)
+
+
+def test_mpc_pusher_does_not_repeat_a_push_that_moved_nothing():
+    """The executor ran the push but the object did not move (the pads stopped short of it): the MPC,
+    whose model says such pushes move it, refuses that push (and pushes like it) in its next plan."""
+    dyn = ExecutablePushes(Slide())
+    pusher = MPCPusher(MPCPlanner(dyn, samples=200, horizon=2, seed=0))
+    w = FakeWorld((0.5, 0.0))
+    scene = perceived_scene(w.estimate(None))
+    goals = matcher().pose_goals(scene)
+    a = pusher.act(scene, goals)
+    pusher.executed(a, True)
+    assert dyn.refused == []
+    b = pusher.act(scene, goals)  # the same scene: nothing moved
+    assert dyn.refused == [pytest.approx((float(a[1]), float(a[2]), float(a[4])))]
+    far = np.hypot(b[1] - a[1], b[2] - a[2]) > 0.01
+    assert far or abs(math.remainder(float(b[4] - a[4]), 2 * math.pi)) > 0.26
+    pusher.executed(b, True)
+    w.xy = w.xy + [0.03, 0.0]  # this one moved it
+    pusher.act(perceived_scene(w.estimate(None)), matcher().pose_goals(perceived_scene(w.estimate(None))))
+    assert dyn.refused == []
 
 
 def _sim_scene(goal_xy) -> dict:

@@ -95,9 +95,10 @@ def test_push_to_goal_pushes_then_stops_at_the_goal(parts):
 
 
 def test_push_to_goal_turns_an_object_at_its_goal_position(parts):
-    """At its goal position, 40 degrees off its goal yaw: the scripted turning push (a tilted pad) is made
-    (the MPC is not asked: the model cannot predict turns); once the yaw is met the planner is done, and
-    while the position is off it does not turn blindly (here nothing ever moves, so no push helps)."""
+    """At its goal position, 40 degrees off its goal yaw: the turning push (a tilted pad) is made (the MPC
+    is not asked: the model cannot predict turns); once the yaw is met the planner is done, and while the
+    position is off (and no turning push heads towards it) it does not turn blindly (here nothing ever
+    moves, so no push helps)."""
     from robot_wm.planning.dynamics import NoMotionDynamics
 
     model, kin = parts
@@ -112,7 +113,9 @@ def test_push_to_goal_turns_an_object_at_its_goal_position(parts):
     assert abs(d.push.tilt) > 0.3
     assert tp.decide([box("o7", 0.52, -0.02, wide, yaw=np.radians(38.0))], HOME_OBS).kind == "done"
     tp.reset()
-    d = tp.decide([box("o7", 0.47, -0.02, wide)], HOME_OBS)  # 5 cm off: no turn, and no push helps
+    # 7 cm off its start, so ~5 cm off its goal (the offset turns with the goal's yaw), the goal not along a
+    # turning push's heading: no turn, and no push helps
+    d = tp.decide([box("o7", 0.52, -0.09, wide)], HOME_OBS)
     assert d.kind == "done" and "no push" in d.reason
 
 
