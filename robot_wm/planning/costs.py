@@ -5,10 +5,11 @@ position error). States are ``(B, N, 15)`` in the layout of :mod:`robot_wm.model
 ``(B, N)`` or ``(N,)`` (True = real object).
 
 Yaw symmetry: a goal's yaw is compared modulo the object's symmetry about world z, read from its state:
-spheres and cylinders (shape one-hot) have none to compare (yaw error 0); a box or mesh whose footprint is
-square (|ex - ey| <= ``SQUARE_TOL`` x max(ex, ey)) is compared modulo pi/2, any other modulo pi (a box
-looks the same turned by a half turn; a perceived mesh's yaw comes from its fitted box, which has the
-same ambiguity).
+spheres and cylinders (shape one-hot) have none to compare (yaw error 0); a box whose footprint is
+square (|ex - ey| <= ``SQUARE_TOL`` x max(ex, ey)) is compared modulo pi/2, any other box modulo pi (it looks
+the same turned by a half turn); a mesh modulo a full turn (an irregular object has no symmetry: its goal
+yaw is stated from its box *now* and the turn left, registered from its points, so that its box's own
+half-turn ambiguity never enters — :class:`~robot_wm.planning.scene_state.GoalMatcher`).
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def yaw_of(states: torch.Tensor) -> torch.Tensor:
 
 def yaw_period(states: torch.Tensor) -> torch.Tensor:
     """Symmetry period (rad) of each object's yaw (..., 15) -> (...): inf = round (no yaw to compare),
-    pi/2 = square footprint, pi otherwise (see the module docstring)."""
+    2 pi = mesh, pi/2 = square box, pi other boxes (see the module docstring)."""
     ex, ey = states[..., 7], states[..., 8]
     round_ = (states[..., CYLINDER] > 0.5) | (states[..., SPHERE] > 0.5)
     square = (ex - ey).abs() <= SQUARE_TOL * torch.maximum(ex, ey)
     period = torch.where(square, torch.full_like(ex, math.pi / 2), torch.full_like(ex, math.pi))
+    period = torch.where(states[..., MESH] > 0.5, torch.full_like(ex, 2 * math.pi), period)
     return torch.where(round_, torch.full_like(ex, math.inf), period)
 
 

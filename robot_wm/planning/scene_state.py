@@ -24,10 +24,13 @@ motion the scene file asks for, applied to what was perceived at the start:
 
 * yaw: perceived yaw at the start + (goal yaw - the scene file's yaw); compared modulo the perceived
   footprint's symmetry by the cost. The box of a mesh need not turn with the mesh (its fitted sides change
-  as other faces come into view), so an object perceived as a mesh at the start is followed by registering
-  its points from one view to the next (:func:`~robot_wm.geometry.registration.planar_turn`, a turn about
-  the vertical and a shift); its yaw goal is its box's yaw now + (the turn asked for - the turn registered
-  so far);
+  as other faces come into view), so a goal object is also followed by registering its points from one
+  view to the next (:func:`~robot_wm.geometry.registration.planar_turn`, a turn about the vertical and a
+  shift); while it is perceived as a mesh, its yaw goal is its box's yaw now + the turn left (the turn
+  asked for - the turn registered so far), compared modulo a full turn
+  (:func:`~robot_wm.planning.costs.yaw_period`), and its position goal is goal xy + R(turn left) (box
+  centre now - body origin now), the body origin (the scene file's position at the start) moved along
+  with the registered motions;
 * position: goal xy + R(dyaw) (perceived centre - scene file position) at the start, with dyaw the goal's
   rotation (yaw goals) or the rotation perceived so far (goals without a yaw; the sum of the perceived
   changes, each the smallest the footprint's symmetry allows): the perceived centre's offset from the
@@ -197,9 +200,16 @@ class _Binding:
     last_xy: np.ndarray = field(default_factory=lambda: np.zeros(2))
     last_yaw: float = 0.0  # perceived yaw when last seen (rad)
     turn: float = 0.0  # rotation perceived since the start (rad): the sum of the wrapped changes
-    mesh: bool = False  # perceived as a mesh at the start: its yaw goal follows the registered turn
     cloud: np.ndarray | None = None  # its points when last seen (K, 3)
     registered: float = 0.0  # rotation since the start (rad): the sum of the point registrations' turns
+    anchor: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its body origin now (x-y m), followed
+
+
+def _turned(p: np.ndarray, angle: float, center: np.ndarray) -> np.ndarray:
+    """x-y point(s) `p` (..., 2) turned by `angle` rad about `center` (2,)."""
+    c, s = math.cos(angle), math.sin(angle)
+    d = np.asarray(p, float) - center
+    return np.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], -1) + center
 
 
 class GoalMatcher:
@@ -244,7 +254,7 @@ class GoalMatcher:
             taken.add(oid)
             xy = scene.xy()[i]
             self._bound[g.name] = _Binding(oid, xy - np.asarray(g.start_xy), scene.yaw(i), xy.copy(), scene.yaw(i),
-                                           mesh=bool(scene.states[i, MESH] > 0.5), cloud=scene.points_of(i))
+                                           cloud=scene.points_of(i), anchor=np.asarray(g.start_xy, float))
 
     def slots(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None) -> dict[str, int]:
         """Goal object name -> its slot in `scene`. The first call binds the goals; afterwards each goal
@@ -269,26 +279,30 @@ class GoalMatcher:
                     raise LookupError(f"goal object {name!r} (was {b.id}) is no longer perceived")
                 b.id = scene.ids[i]
                 taken.add(b.id)
-            b.last_xy = scene.xy()[i].copy()
+            old_xy, b.last_xy = b.last_xy, scene.xy()[i].copy()
             yaw, period = scene.yaw(i), yaw_symmetry(scene.states[i])
             change = math.remainder(yaw - b.last_yaw, period) if math.isfinite(period) else 0.0
             b.turn += change  # each change taken as the smallest one the symmetry allows
-            b.registered += self._registered_turn(b, scene.points_of(i), change)
+            b.registered += self._follow(b, scene.points_of(i), old_xy, change)
             b.last_yaw = yaw
             out[name] = i
         self._seen = set(scene.ids)
         return out
 
     @staticmethod
-    def _registered_turn(b: _Binding, points: np.ndarray | None, fallback: float) -> float:
-        """The turn (rad) of a followed object since it was last seen, by registering its points then and
-        now (:func:`~robot_wm.geometry.registration.planar_turn`), or `fallback` (the perceived box's change)
-        when either cloud is missing or the fit is poor (trimmed rms over :data:`REGISTER_MAX_RMS`)."""
+    def _follow(b: _Binding, points: np.ndarray | None, old_xy: np.ndarray, fallback: float) -> float:
+        """The turn (rad) of a followed object since it was last seen (its centre then: `old_xy`), by
+        registering its points then and now (:func:`~robot_wm.geometry.registration.planar_turn`), or
+        `fallback` (the perceived box's change) when either cloud is missing or the fit is poor (trimmed rms
+        over :data:`REGISTER_MAX_RMS`). Moves `b.anchor` (the body origin) with the registered motion, or with
+        the box (turned about its old centre, shifted to its new one)."""
         prev, b.cloud = b.cloud, points
-        if prev is None or points is None:
-            return fallback
-        fit = planar_turn(prev, points)
-        return fit.turn if fit is not None and fit.rms <= REGISTER_MAX_RMS else fallback
+        fit = planar_turn(prev, points) if prev is not None and points is not None else None
+        if fit is not None and fit.rms <= REGISTER_MAX_RMS:
+            b.anchor = _turned(b.anchor, fit.turn, fit.center) + fit.shift
+            return fit.turn
+        b.anchor = _turned(b.anchor, fallback, old_xy) + (b.last_xy - old_xy)
+        return fallback
 
     def pose_goals(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None
                    ) -> list[PoseGoal]:
@@ -298,16 +312,15 @@ class GoalMatcher:
         out = []
         for g in self.goals:
             b, i = self._bound[g.name], slots[g.name]
+            if scene.states[i, MESH] > 0.5:  # a mesh's box need not move with it: follow its points
+                left = _wrap(g.yaw - g.start_yaw - b.registered) if g.yaw is not None else 0.0
+                xy = np.asarray(g.xy) + _turned(scene.xy()[i] - b.anchor, left, np.zeros(2))
+                yaw = None if g.yaw is None else _wrap(scene.yaw(i) + left)
+                out.append(PoseGoal(i, (float(xy[0]), float(xy[1])), yaw, g.tolerance_m, g.tolerance_rad))
+                continue
             turn = _wrap(g.yaw - g.start_yaw) if g.yaw is not None else b.turn
-            c, s = math.cos(turn), math.sin(turn)
-            off = np.array([c * b.offset[0] - s * b.offset[1], s * b.offset[0] + c * b.offset[1]])
-            xy = np.asarray(g.xy) + off
-            if g.yaw is None:
-                yaw = None
-            elif b.mesh:  # the box of a mesh need not turn with it: what is left of the turn, from the box now
-                yaw = _wrap(scene.yaw(i) + _wrap(turn - b.registered))
-            else:
-                yaw = _wrap(b.yaw0 + turn)
+            xy = np.asarray(g.xy) + _turned(b.offset, turn, np.zeros(2))
+            yaw = None if g.yaw is None else _wrap(b.yaw0 + turn)
             out.append(PoseGoal(i, (float(xy[0]), float(xy[1])), yaw, g.tolerance_m, g.tolerance_rad))
         return out
 

@@ -258,6 +258,8 @@ def test_yaw_symmetry_and_workspace_penalty():
     assert float(yaw_error(yaw, 0.0, yaw_period(rect))) == pytest.approx(math.pi / 2 - 0.1, abs=1e-6)
     assert float(yaw_error(torch.tensor(math.pi - 0.1), 0.0, yaw_period(rect))) == pytest.approx(0.1, abs=1e-6)
     assert float(yaw_error(yaw, 0.0, yaw_period(cyl))) == 0.0
+    mesh = torch.from_numpy(object_state([0.5, 0, 0.02], quat(0.0), [0.05, 0.05, 0.05], "mesh"))
+    assert float(yaw_error(torch.tensor(math.pi - 0.1), 0.0, yaw_period(mesh))) == pytest.approx(math.pi - 0.1, abs=1e-6)
     cost = GoalCost([PoseGoal(0, (0.5, 0.0), yaw=0.0)])
     states = torch.stack([rect, rect])[None].repeat(2, 1, 1)
     states[1, 1, 0] = 0.9  # object 1 pushed 0.1 m beyond the workspace's x range (0.8)

@@ -170,20 +170,27 @@ def test_goal_without_yaw_follows_the_perceived_rotation_through_symmetric_flips
 
 def test_yaw_goal_of_a_mesh_follows_its_registered_turn_not_its_box():
     """An irregular object's box may turn by other than the object (its fitted sides change as faces come
-    into view): its yaw goal is the box's yaw now + what is left of the asked turn, by registering its points."""
+    into view): its yaw goal is the box's yaw now + what is left of the asked turn, by registering its
+    points, and its position goal keeps the box centre's offset from the body origin, turned by what is left."""
     from robot_wm.planning.costs import MESH
 
     pts0 = blob_points()
     ext = (0.06, 0.044, 0.04)
-    matcher = GoalMatcher([goal(start_yaw=0.0, yaw=math.radians(40), xy=(0.5, 0.0))])
+    matcher = GoalMatcher([goal(start_yaw=0.0, yaw=math.radians(40), xy=(0.6, 0.05))])
     world0, _ = placed(pts0, (0.5, 0.0), 0.0, ext)
-    s0 = perceived_scene([est("m", (0.5, 0.0), yaw=0.0, ext=ext, points=world0)])
+    # the box centre is 1 cm off the body origin along x
+    s0 = perceived_scene([est("m", (0.51, 0.0), yaw=0.0, ext=ext, points=world0)])
     assert s0.states[0, MESH] > 0.5
     (g,) = matcher.pose_goals(s0)
     assert g.yaw == pytest.approx(math.radians(40), abs=1e-6)
+    turn = math.radians(40)
+    assert g.xy == pytest.approx((0.6 + 0.01 * math.cos(turn), 0.05 + 0.01 * math.sin(turn)), abs=1e-6)
     # turned by 25 degrees and moved 2 cm, but its box is fitted 70 degrees off (another side taken as long)
-    world1, _ = placed(pts0, (0.52, 0.0), math.radians(25), ext)
-    s1 = perceived_scene([est("m", (0.52, 0.0), yaw=math.radians(70), ext=ext, points=world1)])
+    a = math.radians(25)
+    world1, _ = placed(pts0, (0.52, 0.0), a, ext)
+    s1 = perceived_scene([est("m", (0.52 + 0.01 * math.cos(a), 0.01 * math.sin(a)), yaw=math.radians(70), ext=ext,
+                              points=world1)])
     (g,) = matcher.pose_goals(s1)
-    left = math.remainder(g.yaw - s1.yaw(0), math.pi)
+    left = math.remainder(g.yaw - s1.yaw(0), 2 * math.pi)
     assert left == pytest.approx(math.radians(15), abs=math.radians(2))  # 40 asked - 25 registered
+    assert g.xy == pytest.approx((0.6 + 0.01 * math.cos(turn), 0.05 + 0.01 * math.sin(turn)), abs=0.002)
