@@ -75,6 +75,8 @@ REFUSED_HEADING = 0.26  # rad: ... and heading this near it counts as refused to
 CLEARANCE = 0.004  # m, the push primitive's required gap between the teleported hand and anything else
 NO_EFFECT_M = 0.002  # m: a pushed object that moved less than this ...
 NO_EFFECT_RAD = math.radians(1.0)  # ... and turned less than this (as perceived) was not reached
+EXTRA_REACH_STEP = 0.02  # m added to an object's pushes each time one did not reach it ...
+EXTRA_REACH_MAX = 0.04  # ... up to this
 
 
 def unmoved(scene: PerceivedScene, before: np.ndarray) -> bool:
@@ -186,9 +188,12 @@ class MPCPusher:
     plan's first action. ``last_plan`` keeps the plan.
 
     A push after which its object still stands where it stood (:func:`unmoved`: the pads stopped short of
-    it, e.g. a mesh whose perceived box stands proud of its surface) is refused, with pushes like it, in the
-    next decision's plans when the dynamics is :class:`ExecutablePushes` — as a push the executor refused:
-    the model would otherwise predict the same motion and choose the same push again."""
+    it, e.g. a mesh whose perceived box stands proud of its surface, or a short push the model thinks moves
+    it) is refused, with pushes like it, in the next decision's plans when the dynamics is
+    :class:`ExecutablePushes` — as a push the executor refused: the model would otherwise predict the same
+    motion and choose the same push again — and that object's later pushes travel
+    :data:`EXTRA_REACH_STEP` further (up to :data:`EXTRA_REACH_MAX`; ``reach`` by object id): the plan
+    assumed contact, so reality gets the travel it needs to match it."""
 
     def __init__(self, planner: MPCPlanner, replans: int = 1) -> None:
         if replans < 1:
@@ -196,27 +201,36 @@ class MPCPusher:
         self.planner = planner
         self.replans = replans
         self.last_plan: Plan | None = None
-        self._pushed: tuple[np.ndarray, np.ndarray] | None = None  # (the pushed object's state, the action)
+        self._pushed: tuple[str, np.ndarray, np.ndarray] | None = None  # (object id, its state, the action)
+        self.reach: dict[str, float] = {}  # object id -> extra travel (m) its pushes get
 
     def reset(self, seed: int | None = None) -> None:
         self.planner.reset(seed)
         self.last_plan = None
         self._pushed = None
+        self.reach = {}
         if isinstance(self.planner.dynamics, ExecutablePushes):
             self.planner.dynamics.forget()
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
         dyn = self.planner.dynamics
-        if self._pushed is not None and isinstance(dyn, ExecutablePushes) and unmoved(scene, self._pushed[0]):
-            dyn.refuse(self._pushed[1])
+        if self._pushed is not None and unmoved(scene, self._pushed[1]):
+            oid = self._pushed[0]
+            self.reach[oid] = min(EXTRA_REACH_MAX, self.reach.get(oid, 0.0) + EXTRA_REACH_STEP)
+            if isinstance(dyn, ExecutablePushes):
+                dyn.refuse(self._pushed[2])
         self._pushed = None
         shift = self.last_plan is not None
         for _ in range(self.replans):
             self.last_plan = self.planner.plan(scene.states, scene.mask, goals, shift=shift)
             shift = False
         action = self.last_plan.first_action()
-        if action is not None and self.last_plan.objects[0] >= 0:
-            self._pushed = (scene.states[int(self.last_plan.objects[0])].copy(), np.asarray(action))
+        slot = int(self.last_plan.objects[0])
+        if action is not None and 0 <= slot < len(scene.ids):
+            oid = scene.ids[slot]
+            action = np.asarray(action).copy()
+            action[5] += self.reach.get(oid, 0.0)  # the pads stopped short of this object before: go further
+            self._pushed = (oid, scene.states[slot].copy(), action)
         return action
 
     def executed(self, action: np.ndarray, ok: bool) -> None:
@@ -366,6 +380,7 @@ class PushLoop:
                               plan_times)
 
 
-__all__ = ["CLEARANCE", "HAND_BOXES", "MARGIN", "MAX_PUSHES", "NO_EFFECT_M", "NO_EFFECT_RAD", "ExecutablePushes", "MPCPusher", "PushLoop",
+__all__ = ["CLEARANCE", "EXTRA_REACH_MAX", "EXTRA_REACH_STEP", "HAND_BOXES", "MARGIN", "MAX_PUSHES", "NO_EFFECT_M",
+           "NO_EFFECT_RAD", "ExecutablePushes", "MPCPusher", "PushLoop",
            "PushLoopResult", "PushStep", "Pusher", "goal_errors", "push_start_blocked", "sim_push_executor",
            "unmoved"]

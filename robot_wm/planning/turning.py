@@ -18,8 +18,10 @@ pushes it made did:
   also moves the object towards its goal position; at the goal position (within :data:`ALTERNATE_M`), from
   the side opposite the last one, so that the turning pushes' translations cancel.
 * **reach** — after a push the object neither moved :data:`NO_EFFECT_M` nor turned :data:`NO_EFFECT_RAD`
-  (as perceived): the pads did not reach it, and its next pushes travel :data:`REACH_STEP` further (up to
-  :data:`REACH_MAX`); a turning push that did nothing is next made from the other side.
+  (as perceived): the pads did not reach it, and its next pushes travel
+  :data:`~robot_wm.planning.push_loop.EXTRA_REACH_STEP` further (up to
+  :data:`~robot_wm.planning.push_loop.EXTRA_REACH_MAX`); a turning push that did nothing is next made from
+  the other side.
 * **refused** — a side whose push the executor refused, or whose start the hand cannot reach free of the
   other objects (:func:`~robot_wm.planning.push_loop.push_start_blocked`), is not used until a push runs.
 
@@ -37,7 +39,13 @@ import torch
 from robot_wm.config.planner_mpc import PushSamplingConfig
 from robot_wm.planning.costs import PoseGoal, yaw_error, yaw_of, yaw_period
 from robot_wm.planning.mpc import push_actions
-from robot_wm.planning.push_loop import NO_EFFECT_M, NO_EFFECT_RAD, push_start_blocked
+from robot_wm.planning.push_loop import (
+    EXTRA_REACH_MAX,
+    EXTRA_REACH_STEP,
+    NO_EFFECT_M,
+    NO_EFFECT_RAD,
+    push_start_blocked,
+)
 from robot_wm.planning.scene_state import PerceivedScene
 
 TURN_LATERAL = 0.8  # fraction of the half-width: the turning push's offset from the centre line
@@ -51,8 +59,6 @@ TURN_REACH_M = 0.10  # ... or within this (m) when a turning push also heads tow
 TOWARDS_COS = 0.7  # its heading within acos(0.7) = 45 degrees of the direction to the goal
 MOVE_LATERALS = (0.0, 0.5, -0.5)  # a push towards the goal through its centre, else this far off centre
 ALTERNATE_M = 0.005  # m: closer than this to the goal position, turning pushes alternate sides
-REACH_STEP = 0.02  # m added to an object's pushes each time one did not reach it ...
-REACH_MAX = 0.04  # ... up to this
 
 
 @dataclass
@@ -160,7 +166,7 @@ class PushFeedback:
             turned = math.remainder(_yaw(st) - sent.yaw, p)
         m = self.memory(sent.goal)
         if moved < NO_EFFECT_M and abs(turned) < NO_EFFECT_RAD:
-            m.reach = min(REACH_MAX, m.reach + REACH_STEP)
+            m.reach = min(EXTRA_REACH_MAX, m.reach + EXTRA_REACH_STEP)
             if sent.kind == "turn":
                 m.refused.add(sent.side)  # try the other side first
             return

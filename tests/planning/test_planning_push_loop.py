@@ -204,7 +204,8 @@ def test_unmoved_compares_position_and_yaw():
 
 def test_mpc_pusher_does_not_repeat_a_push_that_moved_nothing():
     """The executor ran the push but the object did not move (the pads stopped short of it): the MPC,
-    whose model says such pushes move it, refuses that push (and pushes like it) in its next plan."""
+    whose model says such pushes move it, refuses that push (and pushes like it) in its next plan, and
+    pushes that object further than planned from then on."""
     dyn = ExecutablePushes(Slide())
     pusher = MPCPusher(MPCPlanner(dyn, samples=200, horizon=2, seed=0))
     w = FakeWorld((0.5, 0.0))
@@ -215,6 +216,8 @@ def test_mpc_pusher_does_not_repeat_a_push_that_moved_nothing():
     assert dyn.refused == []
     b = pusher.act(scene, goals)  # the same scene: nothing moved
     assert dyn.refused == [pytest.approx((float(a[1]), float(a[2]), float(a[4])))]
+    assert pusher.reach == {"obj_0": pytest.approx(0.02)}  # and its pushes now go 2 cm further than planned
+    assert b[5] == pytest.approx(float(pusher.last_plan.first_action()[5]) + 0.02)
     far = np.hypot(b[1] - a[1], b[2] - a[2]) > 0.01
     assert far or abs(math.remainder(float(b[4] - a[4]), 2 * math.pi)) > 0.26
     pusher.executed(b, True)

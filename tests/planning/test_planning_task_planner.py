@@ -94,6 +94,21 @@ def test_push_to_goal_pushes_then_stops_at_the_goal(parts):
     assert d2.kind == "done" and "reached" in d2.reason
 
 
+def test_push_to_goal_pushes_further_after_a_push_that_moved_nothing(parts):
+    wide = (0.12, 0.09, 0.05)
+    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": [0.6, 0.06]}]}
+    tp = planner(parts, task, [obj("w", 0.52, -0.02, wide)])
+    ests = [box("o7", 0.52, -0.02, wide)]
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "push"
+    tp.outcome(d, ests, True)  # it ran, but the object is where it was
+    d2 = tp.decide(ests, HOME_OBS)
+    assert d2.kind == "push" and tp._reach == {"o7": pytest.approx(0.02)}
+    first = np.r_[d.push.start[:2], d.push.yaw]
+    again = np.r_[d2.push.start[:2], d2.push.yaw]
+    assert np.linalg.norm(again[:2] - first[:2]) > 0.01 or abs(np.remainder(again[2] - first[2] + np.pi, 2 * np.pi) - np.pi) > 0.26
+
+
 def test_push_to_goal_turns_an_object_at_its_goal_position(parts):
     """At its goal position, 40 degrees off its goal yaw: the turning push (a tilted pad) is made (the MPC
     is not asked: the model cannot predict turns); once the yaw is met the planner is done, and while the
