@@ -50,7 +50,7 @@ from robot_wm.geometry.pose import yaw_of as yaw_of_quaternion
 from robot_wm.geometry.registration import planar_turn
 from robot_wm.model.state import SHAPES, STATE_DIM, object_state
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.costs import CYLINDER, MESH, SPHERE, SQUARE_TOL, PoseGoal
+from robot_wm.planning.costs import BOX, CYLINDER, MESH, SPHERE, SQUARE_TOL, PoseGoal
 
 MATCH_RADIUS = 0.08  # m: farthest a perceived object may be from where a goal object is expected
 REBIND_RADIUS = 0.15  # m: ... from where it was last seen, when its tracker id is gone
@@ -307,11 +307,17 @@ class GoalMatcher:
     def pose_goals(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None
                    ) -> list[PoseGoal]:
         """The goals as PoseGoals on `scene`'s slots, in the perceived frame (see the module docstring);
-        `expected`: see :meth:`slots`."""
+        `expected`: see :meth:`slots`. A goal object with a yaw goal that perception classed as round (a
+        cylinder or sphere, whose yaw the cost would ignore) is re-classed as a mesh in `scene.states`: a
+        user who asks for its yaw says that it has one."""
         slots = self.slots(scene, expected)
         out = []
         for g in self.goals:
             b, i = self._bound[g.name], slots[g.name]
+            if g.yaw is not None and (scene.states[i, CYLINDER] > 0.5 or scene.states[i, SPHERE] > 0.5):
+                # asked for a yaw, it has one: perceived round, it is taken as a mesh (changed in `scene`)
+                scene.states[i, BOX:MESH + 1] = 0.0
+                scene.states[i, MESH] = 1.0
             if scene.states[i, MESH] > 0.5:  # a mesh's box need not move with it: follow its points
                 left = _wrap(g.yaw - g.start_yaw - b.registered) if g.yaw is not None else 0.0
                 xy = np.asarray(g.xy) + _turned(scene.xy()[i] - b.anchor, left, np.zeros(2))

@@ -194,3 +194,23 @@ def test_yaw_goal_of_a_mesh_follows_its_registered_turn_not_its_box():
     left = math.remainder(g.yaw - s1.yaw(0), 2 * math.pi)
     assert left == pytest.approx(math.radians(15), abs=math.radians(2))  # 40 asked - 25 registered
     assert g.xy == pytest.approx((0.6 + 0.01 * math.cos(turn), 0.05 + 0.01 * math.sin(turn)), abs=0.002)
+
+
+def test_a_goal_object_with_a_yaw_goal_is_never_round():
+    """Perception may class a lumpy object as a cylinder, whose yaw the cost ignores; the user asked for a
+    yaw, so it has one: the slot is re-classed as a mesh and its yaw goal counts."""
+    from robot_wm.planning.costs import CYLINDER, MESH, yaw_error, yaw_of, yaw_period
+
+    matcher = GoalMatcher([goal(start_yaw=0.0, yaw=math.radians(40), xy=(0.5, 0.0))])
+    pts, _ = placed(cylinder_points(0.03, 0.05), (0.5, 0.0), 0.0, (0.06, 0.06, 0.05))
+    scene = perceived_scene([est("c", (0.5, 0.0), ext=(0.06, 0.06, 0.05), points=pts)])
+    assert scene.states[0, CYLINDER] > 0.5
+    (g,) = matcher.pose_goals(scene)
+    assert scene.states[0, MESH] > 0.5 and scene.states[0, CYLINDER] == 0.0
+    import torch
+
+    s = torch.from_numpy(scene.states[0])
+    assert float(yaw_error(yaw_of(s), g.yaw, yaw_period(s))) == pytest.approx(math.radians(40), abs=1e-5)
+    plain = perceived_scene([est("c", (0.5, 0.0), ext=(0.06, 0.06, 0.05), points=pts)])
+    GoalMatcher([goal(xy=(0.6, 0.0))]).pose_goals(plain)  # no yaw goal: stays a cylinder
+    assert plain.states[0, CYLINDER] > 0.5
