@@ -14,6 +14,7 @@ from robot_wm.planning.baselines import RandomShootingPlanner, ScriptedPusher, T
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.dynamics import Prediction
 from robot_wm.planning.scene_state import PerceivedScene
+from tests.planning.fakes import Slide
 
 
 def scene_of(*states: np.ndarray) -> PerceivedScene:
@@ -114,17 +115,6 @@ def test_random_shooting_samples_uniformly_once():
 
 
 def test_random_shooting_keeps_the_best_sequence():
-    class Slide:  # every push moves the pushed object (the nearest to the start) along the heading by depth
-        def __call__(self, states, mask, actions) -> Prediction:
-            d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1).masked_fill(~mask, math.inf)
-            first = torch.nn.functional.one_hot(d.argmin(1), states.shape[1]).to(states.dtype)
-            out = states.clone()
-            step = (actions[:, 5] - 0.01)[:, None] * first
-            out[..., 0] += step * torch.cos(actions[:, 4:5])
-            out[..., 1] += step * torch.sin(actions[:, 4:5])
-            b, n = mask.shape
-            return Prediction(out, torch.ones(b), torch.zeros(b, n, 4))
-
     planner = RandomShootingPlanner(Slide(), samples=3000, horizon=2, seed=1)
     plan = planner.plan(np.stack([box(0.5, 0.0)]), None, [PoseGoal(0, (0.5, 0.1))])
     assert plan.first_action() is not None

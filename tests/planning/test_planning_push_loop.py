@@ -23,6 +23,7 @@ from robot_wm.planning.push_loop import (
     unmoved,
 )
 from robot_wm.planning.scene_state import GoalMatcher, ObjectGoal, object_goals, perceived_scene
+from tests.planning.fakes import Slide
 
 
 def box(x, y, ext=(0.06, 0.045, 0.04), yaw=0.0) -> np.ndarray:
@@ -173,20 +174,6 @@ def test_mpc_pusher_with_no_motion_has_nothing_worth_doing():
     res = PushLoop(pusher).run(w.observe, w, w.execute, matcher())
     assert (res.reason, res.pushes) == ("no_action", 0)
     assert pusher.last_plan is not None and pusher.last_plan.first_action() is None
-
-
-class Slide:
-    """Dynamics: a push moves the object nearest its start along the heading by its travel (after 1 cm)."""
-
-    def __call__(self, states, mask, actions) -> Prediction:
-        d = (states[..., 0:2] - actions[:, None, 1:3]).square().sum(-1).masked_fill(~mask, math.inf)
-        first = torch.nn.functional.one_hot(d.argmin(1), states.shape[1]).to(states.dtype)
-        out = states.clone()
-        step = (actions[:, 5] - 0.01)[:, None] * first
-        out[..., 0] += step * torch.cos(actions[:, 4:5])
-        out[..., 1] += step * torch.sin(actions[:, 4:5])
-        b, n = mask.shape
-        return Prediction(out, torch.ones(b), torch.zeros(b, n, 4))
 
 
 def test_unmoved_compares_position_and_yaw():
