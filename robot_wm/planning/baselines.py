@@ -83,9 +83,12 @@ class TurnFirst:
     for yaw: while a goal's yaw is off and its position within a few tolerances, the turning push (a tilted
     pad's corner on one end of a long side, its travel from the turns seen so far) is made without asking
     the pusher; otherwise the pusher decides. The learned model predicts a turning push's turn at a
-    twentieth of its size (docs/world_model.md), so the MPC spends pushes on turns it cannot see.
-    ``last_plan`` is the pusher's (None before its first plan); ``last_source`` says which one chose:
-    "mpc" | "turn" | "" (nothing)."""
+    twentieth of its size (docs/world_model.md), so the MPC spends pushes on turns it cannot see. A goal with
+    a yaw whose position is within a few tolerances is finished with the scripted straight
+    push through the centre (:meth:`PushFeedback.finish <robot_wm.planning.turning.PushFeedback.finish>`; development seeds 3 and 4: yaw goals 15 -> 18 of 24; on position-only goals
+    the straight push cost cylinders extra pushes, so those stay with the pusher). ``last_plan`` is the
+    pusher's (None before its first plan); ``last_source`` says which one chose: "mpc" | "turn" | "finish"
+    | "" (nothing)."""
 
     def __init__(self, pusher: Any, turner: ScriptedPusher | None = None) -> None:
         self.pusher = pusher
@@ -107,12 +110,16 @@ class TurnFirst:
         if turn is not None:
             self.last_source = "turn"
             return turn[1]
+        finish = self.turner.feedback.finish(scene, goals)
+        if finish is not None:
+            self.last_source = "finish"
+            return finish[1]
         a = self.pusher.act(scene, goals)
         self.last_source = "mpc" if a is not None else ""
         return a
 
     def executed(self, action: np.ndarray, ok: bool) -> None:
-        if self.last_source == "turn":
+        if self.last_source in ("turn", "finish"):
             self.turner.executed(action, ok)
             return
         if ok:

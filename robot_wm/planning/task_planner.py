@@ -356,6 +356,15 @@ class PlanningTaskPlanner:
             return Decision("push", push=PushAction.from_row(oid, row),
                             reason=f"turn {oid} towards its goal yaw (the model cannot predict turns)",
                             predicted={}, record={"goal_errors": errors, "turn": True})
+        finish = self._turner.finish(with_fixtures, aims)  # a turned object's last centimetres (TurnFirst's rule)
+        if finish is not None:
+            self._pushes += 1
+            goal, row = finish
+            oid = scene.ids[goal.index]
+            self._expected = None
+            return Decision("push", push=PushAction.from_row(oid, row),
+                            reason=f"push {oid} straight onto its goal position (its yaw is met)",
+                            predicted={}, record={"goal_errors": errors, "turn": True, "finish": True})
         last, self._mpc_pushed = self._mpc_pushed, None
         if last is not None and unmoved(scene, last[1]):  # the pads stopped short: not again, and further
             self._reach[last[0]] = min(EXTRA_REACH_MAX, self._reach.get(last[0], 0.0) + EXTRA_REACH_STEP)

@@ -57,6 +57,7 @@ MAX_TURN_DEPTH = 0.10  # m, a turning push's travel after contact at most
 TURN_RADIUS = 3.0  # turn while the position error is within this x the goal's position tolerance ...
 TURN_REACH_M = 0.10  # ... or within this (m) when a turning push also heads towards the goal position:
 TOWARDS_COS = 0.7  # its heading within acos(0.7) = 45 degrees of the direction to the goal
+FINISH_RADIUS = 3.0  # x the position tolerance: a turned object's position is finished by a straight push
 MOVE_LATERALS = (0.0, 0.5, -0.5)  # a push towards the goal through its centre, else this far off centre
 ALTERNATE_M = 0.005  # m: closer than this to the goal position, turning pushes alternate sides
 
@@ -200,6 +201,25 @@ class PushFeedback:
             row = self._row(scene, g.index, (heading, lateral, depth + m.reach, 0.0))
             self._sent = _Sent(k, "move", st[0:2].astype(float), _yaw(st), _period(st), _left(st, g), side=10 + i)
             return row
+        return None
+
+    def finish(self, scene: PerceivedScene, goals: list[PoseGoal], radius: float = FINISH_RADIUS
+               ) -> tuple[PoseGoal, np.ndarray] | None:
+        """(goal, push (7,)) straight through the centre towards the position of the first goal with a yaw
+        whose position is off by more than its tolerance but within `radius` x it (travel: the distance, within
+        the push depth range, + the object's extra reach); or None. The learned model's short pushes often
+        fall short of a box that was just turned; goals without a yaw are left to the MPC (a straight push
+        rolls a cylinder off its line)."""
+        lo, hi = self.push.depth
+        for k, g in enumerate(goals):
+            if g.yaw is None:
+                continue
+            d = np.asarray(g.xy, float) - scene.states[g.index, 0:2].astype(float)
+            dist = float(np.linalg.norm(d))
+            if g.tolerance_m < dist <= radius * g.tolerance_m:
+                row = self.move(scene, goals, k, math.atan2(d[1], d[0]), float(np.clip(dist, lo, hi)))
+                if row is not None:
+                    return g, row
         return None
 
     def turn(self, scene: PerceivedScene, goals: list[PoseGoal]) -> tuple[PoseGoal, np.ndarray] | None:

@@ -119,3 +119,14 @@ def test_random_shooting_keeps_the_best_sequence():
     plan = planner.plan(np.stack([box(0.5, 0.0)]), None, [PoseGoal(0, (0.5, 0.1))])
     assert plan.first_action() is not None
     assert np.linalg.norm(plan.states[-1, 0, 0:2] - [0.5, 0.1]) < 0.03
+
+
+def test_turn_first_finishes_a_turned_objects_position_with_a_straight_push():
+    inner = _Recorder()
+    tf = TurnFirst(inner)
+    goal = [PoseGoal(0, (0.5, 0.0), yaw=0.0)]
+    a = tf.act(scene_of(box(0.47, 0.0)), goal)  # yaw met, 3 cm off (within 3 tolerances): straight at it
+    assert tf.last_source == "finish" and inner.calls == 0
+    assert a[4] == pytest.approx(0.0, abs=1e-6) and a[6] == 0.0
+    tf.act(scene_of(box(0.47, 0.0)), [PoseGoal(0, (0.5, 0.0))])  # no yaw goal: the pusher decides
+    assert tf.last_source == "mpc" and inner.calls == 1
