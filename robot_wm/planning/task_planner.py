@@ -325,6 +325,16 @@ class PlanningTaskPlanner:
         return None
 
     # ------------------------------------------------------------------ push to goal
+    def _turner_push(self, choice: tuple[PoseGoal, np.ndarray], scene: PerceivedScene, reason: str,
+                     record: dict[str, Any]) -> Decision:
+        """The push decision for a (goal, push row) of the turner; `reason` names the object by ``{}``."""
+        self._pushes += 1
+        goal, row = choice
+        oid = scene.ids[goal.index]
+        self._expected = None
+        return Decision("push", push=PushAction.from_row(oid, row), reason=reason.format(oid), predicted={},
+                        record=record)
+
     def _push_to_goal(self, estimates: list[ObjectEstimate]) -> Decision:
         """As the benchmarked push loop (:mod:`robot_wm.planning.push_loop`): goals re-found where the last
         plan expected them, worked to `goal_margin` x their tolerances (perception is not exact), and the
@@ -349,22 +359,12 @@ class PlanningTaskPlanner:
         with_fixtures = PerceivedScene(np.asarray(states, np.float32), np.ones(len(states), bool), scene.ids + [f.id for f in fixed])
         turn = self._turner.turn(with_fixtures, aims)  # near its position, yaw off: turn first (TurnFirst's rule)
         if turn is not None:
-            self._pushes += 1
-            goal, row = turn
-            oid = scene.ids[goal.index]
-            self._expected = None
-            return Decision("push", push=PushAction.from_row(oid, row),
-                            reason=f"turn {oid} towards its goal yaw (the model cannot predict turns)",
-                            predicted={}, record={"goal_errors": errors, "turn": True})
+            return self._turner_push(turn, scene, "turn {} towards its goal yaw (the model cannot predict turns)",
+                                     {"goal_errors": errors, "turn": True})
         finish = self._turner.finish(with_fixtures, aims)  # a turned object's last centimetres (TurnFirst's rule)
         if finish is not None:
-            self._pushes += 1
-            goal, row = finish
-            oid = scene.ids[goal.index]
-            self._expected = None
-            return Decision("push", push=PushAction.from_row(oid, row),
-                            reason=f"push {oid} straight onto its goal position (its yaw is met)",
-                            predicted={}, record={"goal_errors": errors, "turn": True, "finish": True})
+            return self._turner_push(finish, scene, "push {} straight onto its goal position (its yaw is met)",
+                                     {"goal_errors": errors, "turn": True, "finish": True})
         last, self._mpc_pushed = self._mpc_pushed, None
         if last is not None and unmoved(scene, last[1]):  # the pads stopped short: not again, and further
             self._reach[last[0]] = min(EXTRA_REACH_MAX, self._reach.get(last[0], 0.0) + EXTRA_REACH_STEP)

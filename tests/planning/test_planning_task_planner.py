@@ -109,16 +109,21 @@ def test_push_to_goal_pushes_further_after_a_push_that_moved_nothing(parts):
     assert np.linalg.norm(again[:2] - first[:2]) > 0.01 or abs(np.remainder(again[2] - first[2] + np.pi, 2 * np.pi) - np.pi) > 0.26
 
 
-def test_push_to_goal_finishes_a_turned_objects_position_with_a_straight_push(parts):
+def still_planner(parts, goal_xy, yaw_deg: float, size) -> PlanningTaskPlanner:
+    """A push_to_goal planner for one box "w" at (0.52, -0.02) whose MPC sees nothing ever move."""
     from robot_wm.planning.dynamics import NoMotionDynamics
 
     model, kin = parts
-    wide = (0.12, 0.07, 0.05)
-    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": [0.545, -0.02], "yaw_deg": 0.0}]}
-    data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": [obj("w", 0.52, -0.02, wide)],
+    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": list(goal_xy), "yaw_deg": yaw_deg}]}
+    data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": [obj("w", 0.52, -0.02, size)],
             "task": task}
     mpc = MPCPlanner(NoMotionDynamics(), load_mpc_config().model_copy(update={"samples": 100, "horizon": 2}), seed=0)
-    tp = PlanningTaskPlanner(scene_from_dict(data, "t.yaml").config, GraspPlanner(kin, model, None, seed=0), mpc)
+    return PlanningTaskPlanner(scene_from_dict(data, "t.yaml").config, GraspPlanner(kin, model, None, seed=0), mpc)
+
+
+def test_push_to_goal_finishes_a_turned_objects_position_with_a_straight_push(parts):
+    wide = (0.12, 0.07, 0.05)
+    tp = still_planner(parts, [0.545, -0.02], 0.0, wide)
     d = tp.decide([box("o7", 0.52, -0.02, wide)], HOME_OBS)  # yaw met, 2.5 cm short along x
     assert d.kind == "push" and d.record.get("finish"), d.reason
     assert abs(d.push.yaw) < 1e-6 and d.push.tilt == 0.0
@@ -129,15 +134,8 @@ def test_push_to_goal_turns_an_object_at_its_goal_position(parts):
     is not asked: the model cannot predict turns); once the yaw is met the planner is done, and while the
     position is off (and no turning push heads towards it) it does not turn blindly (here nothing ever
     moves, so no push helps)."""
-    from robot_wm.planning.dynamics import NoMotionDynamics
-
-    model, kin = parts
     wide = (0.12, 0.07, 0.05)
-    task = {"kind": "push_to_goal", "goals": [{"object": "w", "position": [0.52, -0.02], "yaw_deg": 40.0}]}
-    data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": [obj("w", 0.52, -0.02, wide)],
-            "task": task}
-    mpc = MPCPlanner(NoMotionDynamics(), load_mpc_config().model_copy(update={"samples": 100, "horizon": 2}), seed=0)
-    tp = PlanningTaskPlanner(scene_from_dict(data, "t.yaml").config, GraspPlanner(kin, model, None, seed=0), mpc)
+    tp = still_planner(parts, [0.52, -0.02], 40.0, wide)
     d = tp.decide([box("o7", 0.52, -0.02, wide)], HOME_OBS)
     assert d.kind == "push" and d.record.get("turn") and d.push.target == "o7", d.reason
     assert abs(d.push.tilt) > 0.3
