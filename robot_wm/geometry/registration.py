@@ -175,12 +175,17 @@ def _stride(points: np.ndarray, n: int) -> np.ndarray:
     return points if len(points) <= n else points[:: int(math.ceil(len(points) / n))]
 
 
-def _turn_xy(points: np.ndarray, angle: float, center: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def turn_about(points: np.ndarray, angle: float, center: np.ndarray) -> np.ndarray:
+    """x-y points (..., 2) turned by `angle` rad about `center` (2,) (counter-clockwise seen from above)."""
     c, s = math.cos(angle), math.sin(angle)
+    d = np.asarray(points, float) - center
+    return np.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], -1) + center
+
+
+def _turn_xy(points: np.ndarray, angle: float, center: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """3-D points (N, 3) turned about the vertical through `center` (2,), then shifted by `shift` (2,)."""
     out = points.copy()
-    d = points[:, :2] - center
-    out[:, 0] = c * d[:, 0] - s * d[:, 1] + center[0] + shift[0]
-    out[:, 1] = s * d[:, 0] + c * d[:, 1] + center[1] + shift[1]
+    out[:, :2] = turn_about(points[:, :2], angle, center) + shift
     return out
 
 
@@ -259,4 +264,4 @@ def planar_turn(source: np.ndarray, target: np.ndarray, iters: int = 15, trim: f
     return PlanarFit(math.remainder(turn, 2 * math.pi), shift, center, rms)
 
 
-__all__ = ["PlanarFit", "RigidFit", "depth_surface", "planar_turn", "point_to_plane_icp"]
+__all__ = ["PlanarFit", "RigidFit", "depth_surface", "planar_turn", "point_to_plane_icp", "turn_about"]

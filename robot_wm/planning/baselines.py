@@ -84,9 +84,10 @@ class TurnFirst:
     pad's corner on one end of a long side, its travel from the turns seen so far) is made without asking
     the pusher; otherwise the pusher decides. The learned model predicts a turning push's turn at a
     twentieth of its size (docs/world_model.md), so the MPC spends pushes on turns it cannot see. A goal with
-    a yaw whose position is within a few tolerances is finished with the scripted straight
-    push through the centre (:meth:`PushFeedback.finish <robot_wm.planning.turning.PushFeedback.finish>`; development seeds 3 and 4: yaw goals 15 -> 18 of 24; on position-only goals
-    the straight push cost cylinders extra pushes, so those stay with the pusher). ``last_plan`` is the
+    a yaw whose position is within a few tolerances is finished with a straight push through the centre
+    (:meth:`PushFeedback.finish <robot_wm.planning.turning.PushFeedback.finish>`; development seeds 3 and 4:
+    yaw goals 15 -> 18 of 24; on position-only goals the straight push cost cylinders extra pushes, so those
+    stay with the pusher). ``last_plan`` is the
     pusher's (None before its first plan); ``last_source`` says which one chose: "mpc" | "turn" | "finish"
     | "" (nothing)."""
 

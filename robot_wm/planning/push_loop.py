@@ -138,6 +138,40 @@ def push_start_blocked(states: torch.Tensor, mask: torch.Tensor, actions: torch.
     return blocked | out_of_reach
 
 
+class ShortPushMemory:
+    """Pushes that fell short, per object id: after a push whose object did not move (:func:`unmoved`) the
+    push is refused, with pushes like it, by the planner's :class:`ExecutablePushes` (the model would predict
+    the same motion and choose it again), and that object's later pushes travel :data:`EXTRA_REACH_STEP`
+    further (up to :data:`EXTRA_REACH_MAX`; ``reach``): the plan assumed contact, so reality gets the travel
+    it needs to match it. Call :meth:`learn` with each fresh scene before planning, :meth:`extend` on the
+    push chosen."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.reach: dict[str, float] = {}  # object id -> extra travel (m) its pushes get
+        self._pushed: tuple[str, np.ndarray, np.ndarray] | None = None  # (object id, its state, the action)
+
+    def learn(self, scene: PerceivedScene, dynamics: object) -> None:
+        """Compare the last extended push's object with `scene`; if it did not move, reach further and refuse
+        that push in `dynamics` (when it is an :class:`ExecutablePushes`)."""
+        last, self._pushed = self._pushed, None
+        if last is None or not unmoved(scene, last[1]):
+            return
+        self.reach[last[0]] = min(EXTRA_REACH_MAX, self.reach.get(last[0], 0.0) + EXTRA_REACH_STEP)
+        if isinstance(dynamics, ExecutablePushes):
+            dynamics.refuse(last[2])
+
+    def extend(self, scene: PerceivedScene, slot: int, action: np.ndarray) -> np.ndarray:
+        """The push (7,) of `scene`'s object `slot` with that object's extra reach added; remembered."""
+        oid = scene.ids[slot]
+        out = np.asarray(action).copy()
+        out[5] += self.reach.get(oid, 0.0)
+        self._pushed = (oid, scene.states[slot].copy(), out)
+        return out
+
+
 class ExecutablePushes:
     """Wraps a dynamics: pushes the executor would refuse (:func:`push_start_blocked` on the states being
     rolled out, or near a push the executor did refuse since the scene last changed: :meth:`refuse`) leave
@@ -187,13 +221,9 @@ class MPCPusher:
     the same state, as a controller re-planning at its rate while the last push runs) and returns the
     plan's first action. ``last_plan`` keeps the plan.
 
-    A push after which its object still stands where it stood (:func:`unmoved`: the pads stopped short of
-    it, e.g. a mesh whose perceived box stands proud of its surface, or a short push the model thinks moves
-    it) is refused, with pushes like it, in the next decision's plans when the dynamics is
-    :class:`ExecutablePushes` — as a push the executor refused: the model would otherwise predict the same
-    motion and choose the same push again — and that object's later pushes travel
-    :data:`EXTRA_REACH_STEP` further (up to :data:`EXTRA_REACH_MAX`; ``reach`` by object id): the plan
-    assumed contact, so reality gets the travel it needs to match it."""
+    Pushes that fell short (their object did not move) are refused next and later pushes of that object go
+    further (:class:`ShortPushMemory`; ``reach``).
+    """
 
     def __init__(self, planner: MPCPlanner, replans: int = 1) -> None:
         if replans < 1:
@@ -201,25 +231,17 @@ class MPCPusher:
         self.planner = planner
         self.replans = replans
         self.last_plan: Plan | None = None
-        self._pushed: tuple[str, np.ndarray, np.ndarray] | None = None  # (object id, its state, the action)
-        self.reach: dict[str, float] = {}  # object id -> extra travel (m) its pushes get
+        self.short = ShortPushMemory()
 
     def reset(self, seed: int | None = None) -> None:
         self.planner.reset(seed)
         self.last_plan = None
-        self._pushed = None
-        self.reach = {}
+        self.short.reset()
         if isinstance(self.planner.dynamics, ExecutablePushes):
             self.planner.dynamics.forget()
 
     def act(self, scene: PerceivedScene, goals: list[PoseGoal]) -> np.ndarray | None:
-        dyn = self.planner.dynamics
-        if self._pushed is not None and unmoved(scene, self._pushed[1]):
-            oid = self._pushed[0]
-            self.reach[oid] = min(EXTRA_REACH_MAX, self.reach.get(oid, 0.0) + EXTRA_REACH_STEP)
-            if isinstance(dyn, ExecutablePushes):
-                dyn.refuse(self._pushed[2])
-        self._pushed = None
+        self.short.learn(scene, self.planner.dynamics)
         shift = self.last_plan is not None
         for _ in range(self.replans):
             self.last_plan = self.planner.plan(scene.states, scene.mask, goals, shift=shift)
@@ -227,11 +249,13 @@ class MPCPusher:
         action = self.last_plan.first_action()
         slot = int(self.last_plan.objects[0])
         if action is not None and 0 <= slot < len(scene.ids):
-            oid = scene.ids[slot]
-            action = np.asarray(action).copy()
-            action[5] += self.reach.get(oid, 0.0)  # the pads stopped short of this object before: go further
-            self._pushed = (oid, scene.states[slot].copy(), action)
+            action = self.short.extend(scene, slot, action)
         return action
+
+    @property
+    def reach(self) -> dict[str, float]:
+        """Object id -> the extra travel (m) its pushes get (:class:`ShortPushMemory`)."""
+        return self.short.reach
 
     def executed(self, action: np.ndarray, ok: bool) -> None:
         """Told whether the executor ran `action`: a refused push is refused in the next plans (when the
@@ -382,5 +406,5 @@ class PushLoop:
 
 __all__ = ["CLEARANCE", "EXTRA_REACH_MAX", "EXTRA_REACH_STEP", "HAND_BOXES", "MARGIN", "MAX_PUSHES", "NO_EFFECT_M",
            "NO_EFFECT_RAD", "ExecutablePushes", "MPCPusher", "PushLoop",
-           "PushLoopResult", "PushStep", "Pusher", "goal_errors", "push_start_blocked", "sim_push_executor",
+           "PushLoopResult", "PushStep", "Pusher", "ShortPushMemory", "goal_errors", "push_start_blocked", "sim_push_executor",
            "unmoved"]

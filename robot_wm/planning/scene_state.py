@@ -47,7 +47,7 @@ import numpy as np
 
 from robot_wm.config.models import SceneConfig
 from robot_wm.geometry.pose import yaw_of as yaw_of_quaternion
-from robot_wm.geometry.registration import planar_turn
+from robot_wm.geometry.registration import planar_turn, turn_about
 from robot_wm.model.state import SHAPES, STATE_DIM, object_state
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.costs import BOX, CYLINDER, MESH, SPHERE, SQUARE_TOL, PoseGoal
@@ -205,13 +205,6 @@ class _Binding:
     anchor: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its body origin now (x-y m), followed
 
 
-def _turned(p: np.ndarray, angle: float, center: np.ndarray) -> np.ndarray:
-    """x-y point(s) `p` (..., 2) turned by `angle` rad about `center` (2,)."""
-    c, s = math.cos(angle), math.sin(angle)
-    d = np.asarray(p, float) - center
-    return np.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], -1) + center
-
-
 class GoalMatcher:
     """Turns the scene file's goals into PoseGoals on a :class:`PerceivedScene`, following each goal object
     (see the module docstring). The first :meth:`pose_goals` call binds the goals; :meth:`reset` forgets."""
@@ -299,9 +292,9 @@ class GoalMatcher:
         prev, b.cloud = b.cloud, points
         fit = planar_turn(prev, points) if prev is not None and points is not None else None
         if fit is not None and fit.rms <= REGISTER_MAX_RMS:
-            b.anchor = _turned(b.anchor, fit.turn, fit.center) + fit.shift
+            b.anchor = turn_about(b.anchor, fit.turn, fit.center) + fit.shift
             return fit.turn
-        b.anchor = _turned(b.anchor, fallback, old_xy) + (b.last_xy - old_xy)
+        b.anchor = turn_about(b.anchor, fallback, old_xy) + (b.last_xy - old_xy)
         return fallback
 
     def pose_goals(self, scene: PerceivedScene, expected: Mapping[str, Sequence[float]] | None = None
@@ -320,12 +313,12 @@ class GoalMatcher:
                 scene.states[i, MESH] = 1.0
             if scene.states[i, MESH] > 0.5:  # a mesh's box need not move with it: follow its points
                 left = _wrap(g.yaw - g.start_yaw - b.registered) if g.yaw is not None else 0.0
-                xy = np.asarray(g.xy) + _turned(scene.xy()[i] - b.anchor, left, np.zeros(2))
+                xy = np.asarray(g.xy) + turn_about(scene.xy()[i] - b.anchor, left, np.zeros(2))
                 yaw = None if g.yaw is None else _wrap(scene.yaw(i) + left)
                 out.append(PoseGoal(i, (float(xy[0]), float(xy[1])), yaw, g.tolerance_m, g.tolerance_rad))
                 continue
             turn = _wrap(g.yaw - g.start_yaw) if g.yaw is not None else b.turn
-            xy = np.asarray(g.xy) + _turned(b.offset, turn, np.zeros(2))
+            xy = np.asarray(g.xy) + turn_about(b.offset, turn, np.zeros(2))
             yaw = None if g.yaw is None else _wrap(b.yaw0 + turn)
             out.append(PoseGoal(i, (float(xy[0]), float(xy[1])), yaw, g.tolerance_m, g.tolerance_rad))
         return out

@@ -53,13 +53,7 @@ from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
 from robot_wm.planning.grasp_planner import GraspPlanner, camera_positions
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
-from robot_wm.planning.push_loop import (
-    EXTRA_REACH_MAX,
-    EXTRA_REACH_STEP,
-    ExecutablePushes,
-    goal_errors,
-    unmoved,
-)
+from robot_wm.planning.push_loop import ExecutablePushes, ShortPushMemory, goal_errors
 from robot_wm.planning.scene_state import (
     GoalMatcher,
     PerceivedScene,
@@ -137,9 +131,13 @@ class PlanningTaskPlanner:
         self._matcher = GoalMatcher(object_goals(self.config)) if self.task.kind == "push_to_goal" else None
         self._expected: dict[str, list[float]] | None = None
         self._turner.reset()
-        self._mpc_pushed: tuple[str, np.ndarray, np.ndarray] | None = None  # (id, its state, the push row)
-        self._reach: dict[str, float] = {}  # object id -> extra travel its MPC pushes get (MPCPusher's rule)
+        self._short = ShortPushMemory()  # MPC pushes that fell short (MPCPusher's rule)
         self.mpc.reset()
+
+    @property
+    def _reach(self) -> dict[str, float]:
+        """Object id -> the extra travel (m) its MPC pushes get."""
+        return self._short.reach
 
     # ------------------------------------------------------------------ helpers
     def _is_fixture(self, est: ObjectEstimate) -> bool:
@@ -365,11 +363,7 @@ class PlanningTaskPlanner:
         if finish is not None:
             return self._turner_push(finish, scene, "push {} straight onto its goal position (its yaw is met)",
                                      {"goal_errors": errors, "turn": True, "finish": True})
-        last, self._mpc_pushed = self._mpc_pushed, None
-        if last is not None and unmoved(scene, last[1]):  # the pads stopped short: not again, and further
-            self._reach[last[0]] = min(EXTRA_REACH_MAX, self._reach.get(last[0], 0.0) + EXTRA_REACH_STEP)
-            if isinstance(self.mpc.dynamics, ExecutablePushes):
-                self.mpc.dynamics.refuse(last[2])
+        self._short.learn(scene, self.mpc.dynamics)
         for k in range(self.settings.replans):
             plan = self.mpc.plan(states, None, aims, shift=k == 0 and self._pushes > 0, fixed=is_fixed)
         action = plan.first_action()
@@ -377,9 +371,7 @@ class PlanningTaskPlanner:
             return self._done("no push improves the goal cost", {"goal_errors": errors, "mpc": _plan_record(plan)})
         self._pushes += 1
         pushed = int(plan.objects[0])
-        action = np.asarray(action).copy()
-        action[5] += self._reach.get(scene.ids[pushed], 0.0)
-        self._mpc_pushed = (scene.ids[pushed], scene.states[pushed].copy(), action)
+        action = self._short.extend(scene, pushed, action)
         ends = _end_poses(plan.states[1], scene.ids)
         self._expected = {n: ends[scene.ids[g.index]][:2] for n, g in zip(names, goals, strict=True)}
         predicted = {"end_xy_yaw": ends, "p_success": float(plan.step_p_success[0]),
