@@ -13,6 +13,7 @@ from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.dynamics import WorldModelDynamics
 from robot_wm.planning.grasp_planner import GraspPlanner
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts
+from robot_wm.planning.push_loop import ExecutablePushes
 from robot_wm.planning.scene_state import estimate_state
 from robot_wm.planning.task_planner import PlanningTaskPlanner, TaskPlannerSettings
 from robot_wm.sim import KinematicModel
@@ -37,7 +38,7 @@ def planner(parts, task: dict, objects: list[dict], **settings) -> PlanningTaskP
     data = {"name": "t", "cameras": [{"calibration": "front.yaml"}], "objects": objects, "task": task}
     cfg = scene_from_dict(data, "t.yaml").config
     mpc_cfg = load_mpc_config().model_copy(update={"samples": 300, "horizon": 3})
-    mpc = MPCPlanner(WorldModelDynamics(model), mpc_cfg, seed=0)
+    mpc = MPCPlanner(ExecutablePushes(WorldModelDynamics(model)), mpc_cfg, seed=0)  # as default_task_planner
     return PlanningTaskPlanner(cfg, GraspPlanner(kin, model, None, seed=0), mpc, TaskPlannerSettings(**settings))
 
 
