@@ -11,32 +11,43 @@ World frame, metres; depth images are z-depth in the optical frame (0 or non-fin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from robot_wm.geometry import project_points
 
 MIN_TOLERANCE = 0.004  # m: depth within this of a point's own is the point itself ...
-TOLERANCE_SIGMAS = 3.0  # ... or within this many sigma of the depth noise
+TOLERANCE_SIGMAS = 3.0  # ... or within this many sigma of the depth noise (along the ray)
+MIN_RAY_Z = 0.2  # |vertical part| of a unit-optical-depth ray below which the conversion stops growing
 
 
-def seen_through(frames: Iterable, points: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def seen_through(frames: Iterable, points: np.ndarray, sigma: float | Sequence[float]
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(free (K,) bool, seen (K,) bool) for world `points` (K, 3) over camera `frames` (each with ``depth``
     (H, W) m, ``intrinsics`` and ``camera2world``): free when some camera measured depth beyond the point by
-    more than the tolerance (``max(MIN_TOLERANCE, TOLERANCE_SIGMAS sigma)``, `sigma` m the depth noise), even
-    if another measured it at the point (a point beside a face may read as on it); seen when some camera
-    measured either."""
+    more than the tolerance, even if another measured it at the point (a point beside a face may read as on
+    it); seen when some camera measured either.
+
+    `sigma` (m) is the depth noise as a level surface shows it — the *height* scatter of the table plane's
+    points (:func:`~robot_wm.perception.segment.fit_table_plane`) —, one value for every camera or one per
+    camera. Along a camera's ray it is larger: a depth error e moves a point by e * |ray_z| in height (ray
+    scaled to unit optical depth), so the tolerance is ``max(MIN_TOLERANCE, TOLERANCE_SIGMAS sigma /
+    |ray_z|)`` (|ray_z| at least MIN_RAY_Z): a camera looking down at 40 deg reads depth ~1.6x noisier than
+    its table's height scatter."""
     points = np.asarray(points, float).reshape(-1, 3)
-    tol = max(MIN_TOLERANCE, TOLERANCE_SIGMAS * sigma)
+    frames = list(frames)
+    sigmas = np.broadcast_to(np.asarray(sigma, float), (len(frames),))
     beyond = np.zeros(len(points), bool)
     at = np.zeros(len(points), bool)
-    for f in frames:
+    for f, sig in zip(frames, sigmas, strict=True):
         if f is None:
             continue
         k = f.intrinsics
         cam = f.camera2world.inverse().transform_points(points)
         front = cam[:, 2] > 1e-3
+        ray_z = np.abs(points[:, 2] - f.camera2world.position[2]) / np.maximum(cam[:, 2], 1e-3)
+        tol = np.maximum(MIN_TOLERANCE, TOLERANCE_SIGMAS * float(sig) / np.maximum(ray_z, MIN_RAY_Z))
         uv = np.full((len(points), 2), -1.0)
         uv[front] = project_points(cam[front], k)
         col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +61,20 @@ class _Depth:
     def of(frames: list[FrameSegments]) -> _Depth:
         return _Depth(any(f.noisy for f in frames), max(f.min_height for f in frames),
                       float(np.median([f.plane_sigma for f in frames])))
+
+
+SeenFree = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _free_space_test(frames: list[FrameSegments]) -> SeenFree | None:
+    """`points (K, 3) -> (free (K,), seen (K,))` over the input frames (:func:`seen_through`), each camera
+    judged against its own measured noise (its table plane's residual std: a camera that sees the table at a
+    grazing angle sees every level top as noisily), or None when no frame carries its image."""
+    views = [(f.frame, f.plane_sigma) for f in frames if f.frame is not None]
+    if not views:
+        return None
+    cams, sigmas = [v[0] for v in views], [v[1] for v in views]
+    return lambda p: seen_through(cams, p, sigmas)
 
 
 class Perceiver:
@@ -122,11 +136,11 @@ class Perceiver:
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
             objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
-        cams = [f.frame for f in frames if f.frame is not None]
+        see = _free_space_test(frames)
         candidates = [part for g in rest if len(g.points) >= self.min_object_points
-                      for part in self._split_flush(g, depth.sigma, cams)]
+                      for part in self._split_flush(g, depth.sigma, see)]
         n_containers = len(objects)
-        objects += self._objects(candidates, table, supports[1:], depth, cams)
+        objects += self._objects(candidates, table, supports[1:], depth, see)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
             self._add_floor_pixels(c, floor, objects, frames, depth.sigma)
         for o in objects:
@@ -135,13 +149,12 @@ class Perceiver:
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
 
-    def _split_flush(self, g: _Group, sigma: float, cameras: list) -> list[_Group]:
+    def _split_flush(self, g: _Group, sigma: float, see: SeenFree | None) -> list[_Group]:
         """`g` cut into the objects its top plateaus show (:mod:`robot_wm.perception.plateaus`: flush-touching
-        boxes of one colour; a level-topped pair only where `cameras`, the input frames, saw through beside
-        the narrower one), each camera's segments cut with it; [g] when it is one object.
+        boxes of one colour; a level-topped pair only where the cameras saw through beside the narrower one:
+        `see`, :func:`_free_space_test`), each camera's segments cut with it; [g] when it is one object.
         The parts share a ``flush_key`` (they stand side by side on one support)."""
-        masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points,
-                                  lambda p: seen_through(cameras, p, sigma))
+        masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points, see)
         if len(masks) == 1:
             return [g]
         bounds = np.cumsum([0] + [len(s.points) for s in g.segments])
@@ -274,9 +287,9 @@ class Perceiver:
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
 
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
-                 depth: _Depth, cameras: list | None = None) -> list[PerceivedObject]:
+                 depth: _Depth, see: SeenFree | None = None) -> list[PerceivedObject]:
         """Boxes for candidate groups, lowest first, each resting on the table, a floor or an object below.
-        A group with nothing under it that the cameras (`cameras`, the input frames) did not see through
+        A group with nothing under it that the cameras did not see through (`see`, :func:`_free_space_test`)
         rests on the table: its base is hidden (a lying cylinder's lower half), it does not float."""
         noisy = depth.noisy
         lows = [_kth(g.points[:, 2] - table.z_at(g.points[:, :2]), 0.02) for g in groups]
@@ -317,7 +330,7 @@ class Perceiver:
                 sib = next((o for o, og in placed if og.flush_key == g.flush_key), None)
                 if sib is not None and sib.support is not None:
                     best, best_z = sib.support, float(sib.pose.position[2] - sib.extents[2] / 2)
-            if best is None and cameras and self._hidden_base(g, low, tz, cameras, depth.sigma):
+            if best is None and see is not None and self._hidden_base(g, low, tz, see):
                 best, best_z = "table", tz
             if best is None:
                 log.debug("dropping a group of %d points: nothing supports it (low z %.3f)", len(g.points), low)
@@ -331,7 +344,7 @@ class Perceiver:
         self._complete_occluded_supports(objs)
         return objs
 
-    def _hidden_base(self, g: _Group, low: float, table_z: float, cameras: list, sigma: float) -> bool:
+    def _hidden_base(self, g: _Group, low: float, table_z: float, see: SeenFree) -> bool:
         """True when the group's lowest points are within `max_hidden_reach` of the table and the space between
         them and the table, under the group's upper half (its bulk: a rounded rim has free space under it), was
         not seen free: at most HIDDEN_BASE_FREE of the samples some camera saw (HIDDEN_BASE_SAMPLES columns,
@@ -344,7 +357,7 @@ class Perceiver:
         if len(zs) == 0:
             return True
         pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
-        free, seen = seen_through(cameras, pts, sigma)
+        free, seen = see(pts)
         return not seen.any() or float(free[seen].mean()) <= HIDDEN_BASE_FREE
 
     @staticmethod

@@ -32,8 +32,10 @@ from robot_wm.geometry import min_area_rectangle
 
 UP_NORMAL_Z = 0.97  # a point faces up when its normal's z is above this (~14 deg from vertical)
 MIN_TOP_POINTS = 60  # upward-facing points a group needs before a split is considered
-MIN_PLATEAU_FRACTION = 0.15  # each plateau holds at least this fraction of the upward points
-MIN_STEP = 0.004  # m: plateaus closer in height than this are one surface ...
+MIN_PLATEAU_FRACTION = 0.15  # each plateau holds at least this fraction of the upward points ...
+MIN_SMALL_PLATEAU_FRACTION = 0.04  # ... or, the lower one of a taller neighbour that hides most of it, this
+BIG_STEP = 0.01  # m: ... when it lies this far below the other
+MIN_STEP = 0.002  # m: plateaus closer in height than this are one surface ...
 STEP_SIGMAS = 3.0  # ... or closer than this many sigma of depth noise
 CORE_SIGMAS = 1.5  # a plateau's core: its points within this many sigma of its densest height ...
 MIN_FLAT = 0.00075  # m ... and at least this
@@ -63,18 +65,21 @@ EDGE_MIN_SEEN = 0.3  # fraction of an offset's samples some camera must have see
 
 
 def _rect_fill(xy: np.ndarray) -> float:
-    """Area of the convex hull of `xy` (N, 2) over the area of its min-area rectangle (1 for a rectangle),
-    stray points (mean distance to their 8 nearest neighbours over 3x the median) left out."""
-    from scipy.spatial import ConvexHull, QhullError, cKDTree
+    """Area of the convex hull of `xy` (N, 2) over the area of their min-area rectangle (1 for a rectangle):
+    the rectangle with FOOTPRINT_TRIM percent of outlying points trimmed on each side (a noisy top's edge
+    frays outward by a few points), the hull over the points inside it."""
+    from scipy.spatial import ConvexHull, QhullError
 
-    if len(xy) > 9:
-        d = cKDTree(xy).query(xy, k=9)[0][:, 1:].mean(axis=1)
-        xy = xy[d <= 3.0 * np.median(d)]
+    if len(xy) < 3:
+        return 0.0
+    centre, yaw, ext = min_area_rectangle(xy, "search", trim_percent=FOOTPRINT_TRIM)
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = (xy - centre) @ np.array([[c, -s], [s, c]])
+    inside = np.all(np.abs(local) <= ext / 2 + 1e-9, axis=1)
     try:
-        hull_area = float(ConvexHull(xy).volume)
+        hull_area = float(ConvexHull(xy[inside]).volume)
     except (QhullError, ValueError):
         return 0.0
-    _, _, ext = min_area_rectangle(xy, "search")
     return hull_area / max(float(ext[0] * ext[1]), 1e-12)
 
 
@@ -115,8 +120,10 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         zm = _densest(z[seeds], band)
         seeds &= np.abs(z - zm) >= step
         core, rest = top[np.abs(z - zm) < band], top[np.abs(z - zm) >= step]
-        if min(len(core), len(rest)) < MIN_PLATEAU_FRACTION * n:
+        if len(core) < MIN_PLATEAU_FRACTION * n or len(rest) < MIN_SMALL_PLATEAU_FRACTION * n:
             continue
+        if len(rest) < MIN_PLATEAU_FRACTION * n and float(np.median(rest[:, 2])) > zm - BIG_STEP:
+            continue  # a small second plateau only counts well below the first (a lower top it hides)
         rz = _densest(rest[:, 2], band)
         rest_core = rest[np.abs(rest[:, 2] - rz) < band]
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
@@ -353,9 +360,19 @@ def free_edges(step: LevelStep, seen_free: Callable[[np.ndarray], tuple[np.ndarr
             ok = (n_seen >= EDGE_MIN_SEEN * len(ss)) & (free.sum(axis=0) >= 0.5 * np.maximum(n_seen, 1))
             if not ok.any() or ok[0]:
                 return None  # never seen free, or free where the points put a top: no box top there
-            found.append(edge + sign * offsets[int(np.argmax(ok))])
+            found.append(edge + sign * offsets[_free_step(free, seen)])
         out.append((found[0], found[1]))
     return out
+
+
+def _free_step(free: np.ndarray, seen: np.ndarray) -> int:
+    """Index of the offset where a walk outward leaves a solid top: `free`, `seen` (S, K) over S samples
+    along the edge and K offsets; the step function (occupied before, free from there on) that agrees with
+    the most seen samples. Noise reads a sample on the top as free now and then (more so near its edge), so
+    the first offset where half the samples are free lies inside the top; the best step does not."""
+    f = np.where(seen, np.where(free, 1.0, -1.0), 0.0).sum(axis=0)  # +1 free, -1 seen occupied, 0 unseen
+    c = np.cumsum(np.r_[0.0, f])
+    return int(np.argmax(c[-1] - 2 * c[:-1]))  # free samples from i on minus those before it
 
 
 def free_cut(step: LevelStep, edges: list[tuple[float, float]],

@@ -52,3 +52,35 @@ def test_a_second_camera_that_sees_through_makes_a_point_free_and_noise_widens_t
     # 6 mm above the table is within 3 sigma of 2.5 mm depth noise: it reads as on the table
     free, seen = seen_through([clear], p, sigma=0.0025)
     assert free.tolist() == [False] and seen.tolist() == [True]
+
+
+def oblique_frame(elevation_deg: float, depth_error: float = 0.0):
+    """A camera 1 m from (0.5, 0, 0) looking down at it from `elevation_deg` above the table's plane; its depth
+    image sees the table, every pixel `depth_error` m too far."""
+    k = Intrinsics(160, 120, 150.0, 150.0, 80.0, 60.0)
+    e = np.deg2rad(elevation_deg)
+    eye = np.array([0.5 - np.cos(e), 0.0, np.sin(e)])
+    pose = look_at_camera2world(eye, np.array([0.5, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]))
+    rays = world_rays(k, pose)
+    depth = np.where(rays[..., 2] < -1e-6, -eye[2] / np.minimum(rays[..., 2], -1e-6) + depth_error, 0.0)
+    return SimpleNamespace(depth=depth.astype(np.float32), intrinsics=k, camera2world=pose)
+
+
+def test_the_tolerance_is_the_height_noise_carried_along_each_cameras_ray():
+    """sigma is the table's height scatter; along a ray looking down at 30 deg a depth error is twice its height
+    error. Depth 8 mm too far is 8 mm of height seen (nearly) straight down (beyond 3 x 1.8 mm: free) but 4 mm seen at
+    30 deg (noise: the point on the table is not free)."""
+    on_table = np.array([[0.5, 0.0, 0.0]])
+    assert seen_through([oblique_frame(89.0, 0.008)], on_table, sigma=0.0018)[0].tolist() == [True]
+    assert seen_through([oblique_frame(30.0, 0.008)], on_table, sigma=0.0018)[0].tolist() == [False]
+    # a point 7 mm above the table is free at either angle (its depth gap grows along the ray as well)
+    above = np.array([[0.5, 0.0, 0.007]])
+    assert seen_through([oblique_frame(30.0)], above, sigma=0.0018)[0].tolist() == [True]
+    assert seen_through([oblique_frame(89.0)], above, sigma=0.0018)[0].tolist() == [True]
+
+
+def test_each_camera_is_judged_by_its_own_noise():
+    p = np.array([[0.5, 0.0, 0.006]])
+    clear = table_frame()
+    assert seen_through([clear, clear], p, sigma=[0.0025, 0.0025])[0].tolist() == [False]
+    assert seen_through([clear, clear], p, sigma=[0.0025, 0.0])[0].tolist() == [True]

@@ -181,13 +181,17 @@ def test_lying_cylinder_whose_lower_half_no_camera_sees_rests_on_the_table():
 
 
 def test_a_group_with_free_space_seen_under_it_is_not_given_a_hidden_base():
+    from robot_wm.perception.free_space import seen_through
     from robot_wm.perception.pipeline import _Group
     from tests.perception.test_perception_free_space import table_frame
 
     p = Perceiver()
     pts = np.array([[0.5 + dx, dy, 0.03] for dx in np.linspace(-0.02, 0.02, 9) for dy in np.linspace(-0.02, 0.02, 9)])
     g = _Group([], pts, np.zeros_like(pts), np.ones(len(pts)))
-    assert not p._hidden_base(g, 0.03, 0.0, [table_frame()], 0.0)  # the camera sees the table under it
+    def see(frame):
+        return lambda q: seen_through([frame], q, 0.0)
+
+    assert not p._hidden_base(g, 0.03, 0.0, see(table_frame()))  # the camera sees the table under it
     hidden = table_frame(occluder_px=(slice(0, 120), slice(0, 160)))  # something hides everything under it
-    assert p._hidden_base(g, 0.03, 0.0, [hidden], 0.0)
-    assert not p._hidden_base(g, 0.3, 0.0, [hidden], 0.0)  # too far up for a hidden base
+    assert p._hidden_base(g, 0.03, 0.0, see(hidden))
+    assert not p._hidden_base(g, 0.3, 0.0, see(hidden))  # too far up for a hidden base

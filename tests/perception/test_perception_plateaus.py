@@ -179,3 +179,49 @@ def test_a_lower_top_hidden_in_part_by_its_taller_neighbour_still_counts_when_th
     seen_free = lambda p: (np.ones(len(p), bool), np.ones(len(p), bool))  # noqa: E731
     assert plateau_cut(pts, nz, 0.0, unseen) is not None
     assert plateau_cut(pts, nz, 0.0, seen_free) is None  # seen through: the top really is that shape
+
+
+def test_clean_depth_resolves_a_step_of_a_few_millimetres():
+    """2.5 mm apart: a noise-free sensor sees two plateaus (the floor of a step is 2 mm, not 4)."""
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.0525)))
+    assert plateau_cut(pts, nz, 0.0) is not None
+
+
+def test_a_lower_top_its_taller_neighbour_mostly_hides_counts_when_it_is_far_below():
+    """Only a strip of the lower top is seen (a few % of the upward points): a box's height below the other
+    it is a top of its own; a few millimetres below it is not (a mesh's rim, a bevel)."""
+    def pair(low_height):
+        pts, nz, _ = group(((0.50, 0.0), (0.05, 0.05, low_height)), ((0.551, 0.0), (0.05, 0.06, 0.065)))
+        hidden = (nz > 0.5) & (pts[:, 2] < 0.06) & (pts[:, 0] > 0.483)  # all but a 8 mm strip of its top
+        return pts[~hidden], nz[~hidden]
+
+    pts, nz = pair(0.035)
+    up = nz > 0.5
+    assert 0.04 < np.mean(pts[up, 2] < 0.05) < 0.15
+    cut = plateau_cut(pts, nz, 0.0)
+    assert cut is not None and abs(abs(cut[0][0]) - 1) < 0.05
+    assert plateau_cut(*pair(0.059), 0.0) is None
+
+
+def test_a_frayed_rectangle_still_reads_as_a_rectangle():
+    from robot_wm.perception.plateaus import _rect_fill
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform([-0.03, -0.02], [0.03, 0.02], (1500, 2))
+    frayed = np.vstack([xy, rng.uniform([-0.03, 0.02], [0.03, 0.026], (12, 2))])  # a few points past one edge
+    assert _rect_fill(frayed) > 0.9
+    notch = xy[~((xy[:, 0] > 0) & (xy[:, 1] > 0))]  # an L: a quarter missing
+    assert _rect_fill(notch) < 0.9
+
+
+def test_a_noisy_edge_is_put_where_the_free_space_steps_not_where_noise_first_reads_free():
+    from robot_wm.perception.plateaus import _free_step
+
+    rng = np.random.default_rng(4)
+    offsets = np.arange(21)  # mm outward from where the top's points end; the true edge at 8
+    p_free = np.where(offsets < 8, 0.3, 0.95)  # noise reads 30 % of the top's samples free
+    free = rng.random((40, 21)) < p_free
+    seen = np.ones_like(free)
+    first_half = int(np.argmax(free.sum(axis=0) >= 0.5 * 40))
+    assert _free_step(free, seen) == 8
+    assert first_half <= 8
