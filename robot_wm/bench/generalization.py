@@ -25,11 +25,14 @@ Measured per scene (:func:`perceive_scene`) with the product's perception (``rob
 camera of the scene fused) against the simulator's truth:
 
 * ``object_count_exact_rate`` — scenes whose perceived movable objects (not fixed, visible) number exactly
-  the true ones;
+  the true ones that some camera sees (at least MIN_MASK_PX pixels of its segmentation in one camera:
+  :func:`visible_objects`); ``object_count_exact_rate_all`` counts every true object, seen or not, and
+  ``hidden_objects`` says how many no camera saw;
 * ``overlap_f`` — UOIS overlap F (``bench perception``'s :func:`overlap_prf`) per camera, averaged over
   the scene's cameras, then over scenes;
 * ``on_precision`` / ``on_recall`` — "on" relations (``bench perception``'s truth: a contact whose normal
-  is within 20 deg of vertical, the upper centre higher), pooled over scenes;
+  is within 20 deg of vertical, the upper centre higher) between objects some camera sees (or an object
+  and the table), pooled over scenes; ``on_recall_all`` over every true relation;
 * ``centroid_err_mm_median_noisy`` / ``extent_err_mm_median_noisy`` — objects matched by Hungarian on
   centre distance (gated at 5 cm), over scenes with noise: distance between box centres, and the mean
   absolute difference of the sorted extents. The truth box is a primitive's own box (its size, in its own
@@ -341,10 +344,19 @@ def _observe(scene):
 
     with World(scene) as world:
         obs = world.observe()
-        truth = {"boxes": true_boxes(world), "on": _true_on(world),
-                 "bodies": {n: i.body for n, i in world.objects.items() if not i.fixed},
+        bodies = {n: i.body for n, i in world.objects.items() if not i.fixed}
+        truth = {"boxes": true_boxes(world), "on": _true_on(world), "bodies": bodies,
+                 "visible": visible_objects(obs, bodies),
                  "models": {n: true_object_model(world, n) for n, i in world.objects.items() if not i.fixed}}
     return obs, truth
+
+
+def visible_objects(obs, bodies: dict[str, int]) -> set[str]:
+    """Names of the objects (`bodies`: name -> body id) that some camera of `obs` sees with at least
+    MIN_MASK_PX pixels of its segmentation: what perception can be asked to count (an object hidden from
+    every camera — a slab behind the box it leans on, seen from the other side — cannot be)."""
+    segs = [np.asarray(f.segmentation).ravel() for f in obs.frames.values()]
+    return {n for n, b in bodies.items() if max((int(np.count_nonzero(s == b)) for s in segs), default=0) >= MIN_MASK_PX}
 
 
 def _estimates(obs):
@@ -366,8 +378,10 @@ def _match(ests, boxes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[int, s
 def score_perception(obs, truth: dict[str, Any], graph, ests) -> dict[str, Any]:
     """Perception metrics of one scene (module docstring): count, overlap F, on relations, errors."""
     boxes = truth["boxes"]
-    out: dict[str, Any] = {"n_true": len(boxes), "n_pred": len(ests)}
-    out["count_exact"] = len(ests) == len(boxes)
+    visible = truth.get("visible", set(boxes))
+    out: dict[str, Any] = {"n_true": len(boxes), "n_visible": len(visible), "n_pred": len(ests)}
+    out["count_exact"] = len(ests) == len(visible)
+    out["count_exact_all"] = len(ests) == len(boxes)
     fs = []
     for cam, frame in obs.frames.items():
         seg = frame.segmentation.ravel()
@@ -386,7 +400,9 @@ def score_perception(obs, truth: dict[str, Any], graph, ests) -> dict[str, Any]:
     out["n_matched"] = len(match)
     id2name = {ests[i].id: n for i, n in match.items()} | {"table": "table"}
     pred_on = {(id2name.get(r.subject), id2name.get(r.object)) for r in graph.relations_of("on")}
-    out["on"] = (len(pred_on & truth["on"]), len(pred_on), len(truth["on"]))
+    seen_on = {(a, b) for a, b in truth["on"] if a in visible and (b == "table" or b in visible)}
+    out["on"] = (len(pred_on & seen_on), len(pred_on), len(seen_on))
+    out["on_all"] = (len(pred_on & truth["on"]), len(pred_on), len(truth["on"]))
     return out
 
 
@@ -521,12 +537,16 @@ def _median(vals: Iterable[float]) -> float | None:
 def perception_fields(rs: list[dict[str, Any]]) -> dict[str, Any]:
     """Perception metrics over per-scene results `rs` (all of them: none, noise or both)."""
     tp, n_pred, n_true = (sum(r["on"][i] for r in rs) for i in range(3))
+    tp_all, n_true_all = (sum(r.get("on_all", r["on"])[i] for r in rs) for i in (0, 2))
     return {
         "scenes": len(rs),
         "object_count_exact_rate": _ratio(sum(r["count_exact"] for r in rs), len(rs)),
+        "object_count_exact_rate_all": _ratio(sum(r.get("count_exact_all", r["count_exact"]) for r in rs), len(rs)),
+        "hidden_objects": sum(r["n_true"] - r.get("n_visible", r["n_true"]) for r in rs),
         "overlap_f": _ratio(sum(r["overlap_f"] for r in rs), len(rs)),
         "on_precision": _ratio(tp, n_pred) if n_pred else (1.0 if rs else None),
         "on_recall": _ratio(tp, n_true) if n_true else (1.0 if rs else None),
+        "on_recall_all": _ratio(tp_all, n_true_all) if n_true_all else (1.0 if rs else None),
         "centroid_err_mm_median": _median(e for r in rs for e in r["centroid_err_mm"]),
         "extent_err_mm_median": _median(e for r in rs for e in r["extent_err_mm"]),
         "objects_matched_fraction": _ratio(sum(r["n_matched"] for r in rs), sum(r["n_true"] for r in rs)),
@@ -590,9 +610,12 @@ def summarise(specs: list[SceneSpec], results: dict[tuple[str, int], Any]) -> di
     out: dict[str, Any] = {
         "scenes": len(specs),
         "object_count_exact_rate": allp["object_count_exact_rate"],
+        "object_count_exact_rate_all": allp["object_count_exact_rate_all"],
+        "hidden_objects": allp["hidden_objects"],
         "overlap_f": allp["overlap_f"],
         "on_precision": allp["on_precision"],
         "on_recall": allp["on_recall"],
+        "on_recall_all": allp["on_recall_all"],
         "centroid_err_mm_median_noisy": noisy["centroid_err_mm_median"],
         "extent_err_mm_median_noisy": noisy["extent_err_mm_median"],
         "centroid_err_mm_median_clean": clean["centroid_err_mm_median"],

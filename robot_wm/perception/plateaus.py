@@ -44,6 +44,7 @@ MAX_LEVELS = 4  # plateau heights tried per cut
 MIN_TOP_COVER = 0.75  # each side's top spans at least this fraction of its footprint's area (a box's: ~1)
 FOOTPRINT_TRIM = 2.0  # percent of points trimmed from the rectangles compared (flying pixels)
 MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the other side of the cut
+MAX_EDGE_TURN = 35.0  # deg: a plateau's edge replaces the line between the centres when this close to it
 MIN_RECT_FILL = 0.8  # a plateau's convex-hull area over its min-area rectangle's (box tops are rectangles)
 MIN_HIDDEN_FILL = 0.5  # ... or this, when the rest of its rectangle was not seen free (hidden) ...
 HIDDEN_MAX_FREE = 0.2  # ... at most this fraction of the seen samples there free ...
@@ -195,18 +196,31 @@ def _trimmed_area(xy: np.ndarray) -> float:
 
 
 def _separating_cut(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """(w, t) with ``a @ w <= t < b @ w`` for all but MAX_OVERLAP of `a` (N, 2) and of `b` (M, 2), w along
-    the line from a's median to b's; None when they overlap more along it."""
+    """(w, t) with ``a @ w <= t < b @ w`` for all but MAX_OVERLAP of `a` (N, 2) and of `b` (M, 2), or None
+    when they overlap more. w is the axis of either plateau's min-area rectangle nearest the line from a's
+    median to b's (two boxes side by side meet along an edge of each: the line between their centres is
+    oblique when they differ in length or are offset, and cutting along it hands one box a corner of the
+    other) when that axis separates them, else that line itself."""
     w = np.median(b, axis=0) - np.median(a, axis=0)
     norm = float(np.linalg.norm(w))
     if norm < 1e-6:
         return None
     w = w / norm
-    pa, pb = a @ w, b @ w
-    t = 0.5 * (float(np.quantile(pa, 1 - MAX_OVERLAP)) + float(np.quantile(pb, MAX_OVERLAP)))
-    if np.mean(pa > t) > MAX_OVERLAP or np.mean(pb <= t) > MAX_OVERLAP:
-        return None
-    return w, t
+    axes = []
+    for pts in (a, b):
+        _, yaw, _ = min_area_rectangle(pts, "search", trim_percent=FOOTPRINT_TRIM)
+        for ang in (yaw, yaw + np.pi / 2):
+            u = np.array([np.cos(ang), np.sin(ang)])
+            axes.append(u if u @ w >= 0 else -u)
+    axes.sort(key=lambda u: -float(u @ w))
+    for u in (*axes[:2], w):
+        if u @ w < np.cos(np.deg2rad(MAX_EDGE_TURN)):
+            continue
+        pa, pb = a @ u, b @ u
+        t = 0.5 * (float(np.quantile(pa, 1 - MAX_OVERLAP)) + float(np.quantile(pb, MAX_OVERLAP)))
+        if np.mean(pa > t) <= MAX_OVERLAP and np.mean(pb <= t) <= MAX_OVERLAP:
+            return u, t
+    return None
 
 
 def _level_top(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple[np.ndarray, float] | None:

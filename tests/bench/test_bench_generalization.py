@@ -118,6 +118,31 @@ def test_given_scene_files_are_refused_in_one_line():
         gen.run([Path("x.yaml")], 0, True)
 
 
+def test_an_object_no_camera_sees_is_not_counted_against_perception():
+    """Count and "on" truth hold the objects some camera sees (>= MIN_MASK_PX pixels); the `_all` fields keep
+    every object, so a scene with a slab hidden behind its box reads exact, and not exact over all."""
+    from types import SimpleNamespace
+
+    seg = np.zeros((8, 10), int)
+    seg[:4] = 5  # body 5: 40 pixels; body 6: none (hidden)
+    obs = SimpleNamespace(frames={"cam": SimpleNamespace(segmentation=seg)})
+    assert gen.visible_objects(obs, {"a": 5, "b": 6}) == {"a"}
+    seg_small = np.zeros((1, 2 * gen.MIN_MASK_PX), int)
+    seg_small[0, : gen.MIN_MASK_PX - 1] = 5  # one pixel short of being seen
+    assert gen.visible_objects(SimpleNamespace(frames={"c": SimpleNamespace(segmentation=seg_small)}), {"a": 5}) == set()
+    ext = np.array([0.04, 0.04, 0.04])
+    truth = {"boxes": {"a": (np.array([0.5, 0.0, 0.02]), ext), "b": (np.array([0.6, 0.0, 0.02]), ext)},
+             "on": {("a", "table"), ("b", "table")}, "bodies": {"a": 5, "b": 6}, "visible": {"a"}}
+    est = SimpleNamespace(id="obj_0", pose=SimpleNamespace(position=np.array([0.5, 0.0, 0.02])), extents=ext)
+    graph = SimpleNamespace(objects=[], relations_of=lambda kind: [SimpleNamespace(subject="obj_0", object="table")])
+    out = gen.score_perception(obs, truth, graph, [est])
+    assert out["count_exact"] and not out["count_exact_all"]
+    assert out["on"] == (1, 1, 1) and out["on_all"] == (1, 1, 2)
+    fields = gen.perception_fields([out])
+    assert fields["object_count_exact_rate"] == 1.0 and fields["object_count_exact_rate_all"] == 0.0
+    assert fields["on_recall"] == 1.0 and fields["on_recall_all"] == 0.5 and fields["hidden_objects"] == 1
+
+
 # ------------------------------------------------------------------------------------------ runs
 def test_quick_run_emits_every_field_in_range():
     out = gen.run(None, 0, True, workers=1)
@@ -129,6 +154,8 @@ def test_quick_run_emits_every_field_in_range():
     assert out["centroid_err_mm_median_noisy"] >= 0 and out["extent_err_mm_median_noisy"] >= 0
     assert out["pick_success_ratio_min"] >= 0
     assert out["verifier_grasps"] > 0 and out["pick_scenes"] == gen.PICK_SCENES_QUICK
+    assert 0.0 <= out["object_count_exact_rate_all"] <= 1.0 and 0.0 <= out["on_recall_all"] <= 1.0
+    assert out["hidden_objects"] >= 0
     assert set(out["by_family"]) == set(gen.FAMILIES) and set(out["by_kind"]) == set(gen.KINDS)
     assert set(out["by_noise"]) == set(gen.NOISES)
     assert sum(e["scenes"] for e in out["by_cell"].values()) == gen.SCENES_QUICK

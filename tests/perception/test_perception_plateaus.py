@@ -225,3 +225,16 @@ def test_a_noisy_edge_is_put_where_the_free_space_steps_not_where_noise_first_re
     first_half = int(np.argmax(free.sum(axis=0) >= 0.5 * 40))
     assert _free_step(free, seen) == 8
     assert first_half <= 8
+
+
+def test_boxes_of_different_lengths_side_by_side_are_cut_along_their_seam_not_the_line_between_centres():
+    """A short box beside one end of a long one: the line between their centres is ~30 deg off the seam; the
+    cut follows the boxes' edges, so neither part takes a corner of the other."""
+    pts, nz, sizes = group(((0.50, 0.0), (0.03, 0.10, 0.05)), ((0.531, 0.02), (0.03, 0.04, 0.062)))
+    cut = plateau_cut(pts, nz, 0.0)
+    assert cut is not None
+    w, t = cut
+    assert abs(abs(w[0]) - 1) < 0.01  # across x: the seam runs along y
+    masks = split_by_plateaus(pts, nz, 0.0, 40)
+    truth = np.r_[np.zeros(sizes[0], bool), np.ones(sizes[1], bool)]
+    assert max(np.mean(masks[1] == truth), np.mean(masks[0] == truth)) > 0.99
