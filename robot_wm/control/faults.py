@@ -434,6 +434,7 @@ class CalibrationMonitor:
         if fit is None:
             res.notes.append("too little of the workcell in view for the pose fit")
             return
+        fit = fit.constrained()  # a direction the view does not constrain is not judged
         centre = observed.mean(0)
         res.pose_shift, res.pose_turn_deg = fit.displacement(centre), fit.angle_deg
         res.pose_shift_sigma, res.pose_turn_sigma_deg = fit.displacement_sigma(centre), fit.angle_sigma_deg

@@ -25,6 +25,9 @@ GROUP_WEIGHT_CAP = 1.0  # a flagged point (the robot) weighs at most this x an u
 # group never outweighs the rest; more than 1 lets a few robot points pin what a plane leaves free, at the cost of
 # the noise bias of their silhouettes: measured in docs/calibration.md)
 DAMPING = 1e-4  # of the total weight, on every direction (a step in a direction the view leaves free stays finite)
+MIN_INFORMATION = 2.5 * DAMPING  # a direction whose normalised information is under this is not constrained by
+# the surface: its data add less than 1.5x the damping. Measured: a plane's free directions read 1.0-2.0 x DAMPING
+# (noisy normals), the weakest direction the robot pins for the shipped side camera 2.96 x (it recovers a 1 deg turn)
 
 
 def depth_surface(depth: np.ndarray, k: Intrinsics, pose: Pose, flags: np.ndarray | None = None
@@ -74,6 +77,24 @@ class RigidFit:
     center: np.ndarray
     covariance: np.ndarray
     residual_sigma: float
+    directions: np.ndarray | None = None  # (6, 6): column k is the direction of information[k]
+
+    def constrained(self, min_information: float = MIN_INFORMATION) -> RigidFit:
+        """This fit with the motion along the directions its surface does not constrain removed: the parts
+        of (rotation vector, translation at `center`) along eigenvectors whose information is under
+        `min_information` are set to 0 (and their covariance with them). A table alone leaves its in-plane
+        shift and turn free; the damped fit holds them near 0, but depth rounding and stray normals still move
+        them by millimetres, which is no evidence of anything. Needs `directions` (self when absent)."""
+        if self.directions is None:
+            return self
+        v = self.directions[:, self.information >= min_information]
+        proj = v @ v.T
+        w = Rotation.from_matrix(self.rotation).as_rotvec()
+        t_c = self.rotation @ self.center + self.translation - self.center
+        x = proj @ np.r_[w, t_c]
+        rot = Rotation.from_rotvec(x[:3]).as_matrix()
+        return RigidFit(rot, x[3:] + self.center - rot @ self.center, self.information, self.inliers, self.center,
+                        proj @ self.covariance @ proj, self.residual_sigma, self.directions)
 
     def displacement(self, point: np.ndarray) -> float:
         """How far (m) the fit moves `point` (3,)."""
@@ -151,7 +172,8 @@ def point_to_plane_icp(source: np.ndarray, target: np.ndarray, target_normals: n
         rot, trans = d_rot @ rot, d_rot @ (trans - c0) + c0 + x[3:]
         if np.linalg.norm(x) < 2e-6 and it >= len(gates) - 1:
             break
-    return RigidFit(rot, trans, np.linalg.eigvalsh(h / max(total, 1e-12)), n_ok, c0, cov, sigma)
+    info, dirs = np.linalg.eigh(h / max(total, 1e-12))
+    return RigidFit(rot, trans, info, n_ok, c0, cov, sigma, dirs)
 
 
 PLANAR_MAX_POINTS = 600  # points of each cloud the planar registration uses (an even stride)

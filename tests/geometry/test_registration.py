@@ -80,6 +80,12 @@ def test_a_plane_alone_leaves_its_free_directions_at_zero():
     assert abs(fit.translation[2]) == pytest.approx(0.01, abs=0.002)  # the height is seen
     assert np.linalg.norm(fit.translation[:2]) < 0.005
     assert fit.information[0] < 1e-2 * fit.information[-1]  # and the free directions are reported
+    # ... and taken out: what the plane does not constrain (its in-plane shift, its turn about the vertical)
+    # is no evidence of motion, the height it sees stays
+    c = fit.constrained()
+    assert np.linalg.norm(c.translation[:2] + (c.rotation - np.eye(3))[:2] @ c.center) < 1e-4
+    assert c.displacement(c.center) == pytest.approx(abs(fit.translation[2]), abs=0.001)
+    assert abs(Rotation.from_matrix(c.rotation).as_rotvec()[2]) < 1e-6
 
 
 def test_too_few_points_give_none():
