@@ -378,7 +378,7 @@ def _match(ests, boxes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[int, s
 def score_perception(obs, truth: dict[str, Any], graph, ests) -> dict[str, Any]:
     """Perception metrics of one scene (module docstring): count, overlap F, on relations, errors."""
     boxes = truth["boxes"]
-    visible = truth.get("visible", set(boxes))
+    visible = truth["visible"]
     out: dict[str, Any] = {"n_true": len(boxes), "n_visible": len(visible), "n_pred": len(ests)}
     out["count_exact"] = len(ests) == len(visible)
     out["count_exact_all"] = len(ests) == len(boxes)
@@ -537,12 +537,12 @@ def _median(vals: Iterable[float]) -> float | None:
 def perception_fields(rs: list[dict[str, Any]]) -> dict[str, Any]:
     """Perception metrics over per-scene results `rs` (all of them: none, noise or both)."""
     tp, n_pred, n_true = (sum(r["on"][i] for r in rs) for i in range(3))
-    tp_all, n_true_all = (sum(r.get("on_all", r["on"])[i] for r in rs) for i in (0, 2))
+    tp_all, n_true_all = (sum(r["on_all"][i] for r in rs) for i in (0, 2))
     return {
         "scenes": len(rs),
         "object_count_exact_rate": _ratio(sum(r["count_exact"] for r in rs), len(rs)),
-        "object_count_exact_rate_all": _ratio(sum(r.get("count_exact_all", r["count_exact"]) for r in rs), len(rs)),
-        "hidden_objects": sum(r["n_true"] - r.get("n_visible", r["n_true"]) for r in rs),
+        "object_count_exact_rate_all": _ratio(sum(r["count_exact_all"] for r in rs), len(rs)),
+        "hidden_objects": sum(r["n_true"] - r["n_visible"] for r in rs),
         "overlap_f": _ratio(sum(r["overlap_f"] for r in rs), len(rs)),
         "on_precision": _ratio(tp, n_pred) if n_pred else (1.0 if rs else None),
         "on_recall": _ratio(tp, n_true) if n_true else (1.0 if rs else None),

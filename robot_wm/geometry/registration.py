@@ -77,16 +77,14 @@ class RigidFit:
     center: np.ndarray
     covariance: np.ndarray
     residual_sigma: float
-    directions: np.ndarray | None = None  # (6, 6): column k is the direction of information[k]
+    directions: np.ndarray  # (6, 6): column k is the direction of information[k]
 
     def constrained(self, min_information: float = MIN_INFORMATION) -> RigidFit:
         """This fit with the motion along the directions its surface does not constrain removed: the parts
         of (rotation vector, translation at `center`) along eigenvectors whose information is under
         `min_information` are set to 0 (and their covariance with them). A table alone leaves its in-plane
         shift and turn free; the damped fit holds them near 0, but depth rounding and stray normals still move
-        them by millimetres, which is no evidence of anything. Needs `directions` (self when absent)."""
-        if self.directions is None:
-            return self
+        them by millimetres, which is no evidence of anything."""
         v = self.directions[:, self.information >= min_information]
         proj = v @ v.T
         w = Rotation.from_matrix(self.rotation).as_rotvec()

@@ -374,19 +374,25 @@ def free_edges(step: LevelStep, seen_free: Callable[[np.ndarray], tuple[np.ndarr
             ok = (n_seen >= EDGE_MIN_SEEN * len(ss)) & (free.sum(axis=0) >= 0.5 * np.maximum(n_seen, 1))
             if not ok.any() or ok[0]:
                 return None  # never seen free, or free where the points put a top: no box top there
-            found.append(edge + sign * offsets[_free_step(free, seen)])
+            found.append(edge + sign * offsets[_step_to_free(_seen_sign(free, seen).sum(axis=0))])
         out.append((found[0], found[1]))
     return out
 
 
-def _free_step(free: np.ndarray, seen: np.ndarray) -> int:
-    """Index of the offset where a walk outward leaves a solid top: `free`, `seen` (S, K) over S samples
-    along the edge and K offsets; the step function (occupied before, free from there on) that agrees with
-    the most seen samples. Noise reads a sample on the top as free now and then (more so near its edge), so
-    the first offset where half the samples are free lies inside the top; the best step does not."""
-    f = np.where(seen, np.where(free, 1.0, -1.0), 0.0).sum(axis=0)  # +1 free, -1 seen occupied, 0 unseen
+def _seen_sign(free: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """+1 where seen free, -1 where seen occupied, 0 where unseen (same shape as `free`, `seen`)."""
+    return np.where(seen, np.where(free, 1.0, -1.0), 0.0)
+
+
+def _step_to_free(f: np.ndarray, lo: int = 0, hi: int | None = None) -> int:
+    """Index i in [lo, hi) (default: every index of `f`) where a walk along the profile `f` (K,) (sums of
+    :func:`_seen_sign`) steps from occupied to free: the step function that agrees with the most seen samples,
+    i.e. the most free samples from i on and occupied ones before it. Noise reads a sample on a top as free now
+    and then (more so near its edge), so the first offset where half the samples are free lies inside the top;
+    the best step does not."""
     c = np.cumsum(np.r_[0.0, f])
-    return int(np.argmax(c[-1] - 2 * c[:-1]))  # free samples from i on minus those before it
+    score = c[-1] - 2 * c[:-1]
+    return lo + int(np.argmax(score[lo:len(f) if hi is None else hi]))
 
 
 def free_cut(step: LevelStep, edges: list[tuple[float, float]],
@@ -401,12 +407,9 @@ def free_cut(step: LevelStep, edges: list[tuple[float, float]],
     side0_narrow = (lo0 > lo1) if abs(lo0 - lo1) >= abs(hi0 - hi1) else (hi0 < hi1)
     ss = np.arange(step.spans[0][0], step.spans[1][1] + 1e-9, EDGE_STEP)
     free, seen = seen_free(step.world(ss, np.full(len(ss), r)))
-    f = np.where(seen, np.where(free, 1.0, -1.0), 0.0)  # +1 free, -1 seen occupied, 0 unseen
-    if not side0_narrow:
-        f = -f
-    # a cut before sample i scores the free samples before it and the occupied ones after it: 2 c_i - total
-    c = np.cumsum(np.r_[0.0, f])
-    i = int(np.argmax(2 * c[1:-1] - c[-1])) + 1
+    f = _seen_sign(free, seen)
+    # free beside the narrower box: on side 0 the walk goes from free to occupied (a cut strictly inside)
+    i = _step_to_free(-f if side0_narrow else f, 1, len(f))
     t = 0.5 * (ss[i - 1] + ss[i])
     return step.u, float(t + step.centre @ step.u)
 

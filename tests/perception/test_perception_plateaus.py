@@ -215,7 +215,7 @@ def test_a_frayed_rectangle_still_reads_as_a_rectangle():
 
 
 def test_a_noisy_edge_is_put_where_the_free_space_steps_not_where_noise_first_reads_free():
-    from robot_wm.perception.plateaus import _free_step
+    from robot_wm.perception.plateaus import _seen_sign, _step_to_free
 
     rng = np.random.default_rng(4)
     offsets = np.arange(21)  # mm outward from where the top's points end; the true edge at 8
@@ -223,7 +223,7 @@ def test_a_noisy_edge_is_put_where_the_free_space_steps_not_where_noise_first_re
     free = rng.random((40, 21)) < p_free
     seen = np.ones_like(free)
     first_half = int(np.argmax(free.sum(axis=0) >= 0.5 * 40))
-    assert _free_step(free, seen) == 8
+    assert _step_to_free(_seen_sign(free, seen).sum(axis=0)) == 8
     assert first_half <= 8
 
 
