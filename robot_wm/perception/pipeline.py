@@ -1,5 +1,6 @@
 """Calibrated RGB-D frames -> SceneGraph: per-camera segmentation, fusion across cameras, support surfaces
-(table, container floors), containers, objects as gravity-aligned oriented boxes, relations."""
+(table, container floors), containers, objects as gravity-aligned oriented boxes (full 3D boxes for objects
+lying tilted), relations."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurfac
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame, world_rays
+from robot_wm.perception.tilted_box import tilted_box
 from robot_wm.perception.union_find import UnionFind
 
 log = logging.getLogger(__name__)
@@ -393,16 +395,19 @@ class Perceiver:
     def _box_object(oid: str, g: _Group, table: SupportSurface, bottom: float | None, depth: _Depth,
                     kind: str = "object", rect=None) -> PerceivedObject:
         """Gravity-aligned box: footprint = (trimmed) min-area rectangle of the points' xy, top = high percentile
-        of z, bottom = the supporting surface (so partial side views still give the full height)."""
+        of z, bottom = the supporting surface (so partial side views still give the full height); an object lying
+        tilted gets the full 3D box of :func:`robot_wm.perception.tilted_box.tilted_box` instead."""
         noisy = depth.noisy
         pts = g.points
         fp = pts
+        kept_above = depth.cut  # m over the table: the points under it were never kept
         if noisy and kind == "object":
             # noise lifts table pixels around the base above the foreground cut: footprint from higher points
             h = pts[:, 2] - table.z_at(pts[:, :2])
             high = h > depth.cut + 0.004
             if high.sum() > 0.5 * len(pts):
                 fp = pts[high]
+                kept_above = depth.cut + 0.004
             rect = min_area_rectangle(fp[:, :2], "search", trim_percent=1.5)
         if rect is None:
             rect = min_area_rectangle(fp[:, :2], "search")
@@ -426,6 +431,10 @@ class Perceiver:
         bottom = min(bottom, top - 0.002)
         pose = Pose([cxy[0], cxy[1], (top + bottom) / 2], yaw_quaternion(yaw))
         ext = np.array([hi[0] - lo[0], hi[1] - lo[1], top - bottom])
+        if kind == "object" and g.flush_key is None:  # (the parts of a cut group stand upright side by side)
+            tilted = tilted_box(fp, bottom, float(np.prod(ext)), depth.sigma, noisy, kept_above)
+            if tilted is not None:
+                pose, ext = tilted
         color = np.median(g.colors, axis=0) if len(g.colors) else np.full(3, 0.5)
         obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")
         obj.masks = g.masks()
