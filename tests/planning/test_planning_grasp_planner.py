@@ -193,6 +193,27 @@ def test_candidates_that_hit_a_neighbour_are_filtered(kin):
     assert plan.counts["collision_free"] < free.counts["collision_free"]
 
 
+def test_a_neighbours_stray_noisy_points_do_not_block_the_hand(kin):
+    """Depth noise scatters a few percent of a face seen obliquely ~1 cm along the rays. Strays of the box a
+    wider box stands on, reaching out where the upper box's fingers go, are obstacles only inside that box's
+    own (robust) extents — the estimate whose box takes them in still blocks the hand."""
+    from robot_wm.planning.grasp_planner import clamp_to_box
+
+    lower = box_estimate("lower", (0.5, 0.0), (0.04, 0.04, 0.06))
+    top = box_estimate("top", (0.5, 0.0), (0.064, 0.064, 0.04))
+    top.pose = Pose([0.5, 0.0, 0.08], top.pose.quaternion)
+    top.points = top.pose.transform_points(box_points(top.extents))
+    rng = np.random.default_rng(0)
+    strays = np.c_[rng.uniform(0.5 - 0.045, 0.5 + 0.045, 200), rng.uniform(-0.045, 0.045, 200),
+                   rng.uniform(0.05, 0.062, 200)]  # outside the lower box, under the upper box's rim
+    lower.points = np.concatenate([lower.points, strays])
+    plan = GraspPlanner(kin).plan(top, [top, lower])
+    assert plan.chosen is not None and plan.counts["collision_free"] > 0
+    assert np.all(np.abs(clamp_to_box(lower, strays)[:, :2] - [0.5, 0.0]) <= 0.02 + 1e-9)
+    grown = ObjectEstimate("lower", lower.pose, np.array([0.09, 0.09, 0.06]), lower.points)  # a box that holds them
+    assert GraspPlanner(kin).plan(top, [top, grown]).counts["collision_free"] < plan.counts["collision_free"]
+
+
 def test_fingers_stay_above_the_table(kin):
     est = box_estimate("t", (0.5, 0.0), (0.04, 0.06, 0.05))
     raised = GraspPlannerConfig(table_z=0.02, sources=["sampler"])  # a table top 2 cm up: low grasps hit it
