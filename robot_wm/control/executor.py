@@ -68,6 +68,8 @@ ARRIVE_TIMEOUT_S = 0.5
 GRIPPER_TIMEOUT_S = 1.0
 GRIPPER_BLIND_S = 1.0  # s a gripper move is given when the width sensor is not trusted (no settling to wait for)
 GRIP_MIN_MOVE = 0.01  # m: a gripper move commanded this far from the reading should change the reading ...
+BACK_OFF = "back off"  # the label of an aborted action's move up (a failure there sends the arm home)
+HOME_LABEL = "home"
 GRIP_STILL = 5e-4  # m: ... by more than this (else the sensor is stuck: real fingers closing on a tight object still move)
 GRIP_OPEN_SHORT = 0.02  # m: an opening that reads this much short of its target is implausible (nothing stops it)
 LOOK_TIMEOUT_S = 1.0  # s a check waits for camera frames before it answers without them
@@ -702,12 +704,19 @@ class SegmentController:
         self.gripper_trusted = False
 
     def _abort(self, reason: str) -> None:
-        """Give up the current action: open, back off upwards, and decide again from a fresh look."""
+        """Give up the current action: open, back off upwards, and decide again from a fresh look. When the
+        back-off itself fails (its pose out of reach from where the arm is: a low, tilted pre-grasp raised to
+        the lift height), the arm goes home by a joint move, which needs no IK — re-queuing the same back-off
+        spun the loop until the run's time was spent (bench generalization dev scene 7032)."""
         self._looking = False
+        backing_off = self._segment is not None and self._segment.label == BACK_OFF
         self._on_abort(reason)
         log.info("action aborted: %s", reason)
         self._segment, self._setpoints = None, None
         self._queue.clear()
+        if backing_off:
+            self._queue.extend([Segment("grip", panda.MAX_OPENING), Segment("joint", panda.HOME.copy(), label=HOME_LABEL)])
+            return
         up = self.kin.fk(self._hold)
         up = Pose([up.position[0], up.position[1], max(up.position[2], self.settings.lift)], up.quaternion)
-        self._queue.extend([Segment("grip", panda.MAX_OPENING), Segment("pose", up)])
+        self._queue.extend([Segment("grip", panda.MAX_OPENING), Segment("pose", up, label=BACK_OFF)])

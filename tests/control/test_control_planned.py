@@ -212,6 +212,31 @@ def test_unreachable_targets_abort_and_are_reported(kin):
     assert ctrl.decisions[0]["failure"] == "target pose unreachable"
 
 
+class NoIK:
+    """The kinematic model with every IK query out of reach (FK and the rest as they are)."""
+
+    def __init__(self, kin):
+        self.kin = kin
+
+    def ik(self, *args, **kwargs):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self.kin, name)
+
+
+def test_a_back_off_out_of_reach_sends_the_arm_home_instead_of_looping(kin):
+    """An aborted action backs off upwards; when that pose is out of reach too, the arm goes home by a joint
+    move (no IK) and the planner decides again — re-queuing the back-off spun until the run's time ran out."""
+    pick = PickAction("b1", Pose([0.5, 0.05, 0.03], [1, 0, 0, 0]), open_width=0.07, contact_width=0.04)
+    planner = ScriptPlanner([Decision("pick", pick=pick)])
+    ctrl = controller(NoIK(kin), planner)
+    cmds = drive(ctrl, max_ticks=20_000)
+    assert planner.outcomes == [("pick", False)] and cmds[-1].done
+    assert ctrl.decisions[0]["failure"] == "target pose unreachable"
+    assert any(c.phase == "home" for c in cmds)
+
+
 def test_place_slots_skip_those_taken_by_perceived_objects(kin):
     region_slots = PlanningController(FixedEstimator([]), kin, ScriptPlanner(), None, REGION, n_slots=2).slots
     occupant = ObjectEstimate("placed", Pose([*region_slots[0], 0.025], [0, 0, 0, 1]), np.array([0.05, 0.05, 0.05]))
