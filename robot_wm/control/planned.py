@@ -32,7 +32,8 @@ Faults it notices (with :mod:`robot_wm.control.faults`) and survives:
   short (:func:`~robot_wm.control.executor.grip_problem`), and a hand the width calls empty that the cameras see
   holding the target, mark the sensor untrusted for the rest of the run: grip moves are then timed, and the
   held checks ask the cameras (in the hand where the lift took it, or still on the table);
-* an unreachable target: the motion aborts ("target pose unreachable") and the planner's budgets end it.
+* an unreachable target: the motion aborts ("target pose unreachable") and the planner's budgets end it; an
+  abort's back-off (open, move up) that is itself out of reach sends the arm home by a joint move.
 
 Budgets: failures per object *identity* (:class:`~robot_wm.planning.decision.ObjectIdentities`: an object
 re-detected under a new tracker id keeps its count) — a decision on an object that has used
