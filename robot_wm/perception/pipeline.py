@@ -343,7 +343,7 @@ class Perceiver:
             obj.support = best
             placed.append((obj, g))
         objs = [o for o, _ in placed]
-        self._complete_occluded_supports(objs, see)
+        self._complete_occluded_supports(objs)
         return objs
 
     def _hidden_base(self, g: _Group, low: float, table_z: float, see: SeenFree) -> bool:
@@ -363,12 +363,10 @@ class Perceiver:
         return not seen.any() or float(free[seen].mean()) <= HIDDEN_BASE_FREE
 
     @staticmethod
-    def _complete_occluded_supports(objs: list[PerceivedObject], see: SeenFree | None = None) -> None:
+    def _complete_occluded_supports(objs: list[PerceivedObject]) -> None:
         """A block seen only as a thin slab (one face; the rest hidden by what stands on it) cannot be thinner
         than the object it carries: along an axis where it measures under 0.6 x its load's extent, grow its
-        footprint (away from the visible face) to cover the load's footprint. Top-down, so stacks propagate.
-        With the free-space test `see`, a side is not grown into space the cameras saw through
-        (:func:`_seen_through_beside`): a narrower block under an overhanging load is seen whole."""
+        footprint (away from the visible face) to cover the load's footprint. Top-down, so stacks propagate."""
         by_id = {o.id: o for o in objs}
         for o in reversed(objs):
             base = by_id.get(o.support) if o.support else None
@@ -384,14 +382,9 @@ class Perceiver:
             for ax in (0, 1):
                 load_ext = load[:, ax].max() - load[:, ax].min()
                 if base.extents[ax] < 0.6 * load_ext:
-                    for side, (a, b) in ((0, (load[:, ax].min(), lo[ax])), (1, (hi[ax], load[:, ax].max()))):
-                        if b - a <= 0 or (see is not None and _seen_through_beside(base, axes, ax, a, b, see)):
-                            continue
-                        if side == 0:
-                            lo[ax] = a
-                        else:
-                            hi[ax] = b
-                        changed = True
+                    lo[ax] = min(lo[ax], load[:, ax].min())
+                    hi[ax] = max(hi[ax], load[:, ax].max())
+                    changed = True
             if changed:
                 mid = (lo + hi) / 2
                 new_c = c + mid @ axes
@@ -446,25 +439,6 @@ class Perceiver:
         obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")
         obj.masks = g.masks()
         return obj
-
-
-def _seen_through_beside(base: PerceivedObject, axes: np.ndarray, ax: int, a: float, b: float, see: SeenFree) -> bool:
-    """True when the cameras saw through the slab of space a footprint growth would add: from `a` to `b` (m)
-    along the base's horizontal axis `ax` (rows of `axes`: its x and y axes in the world xy plane), across
-    the base's other axis, over the middle half of its height; more than HIDDEN_BASE_FREE of the samples
-    some camera saw were seen free."""
-    half = base.extents[:2] / 2
-    other = 1 - ax
-    u = np.linspace(a, b, 6)[1:-1] if b - a > 0.004 else np.array([(a + b) / 2])
-    v = np.linspace(-half[other], half[other], 7)[1:-1]
-    zc, zh = float(base.pose.position[2]), float(base.extents[2]) / 2
-    z = np.linspace(zc - zh / 2, zc + zh / 2, 3)
-    uu, vv, zz = np.meshgrid(u, v, z, indexing="ij")
-    local = np.zeros((uu.size, 2))
-    local[:, ax], local[:, other] = uu.ravel(), vv.ravel()
-    xy = base.pose.position[:2] + local @ axes
-    free, seen = see(np.column_stack([xy, zz.ravel()]))
-    return bool(seen.any()) and float(free[seen].mean()) > HIDDEN_BASE_FREE
 
 
 def _voxel_keys(points: np.ndarray, voxel: float) -> np.ndarray:

@@ -195,37 +195,3 @@ def test_a_group_with_free_space_seen_under_it_is_not_given_a_hidden_base():
     hidden = table_frame(occluder_px=(slice(0, 120), slice(0, 160)))  # something hides everything under it
     assert p._hidden_base(g, 0.03, 0.0, see(hidden))
     assert not p._hidden_base(g, 0.3, 0.0, see(hidden))  # too far up for a hidden base
-
-
-def test_a_support_is_grown_under_its_load_only_where_the_cameras_did_not_see_through():
-    """A base measuring under 0.6 x its load's width is taken for a block seen only as a thin face and grown
-    under the load — unless the cameras saw free space where the growth would go: a narrow block under an
-    overhanging load is seen whole."""
-    from robot_wm.geometry import Pose
-    from robot_wm.perception.graph import PerceivedObject
-
-    def scene():
-        base = PerceivedObject("base", Pose([0.5, 0.0, 0.025], [0, 0, 0, 1]), np.array([0.05, 0.03, 0.05]),
-                               np.zeros(3), np.zeros((0, 3), np.float32), support="table")
-        load = PerceivedObject("load", Pose([0.5, 0.0, 0.07], [0, 0, 0, 1]), np.array([0.05, 0.07, 0.04]),
-                               np.zeros(3), np.zeros((0, 3), np.float32), support="base")
-        return [base, load]
-
-    def hidden(p):  # nothing seen there
-        return np.zeros(len(p), bool), np.zeros(len(p), bool)
-
-    def seen_free(p):  # every sample seen through
-        return np.ones(len(p), bool), np.ones(len(p), bool)
-
-    def free_on_plus_y(p):  # seen through only on the +y side of the base
-        side = p[:, 1] > 0.0
-        return side, np.ones(len(p), bool)
-
-    for see, lo_hi in ((None, (-0.035, 0.035)), (hidden, (-0.035, 0.035)), (seen_free, (-0.015, 0.015)),
-                       (free_on_plus_y, (-0.035, 0.015))):
-        objs = scene()
-        Perceiver._complete_occluded_supports(objs, see)
-        base = objs[0]
-        y0, y1 = base.pose.position[1] - base.extents[1] / 2, base.pose.position[1] + base.extents[1] / 2
-        assert (round(y0, 4), round(y1, 4)) == lo_hi
-        assert abs(base.extents[0] - 0.05) < 1e-9
