@@ -69,7 +69,6 @@ GRIPPER_TIMEOUT_S = 1.0
 GRIPPER_BLIND_S = 1.0  # s a gripper move is given when the width sensor is not trusted (no settling to wait for)
 GRIP_MIN_MOVE = 0.01  # m: a gripper move commanded this far from the reading should change the reading ...
 BACK_OFF = "back off"  # the label of an aborted action's move up (a failure there sends the arm home)
-HOME_LABEL = "home"
 GRIP_STILL = 5e-4  # m: ... by more than this (else the sensor is stuck: real fingers closing on a tight object still move)
 GRIP_OPEN_SHORT = 0.02  # m: an opening that reads this much short of its target is implausible (nothing stops it)
 LOOK_TIMEOUT_S = 1.0  # s a check waits for camera frames before it answers without them
@@ -144,6 +143,11 @@ class Segment:
     speed: float | None = None
     force: float = panda.FINGER_FORCE
     label: str = ""
+
+
+def home_segment() -> Segment:
+    """A joint move to the Panda's home configuration (needs no IK), reported as phase "home"."""
+    return Segment("joint", panda.HOME.copy(), label="home")
 
 
 def lower_thread_priority(nice: int) -> bool:
@@ -715,7 +719,7 @@ class SegmentController:
         self._segment, self._setpoints = None, None
         self._queue.clear()
         if backing_off:
-            self._queue.extend([Segment("grip", panda.MAX_OPENING), Segment("joint", panda.HOME.copy(), label=HOME_LABEL)])
+            self._queue.extend([Segment("grip", panda.MAX_OPENING), home_segment()])
             return
         up = self.kin.fk(self._hold)
         up = Pose([up.position[0], up.position[1], max(up.position[2], self.settings.lift)], up.quaternion)

@@ -56,7 +56,7 @@ from scipy.spatial.transform import Rotation
 from robot_wm.config import PickPlacePlannerConfig, PlaceRegion
 from robot_wm.config.jsonable import to_jsonable
 from robot_wm.control.estimate import ObjectEstimator
-from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController
+from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController, home_segment
 from robot_wm.control.faults import GONE, LOOK, PARTLY, PRESENT, CalibrationMonitor, TargetWatch
 from robot_wm.control.pick_place import place_slots
 from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
@@ -212,7 +212,7 @@ class PlanningController(SegmentController):
             self.current = None
             if not self._homing:  # go home and look once more: the arm may have hidden something
                 self._homing = True
-                self._queue.append(Segment("joint", panda.HOME, label="home"))
+                self._queue.append(home_segment())
             else:
                 self.finish_reason = decision.reason or "the planner has nothing left to do"
                 self._finish()
@@ -461,7 +461,7 @@ class PlanningController(SegmentController):
     def _look_segments(self) -> list[Segment]:
         """After an action: out of the cameras' way (home, when `look_from_home`), then hold still while
         the objects come to rest."""
-        home = [Segment("joint", panda.HOME, label="home")] if self.look_from_home else []
+        home = [home_segment()] if self.look_from_home else []
         return [*home, Segment("settle", int(SETTLE_S / self.dt))]
 
     def _push_segments(self, a: PushAction) -> list[Segment]:

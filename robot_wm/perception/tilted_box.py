@@ -40,8 +40,8 @@ MIN_THICKNESS = 0.004  # m: the thinnest box perception reports (one face seen, 
 MIN_INSIDE = 0.97  # fraction of the points the tilted box must hold (within the noise tolerance)
 MAX_VOLUME_RATIO = 0.7  # the tilted box must be this much smaller than the upright box
 MAX_BELOW_SUPPORT = 0.006  # m: a fitted box reaching further below its support than this is wrong
-TRIM_PERCENT = 1.5
-FACE_BANDS = (0.006, 0.003)  # m: the bands under the face's top its normal is refined from (then the tolerance)  # noisy depth: outlying points ignored on each side (as the upright box does)
+TRIM_PERCENT = 1.5  # noisy depth: outlying points ignored on each side (as the upright box does)
+FACE_BANDS = (0.006, 0.003)  # m: the bands under the face's top its normal is refined from (then the tolerance)
 
 
 def _right_handed(a: np.ndarray, b: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -50,6 +50,17 @@ def _right_handed(a: np.ndarray, b: np.ndarray, n: np.ndarray) -> np.ndarray:
     if np.linalg.det(r) < 0:
         r[:, 1] = -r[:, 1]
     return r
+
+
+def _principal(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(standard deviations (3,), ascending; unit axes (3, 3) as columns) of `points` (N, 3) about their mean."""
+    evals, evecs = np.linalg.eigh(np.cov((points - points.mean(0)).T))
+    return np.sqrt(np.maximum(evals, 0.0)), evecs
+
+
+def _up(v: np.ndarray) -> np.ndarray:
+    """`v` or -v, whichever does not point down."""
+    return v if v[2] >= 0 else -v
 
 
 def _face_normal(rel: np.ndarray, n: np.ndarray, tol: float) -> np.ndarray:
@@ -61,9 +72,7 @@ def _face_normal(rel: np.ndarray, n: np.ndarray, tol: float) -> np.ndarray:
         face = rel[s > np.percentile(s, 100 - TRIM_PERCENT) - band]
         if len(face) < 10:
             break
-        w, vec = np.linalg.eigh(np.cov((face - face.mean(0)).T))
-        new = vec[:, 0] * (1.0 if vec[:, 0] @ n >= 0 else -1.0)
-        n = new * (1.0 if new[2] >= 0 else -1.0)
+        n = _up(_principal(face)[1][:, 0])
     return n
 
 
@@ -78,14 +87,12 @@ def tilted_box(points: np.ndarray, bottom: float, upright_volume: float, sigma: 
     if len(pts) < 30 or upright_volume <= 0:
         return None
     centre = pts.mean(0)
-    evals, evecs = np.linalg.eigh(np.cov((pts - centre).T))
-    spread = np.sqrt(np.maximum(evals, 0.0))
+    spread, axes0 = _principal(pts)
     if spread[1] <= 0 or spread[0] > PLANARITY_MAX * spread[1]:
         return None
-    n = evecs[:, 0] * (1.0 if evecs[2, 0] >= 0 else -1.0)
     rel = pts - centre
     tol = max(0.002, 3.0 * sigma)
-    n = _face_normal(rel, n, tol)
+    n = _face_normal(rel, _up(axes0[:, 0]), tol)
     tilt = math.degrees(math.acos(min(1.0, abs(float(n[2])))))
     if not MIN_TILT_DEG <= tilt <= 90.0 - MIN_TILT_DEG:
         return None
