@@ -5,9 +5,11 @@ between them is narrower than a pixel and, seen from above, their tops meet with
 away is their tops: two flat plateaus at different heights, side by side (not one inside the other, as a
 stack's), each with a rectangular outline. :func:`split_by_plateaus` finds such a pair among a fused group's
 upward-facing points and cuts every point of the group (tops and sides) along the straight line between the
-plateaus. Thresholds follow the measured depth noise `sigma`: plateaus must lie more than
-``max(MIN_STEP, STEP_SIGMAS * sigma)`` apart, so noise alone never splits an object, and a step the sensor
-cannot resolve is left alone (the objects stay merged; a larger step, or a second camera, splits them).
+plateaus. Thresholds follow the measured depth noise `sigma`, as it is left in a top's heights once each is
+the median of its neighbours' (:func:`smoothed_tops`: a top is measured by many pixels, so a step of a few
+pixel sigmas stands out): plateaus must lie more than ``max(MIN_STEP, STEP_SIGMAS * noise)`` apart, so
+noise alone never splits an object, and a step the sensor cannot resolve is left alone (the objects stay
+merged; a larger step, or a second camera, splits them).
 
 Two boxes with *level* tops form one plateau, but unless they are equally wide and aligned their common top
 is not a rectangle: its width steps where one box ends and the other begins. :func:`width_step_cut` finds
@@ -16,7 +18,8 @@ cut, with a jump larger than the noise allows). A box whose top is partly hidden
 something leaning on it) shows the same outline, so the cut is only made when the free space agrees
 (``seen_free``: the test of :mod:`robot_wm.perception.free_space`): walking outward from each side's top,
 the cameras must see through it (unseen space is not free), the sides' widths where they first do must
-differ, and the cut goes where the free space ends the wider box.
+differ (by ``max(MIN_STEP, WIDTH_DIFF_SIGMAS * sigma)``: each edge is a step fitted to tens of free-space
+samples, not one pixel), and the cut goes where the free space ends the wider box.
 
 World frame, metres. Works on point arrays only; the pipeline maps the cut back to each camera's segments.
 """
@@ -63,6 +66,42 @@ EDGE_SEARCH = 0.02  # m: a top's true edge is looked for this far outward of whe
 EDGE_STEP = 0.001  # m: ... in steps of this, with samples this far apart along the edge ...
 EDGE_SPAN = 0.6  # ... over the middle of the side's length
 EDGE_MIN_SEEN = 0.3  # fraction of an offset's samples some camera must have seen
+WIDTH_DIFF_SIGMAS = 1.5  # the sides' widths as the free space shows them differ by this many sigma (and MIN_STEP)
+# denoised tops (plateau_cut)
+SMOOTH_CELL = 0.005  # m: an upward point's height is the median of the upward points in its cell of this grid ...
+SMOOTH_KEEP_SIGMAS = 3.0  # ... unless it lies more than this many sigma from it
+
+
+def smoothed_tops(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(`points` (N, 3) with each upward-facing point's height replaced by the median height of the upward
+    points in its SMOOTH_CELL square of an xy grid, the noise left in each height (N,) m).
+
+    A top's height is measured by many pixels, each with depth noise `sigma`: a median over the k points of
+    a cell leaves about ``sqrt(pi / 2) sigma / sqrt(k)``, so two plateaus a few millimetres apart stand out
+    under noise that hides the step pixel by pixel. A cell across a step takes the height of the side most of
+    its points are on (a median does not blur the step into a ramp). A point more than SMOOTH_KEEP_SIGMAS
+    sigma from its cell's median keeps its height and its noise `sigma` (a step that large needs no
+    smoothing, and a few points of a lower top must not join the taller one), as do points that do not face
+    up."""
+    up = np.flatnonzero(np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z))
+    noise = np.full(len(points), float(sigma))
+    if len(up) < MIN_TOP_POINTS or sigma <= 0:
+        return points, noise
+    cell = np.floor(points[up, :2] / SMOOTH_CELL).astype(np.int64)
+    key = (cell[:, 0] - cell[:, 0].min()) * (int(np.ptp(cell[:, 1])) + 1) + (cell[:, 1] - cell[:, 1].min())
+    z = points[up, 2]
+    order = np.lexsort((z, key))
+    _, inverse, counts = np.unique(key[order], return_inverse=True, return_counts=True)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    zs = z[order]
+    med = 0.5 * (zs[starts + (counts - 1) // 2] + zs[starts + counts // 2])
+    out = points.copy()
+    # a point farther from its cell's median than noise explains is another surface's (a lower top beside a
+    # taller one, in a cell most of which lies on the taller): it keeps its own height
+    keep = np.abs(zs - med[inverse]) > SMOOTH_KEEP_SIGMAS * sigma
+    out[up[order], 2] = np.where(keep, zs, med[inverse])
+    noise[up[order]] = np.where(keep, sigma, sigma * np.sqrt(np.pi / 2 / counts[inverse]))
+    return out, noise
 
 
 def _rect_fill(xy: np.ndarray) -> float:
@@ -99,7 +138,8 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
     rest of the upward-facing points: (unit direction w (2,), offset t) such that ``points[:, :2] @ w > t``
     is one side, or None when no plateau sits beside the rest as a box top does.
 
-    Plateaus are tried densest first (a height band of +-CORE_SIGMAS sigma, at least MIN_FLAT); one is cut
+    Heights are denoised first (:func:`smoothed_tops`; below, sigma is each height's own noise). Plateaus are
+    tried densest first (a height band of +-CORE_SIGMAS sigma, at least MIN_FLAT); one is cut
     off when it holds MIN_PLATEAU_FRACTION of the upward points, the points at least a step (MIN_STEP,
     STEP_SIGMAS sigma) above or below it hold as much and have a plateau of their own, the two separate
     along the line joining their centres (a stack's lower top, a ring around the upper one, does not),
@@ -109,30 +149,33 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
     up = np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z)
     if up.sum() < MIN_TOP_POINTS:
         return None
-    top = points[up]
+    smooth, noise = smoothed_tops(points, normal_z, sigma)
+    top = smooth[up]
     z = top[:, 2]
     n = len(top)
-    band = max(MIN_FLAT, CORE_SIGMAS * sigma)
-    step = max(MIN_STEP, STEP_SIGMAS * sigma)
+    core_band = np.maximum(MIN_FLAT, CORE_SIGMAS * noise[up])  # each height's own noise
+    step = np.maximum(MIN_STEP, STEP_SIGMAS * noise[up])
+    band = float(np.median(core_band))
     seeds = np.ones(n, bool)
     for _ in range(MAX_LEVELS):
         if seeds.sum() < MIN_PLATEAU_FRACTION * n:
             return None
         zm = _densest(z[seeds], band)
         seeds &= np.abs(z - zm) >= step
-        core, rest = top[np.abs(z - zm) < band], top[np.abs(z - zm) >= step]
+        is_rest = np.abs(z - zm) >= step
+        core, rest = top[np.abs(z - zm) < core_band], top[is_rest]
         if len(core) < MIN_PLATEAU_FRACTION * n or len(rest) < MIN_SMALL_PLATEAU_FRACTION * n:
             continue
         if len(rest) < MIN_PLATEAU_FRACTION * n and float(np.median(rest[:, 2])) > zm - BIG_STEP:
             continue  # a small second plateau only counts well below the first (a lower top it hides)
         rz = _densest(rest[:, 2], band)
-        rest_core = rest[np.abs(rest[:, 2] - rz) < band]
+        rest_core = rest[np.abs(rest[:, 2] - rz) < core_band[is_rest]]
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
         if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards)
                                     for c, towards in ((core, cut[0]), (rest_core, -cut[0])))
-                and _tops_cover_footprints(points, normal_z, cut, band)):
+                and _tops_cover_footprints(points, normal_z, cut, max(MIN_FLAT, CORE_SIGMAS * sigma))):
             return cut
     return None
 
@@ -438,7 +481,7 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
 
     `seen_free(points (K, 3)) -> (free (K,), seen (K,))` says which world points the cameras saw through
     (free) and which they observed at all; a level-top cut is made when the sides' widths as the free space
-    shows them (:func:`free_edges`) differ as plateau heights must, by ``max(MIN_STEP, STEP_SIGMAS sigma)``, where
+    shows them (:func:`free_edges`) differ by ``max(MIN_STEP, WIDTH_DIFF_SIGMAS sigma)``, where
     the free space puts the wider box's end (:func:`free_cut`)."""
     side = None
     cut = plateau_cut(points, normal_z, sigma, seen_free)
@@ -451,7 +494,7 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
             (lo0, hi0), (lo1, hi1) = edges
             # widths must differ: a top whose edges both shift by the same amount is as likely one sheared
             # object (or a noisy edge) as two boxes offset sideways
-            if abs((hi0 - lo0) - (hi1 - lo1)) >= max(MIN_STEP, STEP_SIGMAS * sigma):
+            if abs((hi0 - lo0) - (hi1 - lo1)) >= max(MIN_STEP, WIDTH_DIFF_SIGMAS * sigma):
                 side = _level_sides(level, edges, free_cut(level, edges, seen_free), points)
     if side is None:
         return [np.ones(len(points), bool)]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_wm.perception.plateaus import free_edges, plateau_cut, split_by_plateaus, width_step_cut
+from robot_wm.perception.plateaus import (
+    free_edges,
+    plateau_cut,
+    smoothed_tops,
+    split_by_plateaus,
+    width_step_cut,
+)
 
 
 def box_surface(centre_xy, size, rng, step=0.002) -> tuple[np.ndarray, np.ndarray]:
@@ -60,12 +66,40 @@ def test_one_box_and_a_stack_stay_whole():
 
 
 def test_a_step_hidden_in_the_noise_is_not_cut():
-    """5 mm apart under 2 mm depth noise: not resolvable, so no split (3 sigma = 6 mm)."""
-    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.055)), sigma=0.002)
-    assert plateau_cut(pts, nz, 0.002) is None
+    """3 mm apart under 5 mm depth noise: even averaged over a top's neighbourhood (~13 points, 1.7 mm left)
+    the step is under 3 sigma, so no split ..."""
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.053)), sigma=0.005)
+    assert plateau_cut(pts, nz, 0.005) is None
     # ... while clean depth resolves it
-    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.055)))
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.053)))
     assert plateau_cut(pts, nz, 0.0) is not None
+
+
+def test_a_step_of_a_few_sigma_is_cut_once_each_top_is_averaged():
+    """5 mm apart under 2 mm noise: pixel by pixel the tops overlap (3 sigma = 6 mm), but each top's height
+    is measured by many pixels: the local medians part them."""
+    pts, nz, _ = group(((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.055)), sigma=0.002)
+    assert plateau_cut(pts, nz, 0.002) is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noise_alone_never_cuts_a_flat_top(seed):
+    pts, nz, _ = group(((0.50, 0.0), (0.10, 0.05, 0.05)), sigma=0.003, seed=seed)
+    assert len(split_by_plateaus(pts, nz, 0.003, 40)) == 1
+
+
+def test_smoothed_tops_report_the_noise_left_in_the_heights():
+    """A flat top under 3 mm noise: the smoothed heights' spread matches the sigma it reports (within 30 %),
+    about half the raw noise (~6 points a cell); side points keep their heights."""
+    pts, nz, _ = group(((0.50, 0.0), (0.10, 0.05, 0.05)), sigma=0.003, seed=3)
+    out, noise = smoothed_tops(pts, nz, 0.003)
+    top = nz > 0.5
+    sigma_top = float(np.median(noise[top]))
+    assert np.all(noise[~top] == 0.003)
+    assert sigma_top < 0.003 / 1.8
+    assert abs(np.std(out[top, 2]) - sigma_top) < 0.3 * sigma_top
+    np.testing.assert_array_equal(out[~top], pts[~top])
+    assert np.all(smoothed_tops(pts, nz, 0.0)[1] == 0.0)
 
 
 def test_sloped_top_is_not_cut():
@@ -143,6 +177,17 @@ def test_level_topped_pair_of_different_widths_is_cut_where_the_free_space_agree
     edges = free_edges(step, free_outside(*LEVEL_PAIR))
     widths = sorted(hi - lo for lo, hi in edges)
     assert widths == pytest.approx([0.04, 0.065], abs=0.003)
+
+
+def test_level_pair_whose_widths_differ_by_a_few_noise_sigmas_is_cut():
+    """Widths 4 and 4.6 cm under 2.5 mm depth noise: each free-space edge is fitted to tens of samples, so a
+    6 mm difference (2.4 sigma of one pixel's noise) is evidence enough."""
+    pair = (((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.551, 0.003), (0.05, 0.046, 0.05)))
+    pts, nz, sizes = group(*pair, sigma=0.0025)
+    masks = split_by_plateaus(pts, nz, 0.0025, 40, free_outside(*pair))
+    assert len(masks) == 2
+    truth = np.r_[np.zeros(sizes[0], bool), np.ones(sizes[1], bool)]
+    assert max(np.mean(masks[1] == truth), np.mean(masks[0] == truth)) > 0.95
 
 
 def test_level_topped_pair_stays_whole_without_free_space_evidence():
