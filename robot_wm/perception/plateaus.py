@@ -39,6 +39,8 @@ MIN_PLATEAU_FRACTION = 0.15  # each plateau holds at least this fraction of the 
 MIN_SMALL_PLATEAU_FRACTION = 0.04  # ... or, the lower one of a taller neighbour that hides most of it, this
 BIG_STEP = 0.01  # m: ... when it lies this far below the other
 MIN_STEP = 0.002  # m: plateaus closer in height than this are one surface ...
+MIN_STEP_CLEAN = 0.001  # ... or this, on depth without measurable noise (sigma under CLEAN_SIGMA) ...
+CLEAN_SIGMA = 0.0002  # m
 STEP_SIGMAS = 3.0  # ... or closer than this many sigma of depth noise
 CORE_SIGMAS = 1.5  # a plateau's core: its points within this many sigma of its densest height ...
 MIN_FLAT = 0.00075  # m ... and at least this
@@ -154,7 +156,7 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
     z = top[:, 2]
     n = len(top)
     core_band = np.maximum(MIN_FLAT, CORE_SIGMAS * noise[up])  # each height's own noise
-    step = np.maximum(MIN_STEP, STEP_SIGMAS * noise[up])
+    step = np.maximum(MIN_STEP if sigma > CLEAN_SIGMA else MIN_STEP_CLEAN, STEP_SIGMAS * noise[up])
     band = float(np.median(core_band))
     seeds = np.ones(n, bool)
     for _ in range(MAX_LEVELS):

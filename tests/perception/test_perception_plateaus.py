@@ -82,6 +82,14 @@ def test_a_step_of_a_few_sigma_is_cut_once_each_top_is_averaged():
     assert plateau_cut(pts, nz, 0.002) is not None
 
 
+def test_clean_depth_resolves_a_millimetre_and_a_half_step():
+    """Without measurable noise the floor is 1 mm (2 mm once the sensor is noisy)."""
+    pair = (((0.50, 0.0), (0.05, 0.04, 0.05)), ((0.5505, 0.0), (0.05, 0.04, 0.0515)))
+    pts, nz, _ = group(*pair)
+    assert plateau_cut(pts, nz, 0.0) is not None
+    assert plateau_cut(pts, nz, 0.0003) is None  # noisy: under the 2 mm floor
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_noise_alone_never_cuts_a_flat_top(seed):
     pts, nz, _ = group(((0.50, 0.0), (0.10, 0.05, 0.05)), sigma=0.003, seed=seed)
