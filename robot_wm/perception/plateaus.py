@@ -91,18 +91,15 @@ def smoothed_tops(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tup
         return points, noise
     cell = np.floor(points[up, :2] / SMOOTH_CELL).astype(np.int64)
     key = (cell[:, 0] - cell[:, 0].min()) * (int(np.ptp(cell[:, 1])) + 1) + (cell[:, 1] - cell[:, 1].min())
-    z = points[up, 2]
-    order = np.lexsort((z, key))
-    _, inverse, counts = np.unique(key[order], return_inverse=True, return_counts=True)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    zs = z[order]
-    med = 0.5 * (zs[starts + (counts - 1) // 2] + zs[starts + counts // 2])
+    cells = _Groups(points[up, 2], key)
+    med, count = cells.quantile(0.5)[cells.inverse], cells.counts[cells.inverse]
+    zs, rows = cells.sorted, up[cells.order]
     out = points.copy()
     # a point farther from its cell's median than noise explains is another surface's (a lower top beside a
     # taller one, in a cell most of which lies on the taller): it keeps its own height
-    keep = np.abs(zs - med[inverse]) > SMOOTH_KEEP_SIGMAS * sigma
-    out[up[order], 2] = np.where(keep, zs, med[inverse])
-    noise[up[order]] = np.where(keep, sigma, sigma * np.sqrt(np.pi / 2 / counts[inverse]))
+    keep = np.abs(zs - med) > SMOOTH_KEEP_SIGMAS * sigma
+    out[rows, 2] = np.where(keep, zs, med)
+    noise[rows] = np.where(keep, sigma, sigma * np.sqrt(np.pi / 2 / count))
     return out, noise
 
 
@@ -163,9 +160,10 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         if seeds.sum() < MIN_PLATEAU_FRACTION * n:
             return None
         zm = _densest(z[seeds], band)
-        seeds &= np.abs(z - zm) >= step
-        is_rest = np.abs(z - zm) >= step
-        core, rest = top[np.abs(z - zm) < core_band], top[is_rest]
+        off = np.abs(z - zm)
+        is_rest = off >= step
+        seeds &= is_rest
+        core, rest = top[off < core_band], top[is_rest]
         if len(core) < MIN_PLATEAU_FRACTION * n or len(rest) < MIN_SMALL_PLATEAU_FRACTION * n:
             continue
         if len(rest) < MIN_PLATEAU_FRACTION * n and float(np.median(rest[:, 2])) > zm - BIG_STEP:
@@ -281,23 +279,36 @@ def _level_top(points: np.ndarray, normal_z: np.ndarray, sigma: float) -> tuple[
     return (core, zm) if len(core) >= MIN_TOP_POINTS else None
 
 
-def _outline(s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(slice positions (K,), low edges (K,), high edges (K,)): the PROFILE_EDGE_Q / 100 - PROFILE_EDGE_Q
-    percentiles (linear interpolation) of `r` in PROFILE_BIN slices of `s` holding at least 3 points."""
-    k = np.floor((s - s.min()) / PROFILE_BIN).astype(int)
-    order = np.lexsort((r, k))
-    rs = r[order]
-    bins, starts, counts = np.unique(k[order], return_index=True, return_counts=True)
-    keep = counts >= 3
-    bins, starts, counts = bins[keep], starts[keep], counts[keep]
+class _Groups:
+    """`values` (N,) grouped by integer `keys` (N,), each group sorted: `order` sorts the input (keys, then
+    values), `keys` (G,) the distinct keys, `starts` / `counts` (G,) each group's slice of `sorted`, `inverse`
+    (N,) the group of each sorted value."""
 
-    def quantile(q: float) -> np.ndarray:
+    def __init__(self, values: np.ndarray, keys: np.ndarray) -> None:
+        self.order = np.lexsort((values, keys))
+        self.sorted = values[self.order]
+        self.keys, self.starts, self.inverse, self.counts = np.unique(
+            keys[self.order], return_index=True, return_inverse=True, return_counts=True)
+
+    def quantile(self, q: float, starts: np.ndarray | None = None, counts: np.ndarray | None = None) -> np.ndarray:
+        """Each group's `q` quantile (G,) (linear interpolation; q 0.5: the median), or of the groups whose
+        `starts` / `counts` are given."""
+        starts = self.starts if starts is None else starts
+        counts = self.counts if counts is None else counts
         x = starts + q * (counts - 1)
         i = np.floor(x).astype(int)
         j = np.minimum(i + 1, starts + counts - 1)
-        return rs[i] + (x - i) * (rs[j] - rs[i])
+        return self.sorted[i] + (x - i) * (self.sorted[j] - self.sorted[i])
 
-    return s.min() + (bins + 0.5) * PROFILE_BIN, quantile(PROFILE_EDGE_Q / 100), quantile(1 - PROFILE_EDGE_Q / 100)
+
+def _outline(s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slice positions (K,), low edges (K,), high edges (K,)): the PROFILE_EDGE_Q / 100 - PROFILE_EDGE_Q
+    percentiles (linear interpolation) of `r` in PROFILE_BIN slices of `s` holding at least 3 points."""
+    groups = _Groups(r, np.floor((s - s.min()) / PROFILE_BIN).astype(int))
+    keep = groups.counts >= 3
+    starts, counts = groups.starts[keep], groups.counts[keep]
+    return (s.min() + (groups.keys[keep] + 0.5) * PROFILE_BIN, groups.quantile(PROFILE_EDGE_Q / 100, starts, counts),
+            groups.quantile(1 - PROFILE_EDGE_Q / 100, starts, counts))
 
 
 def _best_step(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[int, float, float] | None:
