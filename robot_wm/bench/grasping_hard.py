@@ -95,6 +95,7 @@ SPLIT_KEY = 18  # spawn key of the id permutations (issue 18)
 ECE_BINS = 10
 QUALITY_MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "grasp_quality.safetensors"
 QUALITY_PER_OBJECT = 8  # arm trials per training object in quality_samples
+JITTER_M, JITTER_RAD = 0.002, 0.03  # repeated trials' pose error: TCP shifted this far, turned this much
 
 
 # ---------------------------------------------------------------------------------------------- objects
@@ -503,18 +504,33 @@ def _pick(pool_sampled: int, pool_size: int, per_object: int, rng: np.random.Gen
     return np.array(pick, int)
 
 
+def jittered(grasp: Grasp, rng: np.random.Generator, shift: float = JITTER_M, turn: float = JITTER_RAD) -> Grasp:
+    """`grasp` with a small execution error: its TCP moved `shift` m in a random direction and turned `turn`
+    rad about a random axis through the TCP (world frame; directions uniform on the sphere, drawn from
+    `rng`); width and score kept."""
+    d = rng.normal(size=(2, 3))
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    rot = Rotation.from_rotvec(turn * d[1]) * grasp.pose.rotation
+    return Grasp(Pose(grasp.pose.position + shift * d[0], rot.as_quat()), grasp.width, grasp.score)
+
+
 def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OBJECT,
-                   guide: str | None = None) -> dict[str, Any]:
+                   guide: str | None = None, repeats: int = 1) -> dict[str, Any]:
     """Arm-trial labels of one TRAINING object's candidates: the front view's
     :func:`robot_wm.grasping.quality.candidate_pool` with the headline's settings (seeded by (`seed`,
     index)), `per_object` of them (all of them when the pool is no larger)
     (:func:`_pick`; with a `guide` model file, its `per_object` most likely successes instead, so that a
     second round labels what that model would choose) each executed by
     :func:`robot_wm.sim.arm_grasp_trial.arm_grasp_trial` in a freshly reset world, as the suite does.
-    Returns ``index``, ``features`` (k, F), ``labels`` (k trial labels), ``sampled`` (k,), ``pool`` (pool
-    size), ``poses`` (k, 8: TCP position, xyzw quaternion, width; world), ``prior`` (k,) (the sampler's
-    score, NaN for top-down candidates), ``cloud`` (K, 3) the completed cloud and ``inferred`` (K,) its
-    inferred points (what the features are computed from). Raises ValueError for a held-out object."""
+    `repeats` > 1: each candidate is executed that many times, the first at its pose and the others with a
+    small execution error (:func:`jittered`: 2 mm, 0.03 rad; seeded by (`seed`, index) apart from the pick,
+    so `repeats` = 1 gives the same rows as before), each trial a row with the features of the pose it ran:
+    labels of how robustly a grasp holds, not of one lucky or unlucky execution. Returns ``index``,
+    ``features`` (k, F), ``labels`` (k trial labels), ``sampled`` (k,), ``candidate`` (k,) which picked
+    candidate each trial executes (0, 1, ...), ``pool`` (pool size), ``poses`` (k, 8: TCP position, xyzw
+    quaternion, width; world), ``prior`` (k,) (the sampler's score, NaN for top-down candidates), ``cloud``
+    (K, 3) the completed cloud and ``inferred`` (K,) its inferred points (what the features are computed
+    from). Raises ValueError for a held-out object."""
     from robot_wm.config.object_sets import HELDOUT_URDF_IDS
     from robot_wm.grasping.quality import N_FEATURES, QualityModel, candidate_pool, grasp_features
     from robot_wm.sim import Arm, World
@@ -532,7 +548,7 @@ def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OB
                               tiers=RANKED_TIERS) if len(pts) else None
         if pool is None or not pool.grasps:
             return {"index": obj.index, "features": np.zeros((0, N_FEATURES)), "labels": [], "sampled": np.zeros(0),
-                    "pool": 0, "poses": np.zeros((0, 8)), "cloud": np.zeros((0, 3)), "inferred": np.zeros(0, bool),
+                    "candidate": np.zeros(0, int), "pool": 0, "poses": np.zeros((0, 8)), "cloud": np.zeros((0, 3)), "inferred": np.zeros(0, bool),
                     "prior": np.zeros(0)}
         n_sampled = int(np.isfinite(pool.prior).sum())
         if guide is None:
@@ -542,7 +558,13 @@ def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OB
             every = grasp_features(pool.grasps, pool.cloud, pool.prior)
             pick = np.argsort(-QualityModel.load(guide).probability(every), kind="stable")[:per_object]
             feats = every[pick]
+        cand = np.repeat(np.arange(len(pick)), max(int(repeats), 1))
         grasps = [pool.grasps[i] for i in pick]
+        if repeats > 1:
+            jit = _planner_rng(seed, obj.index, "quality_jitter")
+            grasps = [g if k == 0 else jittered(g, jit) for g in grasps for k in range(repeats)]
+            pick = pick[cand]
+            feats = grasp_features(grasps, pool.cloud, pool.prior[pick])
         arm = Arm(world, kin=kin)
         labels = []
         for k, g in enumerate(grasps):
@@ -553,11 +575,11 @@ def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OB
         arm.close()
     poses = np.array([np.r_[g.pose.position, g.pose.quaternion, g.width] for g in grasps]).reshape(-1, 8)
     return {"index": obj.index, "features": feats, "labels": labels, "sampled": (pick < n_sampled).astype(float),
-            "pool": len(pool.grasps), "poses": poses, "cloud": pool.cloud, "inferred": pool.inferred,
+            "candidate": cand, "pool": len(pool.grasps), "poses": poses, "cloud": pool.cloud, "inferred": pool.inferred,
             "prior": pool.prior[pick]}
 
 
-def _quality_job(args: tuple[SuiteObject, int, int, str | None]) -> dict[str, Any]:
+def _quality_job(args: tuple[SuiteObject, int, int, str | None, int]) -> dict[str, Any]:
     from robot_wm.sim.client import quiet_stdio
 
     with quiet_stdio(stdout_to_stderr=True):
@@ -566,18 +588,20 @@ def _quality_job(args: tuple[SuiteObject, int, int, str | None]) -> dict[str, An
 
 def quality_samples(seed: int, n_objects: int, per_object: int = QUALITY_PER_OBJECT, workers: int = 1,
                     progress: Callable[[int, int], None] | None = None, guide: str | None = None,
-                    kinds: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+                    kinds: tuple[str, ...] | None = None, repeats: int = 1) -> dict[str, np.ndarray]:
     """Training data of the grasp-quality model: :func:`quality_object` on the first `n_objects` training
     objects of the suite's draws (random_urdfs 000-699, :func:`suite_objects` with split ``tuning``; never
     700-999) on `workers` spawned single-threaded processes (0: this process); the same numbers for any
     worker count; `guide`: a model file whose top candidates are executed (:func:`quality_object`). Returns
     arrays ``features`` (S, F), ``success`` (S,) 0/1, ``label`` (S,) str, ``object`` (S,) random_urdfs id,
-    ``sampled`` (S,) 0/1. `progress(done, total)` after each object. `kinds`: only objects of these spawn
+    ``sampled`` (S,) 0/1, ``candidate`` (S,) the candidate a trial executes, numbered across the whole run
+    (trials of one candidate share it: `repeats` > 1 runs each candidate that many times, see
+    :func:`quality_object`). `progress(done, total)` after each object. `kinds`: only objects of these spawn
     kinds (:func:`suite_objects`)."""
     from robot_wm.grasping.quality import N_FEATURES
 
     objs = suite_objects(seed, n_objects, "tuning", kinds)
-    jobs = [(o, seed, per_object, None if guide is None else str(guide)) for o in objs]
+    jobs = [(o, seed, per_object, None if guide is None else str(guide), repeats) for o in objs]
     res: list[dict[str, Any]] = []
     if workers <= 0:
         warm_up()
@@ -598,7 +622,17 @@ def quality_samples(seed: int, n_objects: int, per_object: int = QUALITY_PER_OBJ
             "label": np.array(labels, dtype=str),
             "object": np.concatenate([np.full(len(r["labels"]), r["index"]) for r in res]).astype(int)
             if res else np.zeros(0, int),
-            "sampled": np.concatenate([r["sampled"] for r in res]) if res else np.zeros(0)}
+            "sampled": np.concatenate([r["sampled"] for r in res]) if res else np.zeros(0),
+            "candidate": _run_numbers([r["candidate"] for r in res])}
+
+
+def _run_numbers(per_object: list[np.ndarray]) -> np.ndarray:
+    """Per-object candidate numbers (0, 1, ... each) renumbered across the run: (S,) int."""
+    out, base = [], 0
+    for c in per_object:
+        out.append(np.asarray(c, int) + base)
+        base += int(c.max()) + 1 if len(c) else 0
+    return np.concatenate(out) if out else np.zeros(0, int)
 
 
 # ---------------------------------------------------------------------------------------------- the suite
@@ -682,5 +716,5 @@ def hard_fields(seed: int, quick: bool, workers: int | None = None) -> dict[str,
 
 
 __all__ = ["HEADLINE", "PLANNERS", "PROBABILISTIC", "PlannerInput", "SuiteObject", "calibrated", "draw_object", "evaluate_object",
-           "evaluate_scene", "fit_logistic", "hard_fields", "narrow_width", "object_scene", "quality_object", "quality_samples", "suite_objects",
+           "evaluate_scene", "fit_logistic", "hard_fields", "jittered", "narrow_width", "object_scene", "quality_object", "quality_samples", "suite_objects",
            "trial_config", "warm_up"]

@@ -117,3 +117,29 @@ def test_quality_labels_come_from_training_objects_only() -> None:
     assert all(len(data[k]) == n for k in ("label", "object", "sampled"))
     assert np.all(data["object"] < 700) and set(data["label"].tolist()) <= set(TRIAL_LABELS)
     np.testing.assert_array_equal(data["success"], data["label"] == "stable")
+    np.testing.assert_array_equal(data["candidate"], np.arange(n))
+
+
+def test_repeated_quality_trials_execute_each_candidate_with_small_pose_errors() -> None:
+    """--repeats: every candidate runs `repeats` times, the first trial at its own pose (the rows of a single
+    run), the others jittered 2 mm / 0.03 rad, each with the features of the pose it ran."""
+    from robot_wm.geometry import Pose
+    from robot_wm.grasping import Grasp
+
+    one = hard.quality_samples(0, 1, per_object=1, workers=0)
+    rep = hard.quality_samples(0, 1, per_object=1, workers=0, repeats=3)
+    n = len(one["success"])
+    assert n >= 1 and len(rep["success"]) == 3 * n
+    np.testing.assert_array_equal(rep["candidate"], np.repeat(np.arange(n), 3))
+    np.testing.assert_allclose(rep["features"][::3], one["features"])
+    np.testing.assert_array_equal(rep["label"][::3], one["label"])
+    assert not np.allclose(rep["features"][1], rep["features"][0])
+
+    g = Grasp(Pose(np.array([0.5, 0.0, 0.1]), np.array([1.0, 0.0, 0.0, 0.0])), 0.04, 0.7)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        j = hard.jittered(g, rng)
+        assert np.linalg.norm(j.pose.position - g.pose.position) == pytest.approx(hard.JITTER_M)
+        turn = (j.pose.rotation * g.pose.rotation.inv()).magnitude()
+        assert turn == pytest.approx(hard.JITTER_RAD)
+        assert (j.width, j.score) == (g.width, g.score)
