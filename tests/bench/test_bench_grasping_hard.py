@@ -42,6 +42,13 @@ def test_quick_suite_emits_every_field_in_range(quick: dict) -> None:
     assert len(quick["hard_per_object"]) == hard.OBJECTS_QUICK
     labels = {lab for row in quick["hard_per_object"] for n in hard.PLANNERS for lab in row[n]}
     assert labels <= {"stable", "slipped", "dropped", "no_contact", "table_collision", "collision", "unreachable"}
+    # the headline's top-1 executed 1 + TOP1_REPEATS times; the first of them is the top-1 trial itself
+    reps = [row["headline_top1_repeats"] for row in quick["hard_per_object"]]
+    for row, rep in zip(quick["hard_per_object"], reps, strict=True):
+        if row[hard.HEADLINE]:
+            assert len(rep) == 1 + hard.TOP1_REPEATS and rep[0] == (row[hard.HEADLINE][0] == "stable")
+    assert quick["hard_top1_expected"] == pytest.approx(np.mean([np.mean(r) if r else 0.0 for r in reps]))
+    assert quick["hard_top1_mixed_objects"] == sum(0 < sum(r) < len(r) for r in reps)
 
 
 def test_same_seed_same_numbers_whatever_the_worker(quick: dict) -> None:
@@ -49,10 +56,11 @@ def test_same_seed_same_numbers_whatever_the_worker(quick: dict) -> None:
     other work, gives the same labels for every planner."""
     obj = hard.suite_objects(0, 1)[0]
     hard.warm_up()
-    again = hard.evaluate_object(obj, 0, tuple(hard.PLANNERS))
+    again = hard.evaluate_object(obj, 0, tuple(hard.PLANNERS), hard.TOP_K, hard.TOP1_REPEATS)
     row = quick["hard_per_object"][0]
     assert row["index"] == obj.index
     assert {n: again["planners"][n]["labels"] for n in hard.PLANNERS} == {n: row[n] for n in hard.PLANNERS}
+    assert [int(b) for b in again["planners"][hard.HEADLINE].get("top1_repeats", [])] == row["headline_top1_repeats"]
 
 
 def test_objects_are_drawn_from_the_seed_and_fit_the_gripper() -> None:
