@@ -12,6 +12,13 @@ perception fits with trimmed percentiles) are dropped, and the hull is eroded by
 expected overshoot of the extremes of a few hundred noisy samples of a face. Each verdict carries the
 sigma, the points dropped and the erosion, so a caller can see how uncertain the geometry was.
 
+A block carrying a load shows only its sides (its top is under the load), often only the one or two facing
+the cameras: the hull of those points is a slab on one side of the block, and the verifier's fingers close
+on air or start inside it. Perception places the block's box from more than its points (the support
+footprint, the load, free space), so when the points span less than ``MIRROR_SPAN`` of the box along
+either horizontal axis, they are completed by central symmetry about the box's vertical axis (each point
+also mirrored through it), as a box, a cylinder and most table-top objects are.
+
 Mass and friction cannot be seen: the shadow uses deliberately unfavourable values, so a grasp that holds
 there should hold on the real object.
 """
@@ -39,6 +46,7 @@ CLIP_SIGMAS = 2.0  # points further than this many sigma outside the perceived b
 MIN_CLIP = 0.001  # m: ... and never closer than this (clean depth)
 ERODE_SIGMAS = 3.0  # the hull shrinks by this many sigma (its vertices are the noise's extremes)
 MAX_ERODE_FRACTION = 0.4  # never more than this fraction of the hull's inner radius
+MIRROR_SPAN = 0.9  # points spanning less than this fraction of the box along x or y are completed by symmetry
 
 
 def surface_noise(points: np.ndarray, k: int = NOISE_NEIGHBOURS) -> float:
@@ -72,7 +80,8 @@ def eroded_hull_vertices(points: np.ndarray, depth: float) -> np.ndarray:
 class ShadowGeometry:
     """The shadow object of a perceived object and how sure its geometry is: `model` and its world `pose`;
     `sigma` (m) the cloud's surface noise, `points_used` / `points_dropped` (outliers outside the box),
-    `eroded` (m) how far the hull was shrunk; `model.shape` is "box" when the points could not be used."""
+    `eroded` (m) how far the hull was shrunk, `mirrored` whether the points were completed by symmetry
+    (:data:`MIRROR_SPAN`); `model.shape` is "box" when the points could not be used."""
 
     model: ObjectModel
     pose: Pose
@@ -80,6 +89,7 @@ class ShadowGeometry:
     points_used: int = 0
     points_dropped: int = 0
     eroded: float = 0.0
+    mirrored: bool = False
 
 
 def shadow_geometry(est: ObjectEstimate, mass: float = SHADOW_MASS,
@@ -97,7 +107,11 @@ def shadow_geometry(est: ObjectEstimate, mass: float = SHADOW_MASS,
     half = np.asarray(est.extents, float) / 2 + max(CLIP_SIGMAS * sigma, MIN_CLIP)
     local = local[np.all(np.abs(local) <= half, axis=1)]
     dropped = len(pts) - len(local)
-    if len(local) >= MIN_HULL_POINTS:
+    used = len(local)
+    mirrored = False
+    if used >= MIN_HULL_POINTS:
+        local, mirrored = mirror_completed(local, np.asarray(est.extents, float))
+    if used >= MIN_HULL_POINTS:
         try:
             erode = ERODE_SIGMAS * sigma
             top = pose.transform_points(eroded_hull_vertices(local, erode))
@@ -106,10 +120,20 @@ def shadow_geometry(est: ObjectEstimate, mass: float = SHADOW_MASS,
             both = pose.inverse().transform_points(np.vstack([top, foot]))
             hull = both[ConvexHull(both).vertices]
             model = ObjectModel(est.id, "hull", tuple(hull.reshape(-1).tolist()), mass=mass, friction=friction)
-            return ShadowGeometry(model, pose, sigma, len(local), dropped, erode)
+            return ShadowGeometry(model, pose, sigma, used, dropped, erode, mirrored)
         except (QhullError, ValueError):
             pass  # flat or degenerate cloud: use the box
-    return ShadowGeometry(box, pose, sigma, len(local), dropped)
+    return ShadowGeometry(box, pose, sigma, used, dropped)
+
+
+def mirror_completed(local: np.ndarray, extents: np.ndarray, span: float = MIRROR_SPAN) -> tuple[np.ndarray, bool]:
+    """(points, completed): `local` (N, 3), points in the perceived box's frame (centre at the origin, z up),
+    with each point's mirror image through the box's vertical axis ((x, y, z) -> (-x, -y, z)) added when the
+    points span less than `span` of the box's `extents` (3,) m along x or y; else the points unchanged."""
+    cover = np.ptp(local[:, :2], axis=0) / np.maximum(extents[:2], 1e-6)
+    if not np.any(cover < span):
+        return local, False
+    return np.vstack([local, local * np.array([-1.0, -1.0, 1.0])]), True
 
 
 def shadow_model(est: ObjectEstimate, mass: float = SHADOW_MASS,
@@ -135,6 +159,7 @@ class Verdict:
     points_dropped: int = 0
     eroded: float = 0.0
     trials: int = 0
+    mirrored: bool = False
 
 
 class ShadowVerifier:
@@ -175,7 +200,7 @@ class ShadowVerifier:
                                    stop=self._decided if self.early_stop else None)
         ok = sum(r.success for r in result.trials)
         return Verdict(grasp, result.success_rate, result.labels, ok >= self.needed, geo.sigma, geo.points_dropped,
-                       geo.eroded, len(result.trials))
+                       geo.eroded, len(result.trials), geo.mirrored)
 
     def _decided(self, results: list[ShakeResult]) -> bool:
         ok = sum(r.success for r in results)
