@@ -148,8 +148,8 @@ class Verdict:
     """Result of verifying one grasp: fraction of the robust trials run (`trials`) labelled stable, and label
     counts;
     `geometry_sigma` (m) the perceived cloud's surface noise, `points_dropped` the outliers left out and
-    `eroded` (m) how far the hull was shrunk for it (:class:`ShadowGeometry`) — how uncertain the shadow
-    object was."""
+    `eroded` (m) how far the hull was shrunk for it, `mirrored` whether its hidden side was completed by
+    symmetry (:class:`ShadowGeometry`) — how uncertain the shadow object was."""
 
     grasp: Grasp
     success_rate: float
