@@ -194,7 +194,7 @@ def test_a_block_seen_only_from_its_sides_is_completed_by_symmetry():
     assert np.all(verts[:, :2].min(axis=0) < -0.024) and np.all(verts[:, :2].max(axis=0) > 0.024)
     centred = Grasp(Pose([0.5, 0.0, 0.03], DOWN), 0.05)  # closing along y, the pads' middle over x = 0
     verdict = ShadowVerifier(trials=3).verify(est, centred)
-    assert verdict.mirrored and verdict.passed and verdict.labels == {"stable": 3}
+    assert verdict.mirrored and verdict.passed and set(verdict.labels) == {"stable"}
 
     seen = cube_estimate(True)  # its top face spans the box
     local = seen.pose.inverse().transform_points(seen.points)
