@@ -392,7 +392,6 @@ def evaluate_scene(scene: Scene, key: int, seed: int, planners: tuple[str, ...],
     (`seed`, `key`)): its ``top1_repeats`` (bool per trial, the first one included), so that a grasp's
     chance of holding is read, not one execution of it."""
     from robot_wm.sim import Arm, World
-    from robot_wm.sim.arm_grasp_trial import arm_grasp_trial
 
     cfg = trial_config()
     kin = _kinematics()
@@ -425,8 +424,7 @@ def evaluate_scene(scene: Scene, key: int, seed: int, planners: tuple[str, ...],
                 if dirty:
                     world.reset()
                 dirty = True
-                r = arm_grasp_trial(world, arm, "target", g.pose, min(g.width + OPENING_CLEARANCE, panda.MAX_OPENING),
-                                    cfg)
+                r = _execute(world, arm, g, cfg)
                 labels.append(r.label)
                 if r.success:
                     break
@@ -438,12 +436,19 @@ def evaluate_scene(scene: Scene, key: int, seed: int, planners: tuple[str, ...],
                 held = [out["planners"][name]["top1"]]
                 for _ in range(top1_repeats):
                     world.reset()
-                    g = jittered(grasps[0], jit, EXPECTED_M, EXPECTED_RAD)
-                    held.append(arm_grasp_trial(world, arm, "target", g.pose,
-                                                min(g.width + OPENING_CLEARANCE, panda.MAX_OPENING), cfg).success)
+                    held.append(_execute(world, arm, jittered(grasps[0], jit, EXPECTED_M, EXPECTED_RAD), cfg).success)
                 out["planners"][name]["top1_repeats"] = held
         arm.close()
     return out
+
+
+def _execute(world, arm, grasp: Grasp, cfg):
+    """One arm trial of `grasp` on the world's object ``target``, fingers opened OPENING_CLEARANCE beyond its
+    width (at most the gripper's): :class:`robot_wm.sim.arm_grasp_trial.ArmTrialResult`."""
+    from robot_wm.sim.arm_grasp_trial import arm_grasp_trial
+
+    return arm_grasp_trial(world, arm, "target", grasp.pose, min(grasp.width + OPENING_CLEARANCE, panda.MAX_OPENING),
+                           cfg)
 
 
 def warm_up() -> None:
@@ -549,7 +554,6 @@ def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OB
     from robot_wm.config.object_sets import HELDOUT_URDF_IDS
     from robot_wm.grasping.quality import N_FEATURES, QualityModel, candidate_pool, grasp_features
     from robot_wm.sim import Arm, World
-    from robot_wm.sim.arm_grasp_trial import arm_grasp_trial
 
     if obj.index in HELDOUT_URDF_IDS:
         raise ValueError(f"random_urdfs {obj.index} is held out: quality labels come from training objects only")
@@ -585,8 +589,7 @@ def quality_object(obj: SuiteObject, seed: int, per_object: int = QUALITY_PER_OB
         for k, g in enumerate(grasps):
             if k:
                 world.reset()
-            r = arm_grasp_trial(world, arm, "target", g.pose, min(g.width + OPENING_CLEARANCE, panda.MAX_OPENING), cfg)
-            labels.append(r.label)
+            labels.append(_execute(world, arm, g, cfg).label)
         arm.close()
     poses = np.array([np.r_[g.pose.position, g.pose.quaternion, g.width] for g in grasps]).reshape(-1, 8)
     return {"index": obj.index, "features": feats, "labels": labels, "sampled": (pick < n_sampled).astype(float),

@@ -108,10 +108,8 @@ def shadow_geometry(est: ObjectEstimate, mass: float = SHADOW_MASS,
     local = local[np.all(np.abs(local) <= half, axis=1)]
     dropped = len(pts) - len(local)
     used = len(local)
-    mirrored = False
     if used >= MIN_HULL_POINTS:
         local, mirrored = mirror_completed(local, np.asarray(est.extents, float))
-    if used >= MIN_HULL_POINTS:
         try:
             erode = ERODE_SIGMAS * sigma
             top = pose.transform_points(eroded_hull_vertices(local, erode))

@@ -267,5 +267,6 @@ def test_cli_rejects_bad_arguments_with_status_2(tmp_path, capsys) -> None:
     bad.write_bytes(b"junk")
     assert main(["grasp-quality", "train", "--guide", str(bad), "--out", str(tmp_path / "m.safetensors")]) == 2
     assert main(["grasp-quality", "train", "--kind", "lying", "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert main(["grasp-quality", "train", "--repeats", "0", "--out", str(tmp_path / "m.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 5 and all(line.startswith("error: ") for line in err)
