@@ -145,7 +145,8 @@ def _grasps(path: Path) -> str:
 def _world_model(path: Path) -> str:
     from robot_wm.model.world_model import WorldModel
 
-    return f"{WorldModel.load(path).k} members"
+    model = WorldModel.load(path)
+    return f"{model.k} members" + (", expected-turn readout" if model.turn_readout is not None else "")
 
 
 def _grasp_quality(path: Path) -> str:

@@ -10,7 +10,52 @@ from robot_wm.cli.common import check_out_file, seed_option
 from robot_wm.config import ConfigError
 
 
+def _add_turn_readout(model, arrays: dict, seed: int) -> None:
+    """Fit the expected-turn readout of a trained `model` on the same arrays (robot_wm.model.turn_readout);
+    without pushes in the data the model is left without one (said on stderr)."""
+    from robot_wm.model.turn_readout import fit_turn_readout
+
+    try:
+        model.turn_readout, model.turn_info = fit_turn_readout(model, arrays, seed=seed)
+    except ValueError as exc:
+        typer.echo(f"train: no expected-turn readout ({exc})", err=True)
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("turn-readout")
+    def turn_readout(
+        model_path: Path = typer.Option(..., "--model", help="Trained world-model file (.safetensors)."),
+        data: list[Path] = typer.Option(..., "--data", help="Collected folder(s) with pushes (robot-wm collect)."),
+        out: Path = typer.Option(..., "--out", help="Model file to write: the same model with the readout."),
+        seed: int = seed_option(0),
+    ) -> None:
+        """Fit the expected-turn readout (the mean yaw change of a push) of an existing model, its network
+        frozen (every other output unchanged), and write the model with it; prints how well it predicts."""
+        import json
+
+        from robot_wm.cli.main import BadInput
+        from robot_wm.model.collect import scene_descriptors
+        from robot_wm.model.dataset import clean, load_dataset
+        from robot_wm.model.turn_readout import fit_turn_readout
+        from robot_wm.model.world_model import WorldModel
+
+        if out.suffix != ".safetensors":
+            raise BadInput(f"turn-readout: --out must end in .safetensors (got {out.name})")
+        check_out_file("turn-readout", out)
+        for d in data:
+            if not d.is_dir():
+                raise BadInput(f"turn-readout: --data {d} is not a folder")
+        model = WorldModel.load(model_path)
+        try:
+            arrays = clean(load_dataset(data, scene_descriptors))
+            model.turn_readout, model.turn_info = fit_turn_readout(model, arrays, seed=seed)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise BadInput(f"turn-readout: {exc}") from None
+        model.save(out)
+        typer.echo(json.dumps({"out": str(out)} | model.turn_info))
+
     @app.command()
     def train(
         data: list[Path] = typer.Option(..., "--data", help="Collected folder(s) (robot-wm collect --out)."),
@@ -68,6 +113,8 @@ def register(app: typer.Typer) -> None:
 
             val_eps = unseen_object_episodes(data[0]) if val_split == "objects" else None
             model, hist = (train_and_refit if refit else run_train)(arrays, cfg, seed, progress, val_episodes=val_eps)
+        _add_turn_readout(model, arrays, seed)
+        hist["turn_readout"] = model.turn_info
         model.save(out)
         curve = out.with_name(out.name.removesuffix(".safetensors") + "_curve.png")
         plot_curves(hist, curve)

@@ -142,6 +142,16 @@ class EnsembleInteractionNet(nn.Module):
     def forward(self, x: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """x (B, N, F) normalised features, rel (B, N, 3) action-frame positions (m), mask (B, N) bool,
         target (B, N) one-hot float -> (K, B, N, N_OUT)."""
+        b, n, _ = x.shape
+        z = self.decoder_hidden(x, rel, mask, target)
+        w2 = self.dec2.weight * self.block if self.training else self.dec2.weight
+        out = nn.functional.linear(z, w2, self.dec2.bias)  # (BN, K*N_OUT)
+        return out.reshape(b, n, self.k, N_OUT).permute(2, 0, 1, 3)
+
+    def decoder_hidden(self, x: torch.Tensor, rel: torch.Tensor, mask: torch.Tensor, target: torch.Tensor
+                       ) -> torch.Tensor:
+        """The members' hidden layer z (B*N, K*head) (member k: columns k*head to (k+1)*head) for the inputs
+        of :meth:`forward`: every member output is one linear map of its block of z."""
         b, n, f = x.shape
         e = self.edge
         relu = torch.relu
@@ -155,10 +165,7 @@ class EnsembleInteractionNet(nn.Module):
         u = relu(u)
         others = (mask.to(x.dtype) * (1 - target))[..., None]
         m = u[..., :e] * others + (u[..., e:] * others).sum(dim=1, keepdim=True) * target[..., None]
-        z = relu(self.dec1_h(h) + self.dec1_m(m.reshape(b * n, e)))
-        w2 = self.dec2.weight * self.block if self.training else self.dec2.weight
-        out = nn.functional.linear(z, w2, self.dec2.bias)  # (BN, K*N_OUT)
-        return out.reshape(b, n, self.k, N_OUT).permute(2, 0, 1, 3)
+        return relu(self.dec1_h(h) + self.dec1_m(m.reshape(b * n, e)))
 
     def fused(self, feat_mean: torch.Tensor, feat_std: torch.Tensor) -> FusedInference:
         """An inference-only copy with the input normalisation folded into the first layer and the

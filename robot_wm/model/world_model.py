@@ -8,7 +8,10 @@ File: safetensors; all tensors are the network's parameters plus ``norm.*``; the
      "shape_dim": 7430, "grasp_in": 299, "grasp_hidden": 32, "temperature": 1.0,
      "train": {...how it was trained, data counts, validation losses...}}
 
-Tensors: ``net.*`` (interaction network), ``grasp.*`` (grasp head), ``norm.*``.
+Tensors: ``net.*`` (interaction network), ``grasp.*`` (grasp head), ``norm.*``, and optionally
+``turn.readout`` (K, head + 1): the expected-turn readout (:mod:`robot_wm.model.turn_readout`; files
+without it load, and planners that ask for the expected turn say it is missing). The header then holds
+``"turn": {...}`` (how the readout was fitted and how well it predicts).
 
 Loading never unpickles anything; a corrupt, foreign or mismatched file raises :class:`ModelFileError`
 with a one-line message.
@@ -72,8 +75,11 @@ class WorldModel:
 
     def __init__(self, net: EnsembleInteractionNet, norm: Normalisation | None = None,
                  temperature: float = 1.0, info: dict[str, Any] | None = None,
-                 grasp_head: GraspHead | None = None) -> None:
+                 grasp_head: GraspHead | None = None, turn_readout: torch.Tensor | None = None,
+                 turn_info: dict[str, Any] | None = None) -> None:
         self.net = net.eval()
+        self.turn_readout = turn_readout  # (K, head + 1) expected-turn readout, or None
+        self.turn_info = turn_info or {}
         self.grasp_head = (grasp_head or GraspHead(net.k)).eval()
         self.norm = norm or Normalisation()
         self.temperature = float(temperature)
@@ -205,7 +211,8 @@ class WorldModel:
         return {"format": FORMAT, "version": VERSION, "state_dim": STATE_DIM, "action_dim": ACTION_DIM,
                 "n_features": N_FEATURES, "n_out": N_OUT, "k": self.net.k, "hidden": self.net.hidden,
                 "edge": self.net.edge, "head": self.net.head, "shape_dim": SHAPE_DIM, "grasp_in": N_GRASP_IN,
-                "grasp_hidden": self.grasp_head.hidden, "temperature": self.temperature, "train": self.info}
+                "grasp_hidden": self.grasp_head.hidden, "temperature": self.temperature, "train": self.info} | (
+                    {"turn": self.turn_info} if self.turn_readout is not None else {})
 
     def save(self, path: Path) -> None:
         """Write safetensors (atomic) with the JSON header in its metadata."""
@@ -215,6 +222,8 @@ class WorldModel:
         tensors |= {f"grasp.{k}": v.detach().contiguous() for k, v in self.grasp_head.state_dict().items()}
         tensors |= {"norm.feat_mean": self.norm.feat_mean, "norm.feat_std": self.norm.feat_std,
                     "norm.out_scale": self.norm.out_scale}
+        if self.turn_readout is not None:
+            tensors["turn.readout"] = self.turn_readout.detach()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -263,8 +272,9 @@ class WorldModel:
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
                 math.isfinite(temperature) and temperature > 0):
             raise ModelFileError(src, "temperature", f"must be a finite number > 0 (got {temperature!r})")
-        if not isinstance(h.get("train", {}), dict):
-            raise ModelFileError(src, "train", f"must be a mapping (got {type(h['train']).__name__})")
+        for key in ("train", "turn"):
+            if not isinstance(h.get(key, {}), dict):
+                raise ModelFileError(src, key, f"must be a mapping (got {type(h[key]).__name__})")
         for name, t in tensors.items():
             if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
                 raise ModelFileError(src, name, "tensor holds NaN, infinite or non-float values")
@@ -284,7 +294,11 @@ class WorldModel:
         if not bool((norm.feat_std > 0).all()) or not bool((norm.out_scale > 0).all()):
             raise ModelFileError(src, "norm.feat_std" if not bool((norm.feat_std > 0).all()) else "norm.out_scale",
                                  "must be > 0 (a scale)")
-        return cls(net, norm, float(temperature), h.get("train", {}), head)
+        readout = tensors.get("turn.readout")
+        if readout is not None and tuple(readout.shape) != (h["k"], h["head"] + 1):
+            raise ModelFileError(src, "turn.readout", f"expected shape ({h['k']}, {h['head'] + 1}) "
+                                 f"(got {tuple(readout.shape)})")
+        return cls(net, norm, float(temperature), h.get("train", {}), head, readout, h.get("turn", {}))
 
 
 def grasp_targets(states: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
