@@ -168,7 +168,7 @@ def _world_model():
         from robot_wm.planning.dynamics import make_dynamics
 
         cfg = load_mpc_config()
-        _CACHE["wm"] = make_dynamics("world_model", cfg.model, cfg.uncertainty)
+        _CACHE["wm"] = make_dynamics("world_model", cfg.model, cfg.uncertainty, cfg.turn)
     return _CACHE["wm"]
 
 

@@ -81,6 +81,7 @@ class MPCConfig(_Strict):
     dynamics: Literal["world_model", "no_motion", "physics"] = "world_model"
     model: str | None = None  # world-model file (default: the shipped robot_wm/assets/world_model.safetensors)
     uncertainty: Literal["epistemic", "total"] = "epistemic"  # what the disagreement term measures
+    turn: Literal["mode", "expected"] = "expected"  # a push's yaw change: its mean (model readout) or its mode
     samples: int = Field(default=1000, ge=2, le=100_000)  # action sequences per iteration
     horizon: int = Field(default=10, ge=1, le=50)  # steps (pushes or no-ops) per sequence
     iterations: int = Field(default=1, ge=1, le=100)  # sample-evaluate-refit rounds per plan() call

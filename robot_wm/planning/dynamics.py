@@ -81,16 +81,30 @@ class WorldModelDynamics:
     noise variance (= :meth:`WorldModel.predict`'s std). Both are rotated from the action frame to the
     world frame with their x-y covariance and reported per component (dx, dy, dz m, dyaw rad).
 
+    ``turn="expected"``: each member's yaw change is its expected turn (the model file's readout,
+    :mod:`robot_wm.model.turn_readout`: the mean of the yaw change, where the network's own output is its
+    most likely value — no turn wherever a turn is uncertain); the ensemble mean and the members' spread
+    of the yaw are those of the expected turns, everything else as with ``"mode"`` (the default).
+
     Grasp actions (kind 1) go through :meth:`WorldModel.predict` (grasp head P(success), object lifted on
     success); their std is 0. `shapes` (N, SHAPE_DIM) are the objects' shape descriptors the grasp head
     reads (None: bounding boxes).
     """
 
     def __init__(self, model: WorldModel | None = None, path: str | Path | None = None,
-                 uncertainty: str = "epistemic", shapes: torch.Tensor | None = None) -> None:
+                 uncertainty: str = "epistemic", shapes: torch.Tensor | None = None, turn: str = "mode") -> None:
         if uncertainty not in ("epistemic", "total"):
             raise ValueError(f"uncertainty must be 'epistemic' or 'total' (got {uncertainty!r})")
+        if turn not in ("mode", "expected"):
+            raise ValueError(f"turn must be 'mode' or 'expected' (got {turn!r})")
         self.model = model if model is not None else WorldModel.load(path)
+        if turn == "expected" and self.model.turn_readout is None:
+            from robot_wm.model.world_model import ModelFileError
+
+            raise ModelFileError(str(path or "world model"), "turn.readout",
+                                 "turn: expected needs the expected-turn readout, which this model file lacks "
+                                 "(robot-wm turn-readout adds it; docs/world_model.md)")
+        self.turn = turn
         self.uncertainty = uncertainty
         self.shapes = shapes
         self._scale = self.model.norm.out_scale.to(torch.float32)  # (4,) normalised -> (m, m, m, rad)
@@ -112,11 +126,32 @@ class WorldModelDynamics:
             if rows == 2 * nd + N_DELTA:
                 # output rows [member deviations 4K | log-variances 4K | ensemble mean 4]; epistemic: skip
                 # the log-variances
+                wout, bout = fused.wout, fused.bout
+                if self.turn == "expected":
+                    wout, bout = self._expected_turn_rows(wout, bout, fused.k)
                 keep = torch.cat([torch.arange(nd), torch.arange(2 * nd, rows)])
-                wout = fused.wout if self.uncertainty == "total" else fused.wout.index_select(0, keep).contiguous()
-                bout = fused.bout if self.uncertainty == "total" else fused.bout.index_select(0, keep).contiguous()
+                if self.uncertainty != "total":
+                    wout, bout = wout.index_select(0, keep).contiguous(), bout.index_select(0, keep).contiguous()
                 self._fast = (fused, wout, bout)
         return self._fast
+
+    def _expected_turn_rows(self, wout: torch.Tensor, bout: torch.Tensor, k: int
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fused output rows [dev 4K | logvar 4K | mean 4] with the yaw's member deviations (rows 3K
+        to 4K) and ensemble mean (the last row) replaced by those of the expected turns (both linear in
+        the hidden layer z, like the rows they replace)."""
+        r = self.model.turn_readout.to(wout.dtype)
+        head = r.shape[1] - 1
+        w = torch.zeros(k, k * head, dtype=wout.dtype)
+        for i in range(k):
+            w[i, i * head:(i + 1) * head] = r[i, :head]
+        b = r[:, head]
+        wout, bout = wout.clone(), bout.clone()
+        wout[3 * k:4 * k] = w - w.mean(0)
+        bout[3 * k:4 * k, 0] = b - b.mean()
+        wout[-1] = w.mean(0)
+        bout[-1, 0] = b.mean()
+        return wout, bout
 
     def _pushes_compact(self, s: torch.Tensor, m: torch.Tensor, a: torch.Tensor, fast
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -171,7 +206,15 @@ class WorldModelDynamics:
         """World-frame delta (B, N, 4) of the ensemble mean and its spread (B, N, 4) from the fused
         path's per-member outputs (every slot, padding masked)."""
         f, rel, target = action_frame_features(s, m, a)
-        out = self.model.fused()(f, rel, m, target)  # (K, B, N, 8) normalised, action frame
+        fused = self.model.fused()
+        out = fused(f, rel, m, target)  # (K, B, N, 8) normalised, action frame
+        if self.turn == "expected":
+            from robot_wm.model.turn_readout import expected_turn
+
+            b, n, _ = s.shape
+            z = fused._hidden(f, rel, m, target).reshape(b, n, self.model.k, -1)
+            out = out.clone()
+            out[..., 3] = expected_turn(self.model.turn_readout, z).permute(2, 0, 1)
         sc = self._scale
         mu = out[..., :N_DELTA] * sc  # (K, B, N, 4) members' means
         mean = mu.mean(0)
@@ -312,16 +355,16 @@ class PhysicsDynamics:
 
 
 def make_dynamics(kind: str = "world_model", model: str | Path | None = None, uncertainty: str = "epistemic",
-                  **physics) -> Dynamics:
-    """The dynamics named in planners/mpc.yaml (``dynamics``, ``model``, ``uncertainty``). A relative
-    `model` path is looked up in the working directory, then in the repository."""
+                  turn: str = "mode", **physics) -> Dynamics:
+    """The dynamics named in planners/mpc.yaml (``dynamics``, ``model``, ``uncertainty``, ``turn``). A
+    relative `model` path is looked up in the working directory, then in the repository."""
     if kind == "world_model":
         if model is not None and not Path(model).is_absolute() and not Path(model).exists():
             from robot_wm.config import REPO_ROOT
 
             if (REPO_ROOT / model).exists():
                 model = REPO_ROOT / model
-        return WorldModelDynamics(path=model, uncertainty=uncertainty)
+        return WorldModelDynamics(path=model, uncertainty=uncertainty, turn=turn)
     if kind == "no_motion":
         return NoMotionDynamics()
     if kind == "physics":

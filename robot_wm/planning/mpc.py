@@ -215,7 +215,7 @@ class MPCPlanner:
             cfg = MPCConfig.model_validate(cfg.model_dump() | overrides)
         self.config = cfg
         self.dynamics = dynamics if dynamics is not None else make_dynamics(cfg.dynamics, cfg.model,
-                                                                            cfg.uncertainty)
+                                                                            cfg.uncertainty, cfg.turn)
         self.seed = seed
         self.generator = torch.Generator().manual_seed(int(seed))
         self._warm: _Distribution | None = None

@@ -433,7 +433,9 @@ def default_task_planner(scene: Scene, kin: Any, seed: int,
     # (the benchmarked push loop's check), on top of the MPC's own way-in check. Without the hand check the
     # hard suite's objects against walls were placed less often (0.39 vs 0.57 of 23), though the one
     # singulate.yaml run placed more (3/3 vs 1/3): the arm's body does collide with the wall's top there.
-    mpc = MPCPlanner(ExecutablePushes(WorldModelDynamics(model)), load_mpc_config(), seed=seed)
+    mpc_cfg = load_mpc_config()
+    mpc = MPCPlanner(ExecutablePushes(WorldModelDynamics(model, uncertainty=mpc_cfg.uncertainty, turn=mpc_cfg.turn)),
+                     mpc_cfg, seed=seed)
     return PlanningTaskPlanner(scene.config, grasps, mpc,
                                TaskPlannerSettings(max_attempts_per_object=s.max_attempts_per_object),
                                approach=s.approach)

@@ -437,3 +437,45 @@ def test_blocked_starts_sees_a_wall_between_the_pads_and_the_object():
     m = torch.ones(2, dtype=torch.bool)
     assert bool(blocked_starts(states, obj, through, m, 0.012)[0])
     assert not bool(blocked_starts(states, obj, clear, m, 0.012)[0])
+
+
+def test_expected_turn_dynamics(world_model):
+    """turn="expected": the yaw change is the members' mean expected turn (the readout on their hidden
+    layers), positions and their spread as with the mode; the fused and per-member paths agree."""
+    from robot_wm.model.network import action_frame_features
+    from robot_wm.model.turn_readout import expected_turn, fit_turn_readout
+    from robot_wm.model.world_model import ModelFileError, WorldModel
+    from robot_wm.planning.costs import yaw_of
+    from tests.model.synthetic import synthetic
+
+    readout, info = fit_turn_readout(world_model, synthetic(64, seed=5))
+    model = WorldModel(world_model.net, world_model.norm, world_model.temperature, grasp_head=world_model.grasp_head,
+                       turn_readout=readout + torch.tensor([0.0] * (readout.shape[1] - 1) + [0.5]), turn_info=info)
+    s, m = random_scenes(32, 4, seed=1)
+    gen = torch.Generator().manual_seed(1)
+    obj = torch.stack([torch.multinomial(row.float(), 1, generator=gen)[0] for row in m])
+    params = torch.stack([torch.rand(32, generator=gen) * 6 - 3, torch.rand(32, generator=gen) - 0.5,
+                          0.02 + 0.1 * torch.rand(32, generator=gen)], 1)
+    a = push_actions(s, obj, params)
+    mode = WorldModelDynamics(model)(s, m, a)
+    exp = WorldModelDynamics(model, turn="expected")(s, m, a)
+    assert torch.equal(exp.next_states[..., :3], mode.next_states[..., :3])
+    assert torch.allclose(exp.std[..., :3], mode.std[..., :3])
+    f, rel, target = action_frame_features(s, m, a)
+    x = (f - model.norm.feat_mean) / model.norm.feat_std
+    with torch.no_grad():
+        z = model.net.decoder_hidden(x, rel, m, target).reshape(32, 4, model.k, -1)
+    want = expected_turn(model.turn_readout, z) * model.norm.out_scale[3]  # (B, N, K) rad
+    got = torch.remainder(yaw_of(exp.next_states) - yaw_of(s) + math.pi, 2 * math.pi) - math.pi
+    assert torch.allclose(got[m], want.mean(-1)[m], atol=1e-4)  # upright objects: a turn about z is the yaw
+    assert torch.allclose(exp.std[..., 3][m], want.std(-1, unbiased=False)[m], atol=1e-5)
+    generic = WorldModelDynamics(model, turn="expected")
+    generic._fast_for, generic._fast = model.fused(), None
+    g = generic(s, m, a)
+    assert torch.allclose(g.next_states, exp.next_states, atol=1e-5) and torch.allclose(g.std, exp.std, atol=1e-5)
+    with pytest.raises(ModelFileError, match="turn.readout"):
+        WorldModelDynamics(world_model if world_model.turn_readout is None else
+                           WorldModel(world_model.net, world_model.norm), turn="expected")
+    with pytest.raises(ValueError, match="turn"):
+        WorldModelDynamics(model, turn="sideways")
+
