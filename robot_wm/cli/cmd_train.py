@@ -10,6 +10,18 @@ from robot_wm.cli.common import check_out_file, seed_option
 from robot_wm.config import ConfigError
 
 
+def _check_out_and_data(command: str, out: Path, data: list[Path]) -> None:
+    """BadInput (one line) unless `out` is a writable .safetensors name and every `data` is a folder."""
+    from robot_wm.cli.main import BadInput
+
+    if out.suffix != ".safetensors":
+        raise BadInput(f"{command}: --out must end in .safetensors (got {out.name})")
+    check_out_file(command, out)
+    for d in data:
+        if not d.is_dir():
+            raise BadInput(f"{command}: --data {d} is not a folder")
+
+
 def _add_turn_readout(model, arrays: dict, seed: int) -> None:
     """Fit the expected-turn readout of a trained `model` on the same arrays (robot_wm.model.turn_readout);
     without pushes in the data the model is left without one (said on stderr)."""
@@ -39,12 +51,7 @@ def register(app: typer.Typer) -> None:
         from robot_wm.model.turn_readout import fit_turn_readout
         from robot_wm.model.world_model import WorldModel
 
-        if out.suffix != ".safetensors":
-            raise BadInput(f"turn-readout: --out must end in .safetensors (got {out.name})")
-        check_out_file("turn-readout", out)
-        for d in data:
-            if not d.is_dir():
-                raise BadInput(f"turn-readout: --data {d} is not a folder")
+        _check_out_and_data("turn-readout", out, data)
         model = WorldModel.load(model_path)
         try:
             arrays = clean(load_dataset(data, scene_descriptors))
@@ -88,12 +95,7 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"train: --val-split must be objects or episodes (got {val_split!r})")
         if val_split == "objects" and len(data) != 1:
             raise BadInput("train: --val-split objects needs exactly one --data folder")
-        if out.suffix != ".safetensors":
-            raise BadInput(f"train: --out must end in .safetensors (got {out.name})")
-        check_out_file("train", out)
-        for d in data:
-            if not d.is_dir():
-                raise BadInput(f"train: --data {d} is not a folder")
+        _check_out_and_data("train", out, data)
         try:
             arrays = clean(load_dataset(data, scene_descriptors))  # (older shards: descriptors recomputed)
         except ConfigError:  # a bad manifest or shard: it names the file and the array
