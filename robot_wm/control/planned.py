@@ -100,6 +100,22 @@ def xy_yaw(est: ObjectEstimate) -> tuple[float, float, float, float]:
     return float(est.pose.position[0]), float(est.pose.position[1]), yaw, math.pi / 2 if square else math.pi
 
 
+def expected_ends(push: PushAction, predicted: dict[str, Any], estimates: list[ObjectEstimate]
+                  ) -> dict[str, np.ndarray]:
+    """Object id -> world (x, y) m where a push should leave it: the planner's predicted end poses, and for
+    a push without them (a scripted turning push) its target carried along the heading until its centre is
+    half its footprint's mean side beyond the pads' end — or left where it is if the pads stop short of it."""
+    ends = {oid: np.asarray(end[:2], float) for oid, end in (predicted.get("end_xy_yaw") or {}).items()}
+    target = next((e for e in estimates if e.id == push.target), None)
+    if push.target not in ends and target is not None:
+        u = np.array([math.cos(push.yaw), math.sin(push.yaw)])
+        here = np.asarray(target.pose.position[:2], float)
+        pad_end = np.asarray(push.start[:2], float) + u * push.distance
+        reach = float(np.dot(pad_end - here, u)) + 0.25 * float(target.extents[0] + target.extents[1])
+        ends[push.target] = here + u * max(reach, 0.0)
+    return ends
+
+
 class PlanningController(SegmentController):
     """Executes a TaskPlanner's decisions (see the module docstring).
 
@@ -235,6 +251,9 @@ class PlanningController(SegmentController):
                 raise ValueError("a push decision needs its PushAction")
             events.append(f"push:{decision.push.target}")
             self._queue.extend(self._push_segments(decision.push))
+            expect = getattr(self.estimator, "expect", None)  # track the pushed objects to where they should go
+            if expect is not None:
+                expect(expected_ends(decision.push, decision.predicted, estimates))
         else:
             raise ValueError(f"unknown decision kind {decision.kind!r}")
         self.phase = "plan"

@@ -65,6 +65,12 @@ class RgbdEstimator:
         self.tracker.reset()
         self.last_graph = None
 
+    def expect(self, positions: dict[str, np.ndarray]) -> None:
+        """Object id -> world (x, y) m where the next :meth:`estimate` should look for it first (where a
+        commanded push was predicted to leave it): keeps its id across a push longer than the tracker's
+        gate (:meth:`Tracker.expect <robot_wm.perception.tracking.Tracker.expect>`)."""
+        self.tracker.expect(positions)
+
     def estimate(self, obs: Observation) -> list[ObjectEstimate]:
         frames = obs.frames if self.cameras is None else {n: obs.frames[n] for n in self.cameras}
         if not frames:

@@ -39,10 +39,19 @@ class Tracker:
         self.relation_config = relations or RelationConfig()
         self.tracks: dict[str, _Track] = {}
         self._next = {"object": 0, "container": 0}
+        self._expected: dict[str, np.ndarray] = {}
 
     def reset(self) -> None:
         self.tracks.clear()
         self._next = {"object": 0, "container": 0}
+        self._expected = {}
+
+    def expect(self, positions: Mapping[str, Iterable[float]]) -> None:
+        """Where tracks are expected at the next :meth:`update` (track id -> world x, y in m), e.g. where a
+        commanded push was predicted to leave them: that update matches each of them within the gate of its
+        old place *or* of the expected one (a push moves an object further than the gate). One update only;
+        unknown ids are ignored."""
+        self._expected = {tid: np.asarray(list(p), float)[:2] for tid, p in positions.items() if tid in self.tracks}
 
     def _new_id(self, kind: str) -> str:
         n = self._next.get(kind, 0)
@@ -58,6 +67,7 @@ class Tracker:
         frames = list(frames.values()) if isinstance(frames, Mapping) else list(frames or [])
         dets = graph.objects
         ids = list(self.tracks)
+        expected, self._expected = self._expected, {}
         mapping: dict[str, str] = {}
         matched_tracks: set[str] = set()
         if dets and ids:
@@ -68,6 +78,9 @@ class Tracker:
                     if t.kind != d.kind:
                         continue
                     dist = float(np.linalg.norm(d.pose.position - t.pose.position))
+                    if tid in expected:
+                        moved = np.r_[expected[tid], t.pose.position[2]]
+                        dist = min(dist, float(np.linalg.norm(d.pose.position - moved)))
                     col = float(np.abs(d.color - t.color).sum())
                     gate = self.gate * (3.0 if d.kind == "container" else 1.0)
                     if dist > gate or col > self.color_gate:

@@ -63,6 +63,41 @@ def test_moved_object_beyond_the_gate_gets_a_new_id(frames):
     assert {o.id for o in g2.objects if o.visible} != {g1.objects[0].id}
 
 
+def test_an_expected_move_keeps_the_id(frames):
+    """Told where a push should leave an object (expect), the next update keeps its id 12 cm away; the
+    expectation holds for one update only, and the old place still matches (a push that did nothing)."""
+    t = Tracker(gate=0.05)
+    g1 = t.update(Perceiver().perceive([frames["a"]]), [frames["a"]])
+    obj = g1.objects[0]
+    moved = replace(obj, pose=replace(obj.pose, position=obj.pose.position + [0.12, 0, 0]))
+    t.expect({obj.id: obj.pose.position[:2] + [0.11, 0.01], "nobody": [0.0, 0.0]})
+    g2 = t.update(replace(g1, objects=[moved]), None)
+    assert [o.id for o in g2.objects if o.visible] == [obj.id]
+    back = replace(obj, pose=replace(obj.pose, position=obj.pose.position + [0.24, 0, 0]))
+    g3 = t.update(replace(g1, objects=[back]), None)  # no expectation any more: 12 cm is beyond the gate
+    assert obj.id not in {o.id for o in g3.objects if o.visible}
+    t2 = Tracker(gate=0.05)
+    g = t2.update(Perceiver().perceive([frames["a"]]), [frames["a"]])
+    t2.expect({g.objects[0].id: g.objects[0].pose.position[:2] + [0.1, 0.0]})
+    assert [o.id for o in t2.update(g, None).objects] == [g.objects[0].id]  # it did not move: still matched
+
+
+def test_expected_ends_of_a_push():
+    from robot_wm.control.planned import expected_ends
+    from robot_wm.geometry import Pose
+    from robot_wm.perception.estimate import ObjectEstimate
+    from robot_wm.planning.decision import PushAction
+
+    box = ObjectEstimate("obj_0", Pose([0.5, 0.0, 0.02], [0, 0, 0, 1]), np.array([0.04, 0.04, 0.04]))
+    push = PushAction("obj_0", np.array([0.44, 0.0, 0.02]), 0.0, 0.1)  # pads end at x 0.54
+    assert np.allclose(expected_ends(push, {}, [box])["obj_0"], [0.56, 0.0])  # centre 2 cm beyond the pads
+    short = PushAction("obj_0", np.array([0.40, 0.0, 0.02]), 0.0, 0.02)  # stops 8 cm short
+    assert np.allclose(expected_ends(short, {}, [box])["obj_0"], [0.5, 0.0])
+    pred = {"end_xy_yaw": {"obj_0": [0.6, 0.05, 0.3], "obj_1": [0.3, 0.2, 0.0]}}
+    ends = expected_ends(push, pred, [box])
+    assert np.allclose(ends["obj_0"], [0.6, 0.05]) and np.allclose(ends["obj_1"], [0.3, 0.2])
+
+
 def test_rgbd_estimator_matches_the_protocol(frames):
     a = {"name": "a", **BOX, "color": [0.9, 0.1, 0.1, 1], "position": [0.5, 0.1, 0.02]}
     with World(_scene([a, {"name": "tray", "urdf": "tray/traybox.urdf", "scale": 0.5,
