@@ -143,7 +143,11 @@ class EnsembleInteractionNet(nn.Module):
         """x (B, N, F) normalised features, rel (B, N, 3) action-frame positions (m), mask (B, N) bool,
         target (B, N) one-hot float -> (K, B, N, N_OUT)."""
         b, n, _ = x.shape
-        z = self.decoder_hidden(x, rel, mask, target)
+        return self.member_outputs(self.decoder_hidden(x, rel, mask, target), b, n)
+
+    def member_outputs(self, z: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """The members' outputs (K, B, N, N_OUT) from their hidden layer z (B*N, K*head)
+        (:meth:`decoder_hidden`)."""
         w2 = self.dec2.weight * self.block if self.training else self.dec2.weight
         out = nn.functional.linear(z, w2, self.dec2.bias)  # (BN, K*N_OUT)
         return out.reshape(b, n, self.k, N_OUT).permute(2, 0, 1, 3)

@@ -105,9 +105,9 @@ def fit_turn_readout(model, data: dict[str, np.ndarray], ridge: float = RIDGE, s
         in_tr = torch.zeros(len(p), dtype=torch.bool)
         in_tr[torch.as_tensor(tr)] = True
         part = _fit(z, y, rows & in_tr[:, None], ridge)
-        with torch.no_grad():
-            x = (p.feats - model.norm.feat_mean) / model.norm.feat_std
-            mode = model.net(x, p.rel, p.mask, p.target)[..., 3].mean(0)  # (T, N) ensemble mean, mode
+        t, n = z.shape[:2]
+        with torch.no_grad():  # the network's own (mode) yaw, from the same hidden layers: (T, N) ensemble mean
+            mode = model.net.member_outputs(z.reshape(t * n, -1), t, n)[..., 3].mean(0)
         expected = expected_turn(part, z).mean(-1)
         deg = float(model.norm.out_scale[3]) * 180.0 / np.pi
         for name, sel in (("objects", rows & ~in_tr[:, None]), ("targets", rows & ~in_tr[:, None] & (p.target > 0.5))):
