@@ -5,6 +5,12 @@ gated). A track that finds no match is kept with ``visible: False`` while the ca
 was (occluded: something nearer covers it; or out of view). It is dropped only on evidence that it is gone:
 a camera sees the table (or whatever is behind) *through* the place where it was, for `forget_after`
 consecutive updates.
+
+Objects do not appear out of one another: a new detection stacked on (or under) a detection that continues a
+track, of the same colour, where that track was one object spanning both of their heights in the last update,
+(by chromaticity: the lower piece is shaded darker) is a piece of it — a part of an irregular object that this view splits off as a stacked object (a T-shaped
+mesh turned by a push: its lying bar and its upright head) — and is merged back into it (:meth:`Tracker._rejoin`).
+A real stack the cameras saw as one object keeps being one; one the cameras saw as two stays two.
 """
 
 from __future__ import annotations
@@ -16,11 +22,43 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robot_wm.geometry import project_points
+from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
 from robot_wm.perception.graph import PerceivedObject, SceneGraph
 from robot_wm.perception.relations import RelationConfig, compute_relations
 
 log = logging.getLogger(__name__)
+
+
+REJOIN_HEIGHT = 0.8  # a tracked object at least this x as tall as two stacked new pieces was one object
+# L1 distance of chromaticities (r, g, b) / (r + g + b) under which two pieces have one colour: shading (a face
+# turned from the light, the shadow of a part above) darkens a piece without changing its chromaticity
+REJOIN_CHROMA = 0.08
+
+
+def chromaticity(color: np.ndarray) -> np.ndarray:
+    """RGB (3,) in [0, 1] -> (r, g, b) / (r + g + b): the colour without its brightness."""
+    c = np.asarray(color, float)
+    return c / max(float(c.sum()), 1e-6)
+
+
+def merge_pieces(a: PerceivedObject, b: PerceivedObject) -> PerceivedObject:
+    """One upright object from two pieces of it (`a` keeps its id and support unless `b` lies under it):
+    footprint the min-area rectangle of both clouds' x-y, from the lower bottom to the higher top; colour
+    the point-weighted mean; masks united per camera."""
+    pts = np.concatenate([a.points, b.points]).astype(np.float32)
+    centre, yaw, ext = min_area_rectangle(pts[:, :2].astype(float), "search")
+    bottom, top = min(a.bottom_z, b.bottom_z), max(a.top_z, b.top_z)
+    n_a, n_b = max(a.point_count, 1), max(b.point_count, 1)
+    masks = dict(a.masks)
+    for cam, m in b.masks.items():
+        masks[cam] = np.union1d(masks[cam], m) if cam in masks else m
+    lower = a if a.bottom_z <= b.bottom_z else b
+    out = replace(a, pose=Pose([centre[0], centre[1], (top + bottom) / 2], yaw_quaternion(yaw)),
+                  extents=np.array([ext[0], ext[1], top - bottom]), points=pts,
+                  color=(a.color * n_a + b.color * n_b) / (n_a + n_b), support=lower.support,
+                  confidence=max(a.confidence, b.confidence))
+    out.masks = masks
+    return out
 
 
 @dataclass
@@ -91,6 +129,7 @@ class Tracker:
                 if cost[i, j] < 1e5:
                     mapping[dets[i].id] = ids[j]
                     matched_tracks.add(ids[j])
+        dets = self._rejoin(dets, mapping)
         out: list[PerceivedObject] = []
         for d in dets:
             tid = mapping.get(d.id) or self._new_id(d.kind)
@@ -119,6 +158,35 @@ class Tracker:
         result = SceneGraph(out, graph.supports, [], graph.time, graph.cameras)
         result.relations = compute_relations(result, self.relation_config)
         return result
+
+    def _rejoin(self, dets: list[PerceivedObject], mapping: dict[str, str]) -> list[PerceivedObject]:
+        """`dets` with each new detection (not in `mapping`) that is a piece split off a tracked object merged
+        back into the piece that continues the track (see the module docstring): the two rest one on the other
+        (support), their chromaticities are within REJOIN_CHROMA (one colour, shaded differently), and the track's last box (a visible object) spans
+        at least REJOIN_HEIGHT x the height of the two together."""
+        cur = {d.id: d for d in dets}  # id -> the detection now (merged ones replaced), insertion order kept
+        for d in dets:
+            if d.id in mapping or d.kind != "object" or d.id not in cur:
+                continue
+            new = cur[d.id]
+            for other_id in (new.support, *(o.id for o in cur.values() if o.support == new.id)):
+                old = cur.get(other_id) if other_id else None
+                if old is None or old.id not in mapping or old.kind != "object":
+                    continue
+                track = self.tracks[mapping[old.id]].obj
+                if not track.visible or float(np.abs(chromaticity(new.color) - chromaticity(old.color)).sum()) > REJOIN_CHROMA:
+                    continue
+                height = max(new.top_z, old.top_z) - min(new.bottom_z, old.bottom_z)
+                if track.top_z - track.bottom_z < REJOIN_HEIGHT * height:
+                    continue
+                log.debug("track %s: rejoined a piece split off it (%d points)", mapping[old.id], new.point_count)
+                cur[old.id] = merge_pieces(old, new)
+                del cur[new.id]
+                for o in cur.values():
+                    if o.support == new.id:
+                        o.support = old.id
+                break
+        return list(cur.values())
 
     def _seen_gone(self, obj: PerceivedObject, frames: list) -> bool:
         """True when some camera sees beyond the object's remembered surface where it should be in view

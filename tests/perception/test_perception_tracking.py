@@ -114,3 +114,45 @@ def test_rgbd_estimator_matches_the_protocol(frames):
     assert abs(movable[0].top_z - 0.04) < 0.003
     assert np.allclose(np.sort(movable[0].extents), 0.04, atol=0.003)
     assert est.estimate(obs)[0].id == out[0].id
+
+
+def _slab(oid: str, centre, ext, color, support="table", n=200):
+    """A synthetic upright detection: a box `ext` (m) at `centre` with `n` points inside it."""
+    from robot_wm.geometry import Pose
+    from robot_wm.perception.graph import PerceivedObject
+
+    rng = np.random.default_rng(len(oid) + n)
+    pts = (np.asarray(centre) + (rng.random((n, 3)) - 0.5) * np.asarray(ext)).astype(np.float32)
+    return PerceivedObject(oid, Pose(list(centre), [0, 0, 0, 1]), np.asarray(ext, float), np.asarray(color, float), pts,
+                           support=support)
+
+
+def test_a_piece_split_off_a_tracked_object_is_rejoined():
+    """A tracked 4.4 cm object seen next as a flat base (darker: shaded) with a part on it — an irregular
+    mesh a push turned — stays one object with its id; a piece of another colour, or a stack the tracker
+    saw as two objects from the start, stays apart."""
+    from robot_wm.perception.graph import SceneGraph
+
+    yellow, shaded = [0.62, 0.69, 0.13], [0.44, 0.48, 0.09]
+    t = Tracker()
+    one = _slab("obj_0", [0.5, 0.0, 0.022], [0.07, 0.05, 0.044], yellow)
+    g1 = t.update(SceneGraph([one]), None)
+    tid = g1.objects[0].id
+    base = _slab("obj_0", [0.5, 0.0, 0.0075], [0.09, 0.07, 0.015], shaded)
+    head = _slab("obj_1", [0.5, 0.0, 0.0295], [0.07, 0.05, 0.029], yellow, support="obj_0")
+    g2 = t.update(SceneGraph([base, head]), None)
+    assert [o.id for o in g2.objects] == [tid]
+    merged = g2.objects[0]
+    assert merged.bottom_z == pytest.approx(0.0, abs=1e-6) and merged.top_z == pytest.approx(0.044, abs=1e-6)
+    assert merged.point_count == 400 and merged.support == "table"
+    assert merged.extents[0] == pytest.approx(0.09, abs=0.005)
+
+    t2 = Tracker()
+    t2.update(SceneGraph([one]), None)
+    blue_base = _slab("obj_0", [0.5, 0.0, 0.0075], [0.09, 0.07, 0.015], [0.1, 0.2, 0.9])
+    assert len(t2.update(SceneGraph([blue_base, head]), None).objects) == 2  # another colour: two objects
+
+    t3 = Tracker()
+    t3.update(SceneGraph([base, head]), None)  # seen as a stack of two from the start
+    g = t3.update(SceneGraph([base, head]), None)
+    assert len(g.objects) == 2 and {o.id for o in g.objects} == {"obj_0", "obj_1"}
