@@ -16,6 +16,7 @@ from robot_wm.perception.free_space import seen_through
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
+from robot_wm.perception.seams import SeamView, split_by_seams
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame, world_rays
 from robot_wm.perception.tilted_box import tilted_box
 from robot_wm.perception.union_find import UnionFind
@@ -79,6 +80,20 @@ def _free_space_test(frames: list[FrameSegments]) -> SeenFree | None:
     return lambda p: seen_through(cams, p, sigmas)
 
 
+def _seam_views(frames: list[FrameSegments]) -> dict[str, SeamView]:
+    """Camera name -> what :mod:`robot_wm.perception.seams` needs of it, for frames carrying a colour image."""
+    out = {}
+    for f in frames:
+        fr = f.frame
+        if fr is None or getattr(fr, "rgb", None) is None:
+            continue
+        k = fr.intrinsics
+        rays = world_rays(k, fr.camera2world).reshape(-1, 3)
+        rgb = np.asarray(fr.rgb)[..., :3].reshape(-1, 3).astype(np.float32) / 255.0
+        out[f.camera] = SeamView(rgb, f.shape, rays, np.asarray(f.camera_position, float), float(k.fx))
+    return out
+
+
 class Perceiver:
     """Stateless RGB-D -> SceneGraph: the result depends only on the call's frames and time and on the
     settings given at construction (ids are per call: ``obj_0``...; use a Tracker for stable ids).
@@ -139,8 +154,9 @@ class Perceiver:
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
             objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
         see = _free_space_test(frames)
+        views = _seam_views(frames)
         candidates = [part for g in rest if len(g.points) >= self.min_object_points
-                      for part in self._split_flush(g, depth.sigma, see)]
+                      for part in self._split_flush(g, depth.sigma, see, views)]
         n_containers = len(objects)
         objects += self._objects(candidates, table, supports[1:], depth, see)
         for c, floor in zip(objects[:n_containers], supports[1:], strict=True):
@@ -151,12 +167,16 @@ class Perceiver:
         graph.relations = compute_relations(graph, self.relation_config)
         return graph
 
-    def _split_flush(self, g: _Group, sigma: float, see: SeenFree | None) -> list[_Group]:
+    def _split_flush(self, g: _Group, sigma: float, see: SeenFree | None,
+                     views: dict[str, SeamView] | None = None) -> list[_Group]:
         """`g` cut into the objects its top plateaus show (:mod:`robot_wm.perception.plateaus`: flush-touching
         boxes of one colour; a level-topped pair only where the cameras saw through beside the narrower one:
-        `see`, :func:`_free_space_test`), each camera's segments cut with it; [g] when it is one object.
-        The parts share a ``flush_key`` (they stand side by side on one support)."""
+        `see`, :func:`_free_space_test`) or, failing that, the seams across its top that the colour images
+        show (:mod:`robot_wm.perception.seams`, `views`), each camera's segments cut with it; [g] when it is
+        one object. The parts share a ``flush_key`` (they stand side by side on one support)."""
         masks = split_by_plateaus(g.points, g.normal_z, sigma, self.min_object_points, see)
+        if len(masks) == 1 and views:
+            masks = split_by_seams(g.segments, views, sigma, self.min_object_points)
         if len(masks) == 1:
             return [g]
         bounds = np.cumsum([0] + [len(s.points) for s in g.segments])

@@ -122,8 +122,8 @@ def test_perceiver_is_stateless(observed):
         assert np.array_equal(a.pose.position, b.pose.position) and np.array_equal(a.extents, b.extents)
 
 
-def _flush_pair_graph(sizes, offsets_y, cameras=("front.yaml", "side.yaml"), seed=0):
-    """Perceived graph (and the true boxes) of two same-coloured boxes side by side along x, 1 mm apart."""
+def _flush_pair_obs(sizes, offsets_y, cameras=("front.yaml", "side.yaml"), seed=0):
+    """Observation (and the true boxes) of same-coloured boxes side by side along x, 1 mm apart."""
     from robot_wm.config import scene_from_dict
     from robot_wm.config.random_scene import scene_mapping
 
@@ -137,6 +137,12 @@ def _flush_pair_graph(sizes, offsets_y, cameras=("front.yaml", "side.yaml"), see
     with World(scene_from_dict(data, "flush_pair", REPO_SCENES_DIR), seed=seed) as w:
         obs = w.observe()
         truth = {e.id: e for e in OracleEstimator(w).estimate(obs)}
+    return obs, truth
+
+
+def _flush_pair_graph(sizes, offsets_y, cameras=("front.yaml", "side.yaml"), seed=0):
+    """Perceived graph (and the true boxes) of :func:`_flush_pair_obs`."""
+    obs, truth = _flush_pair_obs(sizes, offsets_y, cameras, seed)
     return Perceiver().perceive(obs.frames, obs.time), truth
 
 
@@ -155,10 +161,34 @@ def test_level_topped_flush_pair_of_one_colour_is_two_objects(camera):
         assert abs(o.extents[2] - 0.05) < 0.006
 
 
-def test_level_topped_flush_pair_of_equal_widths_stays_one_object():
-    """Nothing in colour, height or outline tells two equal blocks flush together from one long block."""
-    graph, _ = _flush_pair_graph([(0.05, 0.05, 0.05), (0.05, 0.05, 0.05)], [0.0, 0.0])
+def test_equal_flush_blocks_are_parted_by_the_seam_the_colour_image_shows():
+    """Two equal blocks flush together: no height step, no outline step — only the seam the camera sees into
+    between their tops. Both are found, each with its own size."""
+    graph, truth = _flush_pair_graph([(0.05, 0.05, 0.05), (0.05, 0.05, 0.05)], [0.0, 0.0])
+    assert len(graph.objects) == 2
+    names = _match(graph, truth)
+    assert sorted(names.values()) == ["b0", "b1"]
+    for o in graph.objects:
+        assert np.allclose(o.extents, [0.05, 0.05, 0.05], atol=0.008)
+
+
+def test_equal_flush_blocks_stay_one_object_without_the_colour_images():
+    """What parts them is the seam: the same segments without their frames (no colour image, no free space to
+    look up) leave nothing in height or outline to cut on."""
+    from robot_wm.perception.segment import segment_frame
+
+    obs, _ = _flush_pair_obs([(0.05, 0.05, 0.05), (0.05, 0.05, 0.05)], [0.0, 0.0])
+    perceiver = Perceiver()
+    frames = [segment_frame(f, perceiver.config) for f in obs.frames.values()]
+    for f in frames:
+        f.frame = None
+    assert len(perceiver.from_segments(frames, obs.time).objects) == 1
+
+
+def test_one_long_block_has_no_seam_to_cut():
+    graph, _ = _flush_pair_graph([(0.101, 0.05, 0.05)], [0.0])
     assert len(graph.objects) == 1
+    assert np.allclose(np.sort(graph.objects[0].extents), [0.05, 0.05, 0.101], atol=0.008)
 
 
 def test_lying_cylinder_whose_lower_half_no_camera_sees_rests_on_the_table():
