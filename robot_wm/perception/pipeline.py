@@ -89,7 +89,7 @@ def _seam_views(frames: list[FrameSegments]) -> dict[str, SeamView]:
             continue
         k = fr.intrinsics
         rays = world_rays(k, fr.camera2world).reshape(-1, 3)
-        rgb = np.asarray(fr.rgb)[..., :3].reshape(-1, 3).astype(np.float32) / 255.0
+        rgb = np.asarray(fr.rgb)[..., :3].reshape(-1, 3)
         out[f.camera] = SeamView(rgb, f.shape, rays, np.asarray(f.camera_position, float), float(k.fx))
     return out
 

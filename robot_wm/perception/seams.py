@@ -10,7 +10,9 @@ top's height) and the pixels of another colour that top-face pixels enclose on b
 a column or a diagonal, up to ``SEAM_WIDTH_PX`` wide); those pixels' rays met with the top's plane give
 world points on the seam, and a straight line through most of them, found by exhaustive two-point
 hypotheses, must cross the top from edge to edge (``MIN_SEAM_COVER`` of the top's chord along it) and
-leave a box-sized part (``plateaus.MIN_SIDE``) on each side. Seams seen by several cameras add up: the
+leave a box-sized part (``plateaus.MIN_SIDE``) on each side; and the top must have one shade on both
+sides in every camera (two level tops of one material under one light do; a crease or a bend between two
+facets of one object turns the normal and the shade with it). Seams seen by several cameras add up: the
 points are in the world frame.
 
 A printed line, a crease or a sticker across one object looks the same; such an object is cut in two
@@ -42,12 +44,15 @@ MAX_STRAY = 0.25  # fraction of the top's enclosed off-colour pixels that may li
 MIN_SEAM_COVER = 0.75  # fraction of the top's chord along the line that seam pixels cover ...
 SEAM_BIN = 0.004  # m ... measured in bins this long
 CHORD_NEAR = 0.003  # m: the chord is the extent along the line of the top's points this close to it
+SAME_SHADE_TOL = 1.5 / 255  # both sides' top colours (medians) agree within this (a quantisation step) ...
+SAME_SHADE_SE = 3.0  # ... or this many standard errors of their difference (camera noise)
+MIN_SHADE_PIXELS = 10  # top-face pixels a side needs in a camera for its shade to count
 MAX_PAIRS = 2000  # line hypotheses (point pairs) tried at most; all pairs when fewer
 
 
 @dataclass(frozen=True)
 class SeamView:
-    """What the seam test needs of one camera: `rgb` (H*W, 3) float32 in [0, 1], `shape` (H, W), `rays`
+    """What the seam test needs of one camera: `rgb` (H*W, 3) uint8, `shape` (H, W), `rays`
     (H*W, 3) world ray per pixel (point = z-depth * ray + origin), `origin` (3,) camera position, `fx` (px)."""
 
     rgb: np.ndarray
@@ -77,12 +82,13 @@ def _enclosed(top: np.ndarray) -> np.ndarray:
 
 
 def _seam_points(pixels: np.ndarray, points: np.ndarray, colors: np.ndarray, up: np.ndarray, z_top: float,
-                 band: float, view: SeamView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(seam world xy (S, 2), their pixel footprints (S,) m, top-face world xy (T, 2)) for one camera's
-    segment: `pixels` flat indices, `points` (N, 3), `colors` (N, 3), `up` (N,) upward-facing."""
+                 band: float, view: SeamView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(seam world xy (S, 2), their pixel footprints (S,) m, top-face world xy (T, 2), top-face colours
+    (T, 3)) for one camera's segment: `pixels` flat indices, `points` (N, 3), `colors` (N, 3), `up` (N,)
+    upward-facing."""
     at_top = np.abs(points[:, 2] - z_top) < band
     ref = colors[up & at_top]
-    empty = np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2))
+    empty = np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 3))
     if len(ref) < MIN_TOP_POINTS // 2:
         return empty
     colour = np.median(ref, axis=0)
@@ -100,14 +106,14 @@ def _seam_points(pixels: np.ndarray, points: np.ndarray, colors: np.ndarray, up:
     sr, sc = np.nonzero(_enclosed(top))
     flat = (sr + r0) * w + (sc + c0)
     # a seam pixel shows another colour (a pixel dropped by the depth sensor inside the face does not)
-    flat = flat[np.abs(view.rgb[flat] - colour).max(axis=1) >= tol]
+    flat = flat[np.abs(view.rgb[flat] / 255.0 - colour).max(axis=1) >= tol]
     rays = view.rays[flat].astype(np.float64)
     ok = np.abs(rays[:, 2]) > 1e-6
     rays, flat = rays[ok], flat[ok]
     depth = (z_top - view.origin[2]) / rays[:, 2]  # z-depth at which each ray meets the top's plane
     keep = depth > 0
     xy = (view.origin[None, :2] + depth[keep, None] * rays[keep, :2])
-    return xy, depth[keep] / view.fx, points[face, :2]
+    return xy, depth[keep] / view.fx, points[face, :2], colors[face]
 
 
 def _line_through(xy: np.ndarray, tol: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float, np.ndarray]:
@@ -150,16 +156,17 @@ def seam_cut(segments, views: dict[str, SeamView], sigma: float, rng: np.random.
         return None
     band = max(MIN_TOP_BAND, TOP_BAND_SIGMAS * sigma)
     z_top = _densest(pts[up, 2], band / 2)
-    seam, foot, face = [], [], []
+    seam, foot, face, shades = [], [], [], []
     for s in segments:
         view = views.get(s.camera)
         if view is None:
             continue
         s_up = np.isfinite(s.normal_z) & (s.normal_z > UP_NORMAL_Z)
-        xy, fp, f = _seam_points(s.pixels, s.points, s.colors, s_up, z_top, band, view)
+        xy, fp, f, c = _seam_points(s.pixels, s.points, s.colors, s_up, z_top, band, view)
         seam.append(xy)
         foot.append(fp)
         face.append(f)
+        shades.append((f, c))
     if not seam:
         return None
     xy, fp, top = np.concatenate(seam), np.concatenate(foot), np.concatenate(face)
@@ -185,7 +192,24 @@ def seam_cut(segments, views: dict[str, SeamView], sigma: float, rng: np.random.
     hit = np.histogram(xy[on] @ along_dir, bins=bins)[0] > 0
     if hit.mean() < MIN_SEAM_COVER:
         return None
+    # one surface on both sides: a crease or a bend between two facets of one object turns the normal, and
+    # so the shade, where a gap between two level tops of one colour does not
+    if not all(_same_shade(f @ w > t, c) for f, c in shades):
+        return None
     return w, t
+
+
+def _same_shade(side: np.ndarray, colors: np.ndarray) -> bool:
+    """Whether one camera's top-face colours `colors` (T, 3) on both sides of a cut (`side` (T,) bool) have
+    the same median, within SAME_SHADE_TOL or SAME_SHADE_SE standard errors (sides with fewer than
+    MIN_SHADE_PIXELS pixels say nothing)."""
+    a, b = colors[side], colors[~side]
+    if min(len(a), len(b)) < MIN_SHADE_PIXELS:
+        return True
+    ma, mb = np.median(a, axis=0), np.median(b, axis=0)
+    spread = 1.4826 * np.median(np.abs(np.concatenate([a - ma, b - mb])), axis=0)
+    se = spread * np.sqrt(np.pi / 2) * np.sqrt(1.0 / len(a) + 1.0 / len(b))  # standard error of a difference of medians
+    return bool(np.all(np.abs(ma - mb) <= np.maximum(SAME_SHADE_TOL, SAME_SHADE_SE * se)))
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_wm.perception.seams import SEAM_WIDTH_PX, _enclosed, _line_through
+from robot_wm.perception.seams import SEAM_WIDTH_PX, _enclosed, _line_through, _same_shade
 
 
 def test_a_dashed_line_across_a_face_is_enclosed_and_the_outline_is_not():
@@ -38,3 +38,16 @@ def test_the_line_through_collinear_points_ignores_strays():
     assert abs(abs(w @ np.array([0.6, 0.8])) - 0.0) < 0.02  # normal is perpendicular to the line
     assert abs(abs(w @ np.array([0.5, 0.1]) - t)) < 0.001
     assert mask[:25].all() and mask[25:].sum() <= 1
+
+
+def test_one_shade_on_both_sides_passes_and_a_turned_facet_does_not():
+    rng = np.random.default_rng(0)
+    colors = np.tile([0.2, 0.6, 0.3], (400, 1))
+    side = rng.random(400) < 0.5
+    assert _same_shade(side, colors)
+    creased = colors.copy()
+    creased[side] += 3 / 255  # a facet turned a little towards the light: a few levels brighter
+    assert not _same_shade(side, creased)
+    noisy = colors + rng.normal(0, 4 / 255, colors.shape)  # camera noise: the medians agree within their errors
+    assert _same_shade(side, noisy)
+    assert _same_shade(np.arange(400) < 5, creased)  # too few pixels on one side to say
