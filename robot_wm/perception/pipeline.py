@@ -346,6 +346,20 @@ class Perceiver:
                     continue
                 if _xy_overlap(xy, rect, og.points[:, :2], o) > 0.15 and (best_z is None or top > best_z):
                     best, best_z = o.id, top
+            if best is None and see is not None:
+                # an object below whose upper part what it carries hides: seen lower than this group's base,
+                # the space between not seen free (an overhanging box over a narrower one, seen from above)
+                below = [(o, og) for o, og in placed if o.kind == "object" and 0 < low - o.top_z < self.max_hidden_reach
+                         and (g.flush_key is None or og.flush_key != g.flush_key)
+                         and _xy_overlap(xy, rect, og.points[:, :2], o) > 0.15]
+                for o, og in sorted(below, key=lambda p: -p[0].top_z):
+                    if self._hidden_top(og, o.top_z, low, see):
+                        grow = low - o.top_z
+                        p = o.pose.position
+                        o.pose = Pose([p[0], p[1], p[2] + grow / 2], o.pose.quaternion)
+                        o.extents = o.extents + np.array([0.0, 0.0, grow])
+                        best, best_z = o.id, low
+                        break
             if best is None and g.flush_key is not None:
                 # a flush neighbour seen only above the other (its near face hidden by it) stands where its
                 # sibling stands
@@ -381,6 +395,21 @@ class Perceiver:
         pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
         free, seen = see(pts)
         return not seen.any() or float(free[seen].mean()) <= HIDDEN_BASE_FREE
+
+    @staticmethod
+    def _hidden_top(below: _Group, top: float, low: float, see: SeenFree) -> bool:
+        """True when the space over `below`'s seen points (its footprint) from its seen `top` up to `low` (m,
+        the lowest points of the group above it) was not seen free: at most HIDDEN_BASE_FREE of the samples
+        (HIDDEN_BASE_SAMPLES columns, every HIDDEN_BASE_DZ m) were seen through, unseen ones counting as not
+        free — the object below goes on up, hidden by what it carries (an overhanging box over a narrower
+        one, seen from above, shows only the lower one's foot; the few samples seen are its edges' pixels)."""
+        xy = below.points[:: max(1, len(below.points) // HIDDEN_BASE_SAMPLES), :2]
+        zs = np.arange(top + HIDDEN_BASE_DZ, low - HIDDEN_BASE_DZ / 2, HIDDEN_BASE_DZ)
+        if len(zs) == 0:
+            return True
+        pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
+        free, _ = see(pts)
+        return float(free.mean()) <= HIDDEN_BASE_FREE
 
     @staticmethod
     def _complete_occluded_supports(objs: list[PerceivedObject]) -> None:

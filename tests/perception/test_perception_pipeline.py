@@ -225,3 +225,29 @@ def test_a_group_with_free_space_seen_under_it_is_not_given_a_hidden_base():
     hidden = table_frame(occluder_px=(slice(0, 120), slice(0, 160)))  # something hides everything under it
     assert p._hidden_base(g, 0.03, 0.0, see(hidden))
     assert not p._hidden_base(g, 0.3, 0.0, see(hidden))  # too far up for a hidden base
+
+
+@pytest.mark.parametrize("camera", ["front.yaml", "side.yaml"])
+def test_a_box_overhanging_a_narrower_one_rests_on_it_and_the_lower_one_keeps_its_height(camera):
+    """Seen from above, a wide box on a narrow one hides the narrow one's upper part: the camera sees only its
+    foot, well below the wide box's base. The space between was never seen free, so the narrow box goes on
+    up (hidden) and carries the wide one — neither is dropped as floating."""
+    from robot_wm.config import scene_from_dict
+    from robot_wm.config.random_scene import scene_mapping
+
+    lower, upper = [0.03, 0.07, 0.06], [0.075, 0.075, 0.05]
+    objs = [{"name": "narrow", "shape": "box", "size": lower, "mass": 0.1, "friction": 0.8,
+             "color": [0.2, 0.6, 0.5, 1.0], "position": [0.5, 0.0, lower[2] / 2]},
+            {"name": "wide", "shape": "box", "size": upper, "mass": 0.1, "friction": 0.8,
+             "color": [0.7, 0.3, 0.4, 1.0], "position": [0.5, 0.0, lower[2] + upper[2] / 2]}]
+    data = scene_mapping("overhang", objs, cameras=(camera,))
+    with World(scene_from_dict(data, "overhang", REPO_SCENES_DIR)) as w:
+        obs = w.observe()
+        truth = {e.id: e for e in OracleEstimator(w).estimate(obs)}
+    graph = Perceiver().perceive(obs.frames, obs.time)
+    names = _match(graph, truth)
+    assert sorted(names.values()) == ["narrow", "wide"]
+    by_id = {o.id: o for o in graph.objects}
+    by_name = {n: by_id[i] for i, n in names.items()}
+    assert by_name["wide"].support == by_name["narrow"].id
+    assert abs(by_name["narrow"].top_z - lower[2]) < 0.01
