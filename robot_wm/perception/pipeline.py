@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 HIDDEN_BASE_SAMPLES = 60  # columns under a group checked for free space ...
 HIDDEN_BASE_DZ = 0.005  # m: ... sampled every this much in height ...
 HIDDEN_BASE_FREE = 0.2  # ... of which at most this fraction seen free for the base to count as hidden
+SLIVER_THICKNESS = 0.012  # m: a segment at most this thick across its footprint ...
+SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured segment it touches
+SLIVER_REACH = 0.02  # m: (comes this close to) is a face of that segment's object (:meth:`Perceiver._join_slivers`)
 
 
 @dataclass
@@ -274,8 +277,6 @@ class Perceiver:
         """Union segments of different cameras that are one thing: most points of one lie inside the other's
         gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`)."""
         n = len(segments)
-        if len({s.camera for s in segments}) < 2:
-            return [_Group.of([s]) for s in segments]
         sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
         zr = [np.percentile(p[:, 2], [2, 98]) for p in sub]  # robust to noisy outliers
         boxes = [(min_area_rectangle(p[:, :2], "search"), z[0], z[1]) for p, z in zip(sub, zr, strict=True)]
@@ -306,7 +307,38 @@ class Perceiver:
                         same = bool(trees[i].query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
                 if same:
                     sets.union(i, j)
+        self._join_slivers(segments, sub, boxes, chroma, trees, sets)
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
+
+    def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], boxes: list, chroma: list[np.ndarray],
+                      trees: dict[int, cKDTree], sets: UnionFind) -> None:
+        """Union each *sliver* — a segment at most SLIVER_THICKNESS thick across its footprint with fewer
+        points than SLIVER_POINT_RATIO of a segment it touches (within SLIVER_REACH: a face seen at a grazing
+        angle has its depth smeared) and shares a colour with
+        (chromaticity within 1.5 `merge_chroma`), in the same camera or another — with the largest such
+        segment: a face of an object seen at a grazing angle, which the image's depth jumps cut off from its
+        other faces, not an object of its own."""
+        m = max(self.fuse_margin, SLIVER_REACH)
+        for i, si in enumerate(segments):
+            if boxes[i][0][2].min() > SLIVER_THICKNESS:
+                continue
+            best = None
+            for j, sj in enumerate(segments):
+                if j == i or len(si.points) >= SLIVER_POINT_RATIO * len(sj.points):
+                    continue
+                if np.abs(chroma[i] - chroma[j]).sum() >= 1.5 * self.config.merge_chroma:
+                    continue
+                (ci, _, ei), (cj, _, ej) = boxes[i][0], boxes[j][0]
+                if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + m:
+                    continue
+                for k in (i, j):
+                    if k not in trees:
+                        trees[k] = cKDTree(sub[k])
+                if trees[j].query(sub[i], k=1, distance_upper_bound=m)[0].min() < m and (
+                        best is None or len(sj.points) > len(segments[best].points)):
+                    best = j
+            if best is not None:
+                sets.union(i, best)
 
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
                  depth: _Depth, see: SeenFree | None = None) -> list[PerceivedObject]:

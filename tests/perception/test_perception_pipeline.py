@@ -251,3 +251,32 @@ def test_a_box_overhanging_a_narrower_one_rests_on_it_and_the_lower_one_keeps_it
     by_name = {n: by_id[i] for i, n in names.items()}
     assert by_name["wide"].support == by_name["narrow"].id
     assert abs(by_name["narrow"].top_z - lower[2]) < 0.01
+
+
+def _face_segment(camera, lo, hi, colour, step=0.003):
+    """A Segment of points on the axis-aligned box lo..hi (its faces' grid), one colour."""
+    from robot_wm.perception.segment import Segment
+
+    axes = [np.arange(a, b + 1e-9, step) if b - a > 1e-9 else np.array([a]) for a, b in zip(lo, hi, strict=True)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).astype(np.float32)
+    n = len(pts)
+    return Segment(camera, np.arange(n), pts, np.tile(np.asarray(colour, np.float32), (n, 1)), np.full(n, np.nan))
+
+
+@pytest.mark.parametrize("camera", ["front", "side"])
+def test_a_grazing_face_cut_off_by_depth_jumps_joins_its_object(camera):
+    """A thin strip of a box's colour a centimetre and a half beside the box's face (a face seen edge-on:
+    its depth smeared) is that box, from the same camera or another; a strip of another colour, a thick
+    piece, or a strip as big as its neighbour stays apart."""
+    blue, pink = [0.07, 0.11, 0.27], [0.6, 0.2, 0.3]
+    box = _face_segment("front", [0.50, -0.03, 0.0], [0.56, -0.03, 0.04], blue)  # a face, 21 x 14 points
+    sliver = _face_segment(camera, [0.485, -0.05, 0.01], [0.485, -0.035, 0.035], blue)
+    other = _face_segment(camera, [0.485, -0.05, 0.01], [0.485, -0.035, 0.035], pink)
+    block = _face_segment(camera, [0.47, -0.06, 0.0], [0.49, -0.035, 0.02], blue)
+    perceiver = Perceiver()
+    assert len(perceiver._fuse([box, sliver])) == 1
+    assert len(perceiver._fuse([box, other])) == 2
+    assert len(perceiver._fuse([box, block])) == 2
+    big = _face_segment(camera, [0.485, -0.08, 0.0], [0.485, -0.035, 0.045], blue, step=0.002)
+    assert len(big.points) > 0.5 * len(box.points)
+    assert len(perceiver._fuse([box, big])) == 2
