@@ -275,21 +275,35 @@ class Perceiver:
 
     def _fuse(self, segments: list[Segment]) -> list[_Group]:
         """Union segments of different cameras that are one thing: most points of one lie inside the other's
-        gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`)."""
+        gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`); then slivers
+        (:meth:`_join_slivers`)."""
         n = len(segments)
         sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
-        zr = [np.percentile(p[:, 2], [2, 98]) for p in sub]  # robust to noisy outliers
-        boxes = [(min_area_rectangle(p[:, :2], "search"), z[0], z[1]) for p, z in zip(sub, zr, strict=True)]
+        boxes: dict[int, tuple] = {}
+
+        def box(i: int) -> tuple:
+            """(footprint rectangle, z low, z high) of segment i, robust to noisy outliers; computed once."""
+            if i not in boxes:
+                zlo, zhi = np.percentile(sub[i][:, 2], [2, 98])
+                boxes[i] = (min_area_rectangle(sub[i][:, :2], "search"), zlo, zhi)
+            return boxes[i]
+
         chroma = [np.median(s.colors / np.maximum(s.colors.sum(1, keepdims=True), 1e-3), axis=0) for s in segments]
         trees: dict[int, cKDTree] = {}
+
+        def tree(i: int) -> cKDTree:
+            if i not in trees:
+                trees[i] = cKDTree(sub[i])
+            return trees[i]
+
         m = self.fuse_margin
         sets = UnionFind(n)
         for i in range(n):
             for j in range(i + 1, n):
                 if segments[i].camera == segments[j].camera or sets.find(i) == sets.find(j):
                     continue
-                (ci, yi, ei), zlo_i, zhi_i = boxes[i]
-                (cj, yj, ej), zlo_j, zhi_j = boxes[j]
+                (ci, yi, ei), zlo_i, zhi_i = box(i)
+                (cj, yj, ej), zlo_j, zhi_j = box(j)
                 if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + m:
                     continue
                 f_ij = _inside_box(sub[i], cj, yj, ej, zlo_j, zhi_j, m)
@@ -301,41 +315,34 @@ class Perceiver:
                     z_in = min(zhi_i, zhi_j) - max(zlo_i, zlo_j)
                     if (z_in > 0.6 * min(zhi_i - zlo_i, zhi_j - zlo_j)
                             and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma):
-                        for k in (i, j):
-                            if k not in trees:
-                                trees[k] = cKDTree(sub[k])
-                        same = bool(trees[i].query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
+                        same = bool(tree(i).query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
                 if same:
                     sets.union(i, j)
-        self._join_slivers(segments, sub, boxes, chroma, trees, sets)
+        self._join_slivers(segments, sub, box, chroma, tree, sets)
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
 
-    def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], boxes: list, chroma: list[np.ndarray],
-                      trees: dict[int, cKDTree], sets: UnionFind) -> None:
+    def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], box: Callable[[int], tuple],
+                      chroma: list[np.ndarray], tree: Callable[[int], cKDTree], sets: UnionFind) -> None:
         """Union each *sliver* — a segment at most SLIVER_THICKNESS thick across its footprint with fewer
-        points than SLIVER_POINT_RATIO of a segment it touches (within SLIVER_REACH: a face seen at a grazing
-        angle has its depth smeared) and shares a colour with
-        (chromaticity within 1.5 `merge_chroma`), in the same camera or another — with the largest such
-        segment: a face of an object seen at a grazing angle, which the image's depth jumps cut off from its
-        other faces, not an object of its own."""
+        points than SLIVER_POINT_RATIO of a segment that shares its colour (chromaticity within 1.5
+        `merge_chroma`) and comes within SLIVER_REACH of it (a face seen at a grazing angle has its depth
+        smeared), in the same camera or another — with the largest such segment: a face of an object seen
+        edge-on, which the image's depth jumps cut off from its other faces, not an object of its own.
+        `sub`: each segment's subsampled points; `box(i)`, `tree(i)`: segment i's footprint box and KD-tree."""
         m = max(self.fuse_margin, SLIVER_REACH)
         for i, si in enumerate(segments):
-            if boxes[i][0][2].min() > SLIVER_THICKNESS:
+            partners = [j for j, sj in enumerate(segments)
+                        if j != i and len(si.points) < SLIVER_POINT_RATIO * len(sj.points)
+                        and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma]
+            if not partners or box(i)[0][2].min() > SLIVER_THICKNESS:
                 continue
             best = None
-            for j, sj in enumerate(segments):
-                if j == i or len(si.points) >= SLIVER_POINT_RATIO * len(sj.points):
-                    continue
-                if np.abs(chroma[i] - chroma[j]).sum() >= 1.5 * self.config.merge_chroma:
-                    continue
-                (ci, _, ei), (cj, _, ej) = boxes[i][0], boxes[j][0]
+            for j in partners:
+                (ci, _, ei), (cj, _, ej) = box(i)[0], box(j)[0]
                 if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + m:
                     continue
-                for k in (i, j):
-                    if k not in trees:
-                        trees[k] = cKDTree(sub[k])
-                if trees[j].query(sub[i], k=1, distance_upper_bound=m)[0].min() < m and (
-                        best is None or len(sj.points) > len(segments[best].points)):
+                if tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m and (
+                        best is None or len(segments[j].points) > len(segments[best].points)):
                     best = j
             if best is not None:
                 sets.union(i, best)
