@@ -273,6 +273,10 @@ class PlanningTaskPlanner:
         if slot is None:
             return None
         n_mov = len(scene.ids)
+        # what is already placed stays put: an obstacle to the push, never the object pushed
+        region, margin = self.task.place_region, self.settings.region_margin
+        by_id = {e.id: e for e in movable}
+        is_fixed[:n_mov] |= [i != est.id and region.contains(by_id[i].pose.position, margin=margin) for i in scene.ids]
         goal = PoseGoal(slot, (float(spot.goal_xy[0]), float(spot.goal_xy[1])), None, 0.015, math.radians(180))
         plan = self.mpc.plan(states, None, [goal], fixed=is_fixed)
         action = plan.first_action()

@@ -73,6 +73,30 @@ def test_hemmed_in_pair_gets_a_push_that_starts_outside_everything(parts):
     assert d.push.target in d.predicted["end_xy_yaw"]
 
 
+def test_making_room_never_pushes_what_is_already_placed(parts):
+    """A push that makes room around a hemmed-in block treats the objects already in the place region as
+    fixed obstacles: the MPC may not move them (a placed lying cylinder was once pushed out of the region
+    by a push meant for a block against a wall)."""
+    ext = (0.05, 0.09, 0.05)
+    tp = planner(parts, {}, [obj("a", 0.445, 0.15, ext), obj("b", 0.495, 0.15, ext), obj("c", 0.45, -0.35)])
+    region = tp.task.place_region
+    ests = [box("a", 0.445, 0.15, ext), box("b", 0.495, 0.15, ext), box("c", *region.center[:2])]
+    seen = []
+    plan = tp.mpc.plan
+
+    def spy(states, mask=None, goals=(), shift=True, fixed=None):
+        seen.append(np.asarray(fixed, bool).copy())
+        return plan(states, mask, goals, shift, fixed)
+
+    tp.mpc.plan = spy
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "push" and "make room" in d.reason, d.reason
+    assert d.push.target in ("a", "b")
+    ids = [e.id for e in ests]
+    assert seen and all(f[ids.index("c")] and not f[ids.index("a")] and not f[ids.index("b")] for f in seen)
+    assert np.allclose(d.predicted["end_xy_yaw"]["c"][:2], region.center[:2], atol=1e-4)
+
+
 def test_fixture_is_never_picked(parts):
     wall = {"name": "wall", "shape": "box", "size": [0.02, 0.3, 0.08], "fixed": True, "position": [0.72, 0.1, 0.04]}
     tp = planner(parts, {}, [wall, obj("a", 0.5, -0.1)])
