@@ -24,7 +24,9 @@ World frame, metres; colours RGB in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -48,6 +50,17 @@ SAME_SHADE_TOL = 1.5 / 255  # both sides' top colours (medians) agree within thi
 SAME_SHADE_SE = 3.0  # ... or this many standard errors of their difference (camera noise)
 MIN_SHADE_PIXELS = 10  # top-face pixels a side needs in a camera for its shade to count
 MAX_PAIRS = 2000  # line hypotheses (point pairs) tried at most; all pairs when fewer
+
+
+class SegmentLike(Protocol):
+    """One camera's part of a group: flat pixel indices (N,), world points (N, 3), RGB (N, 3) in [0, 1],
+    normals' z (N,) (a :class:`~robot_wm.perception.segment.Segment` is one)."""
+
+    camera: str
+    pixels: np.ndarray
+    points: np.ndarray
+    colors: np.ndarray
+    normal_z: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,8 @@ def _line_through(xy: np.ndarray, tol: np.ndarray, rng: np.random.Generator) -> 
     return wn, tn, mask
 
 
-def seam_cut(segments, views: dict[str, SeamView], sigma: float, rng: np.random.Generator | None = None
-             ) -> tuple[np.ndarray, float] | None:
+def seam_cut(segments: Sequence[SegmentLike], views: dict[str, SeamView], sigma: float,
+             rng: np.random.Generator | None = None) -> tuple[np.ndarray, float] | None:
     """The seam across a group's level top as a vertical cutting plane `(w (2,), t)` (points with
     ``xy @ w > t`` on one side), or None when no camera shows one. `segments`: the group's per-camera
     segments (``camera, pixels, points, colors, normal_z``); `views`: camera name -> :class:`SeamView`
@@ -212,8 +225,7 @@ def _same_shade(side: np.ndarray, colors: np.ndarray) -> bool:
     return bool(np.all(np.abs(ma - mb) <= np.maximum(SAME_SHADE_TOL, SAME_SHADE_SE * se)))
 
 
-
-def split_by_seams(segments, views: dict[str, SeamView], sigma: float, min_points: int,
+def split_by_seams(segments: Sequence[SegmentLike], views: dict[str, SeamView], sigma: float, min_points: int,
                    depth: int = 2) -> list[np.ndarray]:
     """Boolean masks over the concatenated points of `segments`, one per object: [all True] when no seam
     (:func:`seam_cut`) is found, else both sides of the seam, each cut again up to `depth` times. A side
@@ -250,7 +262,7 @@ class _Sub:
     normal_z: np.ndarray
 
 
-def _subsegment(s, sel: np.ndarray) -> _Sub | None:
+def _subsegment(s: SegmentLike, sel: np.ndarray) -> _Sub | None:
     """The part `sel` (N,) of segment `s`, or None when empty."""
     if not sel.any():
         return None
