@@ -185,13 +185,8 @@ class Perceiver:
         bounds = np.cumsum([0] + [len(s.points) for s in g.segments])
         parts = []
         for m in masks:
-            segs = []
-            for s, a, b in zip(g.segments, bounds[:-1], bounds[1:], strict=True):
-                sel = m[a:b]
-                if not sel.any():
-                    continue
-                extra = s.mask_extra if s.mask_extra is not None and sel.mean() >= 0.5 else None
-                segs.append(Segment(s.camera, s.pixels[sel], s.points[sel], s.colors[sel], s.normal_z[sel], extra))
+            segs = [s.part(m[a:b]) for s, a, b in zip(g.segments, bounds[:-1], bounds[1:], strict=True)
+                    if m[a:b].any()]
             part = _Group.of(segs)
             part.flush_key = id(g)
             parts.append(part)
@@ -427,11 +422,9 @@ class Perceiver:
         if low - table_z > self.max_hidden_reach:
             return False
         upper = g.points[g.points[:, 2] >= np.median(g.points[:, 2])]  # over the bulk, not its rounded rim
-        xy = upper[:: max(1, len(upper) // HIDDEN_BASE_SAMPLES), :2]
-        zs = np.arange(table_z + HIDDEN_BASE_DZ, low - HIDDEN_BASE_DZ / 2, HIDDEN_BASE_DZ)
-        if len(zs) == 0:
+        pts = _column_samples(upper, table_z, low)
+        if pts is None:
             return True
-        pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
         free, seen = see(pts)
         return not seen.any() or float(free[seen].mean()) <= HIDDEN_BASE_FREE
 
@@ -442,11 +435,9 @@ class Perceiver:
         (HIDDEN_BASE_SAMPLES columns, every HIDDEN_BASE_DZ m) were seen through, unseen ones counting as not
         free — the object below goes on up, hidden by what it carries (an overhanging box over a narrower
         one, seen from above, shows only the lower one's foot; the few samples seen are its edges' pixels)."""
-        xy = below.points[:: max(1, len(below.points) // HIDDEN_BASE_SAMPLES), :2]
-        zs = np.arange(top + HIDDEN_BASE_DZ, low - HIDDEN_BASE_DZ / 2, HIDDEN_BASE_DZ)
-        if len(zs) == 0:
+        pts = _column_samples(below.points, top, low)
+        if pts is None:
             return True
-        pts = np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
         free, _ = see(pts)
         return float(free.mean()) <= HIDDEN_BASE_FREE
 
@@ -527,6 +518,17 @@ class Perceiver:
         obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")
         obj.masks = g.masks()
         return obj
+
+
+def _column_samples(points: np.ndarray, z_lo: float, z_hi: float) -> np.ndarray | None:
+    """World points (K, 3) in the columns over HIDDEN_BASE_SAMPLES of `points`' xy, every HIDDEN_BASE_DZ m
+    strictly between `z_lo` and `z_hi` (m) — the space a free-space test looks at — or None when that
+    range holds no sample."""
+    xy = points[:: max(1, len(points) // HIDDEN_BASE_SAMPLES), :2]
+    zs = np.arange(z_lo + HIDDEN_BASE_DZ, z_hi - HIDDEN_BASE_DZ / 2, HIDDEN_BASE_DZ)
+    if len(zs) == 0:
+        return None
+    return np.column_stack([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))])
 
 
 def _voxel_keys(points: np.ndarray, voxel: float) -> np.ndarray:

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from robot_wm.perception.plateaus import MIN_SIDE, MIN_TOP_POINTS, UP_NORMAL_Z, _densest
+from robot_wm.perception.segment import Segment
 
 SEAM_WIDTH_PX = 4  # a seam is at most this many pixels wide (a gap under a pixel; at an angle, with a
 #                     slightly taller neighbour, its side shows above the other top)
@@ -50,17 +50,6 @@ SAME_SHADE_TOL = 1.5 / 255  # both sides' top colours (medians) agree within thi
 SAME_SHADE_SE = 3.0  # ... or this many standard errors of their difference (camera noise)
 MIN_SHADE_PIXELS = 10  # top-face pixels a side needs in a camera for its shade to count
 MAX_PAIRS = 2000  # line hypotheses (point pairs) tried at most; all pairs when fewer
-
-
-class SegmentLike(Protocol):
-    """One camera's part of a group: flat pixel indices (N,), world points (N, 3), RGB (N, 3) in [0, 1],
-    normals' z (N,) (a :class:`~robot_wm.perception.segment.Segment` is one)."""
-
-    camera: str
-    pixels: np.ndarray
-    points: np.ndarray
-    colors: np.ndarray
-    normal_z: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -156,7 +145,7 @@ def _line_through(xy: np.ndarray, tol: np.ndarray, rng: np.random.Generator) -> 
     return wn, tn, mask
 
 
-def seam_cut(segments: Sequence[SegmentLike], views: dict[str, SeamView], sigma: float,
+def seam_cut(segments: Sequence[Segment], views: dict[str, SeamView], sigma: float,
              rng: np.random.Generator | None = None) -> tuple[np.ndarray, float] | None:
     """The seam across a group's level top as a vertical cutting plane `(w (2,), t)` (points with
     ``xy @ w > t`` on one side), or None when no camera shows one. `segments`: the group's per-camera
@@ -225,7 +214,7 @@ def _same_shade(side: np.ndarray, colors: np.ndarray) -> bool:
     return bool(np.all(np.abs(ma - mb) <= np.maximum(SAME_SHADE_TOL, SAME_SHADE_SE * se)))
 
 
-def split_by_seams(segments: Sequence[SegmentLike], views: dict[str, SeamView], sigma: float, min_points: int,
+def split_by_seams(segments: Sequence[Segment], views: dict[str, SeamView], sigma: float, min_points: int,
                    depth: int = 2) -> list[np.ndarray]:
     """Boolean masks over the concatenated points of `segments`, one per object: [all True] when no seam
     (:func:`seam_cut`) is found, else both sides of the seam, each cut again up to `depth` times. A side
@@ -243,27 +232,11 @@ def split_by_seams(segments: Sequence[SegmentLike], views: dict[str, SeamView], 
     bounds = np.cumsum([0] + [len(s.points) for s in segments])
     out = []
     for part in (~side, side):
-        subs = [_subsegment(s, part[a:b]) for s, a, b in zip(segments, bounds[:-1], bounds[1:], strict=True)]
+        kept = [s.part(part[a:b]) for s, a, b in zip(segments, bounds[:-1], bounds[1:], strict=True)
+                if part[a:b].any()]
         idx = np.flatnonzero(part)
-        kept = [s for s in subs if s is not None]
         for sub in split_by_seams(kept, views, sigma, min_points, depth - 1):
             m = np.zeros(len(pts), bool)
             m[idx[sub]] = True
             out.append(m)
     return out
-
-
-@dataclass(frozen=True)
-class _Sub:
-    camera: str
-    pixels: np.ndarray
-    points: np.ndarray
-    colors: np.ndarray
-    normal_z: np.ndarray
-
-
-def _subsegment(s: SegmentLike, sel: np.ndarray) -> _Sub | None:
-    """The part `sel` (N,) of segment `s`, or None when empty."""
-    if not sel.any():
-        return None
-    return _Sub(s.camera, s.pixels[sel], s.points[sel], s.colors[sel], s.normal_z[sel])

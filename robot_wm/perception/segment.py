@@ -71,6 +71,12 @@ class Segment:
         """All image pixels of the segment (flat indices)."""
         return self.pixels if self.mask_extra is None else np.concatenate([self.pixels, self.mask_extra])
 
+    def part(self, sel: np.ndarray) -> Segment:
+        """The pixels and points `sel` (N,) bool of this segment, as a segment of its own; the extra mask
+        pixels (no points to place them by) go with it when it holds at least half of the points."""
+        extra = self.mask_extra if self.mask_extra is not None and sel.mean() >= 0.5 else None
+        return Segment(self.camera, self.pixels[sel], self.points[sel], self.colors[sel], self.normal_z[sel], extra)
+
 
 @dataclass
 class FrameSegments:

@@ -205,10 +205,13 @@ class PlanningTaskPlanner:
         return note
 
     # ------------------------------------------------------------------ pick and place
+    def _placed(self, est: ObjectEstimate) -> bool:
+        """Whether the estimate lies in the task's place region (within the settings' region margin)."""
+        return self.task.place_region.contains(est.pose.position, margin=self.settings.region_margin)
+
     def _todo(self, movable: list[ObjectEstimate]) -> list[ObjectEstimate]:
-        region, s = self.task.place_region, self.settings
-        todo = [e for e in movable if not region.contains(e.pose.position, margin=s.region_margin)
-                and self._picks.get(self.identities.key(e.id), 0) < s.max_attempts_per_object]
+        todo = [e for e in movable if not self._placed(e)
+                and self._picks.get(self.identities.key(e.id), 0) < self.settings.max_attempts_per_object]
         return sorted(todo, key=lambda e: -e.top_z)
 
     def _pick_or_singulate(self, estimates: list[ObjectEstimate], q_seed: np.ndarray | None) -> Decision:
@@ -216,8 +219,7 @@ class PlanningTaskPlanner:
         self.identities.update(movable)
         todo = self._todo(movable)
         if not todo:
-            region = self.task.place_region
-            spent = [e.id for e in movable if not region.contains(e.pose.position, margin=self.settings.region_margin)]
+            spent = [e.id for e in movable if not self._placed(e)]
             if not spent:
                 return self._done("every object in the place region")
             return self._done(f"every object in the place region or out of attempts (out of attempts: "
@@ -274,9 +276,8 @@ class PlanningTaskPlanner:
             return None
         n_mov = len(scene.ids)
         # what is already placed stays put: an obstacle to the push, never the object pushed
-        region, margin = self.task.place_region, self.settings.region_margin
         by_id = {e.id: e for e in movable}
-        is_fixed[:n_mov] |= [i != est.id and region.contains(by_id[i].pose.position, margin=margin) for i in scene.ids]
+        is_fixed[:n_mov] |= [i != est.id and self._placed(by_id[i]) for i in scene.ids]
         goal = PoseGoal(slot, (float(spot.goal_xy[0]), float(spot.goal_xy[1])), None, 0.015, math.radians(180))
         plan = self.mpc.plan(states, None, [goal], fixed=is_fixed)
         action = plan.first_action()
