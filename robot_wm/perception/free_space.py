@@ -6,6 +6,11 @@ the point's own (within a tolerance), and *unseen* when something nearer hid it,
 or the point is outside the image. Used to tell an empty corner from a hidden one (a level-topped pair of
 boxes against one box whose top a neighbour hides: :mod:`robot_wm.perception.plateaus`).
 
+:class:`FreeSpace` bundles the test with the cameras' positions, so that it can also say what a given box
+hides from them (:meth:`FreeSpace.hidden_behind`: every camera that has a point in its image looks at it
+through the box) — the part of a lower top that a taller neighbour hides lies behind that neighbour as the
+cameras see it, whichever side of the neighbour the cameras are on.
+
 World frame, metres; depth images are z-depth in the optical frame (0 or non-finite = invalid).
 """
 
@@ -59,3 +64,55 @@ def seen_through(frames: Iterable, points: np.ndarray, sigma: float | Sequence[f
         beyond |= valid & (d > cam[:, 2] + tol)
         at |= valid & (np.abs(d - cam[:, 2]) <= tol)
     return beyond, beyond | at
+
+
+class FreeSpace:
+    """The free-space test of some cameras: ``free_space(points (K, 3)) -> (free (K,), seen (K,))`` is
+    :func:`seen_through` over `frames` with their noise `sigmas` (m, one per frame); :meth:`hidden_behind`
+    says which points a box hides from them."""
+
+    def __init__(self, frames: Sequence, sigmas: Sequence[float]) -> None:
+        self.frames = list(frames)
+        self.sigmas = [float(s) for s in sigmas]
+
+    def __call__(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return seen_through(self.frames, points, self.sigmas)
+
+    def hidden_behind(self, points: np.ndarray, centre: np.ndarray, yaw: float, extents: np.ndarray,
+                      z_lo: float, z_hi: float) -> np.ndarray:
+        """(K,) bool: True where every camera with world point `points[k]` in its image (in front of it)
+        looks at it through the vertical prism of footprint rectangle (`centre` (2,), `yaw` rad, `extents`
+        (2,) m) between heights `z_lo` and `z_hi` (the straight line from the camera's centre to the point
+        meets the prism), and at least one camera has it in its image. A point inside the prism counts as
+        hidden."""
+        points = np.asarray(points, float).reshape(-1, 3)
+        c, s = np.cos(yaw), np.sin(yaw)
+        rot = np.array([[c, -s], [s, c]])  # rectangle frame -> world (xy)
+        lo = np.r_[-np.asarray(extents, float) / 2, z_lo]
+        hi = np.r_[np.asarray(extents, float) / 2, z_hi]
+
+        def local(p: np.ndarray) -> np.ndarray:
+            return np.column_stack([(p[:, :2] - centre) @ rot, p[:, 2]])
+
+        end = local(points)
+        hidden = np.ones(len(points), bool)
+        in_view = np.zeros(len(points), bool)
+        for f in self.frames:
+            k = f.intrinsics
+            cam = f.camera2world.inverse().transform_points(points)
+            front = cam[:, 2] > 1e-3
+            uv = np.full((len(points), 2), -1.0)
+            uv[front] = project_points(cam[front], k)
+            inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < k.width) & (uv[:, 1] >= 0) & (uv[:, 1] < k.height)
+            start = local(np.asarray(f.camera2world.position, float)[None, :])[0]
+            d = end - start
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t1, t2 = (lo - start) / d, (hi - start) / d
+            parallel = np.abs(d) < 1e-12  # the line runs along this slab: inside it or never
+            outside = parallel & ((start < lo) | (start > hi))
+            t_in = np.where(parallel, -np.inf, np.minimum(t1, t2)).max(axis=1)
+            t_out = np.where(parallel, np.inf, np.maximum(t1, t2)).min(axis=1)
+            meets = ~outside.any(axis=1) & (t_in <= t_out) & (t_out >= 0) & (t_in <= 1)
+            hidden &= meets | ~inside
+            in_view |= inside
+        return hidden & in_view

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
-from robot_wm.perception.free_space import seen_through
+from robot_wm.perception.free_space import FreeSpace
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
@@ -79,8 +79,7 @@ def _free_space_test(frames: list[FrameSegments]) -> SeenFree | None:
     views = [(f.frame, f.plane_sigma) for f in frames if f.frame is not None]
     if not views:
         return None
-    cams, sigmas = [v[0] for v in views], [v[1] for v in views]
-    return lambda p: seen_through(cams, p, sigmas)
+    return FreeSpace([v[0] for v in views], [v[1] for v in views])
 
 
 def _seam_views(frames: list[FrameSegments]) -> dict[str, SeamView]:

@@ -11,6 +11,13 @@ pixel sigmas stands out): plateaus must lie more than ``max(MIN_STEP, STEP_SIGMA
 noise alone never splits an object, and a step the sensor cannot resolve is left alone (the objects stay
 merged; a larger step, or a second camera, splits them).
 
+A lower top is often seen only in part: from a low camera its taller neighbour hides most of it, and what is
+left is a strip a few pixels wide cut off obliquely by the neighbour's silhouette. Such a plateau still counts
+as a box top when the rest of its rectangle — its own, or the one along the neighbour's axes (boxes touching
+face to face stand parallel) — lies behind the neighbour as the cameras see it
+(:meth:`~robot_wm.perception.free_space.FreeSpace.hidden_behind`) and was not seen through; a grid sample
+within a sample spacing of the plateau's points is no missing part (:func:`_fills_rectangle`).
+
 Two boxes with *level* tops form one plateau, but unless they are equally wide and aligned their common top
 is not a rectangle: its width steps where one box ends and the other begins. :func:`width_step_cut` finds
 that step (the top's outline, measured across the rectangle's axes, piecewise constant on both sides of a
@@ -30,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from robot_wm.geometry import min_area_rectangle
 
@@ -54,7 +62,9 @@ MIN_RECT_FILL = 0.8  # a plateau's convex-hull area over its min-area rectangle'
 MIN_HIDDEN_FILL = 0.5  # ... or this, when the rest of its rectangle was not seen free (hidden) ...
 HIDDEN_MAX_FREE = 0.2  # ... at most this fraction of the seen samples there free ...
 HIDDEN_SPACING = 0.003  # m: ... sampled on this grid ...
-HIDDEN_NEAR = 0.7  # ... this fraction of it on the plateau's half towards the other plateau
+HIDDEN_NEAR = 0.7  # ... this fraction of it behind the other plateau as the cameras see it
+SPACING_Q = 0.9  # the samples' spacing: this quantile of their nearest-neighbour distances
+HIDDEN_MARGIN = 0.005  # m: the other plateau's rectangle grown by this (normals erode a top's edge pixels)
 # level tops (width_step_cut)
 PROFILE_BIN = 0.002  # m: the top's outline is measured in slices this wide across each rectangle axis
 PROFILE_EDGE_Q = 5.0  # percent: a slice's edges are these percentiles of its points across the axis
@@ -173,28 +183,71 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
-        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards)
-                                    for c, towards in ((core, cut[0]), (rest_core, -cut[0])))
+        floor = float(points[:, 2].min())
+        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards, (other, floor))
+                                    for c, towards, other in ((core, cut[0], rest_core), (rest_core, -cut[0], core)))
                 and _tops_cover_footprints(points, normal_z, cut, max(MIN_FLAT, CORE_SIGMAS * sigma))):
             return cut
     return None
 
 
 def _rectangular(xy: np.ndarray, z: float, seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
-                 towards: np.ndarray) -> bool:
-    """True when a plateau's points `xy` (N, 2) at height `z` outline a rectangle: fill MIN_RECT_FILL, or, with
-    `seen_free`, at least MIN_HIDDEN_FILL when the rest of its rectangle lies on its half `towards` (2,) the
-    other plateau (HIDDEN_NEAR of it) and the cameras did not see through it (at most HIDDEN_MAX_FREE of the
-    seen samples free): a lower top that its taller neighbour hides in part. (A missing part seen occupied
-    at that height is no proof of a top: a two-level mesh's slopes read the same.)"""
-    fill = _rect_fill(xy)
-    if fill >= MIN_RECT_FILL:
+                 towards: np.ndarray, neighbour: tuple[np.ndarray, float] | None = None) -> bool:
+    """True when a plateau's points `xy` (N, 2) at height `z` outline a rectangle, in part hidden or not.
+
+    The rectangle: the points' min-area rectangle, or — with `neighbour` = (the other plateau's points
+    (M, 3), the group's lowest height) — the points' extent along the neighbour's rectangle's axes (boxes
+    touching face to face stand parallel, and the part of a lower top that its neighbour hides is cut off
+    along the neighbour's silhouette, which turns the visible part's own rectangle away from the box's
+    edges; only with cameras to ask, and only as a top that the neighbour hides in part); either one that
+    passes (:func:`_fills_rectangle`) will do. A rectangle found by the hull's area over the min-area
+    rectangle's (:func:`_rect_fill`) is tried first."""
+    if _rect_fill(xy) >= MIN_RECT_FILL:
         return True
-    if seen_free is None or fill < MIN_HIDDEN_FILL:
-        return False
+    own = min_area_rectangle(xy, "search")
+    if neighbour is None or getattr(seen_free, "hidden_behind", None) is None:
+        return _fills_rectangle(xy, z, own, seen_free, towards)
+    n_rect = min_area_rectangle(neighbour[0][:, :2], "search", trim_percent=FOOTPRINT_TRIM)
+    return (_fills_rectangle(xy, z, own, seen_free, towards, neighbour, n_rect)
+            or _fills_rectangle(xy, z, _extent_along(xy, n_rect[1]), seen_free, towards, neighbour, n_rect,
+                                hidden=True))
+
+
+def _extent_along(xy: np.ndarray, yaw: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """(centre (2,), `yaw`, extents (2,)) of the rectangle with axes at `yaw` rad spanning `xy` (N, 2),
+    FOOTPRINT_TRIM percent of outlying points trimmed on each side."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.array([[c, -s], [s, c]])  # rectangle frame -> world
+    local = xy @ rot
+    lo, hi = np.percentile(local, [FOOTPRINT_TRIM, 100 - FOOTPRINT_TRIM], axis=0)
+    return rot @ ((lo + hi) / 2), float(yaw), hi - lo
+
+
+def _fills_rectangle(xy: np.ndarray, z: float, rect: tuple[np.ndarray, float, np.ndarray],
+                     seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None, towards: np.ndarray,
+                     neighbour: tuple[np.ndarray, float] | None = None,
+                     n_rect: tuple[np.ndarray, float, np.ndarray] | None = None, hidden: bool = False) -> bool:
+    """True when the plateau points `xy` (N, 2) at height `z` fill `rect` = (centre, yaw, extents).
+
+    Fill = the share of `rect` (sampled every HIDDEN_SPACING) that the points cover: inside their convex
+    hull or within a sample spacing of a point (the hull of a few pixels' samples lies up to a spacing
+    inside the top's edges: a strip a few pixels wide seen at a grazing angle misses whole edge rows). A
+    rectangle fills MIN_RECT_FILL. With `seen_free`, a fill of MIN_HIDDEN_FILL suffices when the cameras did
+    not see through the missing part (at most HIDDEN_MAX_FREE of its seen samples free) and HIDDEN_NEAR of it
+    is explained as a lower top that its taller neighbour hides in part: with cameras to ask (`seen_free` a
+    :class:`~robot_wm.perception.free_space.FreeSpace`) and the neighbour (its points and the group's lowest
+    height, its rectangle `n_rect`), a missing sample is explained when it lies behind the neighbour's prism
+    (`n_rect` grown by HIDDEN_MARGIN, from that height to its top) for every camera that has it in view, or
+    when a camera measured a surface at it (its top's normals spoiled by the occluding edge); without
+    cameras, when it lies on this plateau's half `towards` (2,) the neighbour. With `hidden`, what is missing
+    must be explained so however little it is (a rectangle drawn along the neighbour's axes says the top is
+    cut off by the neighbour's silhouette; a mesh's round top fills most of any rectangle). A patch spanning
+    less than MIN_SIDE is no rectangle (too small to tell)."""
     from scipy.spatial import Delaunay, QhullError
 
-    centre, yaw, ext = min_area_rectangle(xy, "search")
+    centre, yaw, ext = rect
+    if ext.max() < MIN_SIDE:
+        return False
     c, s = np.cos(yaw), np.sin(yaw)
     g = np.stack(np.meshgrid(np.arange(-ext[0] / 2, ext[0] / 2, HIDDEN_SPACING),
                              np.arange(-ext[1] / 2, ext[1] / 2, HIDDEN_SPACING), indexing="ij"), -1).reshape(-1, 2)
@@ -203,11 +256,28 @@ def _rectangular(xy: np.ndarray, z: float, seen_free: Callable[[np.ndarray], tup
         missing = grid[Delaunay(xy).find_simplex(grid) < 0]
     except (QhullError, ValueError):
         return False
+    tree = cKDTree(xy)
+    spacing = float(np.quantile(tree.query(xy, k=2)[0][:, 1], SPACING_Q))
+    missing = missing[tree.query(missing)[0] > spacing]
+    fill = 1.0 - len(missing) / max(len(grid), 1)
+    if fill >= MIN_RECT_FILL and not hidden:
+        return True
+    if seen_free is None or fill < MIN_HIDDEN_FILL:
+        return False
     if len(missing) == 0:
         return True
-    if np.mean((missing - np.median(xy, axis=0)) @ towards > 0) < HIDDEN_NEAR:
-        return False  # what is missing is not next to the neighbour that could hide it (a mesh's own shape)
-    free, seen = seen_free(np.column_stack([missing, np.full(len(missing), z)]))
+    at_top = np.column_stack([missing, np.full(len(missing), z)])
+    free, seen = seen_free(at_top)
+    behind = getattr(seen_free, "hidden_behind", None)
+    if behind is not None and neighbour is not None and n_rect is not None:
+        other, floor = neighbour
+        n_centre, n_yaw, n_ext = n_rect
+        explained = behind(at_top, n_centre, n_yaw, n_ext + 2 * HIDDEN_MARGIN, floor, float(np.median(other[:, 2])))
+        explained |= seen & ~free  # a surface measured at the top's height there: its normals spoiled by an edge
+    else:
+        explained = (missing - np.median(xy, axis=0)) @ towards > 0
+    if np.mean(explained) < HIDDEN_NEAR:
+        return False  # what is missing is not where the neighbour could hide it (a mesh's own shape)
     return not seen.any() or float(free[seen].mean()) <= HIDDEN_MAX_FREE
 
 

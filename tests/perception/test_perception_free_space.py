@@ -84,3 +84,32 @@ def test_each_camera_is_judged_by_its_own_noise():
     clear = table_frame()
     assert seen_through([clear, clear], p, sigma=[0.0025, 0.0025])[0].tolist() == [False]
     assert seen_through([clear, clear], p, sigma=[0.0025, 0.0])[0].tolist() == [True]
+
+
+def test_a_box_hides_what_lies_behind_it_from_every_camera_that_sees_the_spot():
+    """A 6 cm tall box at x 0.45-0.55 seen from a camera low on its +x side (30 deg) hides a point on a lower
+    top just beyond it (x 0.43, 3.5 cm up); seen from above (89 deg) it does not; a point beside the box is
+    hidden from neither; with both cameras only what both look at through the box counts."""
+    from robot_wm.perception.free_space import FreeSpace
+
+    def low_camera(elevation_deg: float):
+        f = oblique_frame(elevation_deg)
+        pose = f.camera2world
+        eye = pose.position.copy()
+        eye[0] = 1.0 - eye[0]  # mirrored to the +x side, looking at (0.5, 0, 0)
+        f.camera2world = look_at_camera2world(eye, np.array([0.5, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]))
+        return f
+
+    box = dict(centre=np.array([0.5, 0.0]), yaw=0.0, extents=np.array([0.1, 0.06]), z_lo=0.0, z_hi=0.06)
+    pts = np.array([[0.43, 0.0, 0.035], [0.43, 0.2, 0.035]])
+    low, high = low_camera(30.0), low_camera(89.0)
+    assert FreeSpace([low], [0.0]).hidden_behind(pts, **box).tolist() == [True, False]
+    assert FreeSpace([high], [0.0]).hidden_behind(pts, **box).tolist() == [False, False]
+    assert FreeSpace([low, high], [0.0, 0.0]).hidden_behind(pts, **box).tolist() == [False, False]
+    # the same box turned by 90 deg about its centre no longer reaches the line of sight
+    turned = dict(box, yaw=np.pi / 2, extents=np.array([0.1, 0.02]))
+    assert FreeSpace([low], [0.0]).hidden_behind(pts[:1], **turned).tolist() == [False]
+    # a point no camera has in its image is not called hidden
+    assert FreeSpace([low], [0.0]).hidden_behind(np.array([[5.0, 5.0, 0.0]]), **box).tolist() == [False]
+    free, seen = FreeSpace([high], [0.0])(np.array([[0.5, 0.0, 0.05]]))
+    assert free.tolist() == [True] and seen.tolist() == [True]  # the callable is the free-space test
