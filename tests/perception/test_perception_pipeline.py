@@ -284,7 +284,7 @@ def test_a_grazing_face_cut_off_by_depth_jumps_joins_its_object(camera):
 
 @pytest.mark.parametrize("noise", ["none", "nguyen2012"])
 def test_a_lower_box_its_taller_neighbour_mostly_hides_from_a_low_camera_is_an_object_of_its_own(tmp_path, noise):
-    """Two boxes of one colour flush together, 7 and 3.6 cm tall, one camera 32 deg above the table looking
+    """Two boxes of one colour flush together, 6.8 and 3.6 cm tall, one camera 32 deg above the table looking
     past the taller box: of the lower box's top it sees a strip, cut off obliquely by the taller one's
     silhouette. That strip is no rectangle by itself, but along the taller box's axes (boxes touching face to
     face stand parallel) what is missing of it lies behind the taller box as the camera sees it: two boxes."""
