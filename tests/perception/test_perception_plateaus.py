@@ -291,3 +291,21 @@ def test_boxes_of_different_lengths_side_by_side_are_cut_along_their_seam_not_th
     masks = split_by_plateaus(pts, nz, 0.0, 40)
     truth = np.r_[np.zeros(sizes[0], bool), np.ones(sizes[1], bool)]
     assert max(np.mean(masks[1] == truth), np.mean(masks[0] == truth)) > 0.99
+
+
+def test_a_strip_a_few_samples_wide_reads_as_a_rectangle_but_an_l_does_not():
+    """A lower top seen by a grazing camera (development seed 10, scene 66: 14 points, 3-4 mm apart): the hull
+    of so few samples lies a sample row inside the top's edges and fills 0.62 of their rectangle, but no part
+    of the rectangle lies farther than a sample spacing from a sample. An L (a densely sampled 6 x 4 cm top
+    with a 4 x 2.5 cm corner missing) still is no rectangle: its samples lie about a millimetre apart."""
+    from robot_wm.perception.plateaus import _rect_fill, _rectangular
+
+    strip = np.array([[-1.9, -8.2], [-3.7, -7.5], [-1.6, -4.2], [-3.4, -3.5], [-5.2, -2.8], [-6.9, -2.1], [0.5, -1.0],
+                      [-1.3, -0.3], [-3.1, 0.4], [2.5, 2.2], [0.7, 2.9], [4.6, 5.4], [8.4, 7.8], [10.4, 10.9]]) / 1000
+    strip += [0.5, 0.1]
+    assert _rect_fill(strip) < 0.7
+    assert _rectangular(strip, 0.04, None, np.array([1.0, 0.0]))
+    rng = np.random.default_rng(5)
+    xy = rng.uniform([-0.03, -0.02], [0.03, 0.02], (1500, 2))
+    ell = xy[~((xy[:, 0] > -0.01) & (xy[:, 1] > -0.005))] + [0.5, 0.1]
+    assert not _rectangular(ell, 0.04, None, np.array([1.0, 0.0]))
