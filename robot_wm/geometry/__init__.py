@@ -1,6 +1,6 @@
 """Layer 1: poses, rigid transforms and pinhole camera math (NumPy/SciPy only)."""
 
-from robot_wm.geometry.boxes import min_area_rectangle, upright_box
+from robot_wm.geometry.boxes import min_area_rectangle, to_rectangle_frame, upright_box
 from robot_wm.geometry.camera import (
     Intrinsics,
     deproject_depth,
@@ -19,6 +19,7 @@ __all__ = [
     "depth_buffer_to_metric",
     "look_at_camera2world",
     "min_area_rectangle",
+    "to_rectangle_frame",
     "upright_box",
     "opengl_projection_matrix",
     "opengl_view_matrix",

@@ -17,6 +17,14 @@ from robot_wm.geometry.pose import Pose, yaw_quaternion
 Rectangle = tuple[np.ndarray, float, np.ndarray]
 
 
+def to_rectangle_frame(xy: np.ndarray, centre: np.ndarray, yaw: float) -> np.ndarray:
+    """Points `xy` (N, 2) in the frame of a rectangle centred at `centre` (2,) whose first axis points at `yaw`
+    rad: (N, 2) coordinates along its first and second axes."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    d = np.asarray(xy) - centre
+    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=1)
+
+
 def min_area_rectangle(xy: np.ndarray, method: Literal["hull", "search"] = "hull",
                        trim_percent: float = 0.0) -> Rectangle:
     """Smallest-area rectangle ``(centre (2,), yaw, extents (2,))`` of 2D points (N, 2), first axis the longer.

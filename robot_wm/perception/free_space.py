@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from robot_wm.geometry import project_points
+from robot_wm.geometry import project_points, to_rectangle_frame
 
 MIN_TOLERANCE = 0.004  # m: depth within this of a point's own is the point itself ...
 TOLERANCE_SIGMAS = 3.0  # ... or within this many sigma of the depth noise (along the ray)
@@ -86,13 +86,11 @@ class FreeSpace:
         meets the prism), and at least one camera has it in its image. A point inside the prism counts as
         hidden."""
         points = np.asarray(points, float).reshape(-1, 3)
-        c, s = np.cos(yaw), np.sin(yaw)
-        rot = np.array([[c, -s], [s, c]])  # rectangle frame -> world (xy)
         lo = np.r_[-np.asarray(extents, float) / 2, z_lo]
         hi = np.r_[np.asarray(extents, float) / 2, z_hi]
 
         def local(p: np.ndarray) -> np.ndarray:
-            return np.column_stack([(p[:, :2] - centre) @ rot, p[:, 2]])
+            return np.column_stack([to_rectangle_frame(p[:, :2], centre, yaw), p[:, 2]])
 
         end = local(points)
         hidden = np.ones(len(points), bool)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import Pose, min_area_rectangle, project_points, yaw_quaternion
+from robot_wm.geometry import Pose, min_area_rectangle, project_points, to_rectangle_frame, yaw_quaternion
 from robot_wm.perception.free_space import FreeSpace
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.plateaus import split_by_plateaus
@@ -149,7 +149,7 @@ class Perceiver:
             if floor_parts:
                 rest = [r for r in rest if not any(r is f for f in floor_parts)]
                 g = _Group.of(g.segments + [s for f in floor_parts for s in f.segments])
-            loc = _to_rect_frame(ground[:, :2], centre, yaw)
+            loc = to_rectangle_frame(ground[:, :2], centre, yaw)
             on_floor = np.all(np.abs(loc) < half - 0.01, axis=1)
             z_floor = float(np.median(ground[on_floor, 2])) if on_floor.sum() > 20 else float(table.z_at(centre))
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
@@ -214,7 +214,7 @@ class Perceiver:
                 continue
             d = np.asarray(fr.depth, np.float32)[r0:r1, c0:c1]
             p = d[..., None] * world_rays(k, fr.camera2world)[r0:r1, c0:c1] + f.camera_position.astype(np.float32)
-            loc = _to_rect_frame(p.reshape(-1, 2 + 1)[:, :2], centre, yaw)
+            loc = to_rectangle_frame(p.reshape(-1, 2 + 1)[:, :2], centre, yaw)
             ok = ((d.ravel() > 0) & np.all(np.abs(loc) < ext / 2, axis=1)
                   & (np.abs(p.reshape(-1, 3)[:, 2] - floor.height) < tol))
             rr, cc = np.divmod(np.flatnonzero(ok), c1 - c0)
@@ -230,7 +230,7 @@ class Perceiver:
         h = g.points[:, 2] - table.z_at(g.points[:, :2])
         if np.percentile(h, 95) > 0.012:
             return False
-        loc = _to_rect_frame(g.points[:, :2], centre, yaw)
+        loc = to_rectangle_frame(g.points[:, :2], centre, yaw)
         return bool(np.mean(np.all(np.abs(loc) < half + 0.01, axis=1)) > 0.8)
 
     def _container_interior(self, g: _Group, table: SupportSurface):
@@ -247,7 +247,7 @@ class Perceiver:
         centre, yaw, ext = min_area_rectangle(sub[:, :2], "search")
         if ext.min() < self.container_min_size:
             return None
-        loc = _to_rect_frame(sub[:, :2], centre, yaw)
+        loc = to_rectangle_frame(sub[:, :2], centre, yaw)
         half = ext / 2
         inner_cells = np.unique(_voxel_keys(loc[np.all(np.abs(loc) < half * 0.6, axis=1)], 0.01)).size
         if inner_cells > 0.3 * np.prod(ext * 0.6) / 1e-4:
@@ -365,7 +365,7 @@ class Perceiver:
                 best, best_z = "table", tz
             for f in floors:
                 fc, fyaw, fext = _rect_of_poly(f.polygon)
-                inside = np.mean(np.all(np.abs(_to_rect_frame(xy, fc, fyaw)) < fext / 2 + 0.01, axis=1))
+                inside = np.mean(np.all(np.abs(to_rectangle_frame(xy, fc, fyaw)) < fext / 2 + 0.01, axis=1))
                 gap_f = low - f.height
                 rests = abs(gap_f) < self.support_gap + 0.005 or (
                     0 < gap_f < self.max_hidden_base and gap_f < 0.8 * (top_obs - low))
@@ -490,7 +490,7 @@ class Perceiver:
         if rect is None:
             rect = min_area_rectangle(fp[:, :2], "search")
         centre, yaw, _ = rect
-        local = _to_rect_frame(fp[:, :2], centre, yaw)
+        local = to_rectangle_frame(fp[:, :2], centre, yaw)
         q = 1.5 if noisy else 0.0
         if q > 0:
             lo, hi = np.percentile(local, [q, 100 - q], axis=0)
@@ -546,15 +546,9 @@ def _kth(a: np.ndarray, frac: float) -> float:
 def _inside_box(p: np.ndarray, centre: np.ndarray, yaw: float, ext: np.ndarray, zlo: float, zhi: float,
                 margin: float) -> float:
     """Fraction of points (N, 3) inside an upright box (footprint rect + z range) grown by margin."""
-    loc = _to_rect_frame(p[:, :2], centre, yaw)
+    loc = to_rectangle_frame(p[:, :2], centre, yaw)
     ok = np.all(np.abs(loc) <= ext / 2 + margin, axis=1) & (p[:, 2] >= zlo - margin) & (p[:, 2] <= zhi + margin)
     return float(np.mean(ok)) if len(p) else 0.0
-
-
-def _to_rect_frame(xy: np.ndarray, centre: np.ndarray, yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    d = np.asarray(xy) - centre
-    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=1)
 
 
 def _rect_corners(centre: np.ndarray, yaw: float, ext: np.ndarray) -> np.ndarray:
@@ -572,7 +566,7 @@ def _rect_of_poly(poly: np.ndarray):
 def _xy_overlap(xy: np.ndarray, rect, other_xy: np.ndarray, other: PerceivedObject) -> float:
     """max(fraction of these xy inside the other's footprint, fraction of the other's xy inside this rect)."""
     oc, oyaw, oext = _rect_of_poly(other.footprint())
-    a = np.mean(np.all(np.abs(_to_rect_frame(xy, oc, oyaw)) < oext / 2 + 0.005, axis=1))
+    a = np.mean(np.all(np.abs(to_rectangle_frame(xy, oc, oyaw)) < oext / 2 + 0.005, axis=1))
     centre, yaw, ext = rect
-    b = np.mean(np.all(np.abs(_to_rect_frame(other_xy, centre, yaw)) < ext / 2 + 0.005, axis=1))
+    b = np.mean(np.all(np.abs(to_rectangle_frame(other_xy, centre, yaw)) < ext / 2 + 0.005, axis=1))
     return float(max(a, b))

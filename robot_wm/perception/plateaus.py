@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import min_area_rectangle
+from robot_wm.geometry import min_area_rectangle, to_rectangle_frame
 
 UP_NORMAL_Z = 0.97  # a point faces up when its normal's z is above this (~14 deg from vertical)
 MIN_TOP_POINTS = 60  # upward-facing points a group needs before a split is considered
@@ -122,8 +122,7 @@ def _rect_fill(xy: np.ndarray) -> float:
     if len(xy) < 3:
         return 0.0
     centre, yaw, ext = min_area_rectangle(xy, "search", trim_percent=FOOTPRINT_TRIM)
-    c, s = np.cos(yaw), np.sin(yaw)
-    local = (xy - centre) @ np.array([[c, -s], [s, c]])
+    local = to_rectangle_frame(xy, centre, yaw)
     inside = np.all(np.abs(local) <= ext / 2 + 1e-9, axis=1)
     try:
         hull_area = float(ConvexHull(xy[inside]).volume)
@@ -165,6 +164,7 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
     core_band = np.maximum(MIN_FLAT, CORE_SIGMAS * noise[up])  # each height's own noise
     step = np.maximum(MIN_STEP if sigma > CLEAN_SIGMA else MIN_STEP_CLEAN, STEP_SIGMAS * noise[up])
     band = float(np.median(core_band))
+    floor = float(points[:, 2].min())  # the group's base: where a neighbour's prism starts
     seeds = np.ones(n, bool)
     for _ in range(MAX_LEVELS):
         if seeds.sum() < MIN_PLATEAU_FRACTION * n:
@@ -183,7 +183,6 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
-        floor = float(points[:, 2].min())
         if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards, (other, floor))
                                     for c, towards, other in ((core, cut[0], rest_core), (rest_core, -cut[0], core)))
                 and _tops_cover_footprints(points, normal_z, cut, max(MIN_FLAT, CORE_SIGMAS * sigma))):
@@ -216,11 +215,10 @@ def _rectangular(xy: np.ndarray, z: float, seen_free: Callable[[np.ndarray], tup
 def _extent_along(xy: np.ndarray, yaw: float) -> tuple[np.ndarray, float, np.ndarray]:
     """(centre (2,), `yaw`, extents (2,)) of the rectangle with axes at `yaw` rad spanning `xy` (N, 2),
     FOOTPRINT_TRIM percent of outlying points trimmed on each side."""
+    lo, hi = np.percentile(to_rectangle_frame(xy, np.zeros(2), yaw), [FOOTPRINT_TRIM, 100 - FOOTPRINT_TRIM], axis=0)
+    mid = (lo + hi) / 2
     c, s = np.cos(yaw), np.sin(yaw)
-    rot = np.array([[c, -s], [s, c]])  # rectangle frame -> world
-    local = xy @ rot
-    lo, hi = np.percentile(local, [FOOTPRINT_TRIM, 100 - FOOTPRINT_TRIM], axis=0)
-    return rot @ ((lo + hi) / 2), float(yaw), hi - lo
+    return np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]]), float(yaw), hi - lo
 
 
 def _fills_rectangle(xy: np.ndarray, z: float, rect: tuple[np.ndarray, float, np.ndarray],
