@@ -80,14 +80,19 @@ def parse_seeds(text: str) -> list[int]:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a file :func:`main` wrote; ValueError naming the file and line when one is not such a row."""
+    if not path.is_file():
+        raise ValueError(f"--baseline {path}: no such file")
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         try:
             r = json.loads(line)
-            if not {"seed", "index", "n_pred", "count_exact"} <= set(r):
-                raise ValueError
-        except (ValueError, TypeError):
-            raise ValueError(f"{path}: line {n}: not a row of perception_counts") from None
+            ok = (isinstance(r, dict) and all(type(r.get(k)) is int for k in ("seed", "index", "n_visible", "n_pred"))
+                  and type(r.get("count_exact")) is bool)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{path}: line {n}: not a row of perception_counts "
+                             "(seed, index, n_visible, n_pred: integers; count_exact: true or false)")
         rows.append(r)
     return rows
 
@@ -106,14 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if opts["--seeds"] is None or opts["--out"] is None:
             raise ValueError("--seeds and --out are required")
         seeds = parse_seeds(opts["--seeds"])
-        if not (opts["--scenes"].isdigit() and opts["--workers"].isdigit() and int(opts["--workers"]) > 0):
-            raise ValueError("--scenes and --workers take whole numbers (workers >= 1)")
+        if not (opts["--scenes"].isdigit() and opts["--workers"].isdigit()
+                and int(opts["--scenes"]) > 0 and int(opts["--workers"]) > 0):
+            raise ValueError(f"--scenes and --workers take whole numbers >= 1 (got {opts['--scenes']!r}, "
+                             f"{opts['--workers']!r})")
+        out = Path(opts["--out"])
+        if out.is_dir() or not out.parent.is_dir():
+            raise ValueError(f"--out {out}: must be a file in an existing folder")
         baseline = read_rows(Path(opts["--baseline"])) if opts["--baseline"] else None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"perception_counts: {exc}", file=sys.stderr)
         return 2
     rows = count_rows(seeds, int(opts["--scenes"]), int(opts["--workers"]))
-    Path(opts["--out"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report: dict[str, Any] = {"summary": summary(rows)}
     if baseline is not None:
         report["baseline"] = summary([r for r in baseline if (r["seed"], r["index"]) in

@@ -43,10 +43,17 @@ def test_changes_say_which_scenes_went_right_and_which_wrong():
 def test_bad_arguments_and_files_get_one_line_and_exit_2(tmp_path, capsys):
     junk = tmp_path / "junk.jsonl"
     junk.write_text(json.dumps({"seed": 1}) + "\n")
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"seed": 5, "index": 0, "n_visible": 3, "n_pred": NaN, "count_exact": true}\n')
     for argv in (["--seeds", "x", "--out", "o"], ["--out", "o"], ["--seeds", "5", "--out", "o", "--workers", "0"],
-                 ["--seeds", "5", "--out", "o", "--baseline", str(junk)], ["--what", "1"]):
+                 ["--seeds", "5", "--out", "o", "--baseline", str(junk)], ["--what", "1"],
+                 ["--seeds", "5", "--out", "o", "--scenes", "0"], ["--seeds", "5", "--out", str(tmp_path)],
+                 ["--seeds", "5", "--out", str(tmp_path / "no" / "o.jsonl")],
+                 ["--seeds", "5", "--out", "o", "--baseline", str(tmp_path)]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("perception_counts: ") and err.count("\n") == 1
+    assert main(["--seeds", "5", "--out", "o", "--baseline", str(nan)]) == 2
+    assert "nan.jsonl: line 1" in capsys.readouterr().err
     assert "junk.jsonl: line 1" in (main(["--seeds", "5", "--out", "o", "--baseline", str(junk)]) == 2
                                     and capsys.readouterr().err)
