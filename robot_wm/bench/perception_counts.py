@@ -126,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report: dict[str, Any] = {"summary": summary(rows)}
     if baseline is not None:
-        report["baseline"] = summary([r for r in baseline if (r["seed"], r["index"]) in
-                                      {(x["seed"], x["index"]) for x in rows}])
+        ran = {(x["seed"], x["index"]) for x in rows}
+        report["baseline"] = summary([r for r in baseline if (r["seed"], r["index"]) in ran])
         report["changed"] = changes(baseline, rows)
     print(json.dumps(report, indent=1))
     return 0
