@@ -26,7 +26,8 @@ Candidate sources (``sources``):
   2. tilted, lazily: :func:`robot_wm.grasping.sample_grasps` (6-DoF, approach within ``max_tilt_deg`` of
      straight down, its own collision test) — those beyond ``snap_tilt_deg``, keeping their tilt — and the
      box grasps below turned about their closing axis by ±``box_tilts_deg`` (the palm leaning away from a
-     wall). Made only when the walk down the ranked top-down candidates reaches the tilted prior (below) or
+     wall), also slid along the gripped faces by ``box_escape_slides`` with a pad hanging up to half off a
+     face's end (the leaning palm swings the fingertips towards the wall). Made only when the walk down the ranked top-down candidates reaches the tilted prior (below) or
      ends without a chosen grasp.
 * ``box`` — :func:`robot_wm.planning.box_grasps.top_down_grasps` of the estimate's oriented box (narrow
   side, then wide side, at ``box_depths`` below the top), at its centre and slid by ``box_slides`` along
@@ -48,7 +49,9 @@ stays ``table_clearance`` above the table plane ``table_z``
 (:func:`robot_wm.grasping.candidates.collision_free`, the sampler's test). Reachability: exact IK
 (:meth:`robot_wm.sim.KinematicModel.ik`) for the pre-grasp pose (``approach`` m back along TCP z) and the
 grasp pose (seeded from the pre-grasp answer), only for candidates in rank order until one is chosen or
-``max_ik_checks`` were tried (~0.5 ms each when reachable, several ms when not).
+``max_ik_checks`` were tried (~0.5 ms each when reachable, several ms when not); a candidate unreachable as
+posed is tried as its twin, turned half a turn about the approach (the same parallel-jaw grasp, fingers
+swapped: a grasp leaning towards the robot is past the wrist's ±166° one way and within it the other).
 
 Ranking: rank = P(success) + ``tie_weight`` x analytic quality. P(success) of top-down candidates: the world
 model's grasp head in one batched call (the best ``max_scored`` by quality; ``torch_threads`` threads), the
@@ -126,7 +129,7 @@ from robot_wm.grasping.quality import (
 from robot_wm.model.shape import PART_VERTS, descriptor_from_hull, farthest_subset
 from robot_wm.model.state import grasp_action_from_tcp, object_state
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, TopDownGrasp, top_down_grasps
+from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT, PAD_HALF_WIDTH, TopDownGrasp, top_down_grasps
 from robot_wm.planning.decision import PickAction
 from robot_wm.planning.scene_state import classify_shape
 from robot_wm.planning.shadow import MIN_HULL_POINTS, ShadowVerifier, Verdict
@@ -587,14 +590,21 @@ class GraspPlanner:
                 if c.min_width <= b.contact_width <= c.max_width]
 
     def tilted_box_candidates(self, target: ObjectEstimate, geo: _Geometry) -> list[GraspCandidate]:
-        """The box grasps (centred and slid) turned about their closing axis (TCP y, through the TCP) by
-        ±``box_tilts_deg``: the same two faces gripped at the same point, the palm leaning away from one side —
-        an object flush against a wall or a taller neighbour whose top-down hand touches it. Collision flags as
-        for the top-down candidates; quality as the box grasps'."""
+        """The box grasps turned about their closing axis (TCP y, through the TCP) by ±``box_tilts_deg``: the
+        same two faces gripped, the palm leaning away from one side — an object flush against a wall or a
+        taller neighbour whose top-down hand touches it. Turning the palm away swings the fingertips towards
+        the wall (13 mm from the TCP at 30 deg), so the grasps are also slid along the gripped faces by
+        ``box_slides`` and ``box_escape_slides``, a pad hanging up to half off a face's end (a 2.4 cm box
+        flush against a wall is gripped 4 mm off its centre line); an upright cylinder's also close every
+        15 deg (:data:`ROUND_TURNS`). Collision flags as for the top-down candidates; quality as the box
+        grasps'."""
         c = self.config
         if "box" not in c.sources or not c.box_tilts_deg:
             return []
-        boxes = self._box_grasps([target], c.box_slides)
+        # slid as far as half a pad past a face's end: a palm leaning away from a wall swings the fingertips
+        # towards it, so the fingers must grip the end faces off centre, away from the wall
+        boxes = self._box_grasps(_round_turns(target), list(dict.fromkeys((*c.box_slides, *c.box_escape_slides))),
+                                 max(c.box_max_overhang, PAD_HALF_WIDTH))
         if not boxes:
             return []
         turns = [Rotation.from_euler("y", s * math.radians(t)) for t in c.box_tilts_deg for s in (1.0, -1.0)]
@@ -623,7 +633,7 @@ class GraspPlanner:
         for e in scene:
             if e.id == target.id or e is target:
                 continue
-            p = _box_surface(e) if e.points is None or len(e.points) == 0 else clamp_to_box(e, e.points)
+            p = box_surface(e) if e.points is None or len(e.points) == 0 else clamp_to_box(e, e.points)
             p = p[np.all((p >= lo) & (p <= hi), axis=1)]
             if len(p):
                 chunks.append(p)
@@ -732,11 +742,20 @@ class GraspPlanner:
         return Grasp(g.grasp.pose, max(g.contact_width, g.open_width - clearance), g.quality)
 
     def _reach(self, g: GraspCandidate, q_seed: np.ndarray | None) -> None:
-        """IK for the pre-grasp pose (`approach` m back along TCP z), then the grasp pose seeded from it."""
-        pose = g.grasp.pose
-        pre = Pose(pose.position - self.config.approach * pose.rotation.as_matrix()[:, 2], pose.quaternion)
-        g.q_pre = self.kin.ik(pre, q_seed)
-        g.q = None if g.q_pre is None else self.kin.ik(pose, g.q_pre)
+        """IK for the pre-grasp pose (`approach` m back along TCP z), then the grasp pose seeded from it; when
+        that fails, the same for the candidate's twin — the pose turned half a turn about the approach axis,
+        the same grasp for a parallel-jaw hand (fingers swapped), which the wrist's ±166° joint may reach when
+        the first is past its limit (a grasp tilted towards the base) — and the candidate takes the twin's
+        pose."""
+        for pose in (g.grasp.pose, twin_pose(g.grasp.pose)):
+            pre = Pose(pose.position - self.config.approach * pose.rotation.as_matrix()[:, 2], pose.quaternion)
+            g.q_pre = self.kin.ik(pre, q_seed)
+            g.q = None if g.q_pre is None else self.kin.ik(pose, g.q_pre)
+            if g.q is not None:
+                if pose is not g.grasp.pose:
+                    g.grasp = replace(g.grasp, pose=pose)
+                    g.note = "reached as its twin (turned half a turn about the approach)"
+                break
         g.reachable = g.q is not None
         if not g.reachable:
             g.note = "unreachable (IK)"
@@ -758,6 +777,12 @@ class GraspPlanner:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def twin_pose(pose: Pose) -> Pose:
+    """The TCP pose turned by pi about its own z (the approach axis): the same parallel-jaw grasp with the
+    fingers swapped (world frame)."""
+    return Pose(pose.position, (pose.rotation * Rotation.from_euler("z", math.pi)).as_quat())
+
+
 def camera_positions(scene: Any) -> list[np.ndarray]:
     """Optical-centre positions (3,) (world, m) of a :class:`robot_wm.config.Scene`'s cameras, in file order
     (``camera2world.position`` or ``look_at.eye`` of each calibration): the planner's `cameras`."""
@@ -872,7 +897,7 @@ def clamp_to_box(est: ObjectEstimate, points: np.ndarray) -> np.ndarray:
     return local @ rot.T + est.pose.position
 
 
-def _box_surface(est: ObjectEstimate) -> np.ndarray:
+def box_surface(est: ObjectEstimate) -> np.ndarray:
     """Points (M, 3) on the faces of an estimate's oriented box, about BOX_SURFACE_STEP apart (world)."""
     h = np.asarray(est.extents, float) / 2
     out = []

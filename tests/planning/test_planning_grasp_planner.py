@@ -312,14 +312,14 @@ class LowModel:
 
 
 class TiltedOnlyVerifier:
-    """Passes only grasps approaching more than 30 deg off straight down."""
+    """Passes only grasps approaching at least 30 deg off straight down (the box grasps' least tilt)."""
 
     def __init__(self) -> None:
         self.calls: list[Grasp] = []
 
     def verify(self, est: ObjectEstimate, grasp: Grasp) -> Verdict:
         self.calls.append(grasp)
-        ok = bool(grasp.approach[2] > -math.cos(math.radians(30)))
+        ok = bool(grasp.approach[2] > -math.cos(math.radians(30)) - 1e-9)
         return Verdict(grasp, float(ok), {}, ok)
 
 
@@ -332,7 +332,7 @@ def test_tilted_candidates_come_after_better_rated_top_down_ones(kin):
     c = plan.chosen
     assert c is not None and not c.top_down and c.verdict.passed and c.reachable
     cfg = GraspPlannerConfig()
-    assert math.radians(cfg.snap_tilt_deg) < c.tilt <= math.radians(cfg.max_tilt_deg) + 1e-6
+    assert math.radians(cfg.snap_tilt_deg) - 1e-6 <= c.tilt <= math.radians(cfg.max_tilt_deg) + 1e-6
     assert c.p_success <= cfg.tilted_prior and len(ver.calls) == 1  # ranked above the 0.2 top-down ones
     tilts = [g.tilt for g in plan.candidates if not g.top_down and g.collision_free]
     assert c.tilt <= min(tilts) + math.radians(8)  # the least tilted first (quality breaks near-ties)
@@ -544,3 +544,44 @@ def test_an_upright_cylinder_against_a_wall_is_gripped_across_its_diameter_along
         closing = g.grasp.pose.rotation.apply([0.0, 1.0, 0.0])
         assert abs(closing[1]) > math.cos(math.radians(20))  # along the wall (y), give or take a turn
         assert g.contact_width == pytest.approx(2 * r)
+
+
+def test_a_thin_box_against_a_wall_above_the_palm_is_gripped_leaning_away_and_slid_off_the_wall(kin):
+    """The hard suite's case (dev scene 2002): a box 2.4 cm thick, 6.5 cm along a 7.7 cm wall, 3.5 cm tall.
+    Top-down, the palm is on the wall wherever the fingers grip (raised to clear it they would hold 1 mm);
+    leaning away from it, the palm clears the wall but the fingertips swing towards it, 13 mm from the TCP at
+    30 deg — more than the box's half-thickness. Slid away from the wall along the end faces (a pad may hang
+    half off them), the tilted grasp is free; it leans towards the robot, past the wrist's limit, so IK reaches
+    it as its twin (turned half a turn about the approach)."""
+    target = box_estimate("t", (0.6, -0.18), (0.065, 0.024, 0.035))
+    wall = box_estimate("wall", (0.6, -0.18 - 0.012 - 0.001 - 0.01), (0.24, 0.02, 0.077))
+    wall = ObjectEstimate("wall", wall.pose, wall.extents, wall.points, fixed=True)
+    planner = GraspPlanner(kin, config=GraspPlannerConfig(sources=["box"]))
+    geo = planner._geometry(target, [target, wall])
+    cands, _ = planner.candidates(target, [target, wall], np.random.default_rng(0))
+    escape = planner.escape_box_candidates(target, geo)
+    assert cands and escape and not any(g.collision_free for g in cands + escape)
+    tilted = [g for g in planner.tilted_box_candidates(target, geo) if g.collision_free]
+    assert tilted
+    for g in tilted:
+        p = g.grasp.pose.position
+        assert p[1] >= -0.18 + 0.004 - 1e-9  # slid off the wall (at -y) along the end faces
+        assert abs(g.grasp.pose.rotation.apply([0.0, 1.0, 0.0])[0]) > 0.99  # closing along the wall
+    plan = planner.plan(target, [target, wall])
+    assert plan.chosen is not None and plan.chosen.reachable and plan.chosen.tilt >= math.radians(30) - 1e-9
+    assert "twin" in plan.chosen.note
+    q = kin.fk(plan.chosen.q)
+    dp, dr = q.distance(plan.chosen.grasp.pose)
+    assert dp < 1e-3 and dr < 0.01  # the joints reach the pose the candidate now carries
+
+
+def test_a_grasp_and_its_twin_are_the_same_grasp_with_the_fingers_swapped():
+    from robot_wm.planning.grasp_planner import twin_pose
+
+    pose = Pose([0.5, 0.1, 0.02], [0.3, -0.2, 0.1, 0.9])
+    twin = twin_pose(pose)
+    a, b = pose.rotation.as_matrix(), twin.rotation.as_matrix()
+    assert np.allclose(twin.position, pose.position)
+    assert np.allclose(b[:, 2], a[:, 2])  # the same approach
+    assert np.allclose(b[:, 1], -a[:, 1]) and np.allclose(b[:, 0], -a[:, 0])  # closing axis reversed
+    assert np.allclose(twin_pose(twin).rotation.as_matrix(), a)
