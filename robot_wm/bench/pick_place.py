@@ -11,7 +11,8 @@ same run. Fields (:func:`hard_fields`):
 * ``hard_placed_mpc`` / ``hard_placed_scripted`` — objects placed / placeable objects over the suite;
 * ``hard_first_attempt_success`` — planned: objects whose first pick held them / objects picked (a pick
   that lifted an object counts for the object it lifted: :func:`_attributed`);
-* ``hard_grasps_per_placed`` — planned: picks / objects placed; ``hard_pushes_per_scene``;
+* ``hard_grasps_per_placed`` — planned: picks / objects placed; ``hard_pushes_per_scene`` (of which
+  ``hard_drags_per_scene`` drag an object away from a fixture);
 * ``hard_decision_ms_median`` — planned: median over every action decision of the suite of perception +
   planning + verification (ms, one thread per worker);
 * ``hard_objects``, ``hard_scenes``, ``hard_scenes_fully_cleared_mpc`` / ``_scripted``;
@@ -194,7 +195,7 @@ def scene_summary(report: dict[str, Any], decisions: list[dict[str, Any]]) -> di
     """The numbers the suite's fields need from one run: `report` (``run_demo``'s) and, for the planned
     controller, its decisions (plan.jsonl entries; [] for the scripted one).
 
-    objects / placed and per-object placed (with each object's hard kind); planned only: picks, pushes,
+    objects / placed and per-object placed (with each object's hard kind); planned only: picks, pushes (``drags``: those that drag an object away from a fixture),
     the first-attempt tally (``first_held``: objects whose first pick held them, ``picked``: objects ever
     held — as ``run_demo``'s ``first_attempt_success``), ``decision_ms`` of every action decision,
     ``executed_grasps`` / ``held_grasps`` (see the module doc), ``shadow_tests`` over every grasp plan."""
@@ -221,6 +222,7 @@ def scene_summary(report: dict[str, Any], decisions: list[dict[str, Any]]) -> di
             held += failure == "" and a["held"] is not None
     out |= {
         "picks": len(picks), "pushes": sum(d["kind"] == "push" for d in decisions),
+        "drags": sum(d["kind"] == "push" and "drag" in (d.get("record") or {}) for d in decisions),
         "first_held": sum(first.get(o, False) for o in picked), "picked": len(picked),
         "decision_ms": [float(d["decision_ms"]) for d in decisions if d["kind"] != "done"],
         "executed_grasps": executed, "held_grasps": int(held),
@@ -315,6 +317,7 @@ def hard_fields(runs: dict[str, list[dict[str, Any]]], grasp_seeds: list[int] | 
         "hard_grasps_per_placed": _ratio(sum(r["picks"] for r in mpc), placed),
         "hard_decision_ms_median": statistics.median(ms) if ms else None,
         "hard_pushes_per_scene": _ratio(sum(r["pushes"] for r in mpc), len(mpc)),
+        "hard_drags_per_scene": _ratio(sum(r.get("drags", 0) for r in mpc), len(mpc)),
         "hard_scenes_fully_cleared_mpc": sum(r["placed"] == r["objects"] for r in mpc),
         "hard_scenes_fully_cleared_scripted": sum(r["placed"] == r["objects"] for r in scripted),
     }

@@ -7,8 +7,17 @@ grasp is picked. When none has one and an object is hemmed in (a neighbour, a wa
 than the fingers need), the planner *singulates* it: :func:`~robot_wm.planning.singulation.free_spot` names
 a nearby spot with room for the fingers and a free start for the pads, and the MPC searches pushes that
 take it there with the world model (which predicts the neighbours too), never starting a push inside
-another object. Expected task value decides between the two: a verified grasp (P(success) x 1) before a
-push (which earns nothing by itself and costs a push), a push only when no grasp is available.
+another object. An object pressed against a *fixture* (a wall, a tray rim) is first *dragged* away from it
+(:func:`~robot_wm.planning.drag.plan_drag`: no push can start between the two, so the closed fingertips press
+on its top and carry it straight away until the fingers have room). Expected task value decides between
+the two: a verified grasp (P(success) x 1) before a push (which earns nothing by itself and costs a push), a
+push only when no grasp is available.
+
+Known fixtures: objects the scene file marks ``fixed: true`` (walls, trays) are part of the workcell, which
+a user knows; a perceived object whose footprint centre lies inside a fixture's footprint is treated as
+that fixture (never picked, never pushed, an obstacle for pushes) — except, for a URDF fixture whose
+footprint is only a guessed square around its origin, an object perception saw resting on a fixture (a
+tray's content near its middle).
 
 ``push_to_goal`` — the MPC over the world model (ensemble-aware cost) pushes each goal object to its goal
 pose; goal objects are found and followed by :class:`~robot_wm.planning.scene_state.GoalMatcher`. While a
@@ -25,9 +34,6 @@ global ``max_decisions``; the run ends with a reason. Budgets are kept per objec
 (:class:`~robot_wm.planning.decision.ObjectIdentities`), not per tracker id: an object that fell back after a
 failed pick and is re-detected under a new id keeps the attempts it has used.
 
-Known fixtures: objects the scene file marks ``fixed: true`` (walls, trays) are part of the workcell, which
-a user knows; a perceived object whose footprint centre lies inside a fixture's footprint is treated as
-that fixture (never picked, never pushed, an obstacle for pushes).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
+from robot_wm.planning.drag import plan_drag
 from robot_wm.planning.grasp_planner import GraspPlanner, camera_positions
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
 from robot_wm.planning.push_loop import ExecutablePushes, ShortPushMemory, goal_errors
@@ -84,9 +91,9 @@ class TaskPlannerSettings:
     region_margin: float = -0.005  # m: an object this far inside the place region counts as placed
 
 
-def _fixture_footprints(config: SceneConfig) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """(centre xy (2,), half extents xy (2,), yaw) of each fixed scene object with a box shape or a
-    URDF (whose extent is unknown without loading it: a 0.15 m square is assumed around its origin)."""
+def _fixture_footprints(config: SceneConfig) -> list[tuple[np.ndarray, np.ndarray, float, bool]]:
+    """(centre xy (2,), half extents xy (2,), yaw, assumed) of each fixed scene object with a box shape or a
+    URDF (whose extent is unknown without loading it: a 0.15 m square is `assumed` around its origin)."""
     out = []
     for o in config.objects:
         if not o.fixed:
@@ -99,7 +106,7 @@ def _fixture_footprints(config: SceneConfig) -> list[tuple[np.ndarray, np.ndarra
             half = np.full(2, float(o.size[0]))
         else:
             half = np.full(2, 0.075 * o.scale)
-        out.append((np.asarray(o.position[:2], float), half, yaw))
+        out.append((np.asarray(o.position[:2], float), half, yaw, o.shape is None))
     return out
 
 
@@ -140,11 +147,17 @@ class PlanningTaskPlanner:
         return self._short.reach
 
     # ------------------------------------------------------------------ helpers
-    def _is_fixture(self, est: ObjectEstimate) -> bool:
+    def _is_fixture(self, est: ObjectEstimate, fixed_ids: frozenset[str] = frozenset()) -> bool:
+        """Whether `est` is (part of) a fixture: perceived as one (a container), or its footprint centre inside a
+        fixed scene object's footprint — for a URDF fixture's assumed square only when it does not rest on a
+        perceived fixture (`fixed_ids`: an object on a tray's floor near its middle is the tray's content)."""
         if est.fixed:
             return True
         xy = np.asarray(est.pose.position[:2], float)
-        for centre, half, yaw in self._fixtures:
+        on_fixture = est.extra.get("support") in fixed_ids
+        for centre, half, yaw, assumed in self._fixtures:
+            if assumed and on_fixture:
+                continue
             c, s = math.cos(yaw), math.sin(yaw)
             d = xy - centre
             local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
@@ -154,8 +167,9 @@ class PlanningTaskPlanner:
 
     def _split(self, estimates: list[ObjectEstimate]) -> tuple[list[ObjectEstimate], list[ObjectEstimate]]:
         movable, fixed = [], []
+        fixed_ids = frozenset(e.id for e in estimates if e.fixed)
         for e in estimates:
-            (fixed if self._is_fixture(e) else movable).append(e)
+            (fixed if self._is_fixture(e, fixed_ids) else movable).append(e)
         return movable, fixed
 
     def _done(self, reason: str, record: dict[str, Any] | None = None) -> Decision:
@@ -250,7 +264,7 @@ class PlanningTaskPlanner:
         for est in blocked:
             if self._singulations.get(self.identities.key(est.id), 0) >= self.settings.max_singulations_per_object:
                 continue
-            decision = self._singulate(est, movable, fixed, tried)
+            decision = self._drag(est, movable, fixed, tried) or self._singulate(est, movable, fixed, tried)
             if decision is not None:
                 return decision
         for est in wide:
@@ -295,6 +309,26 @@ class PlanningTaskPlanner:
                         predicted=predicted,
                         record={"target": est.id, "grasp_plans": tried, "free_spot": spot.goal_xy.tolist(),
                                 "mpc": _plan_record(plan), "value": {"pick": 0.0, "push": -plan.cost}})
+
+    def _drag(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
+              tried: list[dict[str, Any]]) -> Decision | None:
+        """Drag `est` away from a fixture it is pressed against (:func:`~robot_wm.planning.drag.plan_drag`): no
+        push can start between the two, so the closed fingertips press on its top and carry it away."""
+        others = [o for o in movable if o is not est]
+        drag = plan_drag(est, others, fixed, self.settings.needed_gap, self.grasps.sampler_config)
+        if drag is None:
+            return None
+        ident = self.identities.key(est.id)
+        self._singulations[ident] = self._singulations.get(ident, 0) + 1
+        u = np.array([math.cos(drag.heading), math.sin(drag.heading)])
+        end = np.asarray(est.pose.position[:2], float) + drag.distance * u
+        yaw = float(yaw_of_quats(estimate_state(est)[None, 3:7].astype(float))[0])
+        return Decision("push", push=drag.action(),
+                        reason=f"drag {est.id} away from {drag.fixture} (gap {drag.gap_before * 1e3:.0f} mm -> "
+                               f"{drag.gap_after * 1e3:.0f} mm)",
+                        predicted={"end_xy_yaw": {est.id: [float(end[0]), float(end[1]), yaw]}},
+                        record={"target": est.id, "grasp_plans": tried, "drag": drag.to_dict(),
+                                "value": {"pick": 0.0}})
 
     def _split_probe(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
                      tried: list[dict[str, Any]]) -> Decision | None:

@@ -171,6 +171,10 @@ def test_hard_fields_from_made_up_reports():
     assert out["hard_grasps_per_placed"] == pytest.approx(5 / 3)
     assert out["hard_decision_ms_median"] == pytest.approx(150.0)  # of 300, 100, 200, 400, 50, 60
     assert out["hard_pushes_per_scene"] == pytest.approx(0.5)
+    assert out["hard_drags_per_scene"] == pytest.approx(0.0)
+    dragged = scene_summary(a_report, [a_dec[0] | {"record": {"grasp_plans": [], "drag": {"fixture": "wall"}}},
+                                       *a_dec[1:]])
+    assert dragged["drags"] == 1 and dragged["pushes"] == 1 and mpc[0]["drags"] == 0
     assert out["hard_scenes_fully_cleared_mpc"] == 0 and out["hard_scenes_fully_cleared_scripted"] == 0
     kinds = out["hard_by_kind"]
     assert kinds["flush_group"] == {"objects": 2, "placed_mpc": 1.0, "placed_scripted": 0.5}

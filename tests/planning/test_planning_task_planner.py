@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -234,3 +236,33 @@ def test_default_planner_grasps_from_one_view_when_the_scene_has_one_fixed_camer
     assert (cam is not None) == single
     if single:  # the front camera's optical centre
         assert np.allclose(cam, tp.grasps.cameras[0]) and cam[0] > 0.8
+
+
+def test_a_block_pressed_against_a_wall_is_dragged_away_from_it(parts):
+    """A 9 cm block (wider than the gripper along the wall) 1 mm from a fixed wall along its long side: no
+    grasp fits (its 5 cm side is blocked by the wall) and no push can start between the two, so the planner
+    drags it — the closed fingertips pressed on its top, moved straight away from the wall."""
+    wall = {"name": "wall", "shape": "box", "size": [0.02, 0.3, 0.08], "fixed": True, "position": [0.72, 0.1, 0.04]}
+    ext = (0.05, 0.09, 0.05)
+    tp = planner(parts, {}, [wall, obj("by_wall", 0.684, 0.05, ext)])
+    ests = [box("w", 0.72, 0.1, (0.02, 0.3, 0.08)), box("b", 0.684, 0.05, ext)]
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "push" and "drag b away from w" in d.reason, d.reason
+    assert d.push.target == "b" and d.record["drag"]["fixture"] == "w"
+    assert abs(math.remainder(d.push.yaw - math.pi, 2 * math.pi)) < 1e-6  # away from the wall (at +x)
+    assert d.push.start[2] > 0.05 - 0.01  # on the block's top, not beside it
+    end = d.predicted["end_xy_yaw"]["b"]
+    assert end[0] == pytest.approx(0.684 - d.push.distance) and end[1] == pytest.approx(0.05)
+
+
+def test_an_object_on_a_trays_floor_near_its_middle_is_not_the_tray(parts):
+    """A URDF fixture's footprint is a guessed square around its origin; an object perceived resting on the
+    tray (its support is the perceived container) is the tray's content there, not part of the tray."""
+    tray = {"name": "tray", "urdf": "tray/traybox.urdf", "scale": 0.5, "fixed": True, "position": [0.5, 0.1, 0.0]}
+    tp = planner(parts, {}, [tray, obj("a", 0.5, 0.12)])
+    container = box("container_0", 0.5, 0.1, (0.3, 0.25, 0.02), fixed=True)
+    inside = box("obj_1", 0.51, 0.11, (0.04, 0.04, 0.04))
+    inside.extra["support"] = "container_0"
+    unsupported = box("obj_2", 0.49, 0.09, (0.04, 0.04, 0.04))  # a piece of the tray itself, or nothing known
+    movable, fixed = tp._split([container, inside, unsupported])
+    assert [e.id for e in movable] == ["obj_1"] and {e.id for e in fixed} == {"container_0", "obj_2"}

@@ -1,0 +1,191 @@
+"""Dragging an object away from a fixture it is pressed against (a wall, a tray rim), so the fingers find room.
+
+An object flush against a wall cannot be pushed away from it — the pads would have to start between the two —
+and when no grasp fits beside the wall either (a box wider than the gripper along the wall, a disc lower
+than the palm's reach under the wall's top), what is left is to *drag* it: the closed fingertips are lowered
+onto its top until they press into it by :data:`PRESS_DEPTH`, moved straight away from the fixture, and
+lifted. Friction under the pressed fingertips carries the object along (the table's friction acts on the
+object's weight plus the press; the fingertips' on the press alone, so a drag slips on a slippery object
+and the next look says so).
+
+:func:`plan_drag` chooses it from the perceived scene (world frame, m, rad):
+
+* the fixture's points beside the object (within ``reach`` of its footprint, above its support) give the
+  direction: from their centroid to the object's centre, tried also ±:data:`SIDE_TURNS` off it;
+* the distance leaves ``needed_gap`` between the footprint and those points (at least :data:`MIN_DRAG`, at
+  most :data:`MAX_DRAG`), with the moved footprint clear of every other object and on the table, in reach;
+* the press point: along the drag line through the footprint's centre, as near the centre as the closed
+  hand — fingers and palm, :func:`robot_wm.grasping.candidates.collision_free` with a zero opening — clears
+  every obstacle point (the fixture and the other objects), where the object's own top under the
+  fingertips was seen (:data:`MIN_TOP_POINTS`); the TCP goes :data:`PRESS_DEPTH` below that local top;
+* and where the drag does not tip the object over: the table's friction, μ (mg + N) at its bottom, against
+  the fingertips' pull at height h turns it about its leading bottom edge unless the press N lies far enough
+  behind that edge — quasi-statically (N ≫ mg) μ h < w/2 − s for a press s ahead of the centre, w the
+  footprint's length along the drag; μ is :data:`TIP_FRICTION`, the most the table (0.6) and an object
+  (≤ 1) make together. A tall, thin box pressed against a wall is not dragged (it would fall onto its side).
+
+The result is a :class:`~robot_wm.planning.decision.PushAction` the controller executes as any push (close,
+above the start, straight down, along the heading, up) — the start is on top of the object instead of
+behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_wm.config.workspace import in_reach, on_table
+from robot_wm.grasping import SamplerConfig
+from robot_wm.grasping.candidates import FINGER_HALF_X, FINGER_THICK, FINGER_Z, collision_free
+from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.decision import PushAction
+from robot_wm.planning.grasp_planner import box_surface
+from robot_wm.planning.singulation import footprint, rect_gap
+from robot_wm.sim.push import pusher_heading
+
+PRESS_DEPTH = 0.004  # m the fingertips are commanded below the object's top
+MIN_DRAG, MAX_DRAG = 0.02, 0.08  # m
+SIDE_TURNS = (0.0, math.radians(25), -math.radians(25))  # rad off the direction straight away from the fixture
+PRESS_STEP = 0.004  # m between press points tried along the drag line
+MIN_TOP_POINTS = 5  # object points under the fingertips that say where its top is there
+TIP_FRICTION = 0.6  # friction the drag's tipping test assumes between the object and its support
+SUPPORT_SKIP = 0.005  # m: fixture points this little above the object's bottom are its support (a tray floor)
+OTHERS_CLEARANCE = 0.005  # m the moved footprint keeps from every other object's
+
+
+@dataclass
+class Drag:
+    """A drag of `target` away from `fixture`: the push row's parts (`start` TCP (3,), `heading` rad,
+    `distance` m), the `gap` (m) the footprint had to the fixture's points and will have after it."""
+
+    target: str
+    fixture: str
+    start: np.ndarray
+    heading: float
+    distance: float
+    gap_before: float
+    gap_after: float
+
+    def action(self) -> PushAction:
+        """The PushAction the controller executes (closed pads, no tilt)."""
+        return PushAction(self.target, self.start, self.heading, self.distance, 0.0)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "fixture": self.fixture, "start": np.round(self.start, 4).tolist(),
+                "heading": round(self.heading, 4), "distance": round(self.distance, 4),
+                "gap_before": round(self.gap_before, 4), "gap_after": round(self.gap_after, 4)}
+
+
+def _points(est: ObjectEstimate) -> np.ndarray:
+    """The estimate's finite points (M, 3), or its box's faces when it has none."""
+    if est.points is None or len(est.points) == 0:
+        return box_surface(est)
+    pts = np.asarray(est.points, float).reshape(-1, 3)
+    return pts[np.all(np.isfinite(pts), axis=1)]
+
+
+def _distances(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Distances (M,) m from points (M, 2) to the convex counter-clockwise polygon (4, 2); 0 inside it."""
+    a, b = poly, np.roll(poly, -1, axis=0)
+    ab = b - a
+    t = np.clip(np.einsum("mkj,kj->mk", pts[:, None] - a[None], ab) / np.sum(ab * ab, 1), 0.0, 1.0)
+    d = np.linalg.norm(a[None] + t[..., None] * ab[None] - pts[:, None], axis=-1).min(1)
+    cross = ab[None, :, 0] * (pts[:, None, 1] - a[None, :, 1]) - ab[None, :, 1] * (pts[:, None, 0] - a[None, :, 0])
+    return np.where(np.all(cross >= 0, axis=1), 0.0, d)
+
+
+def _gap_to_points(poly: np.ndarray, pts: np.ndarray) -> float:
+    """Smallest distance (m) from points (M, 2) to the polygon (inf without points)."""
+    return float(_distances(poly, pts).min()) if len(pts) else math.inf
+
+
+def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: list[ObjectEstimate],
+              needed_gap: float, sampler: SamplerConfig, reach: float = 0.03) -> Drag | None:
+    """A drag of `target` away from the nearest fixture whose points lie within `reach` m of its footprint
+    (None when none does, or no drag has a free press point and a free end). `others`: the other movable
+    objects (obstacles for the hand and for the moved footprint); `sampler`: the collision test's settings
+    (margin, table)."""
+    poly = footprint(target)
+    centre = poly.mean(0)
+    bottom = target.bottom_z
+    near: list[tuple[float, ObjectEstimate, np.ndarray]] = []
+    for f in fixtures:
+        pts = _points(f)
+        pts = pts[pts[:, 2] > bottom + SUPPORT_SKIP]
+        if not len(pts):
+            continue
+        d = _distances(poly, pts[:, :2])
+        if d.min() <= reach:
+            near.append((float(d.min()), f, pts[d <= reach]))
+    if not near:
+        return None
+    gap0, fixture, wall = min(near, key=lambda x: x[0])
+    if gap0 >= needed_gap:
+        return None
+    away = centre - wall[:, :2].mean(0)
+    if np.linalg.norm(away) < 1e-6:
+        return None
+    base = math.atan2(away[1], away[0])
+    own = _points(target)
+    obstacles = np.concatenate([_points(o) for o in [*others, *fixtures] if o is not target] or [np.zeros((0, 3))])
+    other_polys = np.stack([footprint(o) for o in others if o is not target]) if len(others) else np.zeros((0, 4, 2))
+    all_fixture = np.concatenate([_points(f) for f in fixtures])
+    all_fixture = all_fixture[all_fixture[:, 2] > bottom + SUPPORT_SKIP][:, :2]
+    for turn in SIDE_TURNS:
+        heading = base + turn
+        u = np.array([math.cos(heading), math.sin(heading)])
+        distance = None
+        for dist in np.arange(MIN_DRAG, MAX_DRAG + 1e-9, 0.005):
+            moved = poly + dist * u
+            if _gap_to_points(moved, all_fixture) >= needed_gap:
+                distance = float(dist)
+                break
+        if distance is None:
+            continue
+        moved = poly + distance * u
+        end = centre + distance * u
+        if not (on_table(*end, margin=0.05) and in_reach(*end)):
+            continue
+        if len(other_polys) and float(rect_gap(moved[None], other_polys).min()) < OTHERS_CLEARANCE:
+            continue
+        start = _press_point(target, own, obstacles, poly, centre, u, heading, sampler)
+        if start is None:
+            continue
+        gap_after = _gap_to_points(moved, all_fixture)
+        return Drag(target.id, fixture.id, start, float(heading), distance, float(gap0), float(gap_after))
+    return None
+
+
+def _press_point(target: ObjectEstimate, own: np.ndarray, obstacles: np.ndarray, poly: np.ndarray,
+                 centre: np.ndarray, u: np.ndarray, heading: float, sampler: SamplerConfig) -> np.ndarray | None:
+    """The TCP (3,) pressing on the target's top along the drag line, nearest its centre, whose closed hand
+    clears the obstacles; None when there is none."""
+    half = float(np.max(np.abs((poly - centre) @ u)))
+    usable = half - FINGER_HALF_X
+    if usable < 0:
+        return None
+    offsets = np.arange(-usable, usable + 1e-9, PRESS_STEP)
+    offsets = offsets[np.argsort(np.abs(offsets), kind="stable")]
+    yaw = pusher_heading(heading)
+    c, s = math.cos(yaw), math.sin(yaw)
+    rot = np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])  # columns: TCP x, y, z (top-down)
+    bottom = target.bottom_z
+    for off in offsets:
+        xy = centre + off * u
+        local = (own - np.r_[xy, 0.0]) @ rot  # TCP-frame x (along the drag), y (closing axis)
+        under = (np.abs(local[:, 0]) <= FINGER_HALF_X) & (np.abs(local[:, 1]) <= FINGER_THICK)
+        if under.sum() < MIN_TOP_POINTS:
+            continue
+        top = float(np.quantile(own[under, 2], 0.9))
+        if TIP_FRICTION * (top - bottom) >= half - off:  # the pull would turn it over its leading edge
+            continue
+        z = top - PRESS_DEPTH + FINGER_Z[1]
+        pos = np.r_[xy, z]
+        if collision_free(rot[None], pos[None], np.zeros(1), obstacles, sampler)[0]:
+            return pos
+    return None
+
+
+__all__ = ["Drag", "PRESS_DEPTH", "plan_drag"]
