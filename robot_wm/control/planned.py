@@ -59,13 +59,20 @@ from robot_wm.control.estimate import ObjectEstimator
 from robot_wm.control.executor import MIN_HELD_WIDTH, Check, Segment, SegmentController, home_segment
 from robot_wm.control.faults import GONE, LOOK, PARTLY, PRESENT, CalibrationMonitor, TargetWatch
 from robot_wm.control.pick_place import place_slots
-from robot_wm.geometry import Pose, panda, top_down_quaternion, yaw_of
+from robot_wm.geometry import Pose, panda, yaw_of
 from robot_wm.interface import Observation
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.box_grasps import MIN_TCP_HEIGHT
-from robot_wm.planning.decision import Decision, ObjectIdentities, PickAction, PushAction, TaskPlanner
+from robot_wm.planning.decision import (
+    Decision,
+    ObjectIdentities,
+    PickAction,
+    PushAction,
+    TaskPlanner,
+    push_rotation,
+)
 from robot_wm.sim import TIME_STEP, KinematicModel
-from robot_wm.sim.push import PUSH_SPEED, pusher_heading
+from robot_wm.sim.push import PUSH_SPEED
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +271,8 @@ class PlanningController(SegmentController):
             action = {"grasp_pose": d.pick.grasp_pose, "open_width": d.pick.open_width,
                       "contact_width": d.pick.contact_width, "approach": d.pick.approach}
         elif d.push is not None:
-            action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance, "tilt": d.push.tilt}
+            action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance, "tilt": d.push.tilt,
+                      "lean": d.push.lean}
         target = d.pick.target if d.pick is not None else d.push.target if d.push is not None else None
         return to_jsonable({
             "index": len(self.decisions), "time": obs.time, "kind": d.kind, "target": target, "reason": d.reason,
@@ -486,10 +494,10 @@ class PlanningController(SegmentController):
     def _push_segments(self, a: PushAction) -> list[Segment]:
         """Close the fingers, go above the start, straight down to it, along the heading for `distance` m at
         PUSH_SPEED, straight up, settle. The closed pads face the push (closing axis across it), turned by the
-        push's tilt."""
+        push's tilt, the hand leaning forward by its lean (:func:`~robot_wm.planning.decision.push_rotation`)."""
         s = self.settings
         start = np.asarray(a.start, float)
-        quat = top_down_quaternion(pusher_heading(a.yaw + a.tilt))
+        quat = push_rotation(a.yaw, a.tilt, a.lean).as_quat()
         direction = np.array([math.cos(a.yaw), math.sin(a.yaw), 0.0])
         end = start + a.distance * direction
         up = np.array([0.0, 0.0, s.approach])

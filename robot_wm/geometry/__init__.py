@@ -10,7 +10,14 @@ from robot_wm.geometry.camera import (
     opengl_view_matrix,
     project_points,
 )
-from robot_wm.geometry.pose import Pose, quat_normalize, top_down_quaternion, yaw_of, yaw_quaternion
+from robot_wm.geometry.pose import (
+    Pose,
+    pusher_heading,
+    quat_normalize,
+    top_down_quaternion,
+    yaw_of,
+    yaw_quaternion,
+)
 
 __all__ = [
     "Intrinsics",
@@ -25,6 +32,7 @@ __all__ = [
     "opengl_view_matrix",
     "project_points",
     "quat_normalize",
+    "pusher_heading",
     "top_down_quaternion",
     "yaw_of",
     "yaw_quaternion",

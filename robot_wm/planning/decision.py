@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from robot_wm.geometry import Pose
+from robot_wm.geometry import Pose, pusher_heading, top_down_quaternion
 from robot_wm.interface import Observation
 from robot_wm.perception.estimate import ObjectEstimate
 
@@ -42,18 +43,37 @@ class PushAction:
     """Push with the closed fingertip pads: the TCP starts at `start` (3,) m, moves `distance` m along the
     heading `yaw` rad (direction (cos yaw, sin yaw, 0)) at constant height, then retreats upwards; the pads'
     face is turned by `tilt` rad about z from perpendicular to the motion (one corner leads: it turns what
-    it meets off-centre). `target` is the object meant to move (others may be touched)."""
+    it meets off-centre). `lean` (rad, >= 0) tips the hand about its closing axis so the palm leans forward
+    along the motion — a drag under a wall taller than the palm's reach (:mod:`robot_wm.planning.drag`);
+    :func:`push_rotation` is the TCP's orientation. `target` is the object meant to move (others may be
+    touched)."""
 
     target: str
     start: np.ndarray
     yaw: float
     distance: float
     tilt: float = 0.0
+    lean: float = 0.0
 
     @classmethod
     def from_row(cls, target: str, action: np.ndarray) -> PushAction:
         """From a push action row (7,) ``[PUSH, x, y, z, yaw, distance, tilt]`` (robot_wm.model.state)."""
         return cls(target, np.asarray(action[1:4], float), float(action[4]), float(action[5]), float(action[6]))
+
+
+def push_rotation(yaw: float, tilt: float = 0.0, lean: float = 0.0) -> Rotation:
+    """The TCP's orientation (world) for a push along `yaw` with the pads turned by `tilt` and the hand leaning
+    by `lean` rad about its closing axis, the palm forward along the motion (its approach axis then points
+    back, down and towards where the push came from)."""
+    base = Rotation.from_quat(top_down_quaternion(pusher_heading(yaw + tilt)))
+    if lean == 0.0:
+        return base
+    forward = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    for sign in (1.0, -1.0):
+        rot = base * Rotation.from_euler("y", sign * lean)
+        if float(-rot.apply([0.0, 0.0, 1.0]) @ forward) > 0:  # the palm (behind the TCP along -z) leads
+            return rot
+    return base  # unreachable for 0 < |lean| < pi
 
 
 @dataclass

@@ -17,7 +17,11 @@ and the next look says so).
 * the press point: along the drag line through the footprint's centre, as near the centre as the closed
   hand — fingers and palm, :func:`robot_wm.grasping.candidates.collision_free` with a zero opening — clears
   every obstacle point (the fixture and the other objects), where the object's own top under the
-  fingertips was seen (:data:`MIN_TOP_POINTS`); the TCP goes :data:`PRESS_DEPTH` below that local top;
+  fingertips was seen (:data:`MIN_TOP_POINTS`); the fingers' lowest edge goes :data:`PRESS_DEPTH` below that
+  local top. Upright first; where no upright hand clears the fixture (a low object under a wall taller than
+  the palm's reach: the palm, 4.7 cm above the fingertips and 6.3 cm deep, meets the wall wherever the
+  fingers press) the hand leans by :data:`PRESS_LEANS` about its closing axis, the palm forward along the
+  drag (:func:`~robot_wm.planning.decision.push_rotation`), and presses with its fingers' lowest edge;
 * and where the drag does not tip the object over: the table's friction, μ (mg + N) at its bottom, against
   the fingertips' pull at height h turns it about its leading bottom edge unless the press N lies far enough
   behind that edge — quasi-statically (N ≫ mg) μ h < w/2 − s for a press s ahead of the centre, w the
@@ -40,15 +44,16 @@ from robot_wm.config.workspace import in_reach, on_table
 from robot_wm.grasping import SamplerConfig
 from robot_wm.grasping.candidates import FINGER_HALF_X, FINGER_THICK, FINGER_Z, collision_free
 from robot_wm.perception.estimate import ObjectEstimate
-from robot_wm.planning.decision import PushAction
+from robot_wm.planning.decision import PushAction, push_rotation
 from robot_wm.planning.grasp_planner import box_surface
 from robot_wm.planning.singulation import footprint, rect_gap
-from robot_wm.sim.push import pusher_heading
 
 PRESS_DEPTH = 0.004  # m the fingertips are commanded below the object's top
 MIN_DRAG, MAX_DRAG = 0.02, 0.08  # m
 SIDE_TURNS = (0.0, math.radians(25), -math.radians(25))  # rad off the direction straight away from the fixture
 PRESS_STEP = 0.004  # m between press points tried along the drag line
+PRESS_LEANS = (0.0, math.radians(30))  # rad the hand may lean about its closing axis, the palm forward
+PRESS_STRIP = 0.004  # m: half the strip along the drag where a leaning hand's finger edge meets the top
 MIN_TOP_POINTS = 5  # object points under the fingertips that say where its top is there
 TIP_FRICTION = 0.6  # friction the drag's tipping test assumes between the object and its support
 SUPPORT_SKIP = 0.005  # m: fixture points this little above the object's bottom are its support (a tray floor)
@@ -57,8 +62,8 @@ OTHERS_CLEARANCE = 0.005  # m the moved footprint keeps from every other object'
 
 @dataclass
 class Drag:
-    """A drag of `target` away from `fixture`: the push row's parts (`start` TCP (3,), `heading` rad,
-    `distance` m), the `gap` (m) the footprint had to the fixture's points and will have after it."""
+    """A drag of `target` away from `fixture`: the push's parts (`start` TCP (3,), `heading` rad, `distance` m,
+    the hand's `lean` rad), the gap (m) the footprint had to the fixture's points and will have after it."""
 
     target: str
     fixture: str
@@ -67,15 +72,17 @@ class Drag:
     distance: float
     gap_before: float
     gap_after: float
+    lean: float = 0.0
 
     def action(self) -> PushAction:
-        """The PushAction the controller executes (closed pads, no tilt)."""
-        return PushAction(self.target, self.start, self.heading, self.distance, 0.0)
+        """The PushAction the controller executes (closed pads, no tilt, leaning by `lean`)."""
+        return PushAction(self.target, self.start, self.heading, self.distance, 0.0, self.lean)
 
     def to_dict(self) -> dict:
         return {"target": self.target, "fixture": self.fixture, "start": np.round(self.start, 4).tolist(),
                 "heading": round(self.heading, 4), "distance": round(self.distance, 4),
-                "gap_before": round(self.gap_before, 4), "gap_after": round(self.gap_after, 4)}
+                "gap_before": round(self.gap_before, 4), "gap_after": round(self.gap_after, 4),
+                "lean": round(self.lean, 4)}
 
 
 def _points(est: ObjectEstimate) -> np.ndarray:
@@ -150,41 +157,48 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
             continue
         if len(other_polys) and float(rect_gap(moved[None], other_polys).min()) < OTHERS_CLEARANCE:
             continue
-        start = _press_point(target, own, obstacles, poly, centre, u, heading, sampler)
-        if start is None:
+        press = _press_point(target, own, obstacles, poly, centre, u, heading, sampler)
+        if press is None:
             continue
         gap_after = _gap_to_points(moved, all_fixture)
-        return Drag(target.id, fixture.id, start, float(heading), distance, float(gap0), float(gap_after))
+        return Drag(target.id, fixture.id, press[0], float(heading), distance, float(gap0), float(gap_after),
+                    press[1])
     return None
 
 
 def _press_point(target: ObjectEstimate, own: np.ndarray, obstacles: np.ndarray, poly: np.ndarray,
-                 centre: np.ndarray, u: np.ndarray, heading: float, sampler: SamplerConfig) -> np.ndarray | None:
-    """The TCP (3,) pressing on the target's top along the drag line, nearest its centre, whose closed hand
-    clears the obstacles; None when there is none."""
+                 centre: np.ndarray, u: np.ndarray, heading: float, sampler: SamplerConfig
+                 ) -> tuple[np.ndarray, float] | None:
+    """The TCP (3,) and the hand's lean (rad) pressing on the target's top along the drag line — upright at
+    the press point nearest the centre whose closed hand clears the obstacles, else leaning by
+    :data:`PRESS_LEANS` (the palm forward, away from the fixture: a low object under a wall taller than the
+    palm's reach) — None when there is none. The press point is where the fingers' lowest edge meets the top."""
     half = float(np.max(np.abs((poly - centre) @ u)))
-    usable = half - FINGER_HALF_X
-    if usable < 0:
-        return None
-    offsets = np.arange(-usable, usable + 1e-9, PRESS_STEP)
-    offsets = offsets[np.argsort(np.abs(offsets), kind="stable")]
-    yaw = pusher_heading(heading)
-    c, s = math.cos(yaw), math.sin(yaw)
-    rot = np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])  # columns: TCP x, y, z (top-down)
+    across = np.array([-u[1], u[0]])
     bottom = target.bottom_z
-    for off in offsets:
-        xy = centre + off * u
-        local = (own - np.r_[xy, 0.0]) @ rot  # TCP-frame x (along the drag), y (closing axis)
-        under = (np.abs(local[:, 0]) <= FINGER_HALF_X) & (np.abs(local[:, 1]) <= FINGER_THICK)
-        if under.sum() < MIN_TOP_POINTS:
+    for lean in PRESS_LEANS:
+        rot = push_rotation(heading, 0.0, lean).as_matrix()
+        corners = np.array([[x, y, z] for x in (-FINGER_HALF_X, FINGER_HALF_X) for y in (-FINGER_THICK, FINGER_THICK)
+                            for z in FINGER_Z]) @ rot.T  # closed fingers' corners, world offsets from the TCP
+        low = corners[corners[:, 2] < corners[:, 2].min() + 1e-3]
+        tip = low.mean(0)  # the lowest edge's middle: where the fingers meet the top
+        foot = max(float(np.ptp(low @ np.r_[u, 0.0])) / 2, PRESS_STRIP)  # its half-length along the drag
+        usable = half - foot
+        if usable < 0:
             continue
-        top = float(np.quantile(own[under, 2], 0.9))
-        if TIP_FRICTION * (top - bottom) >= half - off:  # the pull would turn it over its leading edge
-            continue
-        z = top - PRESS_DEPTH + FINGER_Z[1]
-        pos = np.r_[xy, z]
-        if collision_free(rot[None], pos[None], np.zeros(1), obstacles, sampler)[0]:
-            return pos
+        offsets = np.arange(-usable, usable + 1e-9, PRESS_STEP)
+        for off in offsets[np.argsort(np.abs(offsets), kind="stable")]:
+            xy = centre + off * u
+            d = own[:, :2] - xy
+            under = (np.abs(d @ u) <= foot) & (np.abs(d @ across) <= FINGER_THICK)
+            if under.sum() < MIN_TOP_POINTS:
+                continue
+            top = float(np.quantile(own[under, 2], 0.9))
+            if TIP_FRICTION * (top - bottom) >= half - off:  # the pull would turn it over its leading edge
+                continue
+            pos = np.r_[xy, top - PRESS_DEPTH] - tip
+            if collision_free(rot[None], pos[None], np.zeros(1), obstacles, sampler)[0]:
+                return pos, lean
     return None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robot_wm.geometry import Pose, panda, top_down_quaternion
+from robot_wm.geometry import Pose, panda, pusher_heading, top_down_quaternion
 from robot_wm.sim.arm import Arm
 from robot_wm.sim.world import World
 
@@ -71,15 +71,6 @@ def object_at_rest(world: World, name: str, linear: float = 2e-3, angular: float
 def go_home(world: World) -> None:
     """Teleport the arm to its home posture (well above the table), open."""
     world.reset_arm(panda.HOME)
-
-
-def pusher_heading(yaw: float) -> float:
-    """Hand heading (rad, |.| <= pi/2) for a push along `yaw`: the closed pads are the same pusher turned
-    by a half turn, so the hand keeps the heading nearer its home heading (0) and the wrist never needs
-    more than a quarter turn. (Over 51 pushes the outcome moved less than a 0.5 mm start jitter moves it:
-    p90 1.1 vs 3.0 mm; fewer starts are unreachable and the IK needs fewer restarts.)"""
-    h = float(np.arctan2(np.sin(yaw), np.cos(yaw)))
-    return h - np.pi * np.sign(h) if abs(h) > np.pi / 2 else h
 
 
 @dataclass

@@ -11,9 +11,10 @@ from robot_wm.geometry import Pose, yaw_quaternion
 from robot_wm.grasping import SamplerConfig
 from robot_wm.grasping.candidates import FINGER_Z, PALM_X, PALM_Z, collision_free
 from robot_wm.perception.estimate import ObjectEstimate
+from robot_wm.planning.decision import push_rotation
 from robot_wm.planning.drag import MAX_DRAG, MIN_DRAG, PRESS_DEPTH, plan_drag
+from robot_wm.planning.grasp_planner import box_surface
 from robot_wm.planning.singulation import footprint, rect_gap
-from robot_wm.sim.push import pusher_heading
 
 SAMPLER = SamplerConfig(collision_tolerance=-0.003, table_z=0.0, table_clearance=0.003)
 GAP = 0.035
@@ -63,12 +64,30 @@ def test_a_low_box_is_pressed_off_centre_so_the_palm_clears_the_wall():
     assert drag.start[2] - PALM_Z[1] < 0.07  # the palm is lower than the wall's top ...
     wall_face = 0.55 + 0.025 + 0.001
     assert drag.start[0] + PALM_X[1] < wall_face  # ... and beside it
-    yaw = pusher_heading(drag.heading)
-    c, s = math.cos(yaw), math.sin(yaw)
-    rot = np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
-    from robot_wm.planning.grasp_planner import box_surface
-
+    assert drag.lean == 0.0
+    rot = push_rotation(drag.heading, 0.0, drag.lean).as_matrix()
     assert collision_free(rot[None], drag.start[None], np.zeros(1), box_surface(wall), SAMPLER)[0]
+
+
+def test_a_low_small_object_under_a_tall_wall_is_dragged_with_the_hand_leaning_away():
+    """A 4 x 4 cm block 1.8 cm tall 1 mm from a 7 cm wall: upright, the palm (4.7 cm above the fingertips' TCP,
+    6.3 cm deep) meets the wall wherever the fingers press on the block; leaning 30 deg about the closing axis,
+    the palm forward (away from the wall), the hand clears it and the fingers' lowest edge presses the top."""
+    wall = box("wall", 0.55 + 0.02 + 0.001 + 0.01, 0.05, (0.02, 0.3, 0.07), fixed=True)
+    target = box("t", 0.55, 0.05, (0.04, 0.04, 0.018))
+    drag = plan_drag(target, [], [wall], GAP, SAMPLER)
+    assert drag is not None and drag.lean == pytest.approx(math.radians(30))
+    rot = push_rotation(drag.heading, 0.0, drag.lean)
+    palm = drag.start - 0.08 * rot.apply([0.0, 0.0, 1.0])
+    assert palm[0] < drag.start[0] - 0.03  # the palm leans away from the wall (at +x), along the drag (-x)
+    assert collision_free(rot.as_matrix()[None], drag.start[None], np.zeros(1), box_surface(wall), SAMPLER)[0]
+    # the fingers' lowest point is PRESS_DEPTH into the block's top, over the block
+    corners = np.array([[x, y, z] for x in (-0.0105, 0.0105) for y in (-0.02, 0.02) for z in FINGER_Z])
+    world = drag.start + rot.apply(corners)
+    lowest = world[world[:, 2] < world[:, 2].min() + 1e-6].mean(0)  # the lowest edge's middle
+    assert lowest[2] == pytest.approx(0.018 - PRESS_DEPTH, abs=1e-3)
+    assert abs(lowest[0] - 0.55) < 0.02 and abs(lowest[1] - 0.05) < 0.02
+    assert drag.action().lean == drag.lean
 
 
 def test_no_drag_without_a_fixture_beside_the_object_or_when_it_has_room():
