@@ -37,16 +37,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robot_wm.config.workspace import in_reach, on_table
+from robot_wm.geometry import Pose
 from robot_wm.grasping import SamplerConfig
 from robot_wm.grasping.candidates import FINGER_HALF_X, FINGER_THICK, FINGER_Z, collision_free
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.decision import PushAction, push_rotation
 from robot_wm.planning.grasp_planner import box_surface
 from robot_wm.planning.singulation import footprint, rect_gap
+
+if TYPE_CHECKING:
+    from robot_wm.sim import KinematicModel
 
 PRESS_DEPTH = 0.004  # m the fingertips are commanded below the object's top
 MIN_DRAG, MAX_DRAG = 0.02, 0.08  # m
@@ -109,11 +114,13 @@ def _gap_to_points(poly: np.ndarray, pts: np.ndarray) -> float:
 
 
 def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: list[ObjectEstimate],
-              needed_gap: float, sampler: SamplerConfig, reach: float = 0.03) -> Drag | None:
+              needed_gap: float, sampler: SamplerConfig, reach: float = 0.03, kin: KinematicModel | None = None,
+              approach: float = 0.12) -> Drag | None:
     """A drag of `target` away from the nearest fixture whose points lie within `reach` m of its footprint
-    (None when none does, or no drag has a free press point and a free end). `others`: the other movable
-    objects (obstacles for the hand and for the moved footprint); `sampler`: the collision test's settings
-    (margin, table)."""
+    (None when none does, or no drag has a free press point, a free end and — with `kin`, the arm's
+    KinematicModel — IK for the hand above the start (`approach` m up), at the start and at the end).
+    `others`: the other movable objects (obstacles for the hand and for the moved footprint); `sampler`: the
+    collision test's settings (margin, table). Upright on any of the lines before leaning on any."""
     poly = footprint(target)
     centre = poly.mean(0)
     bottom = target.bottom_z
@@ -140,13 +147,13 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
     other_polys = np.stack([footprint(o) for o in others if o is not target]) if len(others) else np.zeros((0, 4, 2))
     all_fixture = np.concatenate([_points(f) for f in fixtures])
     all_fixture = all_fixture[all_fixture[:, 2] > bottom + SUPPORT_SKIP][:, :2]
+    lines = []  # (heading, distance, gap after) of the drags whose end is free
     for turn in SIDE_TURNS:
         heading = base + turn
         u = np.array([math.cos(heading), math.sin(heading)])
         distance = None
         for dist in np.arange(MIN_DRAG, MAX_DRAG + 1e-9, 0.005):
-            moved = poly + dist * u
-            if _gap_to_points(moved, all_fixture) >= needed_gap:
+            if _gap_to_points(poly + dist * u, all_fixture) >= needed_gap:
                 distance = float(dist)
                 break
         if distance is None:
@@ -157,48 +164,61 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
             continue
         if len(other_polys) and float(rect_gap(moved[None], other_polys).min()) < OTHERS_CLEARANCE:
             continue
-        press = _press_point(target, own, obstacles, poly, centre, u, heading, sampler)
-        if press is None:
-            continue
-        gap_after = _gap_to_points(moved, all_fixture)
-        return Drag(target.id, fixture.id, press[0], float(heading), distance, float(gap0), float(gap_after),
-                    press[1])
+        lines.append((heading, distance, _gap_to_points(moved, all_fixture)))
+    for lean in PRESS_LEANS:  # upright on any line before leaning on any
+        for heading, distance, gap_after in lines:
+            u = np.array([math.cos(heading), math.sin(heading)])
+            start = _press_point(target, own, obstacles, poly, centre, u, heading, lean, sampler)
+            if start is None or not _reachable(kin, start, heading, lean, distance, approach):
+                continue
+            return Drag(target.id, fixture.id, start, float(heading), distance, float(gap0), float(gap_after), lean)
     return None
 
 
+def _reachable(kin: KinematicModel | None, start: np.ndarray, heading: float, lean: float, distance: float,
+               approach: float) -> bool:
+    """IK for the drag's way: above the start (`approach` m up), the start, the end (True without `kin`)."""
+    if kin is None:
+        return True
+    quat = push_rotation(heading, 0.0, lean).as_quat()
+    end = start + distance * np.array([math.cos(heading), math.sin(heading), 0.0])
+    q = kin.ik(Pose(start + [0.0, 0.0, approach], quat))
+    for p in (start, end):
+        q = None if q is None else kin.ik(Pose(p, quat), q)
+    return q is not None
+
+
 def _press_point(target: ObjectEstimate, own: np.ndarray, obstacles: np.ndarray, poly: np.ndarray,
-                 centre: np.ndarray, u: np.ndarray, heading: float, sampler: SamplerConfig
-                 ) -> tuple[np.ndarray, float] | None:
-    """The TCP (3,) and the hand's lean (rad) pressing on the target's top along the drag line — upright at
-    the press point nearest the centre whose closed hand clears the obstacles, else leaning by
-    :data:`PRESS_LEANS` (the palm forward, away from the fixture: a low object under a wall taller than the
-    palm's reach) — None when there is none. The press point is where the fingers' lowest edge meets the top."""
+                 centre: np.ndarray, u: np.ndarray, heading: float, lean: float, sampler: SamplerConfig
+                 ) -> np.ndarray | None:
+    """The TCP (3,) of the hand leaning by `lean` rad (the palm forward) pressing on the target's top along
+    the drag line, at the press point nearest the centre whose closed hand clears the obstacles; None when
+    there is none. The press point is where the fingers' lowest edge meets the top."""
     half = float(np.max(np.abs((poly - centre) @ u)))
     across = np.array([-u[1], u[0]])
     bottom = target.bottom_z
-    for lean in PRESS_LEANS:
-        rot = push_rotation(heading, 0.0, lean).as_matrix()
-        corners = np.array([[x, y, z] for x in (-FINGER_HALF_X, FINGER_HALF_X) for y in (-FINGER_THICK, FINGER_THICK)
-                            for z in FINGER_Z]) @ rot.T  # closed fingers' corners, world offsets from the TCP
-        low = corners[corners[:, 2] < corners[:, 2].min() + 1e-3]
-        tip = low.mean(0)  # the lowest edge's middle: where the fingers meet the top
-        foot = max(float(np.ptp(low @ np.r_[u, 0.0])) / 2, PRESS_STRIP)  # its half-length along the drag
-        usable = half - foot
-        if usable < 0:
+    rot = push_rotation(heading, 0.0, lean).as_matrix()
+    corners = np.array([[x, y, z] for x in (-FINGER_HALF_X, FINGER_HALF_X) for y in (-FINGER_THICK, FINGER_THICK)
+                        for z in FINGER_Z]) @ rot.T  # closed fingers' corners, world offsets from the TCP
+    low = corners[corners[:, 2] < corners[:, 2].min() + 1e-3]
+    tip = low.mean(0)  # the lowest edge's middle: where the fingers meet the top
+    foot = max(float(np.ptp(low @ np.r_[u, 0.0])) / 2, PRESS_STRIP)  # its half-length along the drag
+    usable = half - foot
+    if usable < 0:
+        return None
+    offsets = np.arange(-usable, usable + 1e-9, PRESS_STEP)
+    for off in offsets[np.argsort(np.abs(offsets), kind="stable")]:
+        xy = centre + off * u
+        d = own[:, :2] - xy
+        under = (np.abs(d @ u) <= foot) & (np.abs(d @ across) <= FINGER_THICK)
+        if under.sum() < MIN_TOP_POINTS:
             continue
-        offsets = np.arange(-usable, usable + 1e-9, PRESS_STEP)
-        for off in offsets[np.argsort(np.abs(offsets), kind="stable")]:
-            xy = centre + off * u
-            d = own[:, :2] - xy
-            under = (np.abs(d @ u) <= foot) & (np.abs(d @ across) <= FINGER_THICK)
-            if under.sum() < MIN_TOP_POINTS:
-                continue
-            top = float(np.quantile(own[under, 2], 0.9))
-            if TIP_FRICTION * (top - bottom) >= half - off:  # the pull would turn it over its leading edge
-                continue
-            pos = np.r_[xy, top - PRESS_DEPTH] - tip
-            if collision_free(rot[None], pos[None], np.zeros(1), obstacles, sampler)[0]:
-                return pos, lean
+        top = float(np.quantile(own[under, 2], 0.9))
+        if TIP_FRICTION * (top - bottom) >= half - off:  # the pull would turn it over its leading edge
+            continue
+        pos = np.r_[xy, top - PRESS_DEPTH] - tip
+        if collision_free(rot[None], pos[None], np.zeros(1), obstacles, sampler)[0]:
+            return pos
     return None
 
 

@@ -315,7 +315,8 @@ class PlanningTaskPlanner:
         """Drag `est` away from a fixture it is pressed against (:func:`~robot_wm.planning.drag.plan_drag`): no
         push can start between the two, so the closed fingertips press on its top and carry it away."""
         others = [o for o in movable if o is not est]
-        drag = plan_drag(est, others, fixed, self.settings.needed_gap, self.grasps.sampler_config)
+        drag = plan_drag(est, others, fixed, self.settings.needed_gap, self.grasps.sampler_config,
+                         kin=self.grasps.kin, approach=self.approach)
         if drag is None:
             return None
         ident = self.identities.key(est.id)

@@ -134,3 +134,19 @@ def test_a_tall_thin_box_is_not_dragged_over_onto_its_side():
     assert plan_drag(standing, [], [wall], GAP, SAMPLER) is None
     lying = box("t", 0.55 + 0.0175 - 0.027, 0.05, (0.054, 0.09, 0.035))
     assert plan_drag(lying, [], [wall], GAP, SAMPLER) is not None
+
+
+def test_a_drag_the_arm_cannot_reach_is_not_proposed():
+    """With the arm's kinematics the drag's way (above the start, the start, the end) must have IK: the same
+    drag is proposed for an arm at the origin and refused for one whose base stands 1.5 m away."""
+    from robot_wm.sim import KinematicModel
+
+    target, wall = wall_and_box()
+    near, far = KinematicModel(), KinematicModel(base_position=np.array([-1.0, 1.2, 0.0]))
+    try:
+        drag = plan_drag(target, [], [wall], GAP, SAMPLER, kin=near)
+        assert drag is not None and np.allclose(drag.start, plan_drag(target, [], [wall], GAP, SAMPLER).start)
+        assert plan_drag(target, [], [wall], GAP, SAMPLER, kin=far) is None
+    finally:
+        near.close()
+        far.close()
