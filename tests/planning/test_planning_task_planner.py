@@ -207,17 +207,24 @@ def test_object_too_wide_both_ways_gets_one_split_probe(parts):
     assert tp.decide([box("m", 0.47, 0.15, ext)], HOME_OBS).kind == "done"  # one probe per object
 
 
-def test_singulation_episode_end_to_end(repo):
+def test_singulation_episode_end_to_end(repo, tmp_path):
     """sim_scenes/singulate.yaml with rgbd perception and the default planner: blocks a top-down grasp
-    cannot take as they lie get pushes (making room by a wall, a probe across the pair seen as one), objects
-    are picked, and the run ends by itself with a reason within the decision cap."""
+    cannot take as they lie get pushes (the block against the wall dragged away from it, a probe across the
+    pair seen as one), objects are picked — the dragged block among them — and the run ends by itself with a
+    reason within the decision cap."""
+    import json
+
     from robot_wm.config import load_scene
     from robot_wm.control.demo import run_demo
 
-    report = run_demo(load_scene(repo / "sim_scenes/singulate.yaml"), "rgbd", controller="planned")
+    plan = tmp_path / "plan.jsonl"
+    report = run_demo(load_scene(repo / "sim_scenes/singulate.yaml"), "rgbd", controller="planned", plan_path=plan)
     assert report["pushes"] >= 1 and report["picks"] >= 1
     assert report["placed"] >= 1
     assert report["finish_reason"] and report["decisions"] <= 3 * 4 + 10
+    decisions = [json.loads(line) for line in plan.read_text().splitlines() if line.strip()]
+    assert any("drag" in (d.get("record") or {}) for d in decisions if d["kind"] == "push")
+    assert report["per_object"]["by_wall"]["placed"]
 
 
 @pytest.mark.parametrize("cameras, single", [
