@@ -33,7 +33,6 @@ Retry budgets: ``max_attempts_per_object`` picks and ``max_singulations_per_obje
 global ``max_decisions``; the run ends with a reason. Budgets are kept per object *identity*
 (:class:`~robot_wm.planning.decision.ObjectIdentities`), not per tracker id: an object that fell back after a
 failed pick and is re-detected under a new id keeps the attempts it has used.
-
 """
 
 from __future__ import annotations
