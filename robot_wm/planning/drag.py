@@ -48,7 +48,7 @@ from robot_wm.grasping.candidates import FINGER_HALF_X, FINGER_THICK, FINGER_Z, 
 from robot_wm.perception.estimate import ObjectEstimate
 from robot_wm.planning.decision import PushAction, push_rotation
 from robot_wm.planning.grasp_planner import box_surface
-from robot_wm.planning.singulation import footprint, rect_gap
+from robot_wm.planning.singulation import footprint, point_polygon_distances, rect_gap
 
 if TYPE_CHECKING:
     from robot_wm.sim import KinematicModel
@@ -98,19 +98,9 @@ def _points(est: ObjectEstimate) -> np.ndarray:
     return pts[np.all(np.isfinite(pts), axis=1)]
 
 
-def _distances(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Distances (M,) m from points (M, 2) to the convex counter-clockwise polygon (4, 2); 0 inside it."""
-    a, b = poly, np.roll(poly, -1, axis=0)
-    ab = b - a
-    t = np.clip(np.einsum("mkj,kj->mk", pts[:, None] - a[None], ab) / np.sum(ab * ab, 1), 0.0, 1.0)
-    d = np.linalg.norm(a[None] + t[..., None] * ab[None] - pts[:, None], axis=-1).min(1)
-    cross = ab[None, :, 0] * (pts[:, None, 1] - a[None, :, 1]) - ab[None, :, 1] * (pts[:, None, 0] - a[None, :, 0])
-    return np.where(np.all(cross >= 0, axis=1), 0.0, d)
-
-
 def _gap_to_points(poly: np.ndarray, pts: np.ndarray) -> float:
     """Smallest distance (m) from points (M, 2) to the polygon (inf without points)."""
-    return float(_distances(poly, pts).min()) if len(pts) else math.inf
+    return float(point_polygon_distances(pts, poly).min()) if len(pts) else math.inf
 
 
 def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: list[ObjectEstimate],
@@ -130,7 +120,7 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
         pts = pts[pts[:, 2] > bottom + SUPPORT_SKIP]
         if not len(pts):
             continue
-        d = _distances(poly, pts[:, :2])
+        d = point_polygon_distances(pts[:, :2], poly)
         if d.min() <= reach:
             near.append((float(d.min()), f, pts[d <= reach]))
     if not near:

@@ -46,6 +46,12 @@ def _inside(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.all(e[..., 0] * r[..., 1] - e[..., 1] * r[..., 0] >= 0, axis=-1)
 
 
+def point_polygon_distances(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distances (M,) m from points (M, 2) to the convex counter-clockwise polygon (K, 2); 0 inside it."""
+    d = _point_segment_distance(points[:, None, :], poly, np.roll(poly, -1, axis=0)).min(1)
+    return np.where(_inside(points, poly), 0.0, d)
+
+
 def rect_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Gap (...,) in m between convex quads a (..., 4, 2) and b (..., 4, 2); 0 when they touch or overlap."""
     a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
