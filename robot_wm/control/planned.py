@@ -417,7 +417,10 @@ class PlanningController(SegmentController):
         above = Pose([slot[0], slot[1], lift_z], quat)
         release = Pose([slot[0], slot[1], release_z], quat)
         return [
-            Segment("grip", min(a.open_width, panda.MAX_OPENING), label="open"), Segment("pose", pre, label="pre-grasp"),
+            Segment("grip", min(a.open_width, panda.MAX_OPENING), label="open"),
+            # to the planner's own pre-grasp solution: its straight approach and lift were checked from there
+            Segment("pose", pre, label="pre-grasp") if a.q_pre is None else Segment("joint", np.asarray(a.q_pre, float),
+                                                                                     label="pre-grasp"),
             *([Segment("check", self._check_target_in_place, label="look")] if self.watch_target else []),
             Segment("line", g, label="approach"), Segment("grip", 0.0, label="close"),
             Segment("line", lift, label="lift"), Segment("check", self._check_grasp(a.target)),

@@ -29,13 +29,16 @@ from robot_wm.perception.estimate import ObjectEstimate
 class PickAction:
     """Grasp `target` with the TCP at `grasp_pose` (world; TCP z = approach direction, y = closing axis),
     the fingers opened to `open_width` m before the approach and closing on `contact_width` m of object.
-    The approach runs along the TCP z axis from `approach` m behind the grasp."""
+    The approach runs along the TCP z axis from `approach` m behind the grasp. `q_pre` (7,) rad: the joint
+    angles at the pre-grasp from which the planner checked the straight approach and lift (None: not
+    checked; the controller then solves the pre-grasp pose from wherever the arm is)."""
 
     target: str
     grasp_pose: Pose
     open_width: float
     contact_width: float
     approach: float = 0.12
+    q_pre: np.ndarray | None = None
 
 
 @dataclass

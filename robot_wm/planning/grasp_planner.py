@@ -234,7 +234,7 @@ class GraspPlan:
         c = self.chosen
         if c is None:
             return None
-        return PickAction(self.target, c.grasp.pose, float(c.open_width), c.contact_width, self.approach)
+        return PickAction(self.target, c.grasp.pose, float(c.open_width), c.contact_width, self.approach, c.q_pre)
 
     def record(self) -> dict[str, Any]:
         """JSON-able account: target, chosen (its index in `candidates`, or None) and reason, counts, shadow
@@ -296,6 +296,7 @@ class GraspPlanner:
                  seed: int = 0, cameras: Sequence[np.ndarray] | None = None,
                  quality: QualityModel | None = None) -> None:
         self.kin, self.model, self.verifier = kin, model, verifier
+        self._lines = None  # the controller's straight-line planner on `kin`, made when first needed
         self.config = config or GraspPlannerConfig()
         self.seed = int(seed)
         self.cameras = None if cameras is None else [np.asarray(c, float).reshape(3) for c in cameras]
@@ -742,15 +743,23 @@ class GraspPlanner:
         return Grasp(g.grasp.pose, max(g.contact_width, g.open_width - clearance), g.quality)
 
     def _reach(self, g: GraspCandidate, q_seed: np.ndarray | None) -> None:
-        """IK for the pre-grasp pose (`approach` m back along TCP z), then the grasp pose seeded from it; when
-        that fails, the same for the candidate's twin — the pose turned half a turn about the approach axis,
-        the same grasp for a parallel-jaw hand (fingers swapped), which the wrist's ±166° joint may reach when
-        the first is past its limit (a grasp tilted towards the base) — and the candidate takes the twin's
-        pose."""
+        """IK for the pre-grasp pose (`approach` m back along TCP z), then the straight approach from that
+        solution to the grasp pose, waypoint by waypoint as the controller will move it
+        (:meth:`~robot_wm.sim.trajectory.TrajectoryPlanner.line_waypoints`: every centimetre reachable, no IK
+        branch flip); when that fails, the same for the candidate's twin — the pose turned half a turn about
+        the approach axis, the same grasp for a parallel-jaw hand (fingers swapped), which the wrist's ±166°
+        joint may reach when the first is past its limit (a grasp tilted towards the base) — and the
+        candidate takes the twin's pose. `q_pre` is what the controller moves to (the line is checked from
+        there, not from whatever solution the arm would find from elsewhere); `q` ends the line."""
+        if self._lines is None:
+            from robot_wm.sim.trajectory import TrajectoryPlanner
+
+            self._lines = TrajectoryPlanner(self.kin)
         for pose in (g.grasp.pose, twin_pose(g.grasp.pose)):
             pre = Pose(pose.position - self.config.approach * pose.rotation.as_matrix()[:, 2], pose.quaternion)
             g.q_pre = self.kin.ik(pre, q_seed)
-            g.q = None if g.q_pre is None else self.kin.ik(pose, g.q_pre)
+            path = None if g.q_pre is None else self._lines.line_waypoints(g.q_pre, pose)
+            g.q = None if path is None else path[-1]
             if g.q is not None:
                 if pose is not g.grasp.pose:
                     g.grasp = replace(g.grasp, pose=pose)
@@ -772,7 +781,8 @@ class GraspPlanner:
         if tests:
             return f"no candidate passed the shadow-world test ({tests} tested)"
         if self.kin is not None and counts.get("reachable", 0) == 0:
-            return f"none of the {counts.get('ik_checked', 0)} best collision-free candidates is reachable (IK)"
+            return (f"none of the {counts.get('ik_checked', 0)} best collision-free candidates is reachable "
+                    "(IK of the pre-grasp and the straight approach)")
         return "no candidate left to verify"
 
 

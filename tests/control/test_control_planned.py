@@ -164,6 +164,23 @@ def test_a_tilted_pick_approaches_along_its_own_z_axis_and_places(kin):
     assert ctrl.finish_reason == "script finished"
 
 
+def test_a_pick_with_the_planners_pre_grasp_joints_moves_to_them_and_approaches_from_there(kin):
+    """The planner checked the straight approach from its own pre-grasp solution `q_pre`: the arm goes to
+    exactly those joints (not to an IK solution from wherever it is) and runs the line from them."""
+    grasp = Pose([0.5, 0.05, 0.03], [1, 0, 0, 0])
+    pre = Pose(grasp.position + [0.0, 0.0, 0.1], grasp.quaternion)
+    seed = panda.HOME.copy()
+    seed[6] -= 1.2  # another wrist turn than the one IK from home would pick
+    q_pre = kin.ik(pre, seed)
+    assert q_pre is not None and kin.fk(q_pre).distance(pre)[0] < 1e-3
+    pick = PickAction("b1", grasp, open_width=0.07, contact_width=0.04, approach=0.1, q_pre=q_pre)
+    cmds = drive(controller(kin, ScriptPlanner([Decision("pick", pick=pick)])), held_width=0.04)
+    pre_cmds = [c.joint_positions for c in cmds if c.phase == "pre-grasp"]
+    assert np.allclose(pre_cmds[-1], q_pre)
+    first = next(c.joint_positions for c in cmds if c.phase == "approach")
+    assert np.abs(first - q_pre).max() < 0.05  # the line starts where the joint move ended
+
+
 def test_an_empty_gripper_after_the_lift_is_a_failure_and_the_planner_is_asked_again(kin):
     pick = PickAction("b1", Pose([0.5, 0.05, 0.03], [1, 0, 0, 0]), open_width=0.07, contact_width=0.04)
     planner = ScriptPlanner([Decision("pick", pick=pick)])

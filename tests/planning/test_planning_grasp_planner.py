@@ -585,3 +585,34 @@ def test_a_grasp_and_its_twin_are_the_same_grasp_with_the_fingers_swapped():
     assert np.allclose(b[:, 2], a[:, 2])  # the same approach
     assert np.allclose(b[:, 1], -a[:, 1]) and np.allclose(b[:, 0], -a[:, 0])  # closing axis reversed
     assert np.allclose(twin_pose(twin).rotation.as_matrix(), a)
+
+
+def test_the_chosen_grasp_carries_the_pre_grasp_joints_its_straight_approach_was_checked_from(kin):
+    """What the controller executes is what the planner checked: it moves to `q_pre` and then in a straight
+    line, and that line is feasible from `q_pre` (waypoint by waypoint, no IK branch flip) ending at `q`."""
+    from robot_wm.sim.trajectory import TrajectoryPlanner
+
+    est = box_estimate("b", (0.55, -0.1), (0.05, 0.04, 0.05), 0.4)
+    plan = GraspPlanner(kin).plan(est, [est])
+    c, action = plan.chosen, plan.pick_action()
+    assert c is not None and action is not None
+    assert action.q_pre is not None and np.array_equal(action.q_pre, c.q_pre)
+    path = TrajectoryPlanner(kin).line_waypoints(c.q_pre, c.grasp.pose)
+    assert path is not None and np.allclose(path[-1], c.q)
+    pre = kin.fk(c.q_pre)
+    dp, dr = pre.distance(Pose(c.grasp.pose.position - plan.approach * approach(c), c.grasp.pose.quaternion))
+    assert dp < 1e-3 and dr < 0.01
+
+
+def test_a_grasp_whose_straight_approach_is_infeasible_is_unreachable(kin, monkeypatch):
+    """IK at the pre-grasp and at the grasp is not enough: with no straight line between them (a point on
+    the way out of reach or an IK branch flip), the candidate — and its twin — is passed over."""
+    from robot_wm.sim.trajectory import TrajectoryPlanner
+
+    monkeypatch.setattr(TrajectoryPlanner, "line_waypoints", lambda self, q0, target, step=0.01: None)
+    est = box_estimate("b", (0.55, -0.1), (0.05, 0.04, 0.05), 0.4)
+    plan = GraspPlanner(kin).plan(est, [est])
+    assert plan.chosen is None and plan.pick_action() is None
+    checked = [g for g in plan.candidates if g.reachable is not None]
+    assert checked and all(g.reachable is False and g.note == "unreachable (IK)" for g in checked)
+    assert "straight approach" in plan.reason
