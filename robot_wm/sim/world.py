@@ -27,6 +27,11 @@ DEFAULT_COLOR = (0.6, 0.6, 0.6, 1.0)
 SETTLE_MAX_S = 2.0
 REST_LINEAR = 2e-3  # m/s
 REST_ANGULAR = 2e-2  # rad/s
+ROLLING_FRICTION = 1e-4  # m: an object's rolling friction (Bullet: the torque it resists a roll with, per N)
+# m: ... a cylinder's or a sphere's. Bullet's cylinder-box contact feeds energy into a lying cylinder that rolls
+# faster than a few mm/s at 1e-4 (8 -> 29 mm/s in 5 s, 31 -> 202 mm/s; docs/ARCHITECTURE.md): at 1e-3 a roll
+# started at 31 mm/s ends within 6 mm and one at 94 mm/s within 45 mm, as a real cylinder's on a table does
+ROUND_ROLLING_FRICTION = 1e-3
 FLANGE_LINK = panda.FLANGE_LINK  # the arm's flange link (see robot_wm.geometry.panda)
 
 
@@ -153,7 +158,8 @@ class World:
             size = ()
         if obj.friction is not None:
             c.changeDynamics(body, -1, lateralFriction=obj.friction)
-        c.changeDynamics(body, -1, rollingFriction=1e-4, spinningFriction=1e-3)
+        rolling = ROUND_ROLLING_FRICTION if obj.shape in ("cylinder", "sphere") else ROLLING_FRICTION
+        c.changeDynamics(body, -1, rollingFriction=rolling, spinningFriction=1e-3)
         dyn = c.getDynamicsInfo(body, -1)
         mass, friction = float(dyn[0]), float(dyn[1])
         if obj.color is not None or obj.shape is not None:
