@@ -269,7 +269,7 @@ class PlanningController(SegmentController):
         action: dict[str, Any] = {}
         if d.pick is not None:
             action = {"grasp_pose": d.pick.grasp_pose, "open_width": d.pick.open_width,
-                      "contact_width": d.pick.contact_width, "approach": d.pick.approach}
+                      "contact_width": d.pick.contact_width, "approach": d.pick.approach, "q_pre": d.pick.q_pre}
         elif d.push is not None:
             action = {"start": d.push.start, "yaw": d.push.yaw, "distance": d.push.distance, "tilt": d.push.tilt,
                       "lean": d.push.lean}
@@ -418,7 +418,7 @@ class PlanningController(SegmentController):
         release = Pose([slot[0], slot[1], release_z], quat)
         return [
             Segment("grip", min(a.open_width, panda.MAX_OPENING), label="open"),
-            # to the planner's own pre-grasp solution: its straight approach and lift were checked from there
+            # to the planner's own pre-grasp solution: the straight approach was checked from there
             Segment("pose", pre, label="pre-grasp") if a.q_pre is None else Segment("joint", np.asarray(a.q_pre, float),
                                                                                      label="pre-grasp"),
             *([Segment("check", self._check_target_in_place, label="look")] if self.watch_target else []),

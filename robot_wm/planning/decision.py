@@ -30,8 +30,8 @@ class PickAction:
     """Grasp `target` with the TCP at `grasp_pose` (world; TCP z = approach direction, y = closing axis),
     the fingers opened to `open_width` m before the approach and closing on `contact_width` m of object.
     The approach runs along the TCP z axis from `approach` m behind the grasp. `q_pre` (7,) rad: the joint
-    angles at the pre-grasp from which the planner checked the straight approach and lift (None: not
-    checked; the controller then solves the pre-grasp pose from wherever the arm is)."""
+    angles at the pre-grasp from which the planner checked the straight approach (None: not checked; the
+    controller then solves the pre-grasp pose from wherever the arm is)."""
 
     target: str
     grasp_pose: Pose

@@ -174,9 +174,11 @@ def test_a_pick_with_the_planners_pre_grasp_joints_moves_to_them_and_approaches_
     q_pre = kin.ik(pre, seed)
     assert q_pre is not None and kin.fk(q_pre).distance(pre)[0] < 1e-3
     pick = PickAction("b1", grasp, open_width=0.07, contact_width=0.04, approach=0.1, q_pre=q_pre)
-    cmds = drive(controller(kin, ScriptPlanner([Decision("pick", pick=pick)])), held_width=0.04)
+    ctrl = controller(kin, ScriptPlanner([Decision("pick", pick=pick)]))
+    cmds = drive(ctrl, held_width=0.04)
     pre_cmds = [c.joint_positions for c in cmds if c.phase == "pre-grasp"]
     assert np.allclose(pre_cmds[-1], q_pre)
+    assert np.allclose(ctrl.decisions[0]["action"]["q_pre"], q_pre)  # recorded in plan.jsonl
     first = next(c.joint_positions for c in cmds if c.phase == "approach")
     assert np.abs(first - q_pre).max() < 0.05  # the line starts where the joint move ended
 

@@ -120,5 +120,5 @@ def test_a_lying_cylinder_set_rolling_slows_down_and_stops(repo, speed):
             w.step(120)
             speeds.append(float(np.linalg.norm(c.getBaseVelocity(body)[0][:2])))
         travelled = float(np.linalg.norm(np.array(c.getBasePositionAndOrientation(body)[0])[:2] - start[:2]))
-    assert all(b <= a + 1e-4 for a, b in zip([speed, *speeds], speeds))  # never faster
+    assert all(b <= a + 1e-4 for a, b in zip([speed, *speeds[:-1]], speeds, strict=True))  # never faster
     assert speeds[-1] < 1e-3 and travelled < 0.06
