@@ -63,6 +63,8 @@ MIN_TOP_POINTS = 5  # object points under the fingertips that say where its top 
 TIP_FRICTION = 0.6  # friction the drag's tipping test assumes between the object and its support
 SUPPORT_SKIP = 0.005  # m: fixture points this little above the object's bottom are its support (a tray floor)
 OTHERS_CLEARANCE = 0.005  # m the moved footprint keeps from every other object's
+HAND_REACH = 0.1  # m: with the target's grasps given, fixtures this near may still be in the hand's way
+HAND_MAX_DRAG = 0.12  # m: ... and a drag may go this far for a grasp of it to clear them
 
 
 @dataclass
@@ -105,15 +107,23 @@ def _gap_to_points(poly: np.ndarray, pts: np.ndarray) -> float:
 
 def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: list[ObjectEstimate],
               needed_gap: float, sampler: SamplerConfig, reach: float = 0.03, kin: KinematicModel | None = None,
-              approach: float = 0.12) -> Drag | None:
+              approach: float = 0.12, grasps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+              ) -> Drag | None:
     """A drag of `target` away from the nearest fixture whose points lie within `reach` m of its footprint
     (None when none does, or no drag has a free press point, a free end and — with `kin`, the arm's
     KinematicModel — IK for the hand above the start (`approach` m up), at the start and at the end).
     `others`: the other movable objects (obstacles for the hand and for the moved footprint); `sampler`: the
-    collision test's settings (margin, table). Upright on any of the lines before leaning on any."""
+    collision test's settings (margin, table). Upright on any of the lines before leaning on any.
+
+    `grasps` (TCP rotations (G, 3, 3), positions (G, 3), openings (G,); world frame): the target's grasp
+    candidates, none of them free where it stands. A finger's gap is then not enough: the drag ends where one
+    of them, carried along, clears the fixtures and the other objects — the whole hand (a 20 cm hand body
+    aligned with a box's faces crosses a tall wall that stands obliquely several centimetres away) — looking
+    for fixtures within HAND_REACH and dragging up to HAND_MAX_DRAG."""
     poly = footprint(target)
     centre = poly.mean(0)
     bottom = target.bottom_z
+    reach = max(reach, HAND_REACH) if grasps is not None else reach
     near: list[tuple[float, ObjectEstimate, np.ndarray]] = []
     for f in fixtures:
         pts = _points(f)
@@ -126,14 +136,16 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
     if not near:
         return None
     gap0, fixture, wall = min(near, key=lambda x: x[0])
-    if gap0 >= needed_gap:
+    blockers = np.concatenate([_points(o) for o in [*others, *fixtures] if o is not target] or [np.zeros((0, 3))])
+    hand_free = _hand_free(grasps, blockers, sampler)
+    if gap0 >= needed_gap and hand_free(np.zeros(2)):
         return None
     away = centre - wall[:, :2].mean(0)
     if np.linalg.norm(away) < 1e-6:
         return None
     base = math.atan2(away[1], away[0])
     own = _points(target)
-    obstacles = np.concatenate([_points(o) for o in [*others, *fixtures] if o is not target] or [np.zeros((0, 3))])
+    obstacles = blockers
     other_polys = np.stack([footprint(o) for o in others if o is not target]) if len(others) else np.zeros((0, 4, 2))
     all_fixture = np.concatenate([_points(f) for f in fixtures])
     all_fixture = all_fixture[all_fixture[:, 2] > bottom + SUPPORT_SKIP][:, :2]
@@ -142,8 +154,8 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
         heading = base + turn
         u = np.array([math.cos(heading), math.sin(heading)])
         distance = None
-        for dist in np.arange(MIN_DRAG, MAX_DRAG + 1e-9, 0.005):
-            if _gap_to_points(poly + dist * u, all_fixture) >= needed_gap:
+        for dist in np.arange(MIN_DRAG, (MAX_DRAG if grasps is None else HAND_MAX_DRAG) + 1e-9, 0.005):
+            if _gap_to_points(poly + dist * u, all_fixture) >= needed_gap and hand_free(dist * u):
                 distance = float(dist)
                 break
         if distance is None:
@@ -163,6 +175,23 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
                 continue
             return Drag(target.id, fixture.id, start, float(heading), distance, float(gap0), float(gap_after), lean)
     return None
+
+
+def _hand_free(grasps: tuple[np.ndarray, np.ndarray, np.ndarray] | None, obstacles: np.ndarray,
+               sampler: SamplerConfig):
+    """`offset (2,) m -> bool`: whether some grasp of `grasps` (rotations, positions, openings), moved by the
+    offset, clears every point of `obstacles` (M, 3) and the table; always True without grasps."""
+    if grasps is None:
+        return lambda offset: True
+    rot, pos, opening = grasps
+    if not len(pos):
+        return lambda offset: False
+
+    def free(offset: np.ndarray) -> bool:
+        moved = pos + np.array([offset[0], offset[1], 0.0])
+        return bool(collision_free(rot, moved, opening, obstacles, sampler).any())
+
+    return free
 
 
 def _reachable(kin: KinematicModel | None, start: np.ndarray, heading: float, lean: float, distance: float,

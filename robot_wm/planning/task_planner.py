@@ -73,6 +73,7 @@ from robot_wm.planning.turning import PushFeedback
 log = logging.getLogger(__name__)
 
 PROBE_DEPTH = 0.12  # m a split probe pushes past first contact (the longest trained push)
+HAND_TEST_GRASPS = 64  # best-ranked candidates of a hemmed-in object a drag carries along to test the hand
 
 
 @dataclass
@@ -239,6 +240,7 @@ class PlanningTaskPlanner:
                               f"{', '.join(spent)})")
         tried: list[dict[str, Any]] = []
         blocked: list[ObjectEstimate] = []
+        hemmed: list[tuple[ObjectEstimate, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []  # with its grasps
         wide: list[ObjectEstimate] = []
         for est in todo:
             ident = self.identities.key(est.id)
@@ -258,6 +260,9 @@ class PlanningTaskPlanner:
             others = [o for o in estimates if o is not est]
             if clearance(est, others) < self.settings.needed_gap:
                 blocked.append(est)
+            elif plan.candidates and plan.counts.get("collision_free", 1) == 0:
+                # a finger's gap all round, yet every grasp meets something: the hand's body, beside a fixture
+                hemmed.append((est, _grasp_arrays(plan.candidates[:HAND_TEST_GRASPS])))
             elif self._probes.get(self.identities.key(est.id), 0) < 1 and _wider_than_gripper(est):
                 wide.append(est)
         for est in blocked:
@@ -268,6 +273,12 @@ class PlanningTaskPlanner:
                 return decision
         for est in wide:
             decision = self._split_probe(est, movable, fixed, tried)
+            if decision is not None:
+                return decision
+        for est, grasps in hemmed:  # drag on until one of its grasps, carried along, clears the fixture
+            if self._singulations.get(self.identities.key(est.id), 0) >= self.settings.max_singulations_per_object:
+                continue
+            decision = self._drag(est, movable, fixed, tried, grasps)
             if decision is not None:
                 return decision
         for est in todo:  # nothing can be done for these now: spend an attempt so the run ends
@@ -310,12 +321,14 @@ class PlanningTaskPlanner:
                                 "mpc": _plan_record(plan), "value": {"pick": 0.0, "push": -plan.cost}})
 
     def _drag(self, est: ObjectEstimate, movable: list[ObjectEstimate], fixed: list[ObjectEstimate],
-              tried: list[dict[str, Any]]) -> Decision | None:
+              tried: list[dict[str, Any]], grasps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+              ) -> Decision | None:
         """Drag `est` away from a fixture it is pressed against (:func:`~robot_wm.planning.drag.plan_drag`): no
-        push can start between the two, so the closed fingertips press on its top and carry it away."""
+        push can start between the two, so the closed fingertips press on its top and carry it away. With
+        `grasps` (its candidates, none collision-free) the drag goes on until one of them clears."""
         others = [o for o in movable if o is not est]
         drag = plan_drag(est, others, fixed, self.settings.needed_gap, self.grasps.sampler_config,
-                         kin=self.grasps.kin, approach=self.approach)
+                         kin=self.grasps.kin, approach=self.approach, grasps=grasps)
         if drag is None:
             return None
         ident = self.identities.key(est.id)
@@ -428,6 +441,12 @@ def _with_fixtures(movable: list[ObjectEstimate], fixed: list[ObjectEstimate]
     n_mov = len(scene.ids)
     states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
     return scene, states, np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
+
+
+def _grasp_arrays(cands: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TCP rotations (G, 3, 3), positions (G, 3), openings (G,)) of grasp candidates (world frame)."""
+    return (np.stack([c.grasp.pose.rotation.as_matrix() for c in cands]),
+            np.stack([c.grasp.pose.position for c in cands]), np.array([float(c.open_width) for c in cands]))
 
 
 def _wider_than_gripper(est: ObjectEstimate) -> bool:

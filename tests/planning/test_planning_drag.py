@@ -150,3 +150,34 @@ def test_a_drag_the_arm_cannot_reach_is_not_proposed():
     finally:
         near.close()
         far.close()
+
+
+def test_a_low_box_beside_an_oblique_wall_is_dragged_until_one_of_its_grasps_clears_it():
+    """Hard-suite scene 5's case: a 2 cm low box 3.9 cm from a 7.4 cm wall that stands at 45 degrees to its
+    faces. A finger's gap is there, so the gap rule has nothing to drag; yet every grasp along the box's faces
+    puts the 20 cm hand body across the wall. Given those grasps, the drag goes on until one of them, carried
+    along, is free — and no further than that."""
+    from robot_wm.planning.drag import HAND_MAX_DRAG
+    from robot_wm.planning.grasp_planner import GraspPlanner
+    from robot_wm.planning.task_planner import _grasp_arrays
+
+    target = box("t", 0.45, 0.10, (0.06, 0.055, 0.02))
+    wall_yaw = math.radians(45)
+    normal = np.array([-math.sin(wall_yaw), math.cos(wall_yaw)])  # the wall's face normal, towards +y
+    wall = box("wall", *(np.array([0.45, 0.10]) + 0.09 * normal), (0.25, 0.02, 0.074), wall_yaw, fixed=True)
+    cfg = SAMPLER
+    plan = GraspPlanner(None).plan(target, [target, wall])
+    assert plan.candidates and not any(c.collision_free for c in plan.candidates)
+    grasps = _grasp_arrays(plan.candidates[:64])
+    assert rect_gap(footprint(target)[None], footprint(wall)[None]).min() >= GAP
+    assert plan_drag(target, [], [wall], GAP, cfg) is None  # the finger's gap is there
+    drag = plan_drag(target, [], [wall], GAP, cfg, grasps=grasps)
+    assert drag is not None and drag.fixture == "wall"
+    assert np.dot([math.cos(drag.heading), math.sin(drag.heading)], normal) < -0.8  # away from the wall
+    assert MIN_DRAG <= drag.distance <= HAND_MAX_DRAG
+    rot, pos, opening = grasps
+    obstacles = np.asarray(box_surface(wall), float)
+    u = np.array([math.cos(drag.heading), math.sin(drag.heading), 0.0])
+    assert collision_free(rot, pos + drag.distance * u, opening, obstacles, cfg).any()
+    shorter = drag.distance - 0.005
+    assert shorter < MIN_DRAG or not collision_free(rot, pos + shorter * u, opening, obstacles, cfg).any()
