@@ -262,6 +262,22 @@ def test_a_block_pressed_against_a_wall_is_dragged_away_from_it(parts):
     assert end[0] == pytest.approx(0.684 - d.push.distance) and end[1] == pytest.approx(0.05)
 
 
+def test_a_low_box_with_room_for_the_fingers_but_not_the_hand_is_dragged_away_from_an_oblique_wall(parts):
+    """A 2 cm low box 3.9 cm from a 7.4 cm wall at 45 degrees to its faces: a finger's gap all round, so nothing
+    is hemmed in, yet every grasp puts the hand across the wall. The planner drags it until one would clear."""
+    yaw = math.radians(45)
+    normal = np.array([-math.sin(yaw), math.cos(yaw)])
+    wall_xy = np.array([0.45, 0.10]) + 0.09 * normal
+    wall = {"name": "wall", "shape": "box", "size": [0.25, 0.02, 0.074], "fixed": True,
+            "position": [*wall_xy, 0.037], "orientation": list(yaw_quaternion(yaw))}
+    ext = (0.06, 0.055, 0.02)
+    tp = planner(parts, {}, [wall, obj("low", 0.45, 0.10, ext)])
+    ests = [box("w", *wall_xy, (0.25, 0.02, 0.074), yaw, fixed=True), box("b", 0.45, 0.10, ext)]
+    d = tp.decide(ests, HOME_OBS)
+    assert d.kind == "push" and "drag b away from w" in d.reason, d.reason
+    assert np.dot([math.cos(d.push.yaw), math.sin(d.push.yaw)], normal) < -0.8  # away from the wall
+
+
 def test_an_object_on_a_trays_floor_near_its_middle_is_not_the_tray(parts):
     """A URDF fixture's footprint is a guessed square around its origin; an object perceived resting on the
     tray (its support is the perceived container) is the tray's content there, not part of the tray."""
