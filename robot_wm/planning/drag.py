@@ -14,6 +14,10 @@ and the next look says so).
   direction: from their centroid to the object's centre, tried also ±:data:`SIDE_TURNS` off it;
 * the distance leaves ``needed_gap`` between the footprint and those points (at least :data:`MIN_DRAG`, at
   most :data:`MAX_DRAG`), with the moved footprint clear of every other object and on the table, in reach;
+  given the object's grasp candidates (none free where it stands: a low object beside a tall wall at an
+  angle to its faces, whose fingers have room but whose hand body crosses the wall), the drag also goes on
+  until one of them, carried along, clears the fixtures and the other objects (fixtures within
+  :data:`HAND_REACH`, up to :data:`HAND_MAX_DRAG`);
 * the press point: along the drag line through the footprint's centre, as near the centre as the closed
   hand — fingers and palm, :func:`robot_wm.grasping.candidates.collision_free` with a zero opening — clears
   every obstacle point (the fixture and the other objects), where the object's own top under the
@@ -140,6 +144,10 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
     hand_free = _hand_free(grasps, blockers, sampler)
     if gap0 >= needed_gap and hand_free(np.zeros(2)):
         return None
+    if grasps is not None:
+        movable = np.concatenate([_points(o) for o in others if o is not target] or [np.zeros((0, 3))])
+        if not _hand_free(grasps, movable, sampler)(np.zeros(2)):
+            return None  # the other objects are in the way too: dragging away from the fixture does not free it
     away = centre - wall[:, :2].mean(0)
     if np.linalg.norm(away) < 1e-6:
         return None

@@ -260,11 +260,11 @@ class PlanningTaskPlanner:
             others = [o for o in estimates if o is not est]
             if clearance(est, others) < self.settings.needed_gap:
                 blocked.append(est)
+            elif self._probes.get(self.identities.key(est.id), 0) < 1 and _wider_than_gripper(est):
+                wide.append(est)
             elif plan.candidates and plan.counts.get("collision_free", 1) == 0:
                 # a finger's gap all round, yet every grasp meets something: the hand's body, beside a fixture
                 hemmed.append((est, _grasp_arrays(plan.candidates[:HAND_TEST_GRASPS])))
-            elif self._probes.get(self.identities.key(est.id), 0) < 1 and _wider_than_gripper(est):
-                wide.append(est)
         for est in blocked:
             if self._singulations.get(self.identities.key(est.id), 0) >= self.settings.max_singulations_per_object:
                 continue
