@@ -140,20 +140,18 @@ def plan_drag(target: ObjectEstimate, others: list[ObjectEstimate], fixtures: li
     if not near:
         return None
     gap0, fixture, wall = min(near, key=lambda x: x[0])
-    blockers = np.concatenate([_points(o) for o in [*others, *fixtures] if o is not target] or [np.zeros((0, 3))])
-    hand_free = _hand_free(grasps, blockers, sampler)
+    movable = np.concatenate([_points(o) for o in others if o is not target] or [np.zeros((0, 3))])
+    obstacles = np.concatenate([movable, *(_points(f) for f in fixtures if f is not target)])
+    hand_free = _hand_free(grasps, obstacles, sampler)
     if gap0 >= needed_gap and hand_free(np.zeros(2)):
         return None
-    if grasps is not None:
-        movable = np.concatenate([_points(o) for o in others if o is not target] or [np.zeros((0, 3))])
-        if not _hand_free(grasps, movable, sampler)(np.zeros(2)):
-            return None  # the other objects are in the way too: dragging away from the fixture does not free it
+    if grasps is not None and not _hand_free(grasps, movable, sampler)(np.zeros(2)):
+        return None  # the other objects are in the way too: dragging away from the fixture does not free it
     away = centre - wall[:, :2].mean(0)
     if np.linalg.norm(away) < 1e-6:
         return None
     base = math.atan2(away[1], away[0])
     own = _points(target)
-    obstacles = blockers
     other_polys = np.stack([footprint(o) for o in others if o is not target]) if len(others) else np.zeros((0, 4, 2))
     all_fixture = np.concatenate([_points(f) for f in fixtures])
     all_fixture = all_fixture[all_fixture[:, 2] > bottom + SUPPORT_SKIP][:, :2]

@@ -787,6 +787,13 @@ class GraspPlanner:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def candidate_arrays(cands: Sequence[GraspCandidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TCP rotations (G, 3, 3), positions (G, 3), openings (G,) m) of grasp candidates (world frame): what
+    :func:`robot_wm.grasping.candidates.collision_free` takes."""
+    return (np.stack([c.grasp.pose.rotation.as_matrix() for c in cands]),
+            np.stack([c.grasp.pose.position for c in cands]), np.array([float(c.open_width) for c in cands]))
+
+
 def twin_pose(pose: Pose) -> Pose:
     """The TCP pose turned by pi about its own z (the approach axis): the same parallel-jaw grasp with the
     fingers swapped (world frame)."""

@@ -57,7 +57,7 @@ from robot_wm.planning.box_grasps import MAX_GRASP_WIDTH
 from robot_wm.planning.costs import PoseGoal
 from robot_wm.planning.decision import Decision, ObjectIdentities, PushAction
 from robot_wm.planning.drag import plan_drag
-from robot_wm.planning.grasp_planner import GraspPlanner, camera_positions
+from robot_wm.planning.grasp_planner import GraspPlanner, camera_positions, candidate_arrays
 from robot_wm.planning.mpc import MPCPlanner, blocked_starts, push_actions
 from robot_wm.planning.push_loop import ExecutablePushes, ShortPushMemory, goal_errors
 from robot_wm.planning.scene_state import (
@@ -264,7 +264,7 @@ class PlanningTaskPlanner:
                 wide.append(est)
             elif plan.candidates and plan.counts.get("collision_free", 1) == 0:
                 # a finger's gap all round, yet every grasp meets something: the hand's body, beside a fixture
-                hemmed.append((est, _grasp_arrays(plan.candidates[:HAND_TEST_GRASPS])))
+                hemmed.append((est, candidate_arrays(plan.candidates[:HAND_TEST_GRASPS])))
         for est in blocked:
             if self._singulations.get(self.identities.key(est.id), 0) >= self.settings.max_singulations_per_object:
                 continue
@@ -441,12 +441,6 @@ def _with_fixtures(movable: list[ObjectEstimate], fixed: list[ObjectEstimate]
     n_mov = len(scene.ids)
     states = np.concatenate([scene.states[:n_mov]] + [estimate_state(f)[None] for f in fixed])
     return scene, states, np.r_[np.zeros(n_mov, bool), np.ones(len(fixed), bool)]
-
-
-def _grasp_arrays(cands: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(TCP rotations (G, 3, 3), positions (G, 3), openings (G,)) of grasp candidates (world frame)."""
-    return (np.stack([c.grasp.pose.rotation.as_matrix() for c in cands]),
-            np.stack([c.grasp.pose.position for c in cands]), np.array([float(c.open_width) for c in cands]))
 
 
 def _wider_than_gripper(est: ObjectEstimate) -> bool:

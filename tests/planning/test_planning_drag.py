@@ -158,8 +158,7 @@ def test_a_low_box_beside_an_oblique_wall_is_dragged_until_one_of_its_grasps_cle
     puts the 20 cm hand body across the wall. Given those grasps, the drag goes on until one of them, carried
     along, is free — and no further than that."""
     from robot_wm.planning.drag import HAND_MAX_DRAG
-    from robot_wm.planning.grasp_planner import GraspPlanner
-    from robot_wm.planning.task_planner import _grasp_arrays
+    from robot_wm.planning.grasp_planner import GraspPlanner, candidate_arrays
 
     target = box("t", 0.45, 0.10, (0.06, 0.055, 0.02))
     wall_yaw = math.radians(45)
@@ -168,7 +167,7 @@ def test_a_low_box_beside_an_oblique_wall_is_dragged_until_one_of_its_grasps_cle
     cfg = SAMPLER
     plan = GraspPlanner(None).plan(target, [target, wall])
     assert plan.candidates and not any(c.collision_free for c in plan.candidates)
-    grasps = _grasp_arrays(plan.candidates[:64])
+    grasps = candidate_arrays(plan.candidates[:64])
     assert rect_gap(footprint(target)[None], footprint(wall)[None]).min() >= GAP
     assert plan_drag(target, [], [wall], GAP, cfg) is None  # the finger's gap is there
     drag = plan_drag(target, [], [wall], GAP, cfg, grasps=grasps)
