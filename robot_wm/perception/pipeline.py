@@ -4,6 +4,7 @@ lying tilted), relations."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from scipy.spatial import cKDTree
 from robot_wm.geometry import Pose, min_area_rectangle, project_points, to_rectangle_frame, yaw_quaternion
 from robot_wm.perception.free_space import FreeSpace
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
+from robot_wm.perception.occlusion import MAX_GAP, joined_across_occluder
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.seams import SeamView, split_by_seams
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 HIDDEN_BASE_SAMPLES = 60  # columns under a group checked for free space ...
 HIDDEN_BASE_DZ = 0.005  # m: ... sampled every this much in height ...
 HIDDEN_BASE_FREE = 0.2  # ... of which at most this fraction seen free for the base to count as hidden
+FOOTPRINT_TRIM = 2.0  # percent of outlying points trimmed from a footprint rectangle (flying pixels)
+HIDDEN_BASE_RIM = 0.01  # m: columns this close to the edge of a group's top are left out (depth edges smear
+# points past a top's outline, and the space under them is free)
+HIDDEN_BASE_TOP_POINTS = 60  # upward-facing points (normal z over HIDDEN_BASE_UP) a group needs to count as a top
+HIDDEN_BASE_UP = 0.97
 SLIVER_THICKNESS = 0.012  # m: a segment at most this thick across its footprint ...
 SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured segment it touches
 SLIVER_REACH = 0.02  # m: (comes this close to) is a face of that segment's object (:meth:`Perceiver._join_slivers`)
@@ -129,7 +136,8 @@ class Perceiver:
         """Fuse per-camera segments into a graph (see :meth:`perceive`)."""
         table = self._table(frames)
         depth = _Depth.of(frames)
-        groups = self._fuse([s for f in frames for s in f.segments])
+        see = _free_space_test(frames)
+        groups = self._fuse([s for f in frames for s in f.segments], frames, see)
         ground = np.concatenate([f.table_xyz for f in frames])
         supports = [table]
         objects: list[PerceivedObject] = []
@@ -155,7 +163,6 @@ class Perceiver:
             supports.append(SupportSurface(f"floor_{len(objects)}", "floor", np.array([0.0, 0.0, z_floor]), z_floor,
                                            _rect_corners(centre, yaw, 2 * half), owner=cid))
             objects.append(self._box_object(cid, g, table, bottom=None, depth=depth, kind="container"))
-        see = _free_space_test(frames)
         views = _seam_views(frames)
         candidates = [part for g in rest if len(g.points) >= self.min_object_points
                       for part in self._split_flush(g, depth.sigma, see, views)]
@@ -267,10 +274,12 @@ class Perceiver:
         height = float(plane[0] * centre[0] + plane[1] * centre[1] + plane[2])
         return SupportSurface("table", "table", plane, height, _rect_corners(centre, yaw, ext))
 
-    def _fuse(self, segments: list[Segment]) -> list[_Group]:
+    def _fuse(self, segments: list[Segment], frames: list[FrameSegments] | None = None,
+              see: SeenFree | None = None) -> list[_Group]:
         """Union segments of different cameras that are one thing: most points of one lie inside the other's
-        gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`); then slivers
-        (:meth:`_join_slivers`)."""
+        gravity-aligned box (its min-area footprint and z range, grown by `fuse_margin`); then, with the
+        segments' `frames`, segments of one camera that an object in front cuts apart
+        (:meth:`_join_occluded`; `see`: the free-space test); then slivers (:meth:`_join_slivers`)."""
         n = len(segments)
         sub = [s.points[:: max(1, len(s.points) // 300)] for s in segments]
         boxes: dict[int, tuple] = {}
@@ -312,8 +321,43 @@ class Perceiver:
                         same = bool(tree(i).query(sub[j], k=1, distance_upper_bound=m)[0].min() < m)
                 if same:
                     sets.union(i, j)
+        if frames:
+            self._join_occluded(segments, frames, sub, box, chroma, tree, sets, see)
         self._join_slivers(segments, sub, box, chroma, tree, sets)
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
+
+    def _join_occluded(self, segments: list[Segment], frames: list[FrameSegments], sub: list[np.ndarray],
+                       box: Callable[[int], tuple], chroma: list[np.ndarray], tree: Callable[[int], cKDTree],
+                       sets: UnionFind, see: SeenFree | None) -> None:
+        """Union two segments of one camera and one colour (chromaticity within `merge_chroma`) that an object
+        of another colour in front of them cuts apart (:func:`~robot_wm.perception.occlusion.joined_across_occluder`:
+        the gap between them lies behind it in this camera's image, and no camera saw through it).
+        `sub`, `box`, `chroma`, `tree`: as in :meth:`_join_slivers`."""
+        by_camera = {f.camera: f for f in frames if f.frame is not None and f.labels is not None}
+        label = {}
+        for i, s in enumerate(segments):
+            f = by_camera.get(s.camera)
+            if f is not None and len(s.pixels):
+                label[i] = int(f.labels.ravel()[s.pixels[0]])
+        index = {(segments[i].camera, v): i for i, v in label.items()}
+        near = 1.5 * self.config.merge_chroma
+        for i, j in itertools.combinations(sorted(label), 2):
+            si, sj = segments[i], segments[j]
+            if (si.camera != sj.camera or sets.find(i) == sets.find(j)
+                    or np.abs(chroma[i] - chroma[j]).sum() >= self.config.merge_chroma):
+                continue
+            (ci, _, ei), (cj, _, ej) = box(i)[0], box(j)[0]
+            if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + MAX_GAP:
+                continue
+
+            def same_colour(v: int, i: int = i, cam: str = si.camera) -> bool:
+                k = index.get((cam, v))
+                return k is not None and bool(np.abs(chroma[k] - chroma[i]).sum() < near)
+
+            f = by_camera[si.camera]
+            if joined_across_occluder(sub[i], sub[j], (label[i], label[j]), f.frame, f.labels, same_colour, see,
+                                      self.fuse_margin, tree(j)):
+                sets.union(i, j)
 
     def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], box: Callable[[int], tuple],
                       chroma: list[np.ndarray], tree: Callable[[int], cKDTree], sets: UnionFind) -> None:
@@ -417,11 +461,15 @@ class Perceiver:
         """True when the group's lowest points are within `max_hidden_reach` of the table and the space between
         them and the table, under the group's upper half (its bulk: a rounded rim has free space under it), was
         not seen free: at most HIDDEN_BASE_FREE of the samples some camera saw (HIDDEN_BASE_SAMPLES columns,
-        every HIDDEN_BASE_DZ m) were seen through."""
+        every HIDDEN_BASE_DZ m) were seen through. Where the group shows a top (HIDDEN_BASE_TOP_POINTS facing up),
+        the columns are those inside it (:func:`_inner`: depth edges smear a top's points outward, over free
+        space); a face seen from the side has no such rim, its own columns are the evidence."""
         if low - table_z > self.max_hidden_reach:
             return False
-        upper = g.points[g.points[:, 2] >= np.median(g.points[:, 2])]  # over the bulk, not its rounded rim
-        pts = _column_samples(upper, table_z, low)
+        upper = g.points[:, 2] >= np.median(g.points[:, 2])  # over the bulk, not its rounded rim
+        top = upper & np.isfinite(g.normal_z) & (g.normal_z > HIDDEN_BASE_UP)
+        cols = _inner(g.points[top]) if top.sum() >= HIDDEN_BASE_TOP_POINTS else g.points[upper]
+        pts = _column_samples(cols, table_z, low)
         if pts is None:
             return True
         free, seen = see(pts)
@@ -517,6 +565,16 @@ class Perceiver:
         obj = PerceivedObject(oid, pose, ext, color, pts.astype(np.float32), kind=kind, fixed=kind == "container")
         obj.masks = g.masks()
         return obj
+
+
+def _inner(points: np.ndarray) -> np.ndarray:
+    """The `points` (N, 3) whose xy lie inside their trimmed min-area rectangle (FOOTPRINT_TRIM percent) shrunk
+    by HIDDEN_BASE_RIM on each side (at most a quarter of its extent): a top without the pixels that depth
+    edges smear past its outline."""
+    centre, yaw, ext = min_area_rectangle(points[:, :2], "search", trim_percent=FOOTPRINT_TRIM)
+    half = ext / 2 - np.minimum(HIDDEN_BASE_RIM, ext / 4)
+    inside = np.all(np.abs(to_rectangle_frame(points[:, :2], centre, yaw)) <= half, axis=1)
+    return points[inside] if inside.any() else points
 
 
 def _column_samples(points: np.ndarray, z_lo: float, z_hi: float) -> np.ndarray | None:

@@ -562,8 +562,9 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
 
     `seen_free(points (K, 3)) -> (free (K,), seen (K,))` says which world points the cameras saw through
     (free) and which they observed at all; a level-top cut is made when the sides' widths as the free space
-    shows them (:func:`free_edges`) differ by ``max(MIN_STEP, WIDTH_DIFF_SIGMAS sigma)``, where
-    the free space puts the wider box's end (:func:`free_cut`)."""
+    shows them (:func:`free_edges`) differ by ``max(MIN_STEP, WIDTH_DIFF_SIGMAS sigma)`` and the side they
+    show wider is the wider one in the top's points as well, where the free space puts the wider box's end
+    (:func:`free_cut`)."""
     side = None
     cut = plateau_cut(points, normal_z, sigma, seen_free)
     if cut is not None:
@@ -573,9 +574,14 @@ def split_by_plateaus(points: np.ndarray, normal_z: np.ndarray, sigma: float, mi
         edges = None if level is None else free_edges(level, seen_free)
         if edges is not None:
             (lo0, hi0), (lo1, hi1) = edges
+            (plo0, phi0), (plo1, phi1) = level.edges
             # widths must differ: a top whose edges both shift by the same amount is as likely one sheared
-            # object (or a noisy edge) as two boxes offset sideways
-            if abs((hi0 - lo0) - (hi1 - lo1)) >= max(MIN_STEP, WIDTH_DIFF_SIGMAS * sigma):
+            # object (or a noisy edge) as two boxes offset sideways; and the side the free space shows wider
+            # must be the wider one in the top's points too (an eroded or partly hidden top of one box steps
+            # at one edge, the free space beside it at another)
+            diff = (hi0 - lo0) - (hi1 - lo1)
+            if (abs(diff) >= max(MIN_STEP, WIDTH_DIFF_SIGMAS * sigma)
+                    and np.sign(diff) == np.sign((phi0 - plo0) - (phi1 - plo1))):
                 side = _level_sides(level, edges, free_cut(level, edges, seen_free), points)
     if side is None:
         return [np.ones(len(points), bool)]

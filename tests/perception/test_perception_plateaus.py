@@ -208,6 +208,24 @@ def test_level_topped_pair_stays_whole_without_free_space_evidence():
     assert len(split_by_plateaus(pts, nz, 0.0, 40, free_outside(hull))) == 1
 
 
+def test_one_box_whose_points_and_free_space_step_at_different_sides_is_not_cut():
+    """One box (10 x 5 cm) whose top points are eroded along one edge over its first half (a noisy edge, a
+    part hidden), while the free space beside its *other* edge there reaches 7 mm further out (a slab leaning
+    on that face): the points show that half narrower, the free space shows it wider — two measurements that
+    disagree about which box would be the wider one, so no level cut (seed 12047 of the generalisation suite
+    was cut in two this way)."""
+    pts, nz, _ = group(((0.5, 0.0), (0.10, 0.05, 0.05)))
+    eroded = (nz > 0.5) & (pts[:, 0] < 0.49) & (pts[:, 1] < -0.019)
+    pts, nz = pts[~eroded], nz[~eroded]
+    step = width_step_cut(pts, nz, 0.0)
+    assert step is not None  # the outline steps: a cut is proposed
+    leaning = ((0.47, 0.0285), (0.04, 0.007, 0.05))  # not free beside the first half's +y edge
+    seen_free = free_outside(((0.5, 0.0), (0.10, 0.05, 0.05)), leaning)
+    widths = [hi - lo for lo, hi in free_edges(step, seen_free)]
+    assert abs(widths[0] - widths[1]) > 0.005  # the free space alone would cut
+    assert len(split_by_plateaus(pts, nz, 0.0, 40, seen_free)) == 1
+
+
 def test_equal_widths_and_one_box_propose_no_level_cut():
     pts, nz, _ = group(((0.50, 0.0), (0.05, 0.05, 0.05)), ((0.551, 0.0), (0.05, 0.05, 0.05)))
     assert width_step_cut(pts, nz, 0.0) is None

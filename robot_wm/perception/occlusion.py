@@ -1,0 +1,85 @@
+"""One surface cut in two by an object in front of it, in one camera's image.
+
+A box seen behind a bottle, or the top of a stack's lower box seen on both sides of the box it carries, shows
+up in the image as two segments of one colour with another object's pixels between them. Colour and depth
+jumps cannot join them (the occluder's pixels separate them); what can is where the gap between them lies:
+:func:`joined_across_occluder` asks whether the straight lines between the two segments' nearest points lie
+behind the occluder as this camera sees it — its measured depth there is nearer than the line, and the pixel
+belongs to a segment of another colour — and whether no camera saw through them. Two objects of one colour
+side by side fail it: the gap between them is seen (free, or as their own faces), or it lies behind one of
+them rather than behind an object of another colour; segments that touch are left to the other rules.
+
+World frame, metres; depth images are z-depth in the optical frame (0 or non-finite = invalid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from robot_wm.geometry import project_points
+
+MAX_GAP = 0.1  # m: segments further apart than this are not tried (an occluder is narrower than this)
+LINE_PAIRS = 12  # the lines between this many closest point pairs ...
+LINE_SAMPLES = np.linspace(0.1, 0.9, 9)  # ... sampled at these fractions of their length
+MIN_BEHIND = 0.8  # fraction of the samples behind an occluder of another colour in the segments' camera
+MAX_FREE = 0.2  # fraction of the samples some camera saw that were seen free, at most
+DEPTH_TOLERANCE = 0.004  # m: measured depth this much nearer than a sample is something in front of it
+
+
+def gap_samples(a: np.ndarray, b: np.ndarray, tree_b: cKDTree | None = None) -> tuple[np.ndarray, float]:
+    """(samples (LINE_PAIRS * len(LINE_SAMPLES), 3), gap m): points on the straight lines between the
+    LINE_PAIRS closest pairs of world points `a` (N, 3) and `b` (M, 3) (each point of `a` paired with its
+    nearest in `b`), and the closest pair's distance."""
+    d, nn = (tree_b or cKDTree(b)).query(a)
+    order = np.argsort(d)[:LINE_PAIRS]
+    p, q = a[order], b[nn[order]]
+    t = LINE_SAMPLES[None, :, None]
+    return (p[:, None, :] * (1 - t) + q[:, None, :] * t).reshape(-1, 3), float(d[order[0]])
+
+
+def behind_labels(frame, labels: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(K,) int: for world `points` (K, 3), the label (`labels` (H, W), 0 = none) of the pixel where the
+    camera of `frame` (``depth``, ``intrinsics``, ``camera2world``) measured something more than
+    DEPTH_TOLERANCE nearer than the point — what hides it —, or -1 where nothing does (seen, no depth, out of
+    the image, behind the camera)."""
+    k = frame.intrinsics
+    cam = frame.camera2world.inverse().transform_points(np.asarray(points, float).reshape(-1, 3))
+    out = np.full(len(cam), -1, np.int64)
+    front = cam[:, 2] > 1e-3
+    uv = np.full((len(cam), 2), -1.0)
+    uv[front] = project_points(cam[front], k)
+    col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+    inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
+    d = np.full(len(cam), np.nan)
+    d[inside] = np.asarray(frame.depth)[row[inside], col[inside]]
+    hidden = inside & np.isfinite(d) & (d > 0) & (d < cam[:, 2] - DEPTH_TOLERANCE)
+    out[hidden] = labels[row[hidden], col[hidden]]
+    return out
+
+
+def joined_across_occluder(a: np.ndarray, b: np.ndarray, own: tuple[int, int], frame, labels: np.ndarray,
+                           same_colour: Callable[[int], bool],
+                           seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+                           min_gap: float, tree_b: cKDTree | None = None) -> bool:
+    """True when the points `a` (N, 3) and `b` (M, 3) of two segments of one camera (`frame`, its label image
+    `labels`; the segments' own labels `own`) are one surface that something in front cuts in two: they are
+    between `min_gap` and MAX_GAP apart, MIN_BEHIND of the samples on the lines between them lie behind a
+    labelled segment that is not one of them and not of their colour (`same_colour(label)`), and, with
+    `seen_free` (every camera), at most MAX_FREE of the samples some camera saw were seen free."""
+    samples, gap = gap_samples(a, b, tree_b)
+    if not (min_gap <= gap <= MAX_GAP):
+        return False
+    lab = behind_labels(frame, labels, samples)
+    other = (lab > 0) & (lab != own[0]) & (lab != own[1])
+    for v in np.unique(lab[other]):
+        if same_colour(int(v)):
+            other &= lab != v
+    if other.mean() < MIN_BEHIND:
+        return False
+    if seen_free is None:
+        return True
+    free, seen = seen_free(samples)
+    return not seen.any() or float(free[seen].mean()) <= MAX_FREE
