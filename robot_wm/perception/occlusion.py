@@ -1,4 +1,4 @@
-"""One surface cut in two by an object in front of it, in one camera's image.
+"""One surface cut in two by an object in front of it, in one camera's image, or seen in pieces by none.
 
 A box seen behind a bottle, or the top of a stack's lower box seen on both sides of the box it carries, shows
 up in the image as two segments of one colour with another object's pixels between them. Colour and depth
@@ -8,6 +8,8 @@ behind the occluder as this camera sees it — its measured depth there is neare
 belongs to a segment of another colour — and whether no camera saw through them. Two objects of one colour
 side by side fail it: the gap between them is seen (free, or as their own faces), or it lies behind one of
 them rather than behind an object of another colour; segments that touch are left to the other rules.
+:func:`unseen_gap` says when no camera saw the space between two segments at all (a leaning slab's foot seen
+by one camera and its upper edge by another): the pipeline joins a sliver to its object across such a gap.
 
 World frame, metres; depth images are z-depth in the optical frame (0 or non-finite = invalid).
 """
@@ -27,6 +29,7 @@ LINE_SAMPLES = np.linspace(0.1, 0.9, 9)  # ... sampled at these fractions of the
 MIN_BEHIND = 0.8  # fraction of the samples behind an occluder of another colour in the segments' camera
 MAX_FREE = 0.2  # fraction of the samples some camera saw that were seen free, at most
 DEPTH_TOLERANCE = 0.004  # m: measured depth this much nearer than a sample is something in front of it
+MAX_SEEN = 0.05  # a gap no camera saw: at most this fraction of its samples seen (free or occupied)
 
 
 def gap_samples(a: np.ndarray, b: np.ndarray, tree_b: cKDTree | None = None) -> tuple[np.ndarray, float]:
@@ -83,3 +86,14 @@ def joined_across_occluder(a: np.ndarray, b: np.ndarray, own: tuple[int, int], f
         return True
     free, seen = seen_free(samples)
     return not seen.any() or float(free[seen].mean()) <= MAX_FREE
+
+
+def unseen_gap(a: np.ndarray, b: np.ndarray,
+               seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], tree_b: cKDTree | None = None) -> bool:
+    """True when no camera saw the gap between world points `a` (N, 3) and `b` (M, 3): at most MAX_SEEN of
+    the samples on the lines between their closest pairs (:func:`gap_samples`) were seen by `seen_free`
+    (every camera), free or occupied — what lies between them is hidden from every camera, so it may be
+    the same object."""
+    samples, _ = gap_samples(a, b, tree_b)
+    _, seen = seen_free(samples)
+    return float(seen.mean()) <= MAX_SEEN

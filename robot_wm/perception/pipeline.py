@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from robot_wm.geometry import Pose, min_area_rectangle, project_points, to_rectangle_frame, yaw_quaternion
 from robot_wm.perception.free_space import FreeSpace
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
-from robot_wm.perception.occlusion import MAX_GAP, joined_across_occluder
+from robot_wm.perception.occlusion import MAX_GAP, joined_across_occluder, unseen_gap
 from robot_wm.perception.plateaus import split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.seams import SeamView, split_by_seams
@@ -323,7 +323,7 @@ class Perceiver:
                     sets.union(i, j)
         if frames:
             self._join_occluded(segments, frames, sub, box, chroma, tree, sets, see)
-        self._join_slivers(segments, sub, box, chroma, tree, sets)
+        self._join_slivers(segments, sub, box, chroma, tree, sets, see)
         return [_Group.of([segments[i] for i in members]) for members in sets.groups()]
 
     def _join_occluded(self, segments: list[Segment], frames: list[FrameSegments], sub: list[np.ndarray],
@@ -360,12 +360,16 @@ class Perceiver:
                 sets.union(i, j)
 
     def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], box: Callable[[int], tuple],
-                      chroma: list[np.ndarray], tree: Callable[[int], cKDTree], sets: UnionFind) -> None:
+                      chroma: list[np.ndarray], tree: Callable[[int], cKDTree], sets: UnionFind,
+                      see: SeenFree | None = None) -> None:
         """Union each *sliver* — a segment at most SLIVER_THICKNESS thick across its footprint with fewer
         points than SLIVER_POINT_RATIO of a segment that shares its colour (chromaticity within 1.5
         `merge_chroma`) and comes within SLIVER_REACH of it (a face seen at a grazing angle has its depth
         smeared), in the same camera or another — with the largest such segment: a face of an object seen
-        edge-on, which the image's depth jumps cut off from its other faces, not an object of its own.
+        edge-on, which the image's depth jumps cut off from its other faces, not an object of its own. Failing
+        that, with the free-space test `see`, with the largest one within MAX_GAP whose gap to it no camera saw
+        (:func:`~robot_wm.perception.occlusion.unseen_gap`: a leaning slab's foot and its top edge, each seen
+        by one camera, the face between them by none).
         `sub`: each segment's subsampled points; `box(i)`, `tree(i)`: segment i's footprint box and KD-tree."""
         m = max(self.fuse_margin, SLIVER_REACH)
         for i, si in enumerate(segments):
@@ -374,16 +378,20 @@ class Perceiver:
                         and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma]
             if not partners or box(i)[0][2].min() > SLIVER_THICKNESS:
                 continue
-            best = None
+            best, unseen = None, None
             for j in partners:
                 (ci, _, ei), (cj, _, ej) = box(i)[0], box(j)[0]
-                if np.linalg.norm(ci - cj) > (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2 + m:
+                gap = np.linalg.norm(ci - cj) - (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2
+                if gap > MAX_GAP:
                     continue
-                if tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m and (
-                        best is None or len(segments[j].points) > len(segments[best].points)):
-                    best = j
-            if best is not None:
-                sets.union(i, best)
+                if gap <= m and tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m:
+                    if best is None or len(segments[j].points) > len(segments[best].points):
+                        best = j
+                elif see is not None and best is None and unseen_gap(sub[i], sub[j], see, tree(j)) and (
+                        unseen is None or len(segments[j].points) > len(segments[unseen].points)):
+                    unseen = j
+            if best is not None or unseen is not None:
+                sets.union(i, best if best is not None else unseen)
 
     def _objects(self, groups: list[_Group], table: SupportSurface, floors: list[SupportSurface],
                  depth: _Depth, see: SeenFree | None = None) -> list[PerceivedObject]:

@@ -339,6 +339,23 @@ def test_a_grazing_face_cut_off_by_depth_jumps_joins_its_object(camera):
     assert len(perceiver._fuse([box, big])) == 2
 
 
+@pytest.mark.parametrize("camera", ["front", "side"])
+def test_a_sliver_further_off_joins_its_object_only_when_no_camera_saw_the_gap(camera):
+    """The same kind of strip 4 cm from the face (a leaning slab's foot seen by one camera, its upper part by
+    another): beyond the sliver reach, so it joins the face only when no camera saw the space between them."""
+    blue = [0.07, 0.11, 0.27]
+    box = _face_segment("front", [0.50, -0.03, 0.0], [0.56, -0.03, 0.04], blue)
+    far = _face_segment(camera, [0.46, -0.05, 0.01], [0.46, -0.035, 0.035], blue)
+    def unseen(q):
+        return np.zeros(len(q), bool), np.zeros(len(q), bool)
+    def seen_free(q):
+        return np.ones(len(q), bool), np.ones(len(q), bool)
+    perceiver = Perceiver()
+    assert len(perceiver._fuse([box, far])) == 2  # no cameras to ask
+    assert len(perceiver._fuse([box, far], [], unseen)) == 1
+    assert len(perceiver._fuse([box, far], [], seen_free)) == 2
+
+
 @pytest.mark.parametrize("noise", ["none", "nguyen2012"])
 def test_a_lower_box_its_taller_neighbour_mostly_hides_from_a_low_camera_is_an_object_of_its_own(tmp_path, noise):
     """Two boxes of one colour flush together, 6.8 and 3.6 cm tall, one camera 32 deg above the table looking
