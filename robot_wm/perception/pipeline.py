@@ -34,7 +34,7 @@ HIDDEN_BASE_RIM = 0.01  # m: columns this close to the edge of a group's top are
 HIDDEN_BASE_TOP_POINTS = 60  # upward-facing points (normal z over HIDDEN_BASE_UP) a group needs to count as a top
 HIDDEN_BASE_UP = 0.97
 SLIVER_THICKNESS = 0.012  # m: a segment at most this thick across its footprint ...
-SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured segment it touches
+SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured object it touches
 SLIVER_REACH = 0.02  # m: (comes this close to) is a face of that segment's object (:meth:`Perceiver._join_slivers`)
 
 
@@ -362,19 +362,24 @@ class Perceiver:
     def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], box: Callable[[int], tuple],
                       chroma: list[np.ndarray], tree: Callable[[int], cKDTree], sets: UnionFind,
                       see: SeenFree | None = None) -> None:
-        """Union each *sliver* — a segment at most SLIVER_THICKNESS thick across its footprint with fewer
-        points than SLIVER_POINT_RATIO of a segment that shares its colour (chromaticity within 1.5
-        `merge_chroma`) and comes within SLIVER_REACH of it (a face seen at a grazing angle has its depth
-        smeared), in the same camera or another — with the largest such segment: a face of an object seen
+        """Union each *sliver* — a segment at most SLIVER_THICKNESS thick across its footprint whose set (it and
+        the segments fused with it so far) has fewer points than SLIVER_POINT_RATIO of the set of a segment
+        that shares its colour (chromaticity within 1.5 `merge_chroma`) and comes within SLIVER_REACH of it (a
+        face seen at a grazing angle has its depth smeared), in the same camera or another — with the largest
+        such set: a face of an object seen
         edge-on, which the image's depth jumps cut off from its other faces, not an object of its own. Failing
         that, with the free-space test `see`, with the largest one within MAX_GAP whose gap to it no camera saw
         (:func:`~robot_wm.perception.occlusion.unseen_gap`: a leaning slab's foot and its top edge, each seen
         by one camera, the face between them by none).
         `sub`: each segment's subsampled points; `box(i)`, `tree(i)`: segment i's footprint box and KD-tree."""
         m = max(self.fuse_margin, SLIVER_REACH)
-        for i, si in enumerate(segments):
-            partners = [j for j, sj in enumerate(segments)
-                        if j != i and len(si.points) < SLIVER_POINT_RATIO * len(sj.points)
+        size: dict[int, int] = {}  # points of each set fused so far (an object seen by several cameras)
+        for j, sj in enumerate(segments):
+            size[sets.find(j)] = size.get(sets.find(j), 0) + len(sj.points)
+        own = [size[sets.find(i)] for i in range(len(segments))]
+        for i in range(len(segments)):
+            partners = [j for j in range(len(segments))
+                        if sets.find(j) != sets.find(i) and own[i] < SLIVER_POINT_RATIO * own[j]
                         and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma]
             if not partners or box(i)[0][2].min() > SLIVER_THICKNESS:
                 continue
@@ -385,10 +390,10 @@ class Perceiver:
                 if gap > MAX_GAP:
                     continue
                 if gap <= m and tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m:
-                    if best is None or len(segments[j].points) > len(segments[best].points):
+                    if best is None or own[j] > own[best]:
                         best = j
                 elif see is not None and best is None and unseen_gap(sub[i], sub[j], see, tree(j)) and (
-                        unseen is None or len(segments[j].points) > len(segments[unseen].points)):
+                        unseen is None or own[j] > own[unseen]):
                     unseen = j
             if best is not None or unseen is not None:
                 sets.union(i, best if best is not None else unseen)
