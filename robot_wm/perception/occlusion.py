@@ -5,7 +5,8 @@ up in the image as two segments of one colour with another object's pixels betwe
 jumps cannot join them (the occluder's pixels separate them); what can is where the gap between them lies:
 :func:`joined_across_occluder` asks whether the straight lines between the two segments' nearest points lie
 behind the occluder as this camera sees it — its measured depth there is nearer than the line, and the pixel
-belongs to a segment of another colour — and whether no camera saw through them. Two objects of one colour
+belongs to a segment of another colour — where they do not run over the two segments' own surfaces, and
+whether no camera saw through them. Two objects of one colour
 side by side fail it: the gap between them is seen (free, or as their own faces), or it lies behind one of
 them rather than behind an object of another colour; segments that touch are left to the other rules.
 :func:`unseen_gap` says when no camera saw the space between two segments at all (a leaning slab's foot seen
@@ -26,7 +27,8 @@ from robot_wm.geometry import project_points
 MAX_GAP = 0.1  # m: segments further apart than this are not tried (an occluder is narrower than this)
 LINE_PAIRS = 12  # the lines between this many closest point pairs ...
 LINE_SAMPLES = np.linspace(0.1, 0.9, 9)  # ... sampled at these fractions of their length
-MIN_BEHIND = 0.8  # fraction of the samples behind an occluder of another colour in the segments' camera
+MIN_OCCLUDED = 0.2  # fraction of the samples behind an occluder of another colour in the segments' camera ...
+MIN_BEHIND = 0.8  # ... and behind it or on the segments' own surfaces
 MAX_FREE = 0.2  # fraction of the samples some camera saw that were seen free, at most
 DEPTH_TOLERANCE = 0.004  # m: measured depth this much nearer than a sample is something in front of it
 MAX_SEEN = 0.05  # a gap no camera saw: at most this fraction of its samples seen (free or occupied)
@@ -43,11 +45,14 @@ def gap_samples(a: np.ndarray, b: np.ndarray, tree_b: cKDTree | None = None) -> 
     return (p[:, None, :] * (1 - t) + q[:, None, :] * t).reshape(-1, 3), float(d[order[0]])
 
 
-def behind_labels(frame, labels: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(K,) int: for world `points` (K, 3), the label (`labels` (H, W), 0 = none) of the pixel where the
-    camera of `frame` (``depth``, ``intrinsics``, ``camera2world``) measured something more than
-    DEPTH_TOLERANCE nearer than the point — what hides it —, or -1 where nothing does (seen, no depth, out of
-    the image, behind the camera)."""
+def pixel_labels(frame, labels: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label (K,), behind (K,) bool, pixel (K,) flat index or -1) for world `points` (K, 3) in the camera of
+    `frame` (``depth``,
+    ``intrinsics``, ``camera2world``): the label (`labels` (H, W), 0 = none) of the pixel each point falls on,
+    -1 where the camera has no depth for it (outside the image, behind the camera, invalid depth) or its
+    measured depth lies beyond the point (seen through); `behind` where the measured depth is more than
+    DEPTH_TOLERANCE nearer than the point (something in front hides it). A labelled point not behind is on
+    the labelled surface (measured at its own depth)."""
     k = frame.intrinsics
     cam = frame.camera2world.inverse().transform_points(np.asarray(points, float).reshape(-1, 3))
     out = np.full(len(cam), -1, np.int64)
@@ -58,29 +63,42 @@ def behind_labels(frame, labels: np.ndarray, points: np.ndarray) -> np.ndarray:
     inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
     d = np.full(len(cam), np.nan)
     d[inside] = np.asarray(frame.depth)[row[inside], col[inside]]
-    hidden = inside & np.isfinite(d) & (d > 0) & (d < cam[:, 2] - DEPTH_TOLERANCE)
-    out[hidden] = labels[row[hidden], col[hidden]]
-    return out
+    valid = inside & np.isfinite(d) & (d > 0)
+    behind = valid & (d < cam[:, 2] - DEPTH_TOLERANCE)
+    labelled = behind | (valid & (np.abs(d - cam[:, 2]) <= DEPTH_TOLERANCE))
+    out[labelled] = labels[row[labelled], col[labelled]]
+    pixel = np.where(inside, row * k.width + col, -1)
+    return out, behind, pixel
 
 
 def joined_across_occluder(a: np.ndarray, b: np.ndarray, own: tuple[int, int], frame, labels: np.ndarray,
                            same_colour: Callable[[int], bool],
                            seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
-                           min_gap: float, tree_b: cKDTree | None = None) -> bool:
+                           min_gap: float, tree_b: cKDTree | None = None,
+                           colour: tuple[np.ndarray, float] | None = None) -> bool:
     """True when the points `a` (N, 3) and `b` (M, 3) of two segments of one camera (`frame`, its label image
     `labels`; the segments' own labels `own`) are one surface that something in front cuts in two: they are
-    between `min_gap` and MAX_GAP apart, MIN_BEHIND of the samples on the lines between them lie behind a
-    labelled segment that is not one of them and not of their colour (`same_colour(label)`), and, with
-    `seen_free` (every camera), at most MAX_FREE of the samples some camera saw were seen free."""
+    between `min_gap` and MAX_GAP apart, and of the samples on the lines between them at least MIN_OCCLUDED
+    lie behind a labelled segment that is not one of them and not of their colour (`same_colour(label)`) and
+    MIN_BEHIND lie behind one or on the two segments' own surfaces (the gap runs over what is seen of them and
+    under the occluder) — or on an unlabelled surface of their colour (`colour` = (chromaticity (3,), L1
+    tolerance), looked up in ``frame.rgb``); with `seen_free` (every camera), at most MAX_FREE of the samples
+    some camera saw were seen free."""
     samples, gap = gap_samples(a, b, tree_b)
     if not (min_gap <= gap <= MAX_GAP):
         return False
-    lab = behind_labels(frame, labels, samples)
-    other = (lab > 0) & (lab != own[0]) & (lab != own[1])
+    lab, behind, pixel = pixel_labels(frame, labels, samples)
+    other = behind & (lab > 0) & (lab != own[0]) & (lab != own[1])
     for v in np.unique(lab[other]):
         if same_colour(int(v)):
             other &= lab != v
-    if other.mean() < MIN_BEHIND:
+    on_own = ~behind & ((lab == own[0]) | (lab == own[1]))
+    bare = ~behind & (lab == 0)  # a surface no segment kept (edge pixels, dropped specks): its colour decides
+    if bare.any() and colour is not None and getattr(frame, "rgb", None) is not None:
+        rgb = np.asarray(frame.rgb)[..., :3].reshape(-1, 3)[pixel[bare]].astype(float)
+        chroma = rgb / np.maximum(rgb.sum(1, keepdims=True), 1.0)
+        on_own[np.flatnonzero(bare)] = np.abs(chroma - colour[0]).sum(1) < colour[1]
+    if other.mean() < MIN_OCCLUDED or (other | on_own).mean() < MIN_BEHIND:
         return False
     if seen_free is None:
         return True

@@ -16,7 +16,7 @@ from robot_wm.geometry import Pose, min_area_rectangle, project_points, to_recta
 from robot_wm.perception.free_space import FreeSpace
 from robot_wm.perception.graph import PerceivedObject, SceneGraph, SupportSurface
 from robot_wm.perception.occlusion import MAX_GAP, joined_across_occluder, unseen_gap
-from robot_wm.perception.plateaus import split_by_plateaus
+from robot_wm.perception.plateaus import FOOTPRINT_TRIM, UP_NORMAL_Z, split_by_plateaus
 from robot_wm.perception.relations import RelationConfig, compute_relations
 from robot_wm.perception.seams import SeamView, split_by_seams
 from robot_wm.perception.segment import FrameSegments, PerceptionConfig, Segment, segment_frame, world_rays
@@ -28,11 +28,9 @@ log = logging.getLogger(__name__)
 HIDDEN_BASE_SAMPLES = 60  # columns under a group checked for free space ...
 HIDDEN_BASE_DZ = 0.005  # m: ... sampled every this much in height ...
 HIDDEN_BASE_FREE = 0.2  # ... of which at most this fraction seen free for the base to count as hidden
-FOOTPRINT_TRIM = 2.0  # percent of outlying points trimmed from a footprint rectangle (flying pixels)
 HIDDEN_BASE_RIM = 0.01  # m: columns this close to the edge of a group's top are left out (depth edges smear
 # points past a top's outline, and the space under them is free)
-HIDDEN_BASE_TOP_POINTS = 60  # upward-facing points (normal z over HIDDEN_BASE_UP) a group needs to count as a top
-HIDDEN_BASE_UP = 0.97
+HIDDEN_BASE_TOP_POINTS = 60  # upward-facing points (normal z over UP_NORMAL_Z) a group needs to show a top
 SLIVER_THICKNESS = 0.012  # m: a segment at most this thick across its footprint ...
 SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured object it touches
 SLIVER_REACH = 0.02  # m: (comes this close to) is a face of that segment's object (:meth:`Perceiver._join_slivers`)
@@ -356,7 +354,7 @@ class Perceiver:
 
             f = by_camera[si.camera]
             if joined_across_occluder(sub[i], sub[j], (label[i], label[j]), f.frame, f.labels, same_colour, see,
-                                      self.fuse_margin, tree(j)):
+                                      self.fuse_margin, tree(j), (chroma[i], near)):
                 sets.union(i, j)
 
     def _join_slivers(self, segments: list[Segment], sub: list[np.ndarray], box: Callable[[int], tuple],
@@ -366,9 +364,9 @@ class Perceiver:
         the segments fused with it so far) has fewer points than SLIVER_POINT_RATIO of the set of a segment
         that shares its colour (chromaticity within 1.5 `merge_chroma`) and comes within SLIVER_REACH of it (a
         face seen at a grazing angle has its depth smeared), in the same camera or another — with the largest
-        such set: a face of an object seen
-        edge-on, which the image's depth jumps cut off from its other faces, not an object of its own. Failing
-        that, with the free-space test `see`, with the largest one within MAX_GAP whose gap to it no camera saw
+        such set: a face of an object seen edge-on, which the image's depth jumps cut off from its other faces,
+        not an object of its own. Failing that, with the free-space test `see`, with the largest one within
+        MAX_GAP whose gap to it no camera saw
         (:func:`~robot_wm.perception.occlusion.unseen_gap`: a leaning slab's foot and its top edge, each seen
         by one camera, the face between them by none).
         `sub`: each segment's subsampled points; `box(i)`, `tree(i)`: segment i's footprint box and KD-tree."""
@@ -480,7 +478,7 @@ class Perceiver:
         if low - table_z > self.max_hidden_reach:
             return False
         upper = g.points[:, 2] >= np.median(g.points[:, 2])  # over the bulk, not its rounded rim
-        top = upper & np.isfinite(g.normal_z) & (g.normal_z > HIDDEN_BASE_UP)
+        top = upper & np.isfinite(g.normal_z) & (g.normal_z > UP_NORMAL_Z)
         cols = _inner(g.points[top]) if top.sum() >= HIDDEN_BASE_TOP_POINTS else g.points[upper]
         pts = _column_samples(cols, table_z, low)
         if pts is None:
