@@ -27,6 +27,22 @@ TOLERANCE_SIGMAS = 3.0  # ... or within this many sigma of the depth noise (alon
 MIN_RAY_Z = 0.2  # |vertical part| of a unit-optical-depth ray below which the conversion stops growing
 
 
+def measured_depth(frame, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(camera-frame points (K, 3), measured depth (K,) m, pixel (K,) flat index) of world `points` (K, 3) in
+    the camera of `frame` (``depth``, ``intrinsics``, ``camera2world``): the depth image's value at the pixel
+    each point falls on, NaN (pixel -1) for points behind the camera or outside the image."""
+    k = frame.intrinsics
+    cam = frame.camera2world.inverse().transform_points(points)
+    front = cam[:, 2] > 1e-3
+    uv = np.full((len(points), 2), -1.0)
+    uv[front] = project_points(cam[front], k)
+    col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+    inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
+    d = np.full(len(points), np.nan)
+    d[inside] = np.asarray(frame.depth)[row[inside], col[inside]]
+    return cam, d, np.where(inside, row * k.width + col, -1)
+
+
 def seen_through(frames: Iterable, points: np.ndarray, sigma: float | Sequence[float]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(free (K,) bool, seen (K,) bool) for world `points` (K, 3) over camera `frames` (each with ``depth``
@@ -48,19 +64,10 @@ def seen_through(frames: Iterable, points: np.ndarray, sigma: float | Sequence[f
     for f, sig in zip(frames, sigmas, strict=True):
         if f is None:
             continue
-        k = f.intrinsics
-        cam = f.camera2world.inverse().transform_points(points)
-        front = cam[:, 2] > 1e-3
+        cam, d, _ = measured_depth(f, points)
         ray_z = np.abs(points[:, 2] - f.camera2world.position[2]) / np.maximum(cam[:, 2], 1e-3)
         tol = np.maximum(MIN_TOLERANCE, TOLERANCE_SIGMAS * float(sig) / np.maximum(ray_z, MIN_RAY_Z))
-        uv = np.full((len(points), 2), -1.0)
-        uv[front] = project_points(cam[front], k)
-        col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
-        inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
-        d = np.full(len(points), np.nan)
-        depth = np.asarray(f.depth)
-        d[inside] = depth[row[inside], col[inside]]
-        valid = inside & np.isfinite(d) & (d > 0)
+        valid = np.isfinite(d) & (d > 0)
         beyond |= valid & (d > cam[:, 2] + tol)
         at |= valid & (np.abs(d - cam[:, 2]) <= tol)
     return beyond, beyond | at

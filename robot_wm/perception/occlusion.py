@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from robot_wm.geometry import project_points
+from robot_wm.perception.free_space import measured_depth
 
 MAX_GAP = 0.1  # m: segments further apart than this are not tried (an occluder is narrower than this)
 LINE_PAIRS = 12  # the lines between this many closest point pairs ...
@@ -53,21 +53,12 @@ def pixel_labels(frame, labels: np.ndarray, points: np.ndarray) -> tuple[np.ndar
     measured depth lies beyond the point (seen through); `behind` where the measured depth is more than
     DEPTH_TOLERANCE nearer than the point (something in front hides it). A labelled point not behind is on
     the labelled surface (measured at its own depth)."""
-    k = frame.intrinsics
-    cam = frame.camera2world.inverse().transform_points(np.asarray(points, float).reshape(-1, 3))
+    cam, d, pixel = measured_depth(frame, np.asarray(points, float).reshape(-1, 3))
     out = np.full(len(cam), -1, np.int64)
-    front = cam[:, 2] > 1e-3
-    uv = np.full((len(cam), 2), -1.0)
-    uv[front] = project_points(cam[front], k)
-    col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
-    inside = front & (col >= 0) & (col < k.width) & (row >= 0) & (row < k.height)
-    d = np.full(len(cam), np.nan)
-    d[inside] = np.asarray(frame.depth)[row[inside], col[inside]]
-    valid = inside & np.isfinite(d) & (d > 0)
+    valid = np.isfinite(d) & (d > 0)
     behind = valid & (d < cam[:, 2] - DEPTH_TOLERANCE)
     labelled = behind | (valid & (np.abs(d - cam[:, 2]) <= DEPTH_TOLERANCE))
-    out[labelled] = labels[row[labelled], col[labelled]]
-    pixel = np.where(inside, row * k.width + col, -1)
+    out[labelled] = labels.ravel()[pixel[labelled]]
     return out, behind, pixel
 
 
