@@ -66,19 +66,20 @@ def min_area_rectangle(xy: np.ndarray, method: Literal["hull", "search"] = "hull
         raise ValueError(f"min_area_rectangle: unknown method {method!r} (hull, search)")
     if trim_percent > 0:
         pts = xy[:: len(xy) // 300 + 1]
-        coarse_step, fine = 3.0, np.arange(-2.5, 2.51, 0.5)
+        coarse, fine = _TRIMMED_COARSE, _TRIMMED_FINE
     else:
         if len(xy) == 0:
             return np.zeros(2), 0.0, np.zeros(2)
         if len(xy) > 1000:  # orientation only
             xy = xy[:: len(xy) // 1000 + 1]
-        ang = np.linspace(0, np.pi, 36, endpoint=False)
-        proj = xy @ np.stack([np.cos(ang), np.sin(ang)])
-        pts = xy[np.unique(np.concatenate([proj.argmin(0), proj.argmax(0)]))]
-        coarse_step, fine = 1.0, np.arange(-1.0, 1.0001, 0.05)
-    coarse = np.deg2rad(np.arange(0.0, 90.0, coarse_step))
-    area, _, _ = _projected_intervals(pts, coarse, trim_percent)
-    angles = coarse[int(np.argmin(area))] + np.deg2rad(fine)
+        proj = xy @ _EXTREME_DIRECTIONS
+        extreme = np.zeros(len(xy), bool)
+        extreme[proj.argmin(0)] = True
+        extreme[proj.argmax(0)] = True
+        pts = xy[extreme]
+        coarse, fine = _COARSE, _FINE
+    area, _, _ = _projected_intervals(pts, coarse[0], trim_percent, coarse[1:])
+    angles = coarse[0][int(np.argmin(area))] + fine
     area, lo, hi = _projected_intervals(pts, angles, trim_percent)
     i = int(np.argmin(area))
     yaw = float(angles[i])
@@ -88,22 +89,42 @@ def min_area_rectangle(xy: np.ndarray, method: Literal["hull", "search"] = "hull
     return _longer_axis_first(centre, yaw, hi[i] - lo[i])
 
 
-def _projected_intervals(xy: np.ndarray, angles: np.ndarray,
-                         trim_percent: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _projected_intervals(xy: np.ndarray, angles: np.ndarray, trim_percent: float,
+                         cos_sin: tuple[np.ndarray, np.ndarray] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each angle a (A,), the points (N, 2) projected on the axes (cos a, sin a) and (-sin a, cos a):
     (area (A,), lo (A, 2), hi (A, 2)) of the interval they span on each axis (min to max, or the
-    trim_percent-th to the (100 - trim_percent)-th order statistic)."""
-    c, s = np.cos(angles), np.sin(angles)
-    u = np.outer(c, xy[:, 0]) + np.outer(s, xy[:, 1])
-    v = -np.outer(s, xy[:, 0]) + np.outer(c, xy[:, 1])
+    trim_percent-th to the (100 - trim_percent)-th order statistic). `cos_sin`: the angles' cosines and
+    sines when the caller has them (constant angle grids)."""
+    c, s = (np.cos(angles), np.sin(angles)) if cos_sin is None else cos_sin
+    x, y = xy[:, 0], xy[:, 1]
+    uv = np.empty((2, len(c), len(x)))
+    np.add(c[:, None] * x, s[:, None] * y, out=uv[0])
+    np.subtract(c[:, None] * y, s[:, None] * x, out=uv[1])
     if trim_percent > 0:
-        n = u.shape[1]
+        n = len(x)
         k1, k2 = int(trim_percent / 100 * (n - 1)), int((1 - trim_percent / 100) * (n - 1))
-        u, v = np.partition(u, [k1, k2], axis=1), np.partition(v, [k1, k2], axis=1)
-        lo, hi = np.stack([u[:, k1], v[:, k1]], 1), np.stack([u[:, k2], v[:, k2]], 1)
+        uv.partition([k1, k2], axis=2)
+        lo, hi = uv[:, :, k1].T, uv[:, :, k2].T
     else:
-        lo, hi = np.stack([u.min(1), v.min(1)], 1), np.stack([u.max(1), v.max(1)], 1)
-    return np.prod(hi - lo, axis=1), lo, hi
+        lo, hi = uv.min(axis=2).T, uv.max(axis=2).T
+    ext = hi - lo
+    return ext[:, 0] * ext[:, 1], lo, hi
+
+
+# the search's constant angle grids: 36 directions for the extreme points; (angles, cos, sin) of the coarse
+# steps and the fine offsets (rad), with and without trimming
+_EXTREME_ANGLES = np.linspace(0, np.pi, 36, endpoint=False)
+_EXTREME_DIRECTIONS = np.stack([np.cos(_EXTREME_ANGLES), np.sin(_EXTREME_ANGLES)])
+
+
+def _grid(step_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.deg2rad(np.arange(0.0, 90.0, step_deg))
+    return a, np.cos(a), np.sin(a)
+
+
+_COARSE, _FINE = _grid(1.0), np.deg2rad(np.arange(-1.0, 1.0001, 0.05))
+_TRIMMED_COARSE, _TRIMMED_FINE = _grid(3.0), np.deg2rad(np.arange(-2.5, 2.51, 0.5))
 
 
 def _longer_axis_first(centre: np.ndarray, yaw: float, ext: np.ndarray) -> Rectangle:
