@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -53,7 +54,9 @@ class Pose:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", np.asarray(self.position, dtype=float).reshape(3))
-        object.__setattr__(self, "quaternion", quat_normalize(np.asarray(self.quaternion, dtype=float).reshape(4)))
+        q = quat_normalize(np.asarray(self.quaternion, dtype=float).reshape(4))
+        q.flags.writeable = False  # `rotation` is computed once from it
+        object.__setattr__(self, "quaternion", q)
 
     @staticmethod
     def identity() -> Pose:
@@ -65,8 +68,9 @@ class Pose:
         m = np.asarray(matrix, dtype=float)
         return Pose(m[:3, 3], Rotation.from_matrix(m[:3, :3]).as_quat())
 
-    @property
+    @cached_property
     def rotation(self) -> Rotation:
+        """The orientation as a SciPy rotation (built once per pose: poses are immutable)."""
         return Rotation.from_quat(self.quaternion)
 
     def matrix(self) -> np.ndarray:
