@@ -393,7 +393,8 @@ class _Grid:
                 j = self.nb(off)
                 ok = np.flatnonzero((j >= 0) & bright)
                 jj = j[ok]
-                e = (np.abs(chroma[jj] - chroma[ok]).sum(1) > cfg.chroma_edge) & bright[jj]
+                dc = np.abs(chroma[jj] - chroma[ok])
+                e = ((dc[:, 0] + dc[:, 1]) + dc[:, 2] > cfg.chroma_edge) & bright[jj]  # = .sum(1), faster
                 b[ok[e]] = True
                 b[jj[e]] = True
         self.chroma = chroma if self.rgb is not None else None

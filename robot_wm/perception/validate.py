@@ -58,7 +58,7 @@ def validate_frame(name: str, rgb: np.ndarray | None, depth: np.ndarray, intrins
         if rgb.dtype != np.uint8:
             raise PerceptionInputError(f"camera {name!r}: rgb dtype must be uint8, got {rgb.dtype}")
     d = depth.astype(np.float32, copy=True)
-    if np.isfinite(d.sum(dtype=np.float64)) and d.min() >= 0:  # fast path: nothing to clean
+    if d.size and d.min() >= 0 and d.max() < np.inf:  # fast path: nothing to clean (NaN fails both tests)
         bad = None
     else:
         bad = ~np.isfinite(d) | (d < 0)
