@@ -55,6 +55,7 @@ MIN_FLAT = 0.00075  # m ... and at least this
 MIN_CORE_FRACTION = 0.4  # the rest's own plateau holds at least this fraction of it
 MAX_LEVELS = 4  # plateau heights tried per cut
 MIN_TOP_COVER = 0.75  # each side's top spans at least this fraction of its footprint's area (a box's: ~1)
+FACE_NEAR = 0.01  # m: a side's footprint leaves out points off its top this near the cut line
 FOOTPRINT_TRIM = 2.0  # percent of points trimmed from the rectangles compared (flying pixels)
 MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the other side of the cut
 MAX_EDGE_TURN = 35.0  # deg: a plateau's edge replaces the line between the centres when this close to it
@@ -290,12 +291,17 @@ def _tops_cover_footprints(points: np.ndarray, normal_z: np.ndarray, cut: tuple[
     across = points[:, :2] @ w - t
     side = across > 0
     away = np.abs(across) > 2 * band  # the faces on the cut line (one box's end face beside the other) left out
+    near = np.abs(across) < FACE_NEAR + band
     for part in (side & away, ~side & away):
         if (part & up).sum() < 3:
             return False
         zp = _densest(points[part & up, 2], band)
         top = part & (np.abs(points[:, 2] - zp) < 2 * band)
-        if top.sum() < 3 or _trimmed_area(points[top, :2]) < MIN_TOP_COVER * _trimmed_area(points[part, :2]):
+        # off the top near the cut line: the neighbour's face (a taller, wider neighbour's face rises over the
+        # cut line and beside this side's box down to the table) or this box's own sides, which its points
+        # farther from the line span as well
+        own = part & ~(near & ~top)
+        if top.sum() < 3 or _trimmed_area(points[top, :2]) < MIN_TOP_COVER * _trimmed_area(points[own, :2]):
             return False
     return True
 
