@@ -177,18 +177,41 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
         core, rest = top[off < core_band], top[is_rest]
         if len(core) < MIN_PLATEAU_FRACTION * n or len(rest) < MIN_SMALL_PLATEAU_FRACTION * n:
             continue
-        if len(rest) < MIN_PLATEAU_FRACTION * n and float(np.median(rest[:, 2])) > zm - BIG_STEP:
-            continue  # a small second plateau only counts well below the first (a lower top it hides)
+        if len(rest) < MIN_PLATEAU_FRACTION * n and abs(float(np.median(rest[:, 2])) - zm) < BIG_STEP:
+            continue  # a small second plateau only counts well below or above the first (a lower top that a
+            # taller neighbour hides; a taller top seen at a grazing angle, whose noisy normals seldom face up)
         rz = _densest(rest[:, 2], band)
         rest_core = rest[np.abs(rest[:, 2] - rz) < core_band[is_rest]]
         if len(rest_core) < MIN_CORE_FRACTION * len(rest):
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
-        if (cut is not None and all(_rectangular(c[:, :2], float(np.median(c[:, 2])), seen_free, towards, (other, floor))
-                                    for c, towards, other in ((core, cut[0], rest_core), (rest_core, -cut[0], core)))
-                and _tops_cover_footprints(points, normal_z, cut, max(MIN_FLAT, CORE_SIGMAS * sigma))):
+        raw_band = max(MIN_FLAT, CORE_SIGMAS * sigma)  # (heights of points not smoothed)
+        if (cut is not None and all(_top_is_rectangular(c, towards, taller, points, cut, raw_band, seen_free, (other, floor))
+                                    for c, towards, taller, other in ((core, cut[0], zm > rz, rest_core),
+                                                                      (rest_core, -cut[0], rz > zm, core)))
+                and _tops_cover_footprints(points, normal_z, cut, raw_band)):
             return cut
     return None
+
+
+def _top_is_rectangular(top: np.ndarray, towards: np.ndarray, taller: bool, points: np.ndarray,
+                        cut: tuple[np.ndarray, float], band: float,
+                        seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+                        neighbour: tuple[np.ndarray, float]) -> bool:
+    """Whether a plateau's upward points `top` (K, 3) outline a rectangle (:func:`_rectangular`; `towards` (2,)
+    the direction to the other plateau, across `cut` = (w, t)). The taller of the two may instead be outlined
+    by all the group's `points` (N, 3) at its height (within `band`) on its side of the cut, whatever their
+    normals: a top seen at a grazing angle under depth noise has few normals that face up (a lower top's
+    height band holds its taller neighbour's face, so it gets no such second look)."""
+    z = float(np.median(top[:, 2]))
+    if _rectangular(top[:, :2], z, seen_free, towards, neighbour):
+        return True
+    if not taller:
+        return False
+    w, t = cut
+    mine = (points[:, :2] @ w > t) == bool(towards @ w < 0)  # this plateau's side of the cut
+    at = mine & (np.abs(points[:, 2] - z) < band)
+    return bool(at.sum() > len(top)) and _rectangular(points[at, :2], z, seen_free, towards, neighbour)
 
 
 def _rectangular(xy: np.ndarray, z: float, seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
