@@ -55,7 +55,9 @@ MIN_FLAT = 0.00075  # m ... and at least this
 MIN_CORE_FRACTION = 0.4  # the rest's own plateau holds at least this fraction of it
 MAX_LEVELS = 4  # plateau heights tried per cut
 MIN_TOP_COVER = 0.75  # each side's top spans at least this fraction of its footprint's area (a box's: ~1)
-FACE_NEAR = 0.01  # m: a side's footprint leaves out points off its top this near the cut line
+FACE_NEAR = 0.01  # m: points this near the cut line (and 2 bands) beside or above a side's top ...
+FACE_MAX_NORMAL_Z = 0.3  # ... are its neighbour's face, not its footprint, when their normals' median z is under
+MIN_FACE_NORMALS = 10  # this (and at least this many have a normal)
 FOOTPRINT_TRIM = 2.0  # percent of points trimmed from the rectangles compared (flying pixels)
 MAX_OVERLAP = 0.05  # fraction of either plateau's points that may fall on the other side of the cut
 MAX_EDGE_TURN = 35.0  # deg: a plateau's edge replaces the line between the centres when this close to it
@@ -314,17 +316,27 @@ def _tops_cover_footprints(points: np.ndarray, normal_z: np.ndarray, cut: tuple[
     across = points[:, :2] @ w - t
     side = across > 0
     away = np.abs(across) > 2 * band  # the faces on the cut line (one box's end face beside the other) left out
-    near = np.abs(across) < FACE_NEAR + band
-    for part in (side & away, ~side & away):
-        if (part & up).sum() < 3:
-            return False
-        zp = _densest(points[part & up, 2], band)
+    near = np.abs(across) < FACE_NEAR + 2 * band
+    along = points[:, :2] @ np.array([-w[1], w[0]])
+    parts = (side & away, ~side & away)
+    if any((part & up).sum() < 3 for part in parts):
+        return False
+    zps = [_densest(points[part & up, 2], band) for part in parts]
+    for part, zp, z_other in zip(parts, zps, zps[::-1], strict=True):
         top = part & (np.abs(points[:, 2] - zp) < 2 * band)
-        # off the top near the cut line: the neighbour's face (a taller, wider neighbour's face rises over the
-        # cut line and beside this side's box down to the table) or this box's own sides, which its points
-        # farther from the line span as well
-        own = part & ~(near & ~top)
-        if top.sum() < 3 or _trimmed_area(points[top, :2]) < MIN_TOP_COVER * _trimmed_area(points[own, :2]):
+        if top.sum() < 3:
+            return False
+        # near the cut line, beside this side's top (along the line) or above it, and no higher than the other
+        # side's top: when upright (their normals' median z under FACE_MAX_NORMAL_Z), the neighbour's face,
+        # which rises over a lower box and, when wider, stands beside it down to the table (a ramp between
+        # two levels of one object is no face)
+        lo, hi = np.percentile(along[top], [FOOTPRINT_TRIM, 100 - FOOTPRINT_TRIM])
+        beside = (along < lo - 2 * band) | (along > hi + 2 * band) | (points[:, 2] > zp + 2 * band)
+        face = part & near & ~top & beside & (points[:, 2] < z_other + 2 * band)
+        nz_face = normal_z[face & np.isfinite(normal_z)]
+        if len(nz_face) < MIN_FACE_NORMALS or float(np.median(nz_face)) >= FACE_MAX_NORMAL_Z:
+            face[:] = False
+        if _trimmed_area(points[top, :2]) < MIN_TOP_COVER * _trimmed_area(points[part & ~face, :2]):
             return False
     return True
 
