@@ -327,3 +327,50 @@ def test_a_strip_a_few_samples_wide_reads_as_a_rectangle_but_an_l_does_not():
     xy = rng.uniform([-0.03, -0.02], [0.03, 0.02], (1500, 2))
     ell = xy[~((xy[:, 0] > -0.01) & (xy[:, 1] > -0.005))] + [0.5, 0.1]
     assert not _rectangular(ell, 0.04, None, np.array([1.0, 0.0]))
+
+
+def _end_face(x, y_range, z_top, hidden=None, step=0.002):
+    """Points (N, 3) and normals' z (N,) of a box's end face at x (facing -x), over y_range, from the table to
+    z_top, without the part `hidden` = (y0, y1, z1) that a lower neighbour flush against it covers."""
+    ys, zs = np.meshgrid(np.arange(*y_range, step), np.arange(0.0, z_top, step), indexing="ij")
+    pts = np.c_[np.full(ys.size, x), ys.ravel(), zs.ravel()]
+    if hidden is not None:
+        y0, y1, z1 = hidden
+        pts = pts[~((pts[:, 1] >= y0) & (pts[:, 1] <= y1) & (pts[:, 2] < z1))]
+    return pts, np.zeros(len(pts))
+
+
+def _eroded_pair():
+    """A 4.2 x 3.5 x 3.4 cm box and, 1 mm on along x, a 5.8 x 6 x 6.2 cm one; the taller top's points start
+    8 mm in from its edge (noisy normals are lost over several pixels at a depth edge), so that the cut
+    between the tops lies past the taller box's face."""
+    pts, nz, _ = group(((0.50, 0.0), (0.042, 0.035, 0.034)), ((0.5505, 0.0), (0.058, 0.06, 0.062)))
+    eroded = (nz == 1) & (pts[:, 0] > 0.5215) & (pts[:, 0] < 0.5295)
+    return pts[~eroded], nz[~eroded]
+
+
+def test_a_taller_wider_neighbours_face_beside_a_lower_box_is_not_the_lower_boxs_footprint():
+    """A 3.5 cm wide, 3.4 cm tall box flush against a 6 cm wide, 6.2 cm tall one: the taller box's end face
+    rises over the lower top and stands beside the lower box down to the table. That face is the neighbour's;
+    counted into the lower side's footprint it made the lower top look too small for its base, and the pair
+    stayed one object."""
+    pts, nz = _eroded_pair()
+    face, fnz = _end_face(0.5215, (-0.03, 0.03), 0.062, hidden=(-0.0175, 0.0175, 0.034))
+    pts, nz = np.vstack([pts, face]), np.r_[nz, fnz]
+    cut = plateau_cut(pts, nz, 0.0)
+    assert cut is not None and abs(abs(cut[0][0]) - 1) < 0.05
+
+
+def test_a_ramp_between_two_levels_of_one_object_still_counts_as_its_footprint():
+    """The same two levels, but the upper part of one stepped object meets the lower one by a 60 deg ramp
+    (normals' z 0.5) that runs on beside the lower part down to the table: a ramp is no upright face, the
+    lower side's footprint stays wider than its top, and the object stays whole."""
+    pts, nz = _eroded_pair()
+    ys, s = np.meshgrid(np.arange(-0.03, 0.03, 0.002), np.arange(0.0, 0.016, 0.001), indexing="ij")
+    x = 0.5215 - s.ravel()
+    upper = np.c_[x, ys.ravel(), 0.062 - 0.028 * s.ravel() / 0.016]  # from the upper top down to the lower
+    beside = np.abs(ys.ravel()) > 0.0175
+    lower = np.c_[x[beside], ys.ravel()[beside], 0.034 - 0.034 * s.ravel()[beside] / 0.016]
+    pts = np.vstack([pts, upper, lower])
+    nz = np.r_[nz, np.full(len(upper) + len(lower), 0.5)]
+    assert plateau_cut(pts, nz, 0.0) is None
