@@ -188,7 +188,9 @@ def plateau_cut(points: np.ndarray, normal_z: np.ndarray, sigma: float,
             continue  # the rest is no plateau (a slope, a curved top)
         cut = _separating_cut(core[:, :2], rest[:, :2])
         raw_band = max(MIN_FLAT, CORE_SIGMAS * sigma)  # (heights of points not smoothed)
-        if (cut is not None and all(_top_is_rectangular(c, towards, taller, points, cut, raw_band, seen_free, (other, floor))
+        noisy = sigma > CLEAN_SIGMA  # (clean normals that miss the upward test mean a surface that is not flat)
+        if (cut is not None and all(_top_is_rectangular(c, towards, taller and noisy, points, cut, raw_band, seen_free,
+                                                        (other, floor))
                                     for c, towards, taller, other in ((core, cut[0], zm > rz, rest_core),
                                                                       (rest_core, -cut[0], rz > zm, core)))
                 and _tops_cover_footprints(points, normal_z, cut, raw_band)):
@@ -201,10 +203,11 @@ def _top_is_rectangular(top: np.ndarray, towards: np.ndarray, taller: bool, poin
                         seen_free: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
                         neighbour: tuple[np.ndarray, float]) -> bool:
     """Whether a plateau's upward points `top` (K, 3) outline a rectangle (:func:`_rectangular`; `towards` (2,)
-    the direction to the other plateau, across `cut` = (w, t)). The taller of the two may instead be outlined
-    by all the group's `points` (N, 3) at its height (within `band`) on its side of the cut, whatever their
-    normals: a top seen at a grazing angle under depth noise has few normals that face up (a lower top's
-    height band holds its taller neighbour's face, so it gets no such second look)."""
+    the direction to the other plateau, across `cut` = (w, t)). With `taller` (the taller of the two, on noisy
+    depth) it may instead be outlined by all the group's `points` (N, 3) at its height (within `band`) on its
+    side of the cut, whatever their normals: a top seen at a grazing angle under depth noise has few normals
+    that face up (a lower top's height band holds its taller neighbour's face, so it gets no such second
+    look; on clean depth, normals that miss the upward test mean a surface that is not flat)."""
     z = float(np.median(top[:, 2]))
     if _rectangular(top[:, :2], z, seen_free, towards, neighbour):
         return True
