@@ -34,6 +34,8 @@ HIDDEN_BASE_TOP_POINTS = 60  # upward-facing points (normal z over UP_NORMAL_Z) 
 SLIVER_THICKNESS = 0.012  # m: a segment at most this thick across its footprint ...
 SLIVER_POINT_RATIO = 0.5  # ... with fewer points than this fraction of a same-coloured object it touches
 SLIVER_REACH = 0.02  # m: (comes this close to) is a face of that segment's object (:meth:`Perceiver._join_slivers`)
+FRAGMENT_POINTS = 120  # a set of at most this many points, of any thickness, ...
+FRAGMENT_POINT_RATIO = 0.1  # ... with fewer than this fraction of a same-coloured set it touches is a piece of it
 
 
 @dataclass
@@ -375,11 +377,20 @@ class Perceiver:
         for j, sj in enumerate(segments):
             size[sets.find(j)] = size.get(sets.find(j), 0) + len(sj.points)
         own = [size[sets.find(i)] for i in range(len(segments))]
+        full: dict[int, cKDTree] = {}
+
+        def full_tree(j: int) -> cKDTree:
+            if j not in full:
+                full[j] = cKDTree(segments[j].points)
+            return full[j]
+
         for i in range(len(segments)):
+            thin = box(i)[0][2].min() <= SLIVER_THICKNESS
+            ratio = SLIVER_POINT_RATIO if thin else FRAGMENT_POINT_RATIO
             partners = [j for j in range(len(segments))
-                        if sets.find(j) != sets.find(i) and own[i] < SLIVER_POINT_RATIO * own[j]
+                        if sets.find(j) != sets.find(i) and own[i] < ratio * own[j]
                         and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma]
-            if not partners or box(i)[0][2].min() > SLIVER_THICKNESS:
+            if not partners or not (thin or own[i] <= FRAGMENT_POINTS):
                 continue
             best, unseen = None, None
             for j in partners:
@@ -387,10 +398,13 @@ class Perceiver:
                 gap = np.linalg.norm(ci - cj) - (np.linalg.norm(ei) + np.linalg.norm(ej)) / 2
                 if gap > MAX_GAP:
                     continue
-                if gap <= m and tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m:
+                # (a fragment's few points are measured against all of j's: a subsample can miss where they meet)
+                near = (full_tree(j).query(segments[i].points, k=1, distance_upper_bound=m)[0].min() < m
+                        if own[i] <= FRAGMENT_POINTS else tree(j).query(sub[i], k=1, distance_upper_bound=m)[0].min() < m)
+                if gap <= m and near:
                     if best is None or own[j] > own[best]:
                         best = j
-                elif see is not None and best is None and unseen_gap(sub[i], sub[j], see, tree(j)) and (
+                elif thin and see is not None and best is None and unseen_gap(sub[i], sub[j], see, tree(j)) and (
                         unseen is None or own[j] > own[unseen]):
                     unseen = j
             if best is not None or unseen is not None:
