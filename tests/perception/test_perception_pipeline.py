@@ -340,6 +340,24 @@ def test_a_grazing_face_cut_off_by_depth_jumps_joins_its_object(camera):
 
 
 @pytest.mark.parametrize("camera", ["front", "side"])
+def test_a_fragment_of_an_object_joins_it_whatever_its_thickness(camera):
+    """A 1.5 cm lump of 64 points of a large object's colour, 1.5 cm from it (a piece under an overhang that a
+    depth jump cut off in one camera): too thick for a sliver, but too small beside the object to be an
+    object of its own. One of another colour, or beside an object not ten times its size, stays apart."""
+    blue, pink = [0.07, 0.11, 0.27], [0.6, 0.2, 0.3]
+    big = _face_segment("front", [0.50, -0.03, 0.0], [0.56, -0.03, 0.04], blue, step=0.001)
+    lump = _face_segment(camera, [0.47, -0.045, 0.0], [0.485, -0.03, 0.015], blue, step=0.005)
+    assert len(lump.points) == 64 and len(lump.points) < 0.1 * len(big.points)
+    perceiver = Perceiver()
+    assert len(perceiver._fuse([big, lump])) == 1
+    assert len(perceiver._fuse([big, _face_segment(camera, [0.47, -0.045, 0.0], [0.485, -0.03, 0.015], pink,
+                                                   step=0.005)])) == 2
+    small = _face_segment("front", [0.50, -0.03, 0.0], [0.53, -0.03, 0.02], blue, step=0.004)
+    assert len(small.points) < 10 * len(lump.points)
+    assert len(perceiver._fuse([small, lump])) == 2
+
+
+@pytest.mark.parametrize("camera", ["front", "side"])
 def test_a_sliver_further_off_joins_its_object_only_when_no_camera_saw_the_gap(camera):
     """The same kind of strip 4 cm from the face (a leaning slab's foot seen by one camera, its upper part by
     another): beyond the sliver reach, so it joins the face only when no camera saw the space between them."""
