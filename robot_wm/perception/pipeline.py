@@ -385,11 +385,14 @@ class Perceiver:
             return full[j]
 
         for i in range(len(segments)):
-            thin = box(i)[0][2].min() <= SLIVER_THICKNESS
-            ratio = SLIVER_POINT_RATIO if thin else FRAGMENT_POINT_RATIO
             partners = [j for j in range(len(segments))
-                        if sets.find(j) != sets.find(i) and own[i] < ratio * own[j]
+                        if sets.find(j) != sets.find(i) and own[i] < SLIVER_POINT_RATIO * own[j]
                         and np.abs(chroma[i] - chroma[j]).sum() < 1.5 * self.config.merge_chroma]
+            if not partners:
+                continue  # (before the box: most segments have no partner, and a box costs a rectangle search)
+            thin = box(i)[0][2].min() <= SLIVER_THICKNESS
+            if not thin:  # a fragment, if anything (FRAGMENT_POINT_RATIO < SLIVER_POINT_RATIO)
+                partners = [j for j in partners if own[i] < FRAGMENT_POINT_RATIO * own[j]]
             if not partners or not (thin or own[i] <= FRAGMENT_POINTS):
                 continue
             best, unseen = None, None
