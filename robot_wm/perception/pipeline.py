@@ -367,10 +367,12 @@ class Perceiver:
         that shares its colour (chromaticity within 1.5 `merge_chroma`) and comes within SLIVER_REACH of it (a
         face seen at a grazing angle has its depth smeared), in the same camera or another — with the largest
         such set: a face of an object seen edge-on, which the image's depth jumps cut off from its other faces,
-        not an object of its own. Failing that, with the free-space test `see`, with the largest one within
-        MAX_GAP whose gap to it no camera saw
-        (:func:`~robot_wm.perception.occlusion.unseen_gap`: a leaning slab's foot and its top edge, each seen
-        by one camera, the face between them by none).
+        not an object of its own. A *fragment* — a set of at most FRAGMENT_POINTS points of any thickness, with
+        fewer than FRAGMENT_POINT_RATIO of a same-coloured set's points — joins that set the same way (its
+        nearness measured on all the set's points): a piece under an overhang cut off by a depth jump. Failing
+        that, a sliver joins, with the free-space test `see`, the largest one within MAX_GAP whose gap to it
+        no camera saw (:func:`~robot_wm.perception.occlusion.unseen_gap`: a leaning slab's foot and its top
+        edge, each seen by one camera, the face between them by none).
         `sub`: each segment's subsampled points; `box(i)`, `tree(i)`: segment i's footprint box and KD-tree."""
         m = max(self.fuse_margin, SLIVER_REACH)
         size: dict[int, int] = {}  # points of each set fused so far (an object seen by several cameras)

@@ -45,7 +45,7 @@ UP_NORMAL_Z = 0.97  # a point faces up when its normal's z is above this (~14 de
 MIN_TOP_POINTS = 60  # upward-facing points a group needs before a split is considered
 MIN_PLATEAU_FRACTION = 0.15  # each plateau holds at least this fraction of the upward points ...
 MIN_SMALL_PLATEAU_FRACTION = 0.04  # ... or, the lower one of a taller neighbour that hides most of it, this
-BIG_STEP = 0.01  # m: ... when it lies this far from the other (below: a lower top it hides; above: a taller top seen at a grazing angle)
+BIG_STEP = 0.01  # m: ... when it lies this far below (a lower top it hides) or above (a grazing taller top)
 MIN_STEP = 0.002  # m: plateaus closer in height than this are one surface ...
 MIN_STEP_CLEAN = 0.001  # ... or this, on depth without measurable noise (sigma under CLEAN_SIGMA) ...
 CLEAN_SIGMA = 0.0002  # m
@@ -313,7 +313,9 @@ def _tops_cover_footprints(points: np.ndarray, normal_z: np.ndarray, cut: tuple[
     """True when on both sides of `cut` the points at the side's plateau height (within 2 `band`) span
     MIN_TOP_COVER of the side's footprint (trimmed min-area rectangles; points within 2 `band` of the cut
     line left out): a box's top is its footprint, while a stepped or tapered object's upper part is narrower
-    than its base."""
+    than its base. A side's footprint also leaves out its neighbour's upright face: points within FACE_NEAR
+    (+ 2 `band`) of the line, off the side's top, beside it along the line or above it, and no higher than
+    the other side's top, when their normals' median z is under FACE_MAX_NORMAL_Z."""
     w, t = cut
     up = np.isfinite(normal_z) & (normal_z > UP_NORMAL_Z)
     across = points[:, :2] @ w - t
